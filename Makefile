@@ -1,0 +1,48 @@
+# Samvær sync. `make test` is what CI runs (through .ci/run); `make bench` prints benchmark
+# figures beside their baselines measured in the same run.
+
+BUF_VERSION            := v1.75.0
+PROTOC_GEN_GO_VERSION  := v1.36.12
+CONNECT_GEN_VERSION    := v1.21.1
+GOBIN                  ?= $(shell go env GOPATH)/bin
+
+# RAPID_CHECKS: cases per property test (read by the tests; make test-long runs many more).
+RAPID_CHECKS ?= 30
+
+.PHONY: all build test test-long bench generate checkgenerate tools lint run
+
+all: lint test
+
+build:
+	go build -o bin/samvaer ./cmd/samvaer
+
+test:
+	RAPID_CHECKS=$(RAPID_CHECKS) go test -race -count=1 -timeout 20m ./...
+
+test-long:
+	RAPID_CHECKS=1000 go test -race -count=1 -timeout 80m -run 'Property|Convergence' ./...
+
+bench:
+	go run ./cmd/benchreport
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1)
+	go vet ./...
+
+run:
+	go run ./cmd/samvaer serve
+
+tools:
+	GOBIN=$(GOBIN) go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+	GOBIN=$(GOBIN) go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	GOBIN=$(GOBIN) go install connectrpc.com/connect/cmd/protoc-gen-connect-go@$(CONNECT_GEN_VERSION)
+
+generate:
+	PATH="$(GOBIN):$$PATH" buf lint
+	rm -rf gen
+	PATH="$(GOBIN):$$PATH" buf generate
+
+# checkgenerate fails when the committed generated code differs from what the protos produce.
+checkgenerate: generate
+	@git diff --exit-code --stat -- gen || (echo "generated code is stale: run make generate and commit"; exit 1)
+	@test -z "$$(git status --porcelain -- gen)" || (git status --porcelain -- gen; echo "generated files not committed"; exit 1)

@@ -1,0 +1,376 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	v1 "github.com/samvaer/sync/gen/samvaer/v1"
+	"github.com/samvaer/sync/syncer"
+)
+
+// Roles a user may hold.
+var Roles = []string{"consultant", "caseworker", "coordinator", "admin"}
+
+// EnrollmentCodeTTL is how long an enrollment code stays usable.
+const EnrollmentCodeTTL = 15 * time.Minute
+
+// User is a person who uses the system.
+type User struct {
+	ID       string   `json:"id"`
+	Name     string   `json:"name"`
+	Roles    []string `json:"roles"`
+	Disabled bool     `json:"disabled"`
+}
+
+// AddUser creates a user with the given roles.
+func (s *Store) AddUser(ctx context.Context, name string, roles []string) (User, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 100 {
+		return User{}, syncer.Errorf(syncer.CodeInvalid, "A user needs a name of 1 to 100 characters.")
+	}
+	if len(roles) == 0 {
+		return User{}, syncer.Errorf(syncer.CodeInvalid, "A user needs at least one role (%s).", strings.Join(Roles, ", "))
+	}
+	for _, r := range roles {
+		if !slices.Contains(Roles, r) {
+			return User{}, syncer.Errorf(syncer.CodeInvalid, "Unknown role %q; roles are %s.", r, strings.Join(Roles, ", "))
+		}
+	}
+	u := User{ID: syncer.NewID(), Name: name, Roles: roles}
+	err := s.db.WriteTx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE name = ?`, name).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return syncer.Errorf(syncer.CodeFailedPrecondition, "A user with that name already exists.")
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO users (id, name, roles, created_ms) VALUES (?, ?, ?, ?)`,
+			u.ID, u.Name, strings.Join(roles, ","), s.nowMs())
+		return err
+	})
+	return u, err
+}
+
+// UserByName looks a user up by name or id.
+func (s *Store) UserByName(ctx context.Context, nameOrID string) (User, error) {
+	return userByName(ctx, s.db.Read, nameOrID)
+}
+
+func userByName(ctx context.Context, q querier, nameOrID string) (User, error) {
+	var u User
+	var roles string
+	err := q.QueryRowContext(ctx, `SELECT id, name, roles, disabled FROM users WHERE name = ? OR id = ?`, nameOrID, nameOrID).
+		Scan(&u.ID, &u.Name, &roles, &u.Disabled)
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, syncer.Errorf(syncer.CodeNotFound, "No user is named %q.", nameOrID)
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("read user: %w", err)
+	}
+	u.Roles = strings.Split(roles, ",")
+	return u, nil
+}
+
+// Users lists every user by name.
+func (s *Store) Users(ctx context.Context) ([]User, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT id, name, roles, disabled FROM users ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var users []User
+	for rows.Next() {
+		var u User
+		var roles string
+		if err := rows.Scan(&u.ID, &u.Name, &roles, &u.Disabled); err != nil {
+			return nil, err
+		}
+		u.Roles = strings.Split(roles, ",")
+		users = append(users, u)
+	}
+	return users, rows.Err()
+}
+
+// NewCase is what `case add` needs. Children's and parents' names are sensitive.
+type NewCase struct {
+	Children   []string
+	Parents    []string
+	Caseworker string // user name or id
+	Reference  string // the municipality's case reference
+}
+
+// AddCase creates a case; its caseworker is a member from the start.
+func (s *Store) AddCase(ctx context.Context, nc NewCase) (string, error) {
+	if len(nc.Children) == 0 {
+		return "", syncer.Errorf(syncer.CodeInvalid, "A case needs at least one child.")
+	}
+	for _, names := range [][]string{nc.Children, nc.Parents} {
+		for _, n := range names {
+			if strings.TrimSpace(n) == "" || len(n) > 200 {
+				return "", syncer.Errorf(syncer.CodeInvalid, "Names must be 1 to 200 characters.")
+			}
+		}
+	}
+	caseID := syncer.NewID()
+	err := s.db.WriteTx(ctx, func(tx *sql.Tx) error {
+		cw, err := userByName(ctx, tx, nc.Caseworker)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(cw.Roles, "caseworker") {
+			return syncer.Errorf(syncer.CodeInvalid, "%s is not a caseworker.", cw.Name)
+		}
+		log, err := newCommitLog(ctx, tx, s.nowMs())
+		if err != nil {
+			return err
+		}
+		ref := &v1.RecordRef{Type: syncer.TypeCase, Id: caseID, CaseId: caseID}
+		if _, err := log.serverChange(ref, false, map[string]string{
+			"children":   strings.Join(nc.Children, "\n"),
+			"parents":    strings.Join(nc.Parents, "\n"),
+			"caseworker": cw.ID,
+			"reference":  nc.Reference,
+		}, s.clock.Now()); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO case_members (case_id, user_id, role) VALUES (?, ?, 'caseworker')`, caseID, cw.ID)
+		return err
+	})
+	return caseID, err
+}
+
+// NewVisit is what `visit add` needs.
+type NewVisit struct {
+	CaseID     string
+	Consultant string // user name or id
+	Kind       string // supervised | supported
+	Start, End time.Time
+	Place      string
+}
+
+// AddVisit creates a visit with its default checklist and an empty report, and makes the
+// consultant a member of the case.
+func (s *Store) AddVisit(ctx context.Context, nv NewVisit) (string, error) {
+	if nv.Kind != "supervised" && nv.Kind != "supported" {
+		return "", syncer.Errorf(syncer.CodeInvalid, "A visit is supervised (overvåget) or supported (støttet).")
+	}
+	if !nv.End.After(nv.Start) {
+		return "", syncer.Errorf(syncer.CodeInvalid, "A visit must end after it starts.")
+	}
+	if len(nv.Place) > 200 {
+		return "", syncer.Errorf(syncer.CodeInvalid, "The place must be at most 200 characters.")
+	}
+	visitID := syncer.NewID()
+	err := s.db.WriteTx(ctx, func(tx *sql.Tx) error {
+		c, err := loadRecord(ctx, tx, nv.CaseID)
+		if err != nil {
+			return err
+		}
+		if c == nil || c.Record.Type != syncer.TypeCase || c.Deleted {
+			return syncer.Errorf(syncer.CodeNotFound, "No case has id %q.", nv.CaseID)
+		}
+		consultant, err := userByName(ctx, tx, nv.Consultant)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(consultant.Roles, "consultant") {
+			return syncer.Errorf(syncer.CodeInvalid, "%s is not a consultant.", consultant.Name)
+		}
+		log, err := newCommitLog(ctx, tx, s.nowMs())
+		if err != nil {
+			return err
+		}
+		hlc := s.clock.Now()
+		add := func(typ, id string, fields map[string]string) error {
+			_, err := log.serverChange(&v1.RecordRef{Type: typ, Id: id, CaseId: nv.CaseID}, false, fields, hlc)
+			return err
+		}
+		if err := add(syncer.TypeVisit, visitID, map[string]string{
+			"consultant": consultant.ID, "kind": nv.Kind, "place": nv.Place,
+			"start_ms": strconv.FormatInt(nv.Start.UnixMilli(), 10), "end_ms": strconv.FormatInt(nv.End.UnixMilli(), 10),
+		}); err != nil {
+			return err
+		}
+		for _, item := range syncer.DefaultChecklist {
+			if err := add(syncer.TypeChecklistItem, syncer.NewID(), map[string]string{
+				"visit_id": visitID, "phase": item.Phase, "key": item.Key, "label": item.Label, "checked": "false",
+			}); err != nil {
+				return err
+			}
+		}
+		if err := add(syncer.TypeReport, syncer.NewID(), map[string]string{"visit_id": visitID}); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT OR IGNORE INTO case_members (case_id, user_id, role) VALUES (?, ?, 'consultant')`, nv.CaseID, consultant.ID)
+		return err
+	})
+	return visitID, err
+}
+
+// CancelVisit deletes a visit with its checklist and report. An edit a tablet made to them
+// offline still wins when it arrives: it restores the record it edits.
+func (s *Store) CancelVisit(ctx context.Context, visitID string) error {
+	return s.db.WriteTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT state FROM records WHERE (id = ? AND type = 'visit') OR (visit_id = ? AND type IN ('checklist_item', 'report'))`, visitID, visitID)
+		if err != nil {
+			return err
+		}
+		var recs []*v1.CommittedChange
+		for rows.Next() {
+			var blob []byte
+			if err := rows.Scan(&blob); err != nil {
+				rows.Close()
+				return err
+			}
+			rec := new(v1.CommittedChange)
+			if err := proto.Unmarshal(blob, rec); err != nil {
+				rows.Close()
+				return err
+			}
+			recs = append(recs, rec)
+		}
+		rows.Close()
+		if len(recs) == 0 {
+			return syncer.Errorf(syncer.CodeNotFound, "No visit has id %q.", visitID)
+		}
+		log, err := newCommitLog(ctx, tx, s.nowMs())
+		if err != nil {
+			return err
+		}
+		for _, rec := range recs {
+			if rec.Deleted {
+				continue
+			}
+			if _, err := log.serverChange(rec.Record, true, nil, s.clock.Now()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// CaseDigest is the digest of a case's state; equal on every replica that has converged.
+func (s *Store) CaseDigest(ctx context.Context, caseID string) (string, error) {
+	d := syncer.NewDigester()
+	err := s.db.ReadTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT state FROM records WHERE case_id = ? ORDER BY id`, caseID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var blob []byte
+			if err := rows.Scan(&blob); err != nil {
+				return err
+			}
+			rec := new(v1.CommittedChange)
+			if err := proto.Unmarshal(blob, rec); err != nil {
+				return err
+			}
+			d.Add(rec)
+		}
+		return rows.Err()
+	})
+	return d.Sum(), err
+}
+
+// NewEnrollmentCode issues a one-time code with which a tablet enrolls for the user. Only a hash
+// of the code is stored.
+func (s *Store) NewEnrollmentCode(ctx context.Context, userName string) (code string, expires time.Time, err error) {
+	raw := make([]byte, 10)
+	if _, err := rand.Read(raw); err != nil {
+		return "", time.Time{}, err
+	}
+	code = base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(raw)
+	now := s.now()
+	expires = now.Add(EnrollmentCodeTTL)
+	err = s.db.WriteTx(ctx, func(tx *sql.Tx) error {
+		u, err := userByName(ctx, tx, userName)
+		if err != nil {
+			return err
+		}
+		if u.Disabled {
+			return syncer.Errorf(syncer.CodeFailedPrecondition, "%s is disabled.", u.Name)
+		}
+		h := sha256.Sum256([]byte(code))
+		_, err = tx.ExecContext(ctx, `INSERT INTO enrollment_codes (code_hash, user_id, created_ms, expires_ms) VALUES (?, ?, ?, ?)`,
+			h[:], u.ID, now.UnixMilli(), expires.UnixMilli())
+		return err
+	})
+	return code, expires, err
+}
+
+// Device is an enrolled tablet.
+type Device struct {
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	UserID     string `json:"user_id"`
+	UserName   string `json:"user_name"`
+	Status     string `json:"status"`
+	LastSeq    int64  `json:"last_seq"`
+	EnrolledMs int64  `json:"enrolled_ms"`
+	LastSeenMs int64  `json:"last_seen_ms"`
+}
+
+// Devices lists enrolled devices, newest first.
+func (s *Store) Devices(ctx context.Context) ([]Device, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT d.id, d.name, d.user_id, u.name, d.status, d.last_seq, d.enrolled_ms, d.last_seen_ms
+		FROM devices d JOIN users u ON u.id = d.user_id ORDER BY d.enrolled_ms DESC, d.id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Device
+	for rows.Next() {
+		var d Device
+		if err := rows.Scan(&d.ID, &d.Name, &d.UserID, &d.UserName, &d.Status, &d.LastSeq, &d.EnrolledMs, &d.LastSeenMs); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// CaseSummary is a case as listed for an admin: ids and counts, no names.
+type CaseSummary struct {
+	ID        string `json:"id"`
+	Reference string `json:"reference"`
+	Visits    int    `json:"visits"`
+}
+
+// Cases lists cases by id.
+func (s *Store) Cases(ctx context.Context) ([]CaseSummary, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT c.state, (SELECT COUNT(*) FROM records v WHERE v.case_id = c.id AND v.type = 'visit')
+		FROM records c WHERE c.type = 'case' ORDER BY c.id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []CaseSummary
+	for rows.Next() {
+		var blob []byte
+		var cs CaseSummary
+		if err := rows.Scan(&blob, &cs.Visits); err != nil {
+			return nil, err
+		}
+		rec := new(v1.CommittedChange)
+		if err := proto.Unmarshal(blob, rec); err != nil {
+			return nil, err
+		}
+		cs.ID, cs.Reference = rec.Record.Id, syncer.Value(rec, "reference")
+		out = append(out, cs)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,47 @@
+package server
+
+import (
+	"context"
+	"errors"
+
+	"connectrpc.com/connect"
+	"github.com/rs/zerolog"
+
+	"github.com/samvaer/sync/syncer"
+)
+
+// connectCodes maps application error codes to Connect codes: the one place this happens.
+var connectCodes = map[syncer.Code]connect.Code{
+	syncer.CodeInvalid:            connect.CodeInvalidArgument,
+	syncer.CodeNotFound:           connect.CodeNotFound,
+	syncer.CodeUnauthenticated:    connect.CodeUnauthenticated,
+	syncer.CodePermissionDenied:   connect.CodePermissionDenied,
+	syncer.CodeFailedPrecondition: connect.CodeFailedPrecondition,
+	syncer.CodeResourceExhausted:  connect.CodeResourceExhausted,
+	syncer.CodeUnavailable:        connect.CodeUnavailable,
+	syncer.CodeInternal:           connect.CodeInternal,
+}
+
+// toConnect turns an error into a Connect error with a sentence a person understands. Errors that
+// are not *syncer.Error are internal: they are logged (they may hold SQL, never field values) and
+// the caller hears only that something went wrong.
+func toConnect(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		return ce
+	}
+	if errors.Is(err, context.Canceled) {
+		return connect.NewError(connect.CodeCanceled, errors.New("The request was cancelled."))
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return connect.NewError(connect.CodeDeadlineExceeded, errors.New("The request took too long."))
+	}
+	code := syncer.ErrorCode(err)
+	if code == syncer.CodeInternal {
+		zerolog.Ctx(ctx).Error().Err(err).Msg("internal error")
+	}
+	return connect.NewError(connectCodes[code], errors.New(syncer.ErrorMessage(err)))
+}

@@ -1,0 +1,141 @@
+package server
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"connectrpc.com/authn"
+	"connectrpc.com/connect"
+
+	v1 "github.com/samvaer/sync/gen/samvaer/v1"
+	"github.com/samvaer/sync/gen/samvaer/v1/samvaerv1connect"
+)
+
+// syncHandler serves SyncService.
+type syncHandler struct {
+	store    *Store
+	notifier *notifier
+	stopping <-chan struct{} // closed when the server shuts down
+}
+
+var _ samvaerv1connect.SyncServiceHandler = (*syncHandler)(nil)
+
+// identity returns the caller set by the authentication middleware.
+func identity(ctx context.Context) (Identity, error) {
+	id, ok := authn.GetInfo(ctx).(Identity)
+	if !ok {
+		return Identity{}, connect.NewError(connect.CodeUnauthenticated, nil)
+	}
+	return id, nil
+}
+
+func (h *syncHandler) Push(ctx context.Context, req *connect.Request[v1.PushRequest]) (*connect.Response[v1.PushResponse], error) {
+	id, err := identity(ctx)
+	if err != nil {
+		return nil, err
+	}
+	results, err := h.store.Push(ctx, id, req.Msg.Changes)
+	if err != nil {
+		return nil, toConnect(ctx, err)
+	}
+	countResults(results)
+	h.notifier.poke()
+	return connect.NewResponse(&v1.PushResponse{Results: results, ServerTimeMs: h.store.nowMs()}), nil
+}
+
+func (h *syncHandler) Pull(ctx context.Context, req *connect.Request[v1.PullRequest]) (*connect.Response[v1.PullResponse], error) {
+	id, err := identity(ctx)
+	if err != nil {
+		return nil, err
+	}
+	page, err := h.store.Pull(ctx, id, req.Msg.Cursor, int(req.Msg.MaxChanges), req.Msg.MaxBytes)
+	if err != nil {
+		return nil, toConnect(ctx, err)
+	}
+	pulledChanges.Add(float64(len(page.Changes)))
+	return connect.NewResponse(&v1.PullResponse{
+		Changes: page.Changes, NextCursor: page.NextCursor, More: page.More, ServerTimeMs: h.store.nowMs(),
+	}), nil
+}
+
+// Subscribe sends the server's head whenever it moves past what the tablet has, so an online
+// tablet knows a pull is worth doing.
+func (h *syncHandler) Subscribe(ctx context.Context, req *connect.Request[v1.SubscribeRequest], stream *connect.ServerStream[v1.SubscribeResponse]) error {
+	if _, err := identity(ctx); err != nil {
+		return err
+	}
+	sent := req.Msg.Cursor
+	ticker := time.NewTicker(h.notifier.poll)
+	defer ticker.Stop()
+	for {
+		head, err := h.store.Head(ctx)
+		if err != nil {
+			return toConnect(ctx, err)
+		}
+		if head > sent {
+			if err := stream.Send(&v1.SubscribeResponse{Head: head, ServerTimeMs: h.store.nowMs()}); err != nil {
+				return err
+			}
+			sent = head
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-h.stopping:
+			return nil
+		case <-h.notifier.wait():
+		case <-ticker.C:
+		}
+	}
+}
+
+// authHandler serves AuthService; its calls need no access token.
+type authHandler struct {
+	store  *Store
+	tokens *Tokens
+}
+
+var _ samvaerv1connect.AuthServiceHandler = (*authHandler)(nil)
+
+func (h *authHandler) Enroll(ctx context.Context, req *connect.Request[v1.EnrollRequest]) (*connect.Response[v1.EnrollResponse], error) {
+	deviceID, user, err := h.store.Enroll(ctx, req.Msg.Code, req.Msg.PublicKey, req.Msg.DeviceName)
+	if err != nil {
+		return nil, toConnect(ctx, err)
+	}
+	return connect.NewResponse(&v1.EnrollResponse{DeviceId: deviceID, UserId: user.ID, UserName: user.Name, ServerTimeMs: h.store.nowMs()}), nil
+}
+
+func (h *authHandler) Token(ctx context.Context, req *connect.Request[v1.TokenRequest]) (*connect.Response[v1.TokenResponse], error) {
+	tok, expires, err := h.tokens.Issue(ctx, req.Msg.DeviceId, req.Msg.Nonce, req.Msg.TimeMs, req.Msg.Signature)
+	if err != nil {
+		return nil, toConnect(ctx, err)
+	}
+	return connect.NewResponse(&v1.TokenResponse{AccessToken: tok, ExpiresMs: expires.UnixMilli(), ServerTimeMs: h.store.nowMs()}), nil
+}
+
+// notifier wakes Subscribe streams when this process commits. Streams also poll, so changes
+// written by admin commands on the same database are noticed too.
+type notifier struct {
+	poll time.Duration
+	mu   sync.Mutex
+	ch   chan struct{}
+}
+
+func newNotifier(poll time.Duration) *notifier {
+	return &notifier{poll: poll, ch: make(chan struct{})}
+}
+
+// wait returns a channel that is closed at the next poke.
+func (n *notifier) wait() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.ch
+}
+
+func (n *notifier) poke() {
+	n.mu.Lock()
+	close(n.ch)
+	n.ch = make(chan struct{})
+	n.mu.Unlock()
+}

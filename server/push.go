@@ -1,0 +1,189 @@
+package server
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	v1 "github.com/samvaer/sync/gen/samvaer/v1"
+	"github.com/samvaer/sync/syncer"
+)
+
+// Identity is who makes a request: a user on an enrolled device.
+type Identity struct {
+	UserID   string
+	DeviceID string
+	Roles    []string
+}
+
+// Push applies a device's changes in device-seq order, each exactly once, in one transaction.
+// A change whose seq the server has seen is answered with its first result. The batch is
+// refused whole, with nothing stored, when any change is malformed or a seq is missing.
+func (s *Store) Push(ctx context.Context, id Identity, changes []*v1.Change) ([]*v1.ChangeResult, error) {
+	if len(changes) > syncer.MaxChangesPerPush {
+		return nil, syncer.Errorf(syncer.CodeResourceExhausted, "A push may hold at most %d changes; this one holds %d.", syncer.MaxChangesPerPush, len(changes))
+	}
+	now := s.nowMs()
+	for i, c := range changes {
+		if err := syncer.ValidateChange(c, now); err != nil {
+			return nil, err
+		}
+		if i > 0 && c.DeviceSeq <= changes[i-1].DeviceSeq {
+			return nil, syncer.Errorf(syncer.CodeInvalid, "Changes must be pushed in increasing sequence order; %d follows %d.", c.DeviceSeq, changes[i-1].DeviceSeq)
+		}
+	}
+	results := make([]*v1.ChangeResult, 0, len(changes))
+	err := s.db.WriteTx(ctx, func(tx *sql.Tx) error {
+		results = results[:0]
+		var lastSeq int64
+		if err := tx.QueryRowContext(ctx, `SELECT last_seq FROM devices WHERE id = ?`, id.DeviceID).Scan(&lastSeq); err != nil {
+			return fmt.Errorf("read device: %w", err)
+		}
+		log, err := newCommitLog(ctx, tx, now)
+		if err != nil {
+			return err
+		}
+		scope := newScope(ctx, tx, id.UserID)
+		hist := txHistory{ctx: ctx, q: tx}
+		for _, c := range changes {
+			if c.DeviceSeq <= lastSeq {
+				r, err := priorResult(ctx, tx, id.DeviceID, c.DeviceSeq)
+				if err != nil {
+					return err
+				}
+				results = append(results, r)
+				continue
+			}
+			if c.DeviceSeq != lastSeq+1 {
+				return syncer.Errorf(syncer.CodeFailedPrecondition, "Changes %d to %d from this tablet never reached the server; it cannot accept change %d before them.", lastSeq+1, c.DeviceSeq-1, c.DeviceSeq)
+			}
+			lastSeq = c.DeviceSeq
+			r, err := s.applyChange(log, hist, scope, id, c)
+			if err != nil {
+				return fmt.Errorf("push change %d: %w", c.DeviceSeq, err)
+			}
+			results = append(results, r)
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE devices SET last_seq = ?, last_seen_ms = ? WHERE id = ?`, lastSeq, now, id.DeviceID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range changes {
+		s.clock.Observe(syncer.HLC(c.Hlc))
+	}
+	return results, nil
+}
+
+// applyChange merges one new change and logs it with its consequences.
+func (s *Store) applyChange(log *commitLog, hist txHistory, scope *scope, id Identity, c *v1.Change) (*v1.ChangeResult, error) {
+	e := entry{ref: c.Record, device: id.DeviceID, deviceSeq: c.DeviceSeq, submitted: c}
+	var out syncer.Outcome
+	inScope, err := scope.has(c.Record.CaseId)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := loadRecord(log.ctx, log.tx, c.Record.Id)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case !inScope:
+		out = syncer.Outcome{Result: v1.Result_RESULT_REJECTED, Reason: fmt.Sprintf("Change %d is for a case this tablet's user is not assigned to.", c.DeviceSeq)}
+	default:
+		if out, err = syncer.Merge(cur, c, id.DeviceID, hist); err != nil {
+			return nil, err
+		}
+		if out.Result != v1.Result_RESULT_REJECTED && c.Op == v1.Op_OP_CREATE && c.Record.Type == syncer.TypeObservation {
+			out.Result, out.Reason = s.checkObservationVisit(log, c)
+			if out.Result == v1.Result_RESULT_REJECTED {
+				out.Effect = nil
+			} else {
+				out.Effect.Fields = append(out.Effect.Fields, &v1.Field{Name: "author", Value: id.UserID, Hlc: c.Hlc, DeviceId: id.DeviceID})
+			}
+		}
+	}
+	for _, conflict := range out.Conflicts {
+		if _, err := log.append(entry{ref: conflict.Record, device: syncer.ServerDevice, result: v1.Result_RESULT_APPLIED, effect: conflict}); err != nil {
+			return nil, err
+		}
+	}
+	e.result, e.reason, e.effect = out.Result, out.Reason, out.Effect
+	if out.Result == v1.Result_RESULT_APPLIED && out.Effect != nil {
+		e.submitted = nil // committed exactly as pushed
+	}
+	seq, err := log.append(e)
+	if err != nil {
+		return nil, err
+	}
+	return changeResult(c.DeviceSeq, out.Result, out.Reason, seq), nil
+}
+
+// changeResult is what a tablet hears about a change, the first time and on every retry. A change
+// that was not rejected is covered once the tablet's pull cursor reaches its log row, which comes
+// after its conflict records.
+func changeResult(deviceSeq int64, result v1.Result, reason string, seq int64) *v1.ChangeResult {
+	r := &v1.ChangeResult{DeviceSeq: deviceSeq, Result: result, Reason: reason}
+	if result != v1.Result_RESULT_REJECTED {
+		r.ServerSeq = seq
+	}
+	return r
+}
+
+// checkObservationVisit refuses an observation for a visit that is not in the observation's case.
+func (s *Store) checkObservationVisit(log *commitLog, c *v1.Change) (v1.Result, string) {
+	var visitID string
+	for _, f := range c.Fields {
+		if f.Name == "visit_id" {
+			visitID = f.Value
+		}
+	}
+	visit, err := loadRecord(log.ctx, log.tx, visitID)
+	if err != nil || visit == nil || visit.Deleted || visit.Record.Type != syncer.TypeVisit || visit.Record.CaseId != c.Record.CaseId {
+		return v1.Result_RESULT_REJECTED, fmt.Sprintf("Change %d is an observation for a visit the server does not have in that case.", c.DeviceSeq)
+	}
+	return v1.Result_RESULT_APPLIED, ""
+}
+
+// priorResult answers a change the server has already applied with the result it had then.
+func priorResult(ctx context.Context, tx *sql.Tx, deviceID string, deviceSeq int64) (*v1.ChangeResult, error) {
+	var seq int64
+	var result int32
+	var reason string
+	err := tx.QueryRowContext(ctx, `SELECT seq, result, reason FROM changes WHERE device_id = ? AND device_seq = ?`,
+		deviceID, deviceSeq).Scan(&seq, &result, &reason)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("change %d of device is below its last seq but not in the log", deviceSeq)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read prior result: %w", err)
+	}
+	return changeResult(deviceSeq, v1.Result(result), reason, seq), nil
+}
+
+// scope answers whether a user may see a case, caching answers within a transaction.
+type scope struct {
+	ctx    context.Context
+	q      querier
+	userID string
+	cases  map[string]bool
+}
+
+func newScope(ctx context.Context, q querier, userID string) *scope {
+	return &scope{ctx: ctx, q: q, userID: userID, cases: map[string]bool{}}
+}
+
+func (s *scope) has(caseID string) (bool, error) {
+	if in, ok := s.cases[caseID]; ok {
+		return in, nil
+	}
+	var n int
+	err := s.q.QueryRowContext(s.ctx, `SELECT COUNT(*) FROM case_members WHERE case_id = ? AND user_id = ?`, caseID, s.userID).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("read scope: %w", err)
+	}
+	s.cases[caseID] = n > 0
+	return n > 0, nil
+}

@@ -1,0 +1,174 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"connectrpc.com/authn"
+	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
+	"connectrpc.com/grpcreflect"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+
+	"github.com/samvaer/sync/gen/samvaer/v1/samvaerv1connect"
+)
+
+// Config is the server's configuration. DefaultConfig gives values that run with no setup.
+type Config struct {
+	DataDir string
+	Listen  string
+	// TLSCert and TLSKey, when both set, serve HTTPS; otherwise HTTP with cleartext HTTP/2 (for
+	// gRPC) on a trusted network or behind a TLS-terminating proxy.
+	TLSCert, TLSKey string
+	// MaxMessageBytes bounds every request message.
+	MaxMessageBytes int
+	// CompressMinBytes: responses smaller than this are sent uncompressed (gzip costs more than
+	// it saves on small or incompressible messages).
+	CompressMinBytes int
+	// SubscribePoll is how often Subscribe streams look for changes made by other processes.
+	SubscribePoll   time.Duration
+	ShutdownTimeout time.Duration
+	Logger          zerolog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// DefaultConfig runs on loopback with a data directory in the working directory.
+func DefaultConfig() Config {
+	return Config{
+		DataDir:          "samvaer-data",
+		Listen:           "127.0.0.1:8080",
+		MaxMessageBytes:  16 << 20,
+		CompressMinBytes: 64 << 10,
+		SubscribePoll:    time.Second,
+		ShutdownTimeout:  30 * time.Second,
+		Logger:           zerolog.Nop(),
+	}
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	switch {
+	case c.DataDir == "":
+		return errors.New("a data directory is required")
+	case c.Listen == "":
+		return errors.New("a listen address is required")
+	case (c.TLSCert == "") != (c.TLSKey == ""):
+		return errors.New("TLS needs both a certificate and a key")
+	case c.MaxMessageBytes <= 0 || c.SubscribePoll <= 0:
+		return errors.New("message size limit and subscribe poll interval must be positive")
+	}
+	return nil
+}
+
+// Server is a running Samvær sync server.
+type Server struct {
+	cfg      Config
+	Store    *Store
+	tokens   *Tokens
+	handler  http.Handler
+	stopping chan struct{}
+}
+
+// New opens the store in cfg.DataDir and builds the HTTP handler.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	store, err := OpenStore(cfg.DataDir, cfg.Now)
+	if err != nil {
+		return nil, err
+	}
+	tokens, err := NewTokens(ctx, store)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	s := &Server{cfg: cfg, Store: store, tokens: tokens, stopping: make(chan struct{})}
+	s.handler = s.routes()
+	return s, nil
+}
+
+func (s *Server) routes() http.Handler {
+	opts := []connect.HandlerOption{
+		connect.WithInterceptors(logInterceptor{}),
+		connect.WithReadMaxBytes(s.cfg.MaxMessageBytes),
+		connect.WithCompressMinBytes(s.cfg.CompressMinBytes),
+	}
+	rpc := http.NewServeMux()
+	rpc.Handle(samvaerv1connect.NewSyncServiceHandler(&syncHandler{store: s.Store, notifier: newNotifier(s.cfg.SubscribePoll), stopping: s.stopping}, opts...))
+	rpc.Handle(samvaerv1connect.NewAuthServiceHandler(&authHandler{store: s.Store, tokens: s.tokens}, opts...))
+	auth := authn.NewMiddleware(func(ctx context.Context, req authn.Request) (any, error) {
+		if strings.HasPrefix(req.Procedure(), "/"+samvaerv1connect.AuthServiceName+"/") {
+			return nil, nil
+		}
+		id, err := s.tokens.Authenticate(ctx, req.Header().Get("Authorization"))
+		if err != nil {
+			err = toConnect(ctx, err)
+			rpcRequests.WithLabelValues(req.Procedure(), connect.CodeOf(err).String()).Inc()
+			zerolog.Ctx(ctx).Warn().Str("procedure", req.Procedure()).Str("code", connect.CodeOf(err).String()).Msg("request refused: authentication")
+			return nil, err
+		}
+		return id, nil
+	})
+
+	mux := http.NewServeMux()
+	mux.Handle("/", auth.Wrap(rpc))
+	services := []string{samvaerv1connect.SyncServiceName, samvaerv1connect.AuthServiceName}
+	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(services...)))
+	reflector := grpcreflect.NewStaticReflector(services...)
+	mux.Handle(grpcreflect.NewHandlerV1(reflector))
+	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	mux.Handle("/metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
+	return withRequestID(s.cfg.Logger, mux)
+}
+
+// Handler is the server's HTTP handler (Connect, gRPC and gRPC-Web on one mux).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Serve serves on ln until ctx is done, then shuts down gracefully: it stops accepting, ends
+// Subscribe streams, lets in-flight pushes finish (each is one transaction, so nothing is ever
+// half-applied), and closes the store.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		Protocols:         new(http.Protocols),
+	}
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetHTTP2(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
+	errc := make(chan error, 1)
+	go func() {
+		if s.cfg.TLSCert != "" {
+			errc <- srv.ServeTLS(ln, s.cfg.TLSCert, s.cfg.TLSKey)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	s.cfg.Logger.Info().Str("addr", ln.Addr().String()).Str("data", s.cfg.DataDir).Msg("serving")
+	select {
+	case err := <-errc:
+		s.Store.Close()
+		return err
+	case <-ctx.Done():
+	}
+	s.cfg.Logger.Info().Msg("shutting down")
+	close(s.stopping)
+	shutCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(shutCtx)
+	if cerr := s.Store.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Close releases the store of a server that is not serving.
+func (s *Server) Close() error { return s.Store.Close() }

@@ -1,0 +1,246 @@
+package server
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	v1 "github.com/samvaer/sync/gen/samvaer/v1"
+	"github.com/samvaer/sync/internal/sqlitedb"
+	"github.com/samvaer/sync/syncer"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// DBFile is the server's database file inside its data directory.
+const DBFile = "samvaer.db"
+
+// Store is the server's storage: records, the change log, people, devices and keys. Exported
+// methods own their transactions; helpers take the transaction.
+type Store struct {
+	db    *sqlitedb.DB
+	now   func() time.Time
+	clock *syncer.Clock
+}
+
+// OpenStore opens (creating if needed) the store in data directory dir. now is the clock; nil
+// means time.Now.
+func OpenStore(dir string, now func() time.Time) (*Store, error) {
+	if now == nil {
+		now = time.Now
+	}
+	migrations, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	db, err := sqlitedb.Open(filepath.Join(dir, DBFile), sqlitedb.Options{Migrations: migrations, SecureDelete: true})
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{db: db, now: now}
+	s.clock = syncer.NewClock(s.nowMs, 0)
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Backup writes a consistent copy of the live database to path.
+func (s *Store) Backup(ctx context.Context, path string) error { return s.db.Backup(ctx, path) }
+
+func (s *Store) nowMs() int64 { return s.now().UnixMilli() }
+
+// Head returns the newest commit sequence.
+func (s *Store) Head(ctx context.Context) (int64, error) {
+	var head int64
+	err := s.db.Read.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&head)
+	return head, err
+}
+
+// loadRecord reads a record's state, or nil when it does not exist.
+func loadRecord(ctx context.Context, q querier, id string) (*v1.CommittedChange, error) {
+	var blob []byte
+	err := q.QueryRowContext(ctx, `SELECT state FROM records WHERE id = ?`, id).Scan(&blob)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load record: %w", err)
+	}
+	rec := new(v1.CommittedChange)
+	if err := proto.Unmarshal(blob, rec); err != nil {
+		return nil, fmt.Errorf("decode record %s: %w", id, err)
+	}
+	return rec, nil
+}
+
+// querier is what both *sql.Tx and *sql.DB offer.
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// commitLog appends changes to the log and applies their effects to the records, in one
+// transaction. Sequences are assigned here, in commit order (there is one writer).
+type commitLog struct {
+	ctx  context.Context
+	tx   *sql.Tx
+	next int64
+	now  int64
+}
+
+func newCommitLog(ctx context.Context, tx *sql.Tx, nowMs int64) (*commitLog, error) {
+	var head int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&head); err != nil {
+		return nil, fmt.Errorf("read head: %w", err)
+	}
+	return &commitLog{ctx: ctx, tx: tx, next: head + 1, now: nowMs}, nil
+}
+
+// entry is one row of the change log.
+type entry struct {
+	ref       *v1.RecordRef
+	device    string
+	deviceSeq int64
+	result    v1.Result
+	reason    string
+	effect    *v1.CommittedChange // nil: nothing committed to the record
+	submitted *v1.Change          // kept when the effect may differ from what was pushed
+}
+
+// append writes one log row, and applies its effect to the record. It returns the row's seq.
+func (l *commitLog) append(e entry) (int64, error) {
+	seq := l.next
+	l.next++
+	var effect, submitted []byte
+	var err error
+	if e.effect != nil {
+		syncer.Stamp(e.effect, seq)
+		if effect, err = proto.Marshal(e.effect); err != nil {
+			return 0, err
+		}
+		if err := l.applyEffect(e.effect); err != nil {
+			return 0, err
+		}
+	}
+	if e.submitted != nil {
+		if submitted, err = proto.Marshal(e.submitted); err != nil {
+			return 0, err
+		}
+	}
+	_, err = l.tx.ExecContext(l.ctx, `INSERT INTO changes
+		(seq, case_id, record_id, device_id, device_seq, result, reason, effect, submitted, committed_ms)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		seq, e.ref.CaseId, e.ref.Id, e.device, e.deviceSeq, int32(e.result), e.reason, effect, submitted, l.now)
+	if err != nil {
+		return 0, fmt.Errorf("append change: %w", err)
+	}
+	return seq, nil
+}
+
+func (l *commitLog) applyEffect(eff *v1.CommittedChange) error {
+	cur, err := loadRecord(l.ctx, l.tx, eff.Record.Id)
+	if err != nil {
+		return err
+	}
+	rec := syncer.ApplyCommitted(cur, eff)
+	blob, err := proto.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	visitID := syncer.Value(rec, "visit_id")
+	if rec.Record.Type == syncer.TypeVisit {
+		visitID = rec.Record.Id
+	}
+	_, err = l.tx.ExecContext(l.ctx, `INSERT INTO records (id, type, case_id, visit_id, state) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET state = excluded.state, visit_id = excluded.visit_id`,
+		rec.Record.Id, rec.Record.Type, rec.Record.CaseId, visitID, blob)
+	if err != nil {
+		return fmt.Errorf("store record: %w", err)
+	}
+	return nil
+}
+
+// serverChange commits a change made on the server (by an admin command), through the same
+// merge rules as a tablet's.
+func (l *commitLog) serverChange(ref *v1.RecordRef, deleted bool, fields map[string]string, hlc syncer.HLC) (int64, error) {
+	eff := &v1.CommittedChange{Record: ref, Deleted: deleted}
+	for name, value := range fields {
+		eff.Fields = append(eff.Fields, &v1.Field{Name: name, Value: value, Hlc: uint64(hlc), DeviceId: syncer.ServerDevice})
+	}
+	return l.append(entry{ref: ref, device: syncer.ServerDevice, result: v1.Result_RESULT_APPLIED, effect: eff})
+}
+
+// txHistory answers syncer.History from the change log inside a transaction.
+type txHistory struct {
+	ctx context.Context
+	q   querier
+}
+
+func (h txHistory) ValueAt(recordID, field string, rev int64) (string, error) {
+	if rev == 0 {
+		return "", nil
+	}
+	var blob []byte
+	err := h.q.QueryRowContext(h.ctx, `SELECT effect FROM changes WHERE seq = ? AND record_id = ?`, rev, recordID).Scan(&blob)
+	if errors.Is(err, sql.ErrNoRows) || blob == nil {
+		// A base the server never committed for this record: merge against nothing.
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read base: %w", err)
+	}
+	eff := new(v1.CommittedChange)
+	if err := proto.Unmarshal(blob, eff); err != nil {
+		return "", fmt.Errorf("decode base: %w", err)
+	}
+	return syncer.Value(eff, field), nil
+}
+
+func (h txHistory) OwnEdit(deviceID string, deviceSeq int64, recordID, field string) (string, int64, bool, error) {
+	var seq int64
+	var effBlob, subBlob []byte
+	err := h.q.QueryRowContext(h.ctx, `SELECT seq, effect, submitted FROM changes WHERE device_id = ? AND device_seq = ? AND record_id = ?`,
+		deviceID, deviceSeq, recordID).Scan(&seq, &effBlob, &subBlob)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", 0, false, nil
+	}
+	if err != nil {
+		return "", 0, false, fmt.Errorf("read own edit: %w", err)
+	}
+	eff := new(v1.CommittedChange)
+	if err := proto.Unmarshal(effBlob, eff); err != nil {
+		return "", 0, false, err
+	}
+	if subBlob == nil {
+		// Committed exactly as pushed.
+		f := syncer.FieldOf(eff, field)
+		if f == nil {
+			return "", 0, false, nil
+		}
+		return f.Value, seq, true, nil
+	}
+	sub := new(v1.Change)
+	if err := proto.Unmarshal(subBlob, sub); err != nil {
+		return "", 0, false, err
+	}
+	for _, e := range sub.Fields {
+		if e.Name == field {
+			var rev int64
+			if f := syncer.FieldOf(eff, field); f != nil && f.Value == e.Value {
+				rev = seq
+			}
+			return e.Value, rev, true, nil
+		}
+	}
+	return "", 0, false, nil
+}

@@ -1,0 +1,318 @@
+package server
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	v1 "github.com/samvaer/sync/gen/samvaer/v1"
+	"github.com/samvaer/sync/syncer"
+)
+
+// fakeClock is an injected clock tests move by hand.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// fixture is a store with a caseworker, a consultant, a case with one supervised visit, and an
+// enrolled tablet for the consultant.
+type fixture struct {
+	t        testing.TB
+	ctx      context.Context
+	dir      string
+	clock    *fakeClock
+	store    *Store
+	caseID   string
+	visitID  string
+	reportID string
+	items    map[string]string // checklist key -> record id
+	tablet   Identity
+}
+
+// MustOpenStore opens a store in a temporary directory with an injected clock.
+func MustOpenStore(tb testing.TB, dir string, clock *fakeClock) *Store {
+	tb.Helper()
+	s, err := OpenStore(dir, clock.Now)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	f := &fixture{t: t, ctx: context.Background(), dir: t.TempDir(), clock: &fakeClock{t: time.UnixMilli(1_800_000_000_000)}}
+	f.store = MustOpenStore(t, f.dir, f.clock)
+	_ = must(f.store.AddUser(f.ctx, "Sara Caseworker", []string{"caseworker"}))
+	consultant := must(f.store.AddUser(f.ctx, "Kim Consultant", []string{"consultant"}))
+	f.caseID = must(f.store.AddCase(f.ctx, NewCase{Children: []string{"MARKER-child Ida"}, Parents: []string{"MARKER-parent"}, Caseworker: "Sara Caseworker"}))
+	start := f.clock.Now().Add(time.Hour)
+	f.visitID = must(f.store.AddVisit(f.ctx, NewVisit{CaseID: f.caseID, Consultant: "Kim Consultant", Kind: "supervised", Start: start, End: start.Add(2 * time.Hour), Place: "Rum 2"}))
+	f.items = map[string]string{}
+	rows, err := f.store.db.Read.Query(`SELECT id, type, state FROM records WHERE visit_id = ?`, f.visitID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, typ string
+		var blob []byte
+		if err := rows.Scan(&id, &typ, &blob); err != nil {
+			t.Fatal(err)
+		}
+		rec := new(v1.CommittedChange)
+		if err := proto.Unmarshal(blob, rec); err != nil {
+			t.Fatal(err)
+		}
+		switch typ {
+		case syncer.TypeReport:
+			f.reportID = id
+		case syncer.TypeChecklistItem:
+			f.items[syncer.Value(rec, "key")] = id
+		}
+	}
+	f.tablet = f.enroll(consultant)
+	return f
+}
+
+func (f *fixture) enroll(u User) Identity {
+	f.t.Helper()
+	code, _ := must2(f.t)(f.store.NewEnrollmentCode(f.ctx, u.Name))
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	deviceID, _, err := f.store.Enroll(f.ctx, code, pub, "test tablet")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return Identity{UserID: u.ID, DeviceID: deviceID}
+}
+
+// must returns v, failing the test (by panic, which the test runner reports with the stack)
+// when err is not nil. It keeps setup code to one line per step.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func must2(tb testing.TB) func(string, time.Time, error) (string, time.Time) {
+	return func(s string, t time.Time, err error) (string, time.Time) {
+		tb.Helper()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return s, t
+	}
+}
+
+func (f *fixture) hlc() uint64 { return uint64(syncer.MakeHLC(f.clock.Now().UnixMilli(), 0)) }
+
+func (f *fixture) section(seq int64, section, text string, baseRev int64) *v1.Change {
+	return &v1.Change{DeviceSeq: seq, Op: v1.Op_OP_UPDATE, Hlc: f.hlc() + uint64(seq), SchemaVersion: syncer.SchemaVersion,
+		Record: &v1.RecordRef{Type: syncer.TypeReport, Id: f.reportID, CaseId: f.caseID},
+		Fields: []*v1.FieldEdit{{Name: section, Value: text, BaseRev: baseRev}}}
+}
+
+func (f *fixture) observation(seq int64, text string) *v1.Change {
+	return &v1.Change{DeviceSeq: seq, Op: v1.Op_OP_CREATE, Hlc: f.hlc() + uint64(seq), SchemaVersion: syncer.SchemaVersion,
+		Record: &v1.RecordRef{Type: syncer.TypeObservation, Id: syncer.NewID(), CaseId: f.caseID},
+		Fields: []*v1.FieldEdit{{Name: "visit_id", Value: f.visitID}, {Name: "at_ms", Value: "1800000000000"}, {Name: "text", Value: text}}}
+}
+
+func (f *fixture) head() int64 {
+	f.t.Helper()
+	return must(f.store.Head(f.ctx))
+}
+
+func (f *fixture) digest() string {
+	f.t.Helper()
+	return must(f.store.CaseDigest(f.ctx, f.caseID))
+}
+
+func TestPushIsIdempotent(t *testing.T) {
+	f := newFixture(t)
+	batch := []*v1.Change{f.section(1, "opening", "Mor kom til tiden.", 0), f.observation(2, "Ida smiler."), f.section(3, "ending", "Farvel ved døren.", 0)}
+	first := must(f.store.Push(f.ctx, f.tablet, batch))
+	head, digest := f.head(), f.digest()
+	// The response was lost: the tablet sends the same batch again, then again with one more.
+	again := must(f.store.Push(f.ctx, f.tablet, batch))
+	for i := range first {
+		if !proto.Equal(first[i], again[i]) {
+			t.Fatalf("retry result %d = %v, first was %v", i, again[i], first[i])
+		}
+	}
+	if f.head() != head || f.digest() != digest {
+		t.Fatal("a retried push changed the server's state")
+	}
+	more := must(f.store.Push(f.ctx, f.tablet, append(batch, f.section(4, "opening", "Mor kom for sent.", first[0].ServerSeq))))
+	if more[3].Result != v1.Result_RESULT_APPLIED || f.head() != head+1 {
+		t.Fatalf("the new change after retried ones: %v, head %d → %d", more[3], head, f.head())
+	}
+}
+
+func TestPushRefusesBadInputAndStoresNothing(t *testing.T) {
+	f := newFixture(t)
+	_ = must(f.store.Push(f.ctx, f.tablet, []*v1.Change{f.section(1, "opening", "ok", 0)}))
+	head, digest := f.head(), f.digest()
+	tooMany := make([]*v1.Change, syncer.MaxChangesPerPush+1)
+	for i := range tooMany {
+		tooMany[i] = f.observation(int64(i+2), "x")
+	}
+	tests := []struct {
+		name    string
+		changes []*v1.Change
+		code    syncer.Code
+	}{
+		{"seq gap", []*v1.Change{f.section(3, "opening", "MARKER gap", 0)}, syncer.CodeFailedPrecondition},
+		{"unknown type", []*v1.Change{func() *v1.Change { c := f.section(2, "opening", "MARKER", 0); c.Record.Type = "diary"; return c }()}, syncer.CodeInvalid},
+		{"unknown field", []*v1.Change{f.section(2, "gossip", "MARKER", 0)}, syncer.CodeInvalid},
+		{"malformed id", []*v1.Change{func() *v1.Change { c := f.section(2, "opening", "MARKER", 0); c.Record.Id = "1; DROP TABLE"; return c }()}, syncer.CodeInvalid},
+		{"clock far ahead", []*v1.Change{func() *v1.Change {
+			c := f.section(2, "opening", "MARKER", 0)
+			c.Hlc = uint64(syncer.MakeHLC(f.clock.Now().Add(3*time.Hour).UnixMilli(), 0))
+			return c
+		}()}, syncer.CodeInvalid},
+		{"a bad change after a good one", []*v1.Change{f.section(2, "opening", "MARKER good", 1), f.section(3, "gossip", "MARKER", 0)}, syncer.CodeInvalid},
+		{"out of order", []*v1.Change{f.section(3, "opening", "MARKER", 0), f.section(2, "opening", "MARKER", 0)}, syncer.CodeInvalid},
+		{"batch too large", tooMany, syncer.CodeResourceExhausted},
+		{"field too long", []*v1.Change{f.section(2, "opening", strings.Repeat("MARKER", 20000), 0)}, syncer.CodeResourceExhausted},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := f.store.Push(f.ctx, f.tablet, tt.changes)
+			if got := syncer.ErrorCode(err); got != tt.code {
+				t.Fatalf("code %q, want %q (%v)", got, tt.code, err)
+			}
+			if strings.Contains(err.Error(), "MARKER") {
+				t.Fatalf("error %q repeats what was written", err)
+			}
+			if f.head() != head || f.digest() != digest {
+				t.Fatal("a refused push changed the server's state")
+			}
+		})
+	}
+}
+
+func TestRejectedChangeDoesNotBlockLaterOnes(t *testing.T) {
+	f := newFixture(t)
+	otherCase := must(f.store.AddCase(f.ctx, NewCase{Children: []string{"B"}, Caseworker: "Sara Caseworker"}))
+	outside := f.section(1, "opening", "x", 0)
+	outside.Record.CaseId = otherCase
+	results := must(f.store.Push(f.ctx, f.tablet, []*v1.Change{outside, f.observation(2, "efter"), f.section(3, "opening", "inde", 0)}))
+	if results[0].Result != v1.Result_RESULT_REJECTED || results[0].Reason == "" {
+		t.Fatalf("out-of-scope change: %v", results[0])
+	}
+	if results[1].Result != v1.Result_RESULT_APPLIED || results[2].Result != v1.Result_RESULT_APPLIED {
+		t.Fatalf("changes after a rejected one: %v %v", results[1], results[2])
+	}
+	// The rejection is remembered: a retry hears the same reason.
+	again := must(f.store.Push(f.ctx, f.tablet, []*v1.Change{outside}))
+	if !proto.Equal(again[0], results[0]) {
+		t.Fatalf("retried rejection %v, first %v", again[0], results[0])
+	}
+}
+
+func TestPullPagesInCommitOrderAndResumes(t *testing.T) {
+	f := newFixture(t)
+	var batch []*v1.Change
+	for i := int64(1); i <= 40; i++ {
+		batch = append(batch, f.observation(i, strings.Repeat("o", 200)))
+	}
+	_ = must(f.store.Push(f.ctx, f.tablet, batch))
+	all := must(f.store.Pull(f.ctx, f.tablet, 0, 0, 0))
+	if all.More || all.NextCursor != f.head() {
+		t.Fatalf("unbounded pull: more=%v cursor=%d head=%d", all.More, all.NextCursor, f.head())
+	}
+	// 1 case + 1 visit + 11 checklist items + 1 report + 40 observations.
+	if len(all.Changes) != 54 {
+		t.Fatalf("pulled %d changes, want 54", len(all.Changes))
+	}
+	for _, bound := range []struct {
+		changes int
+		bytes   int64
+	}{{7, 0}, {0, 1500}, {1, 1}} {
+		var got []*v1.CommittedChange
+		cursor, pages := int64(0), 0
+		for {
+			p := must(f.store.Pull(f.ctx, f.tablet, cursor, bound.changes, bound.bytes))
+			if bound.changes > 0 && len(p.Changes) > bound.changes {
+				t.Fatalf("page of %d changes, bound %d", len(p.Changes), bound.changes)
+			}
+			var size int
+			for _, c := range p.Changes {
+				size += proto.Size(c)
+			}
+			if bound.bytes > 0 && len(p.Changes) > 1 && int64(size) > bound.bytes {
+				t.Fatalf("page of %d bytes, bound %d", size, bound.bytes)
+			}
+			got = append(got, p.Changes...)
+			cursor, pages = p.NextCursor, pages+1
+			if !p.More {
+				break
+			}
+		}
+		if len(got) != len(all.Changes) || pages < 2 {
+			t.Fatalf("bounds %+v: %d changes in %d pages", bound, len(got), pages)
+		}
+		for i := range got {
+			if !proto.Equal(got[i], all.Changes[i]) || (i > 0 && got[i].Seq <= got[i-1].Seq) {
+				t.Fatalf("bounds %+v: change %d differs or is out of order", bound, i)
+			}
+		}
+	}
+	if _, err := f.store.Pull(f.ctx, f.tablet, f.head()+10, 0, 0); syncer.ErrorCode(err) != syncer.CodeFailedPrecondition {
+		t.Fatalf("a cursor beyond the head: %v", err)
+	}
+}
+
+func TestPullIsScopedToTheUsersCases(t *testing.T) {
+	f := newFixture(t)
+	_ = must(f.store.AddCase(f.ctx, NewCase{Children: []string{"MARKER-other child"}, Caseworker: "Sara Caseworker"}))
+	page := must(f.store.Pull(f.ctx, f.tablet, 0, 0, 0))
+	for _, c := range page.Changes {
+		if c.Record.CaseId != f.caseID {
+			t.Fatalf("the consultant pulled a record of case %s they are not assigned to", c.Record.CaseId)
+		}
+	}
+}
+
+func TestConcurrentSectionEditsKeepBothSides(t *testing.T) {
+	f := newFixture(t)
+	other := f.enroll(must(f.store.UserByName(f.ctx, "Kim Consultant")))
+	base := must(f.store.Push(f.ctx, f.tablet, []*v1.Change{f.section(1, "interaction", "Mor og Ida leger.", 0)}))[0].ServerSeq
+	a := must(f.store.Push(f.ctx, f.tablet, []*v1.Change{f.section(2, "interaction", "Mor og Ida leger med dukker.", base)}))[0]
+	b := must(f.store.Push(f.ctx, other, []*v1.Change{f.section(1, "interaction", "Mor og Ida leger med biler.", base)}))[0]
+	if a.Result != v1.Result_RESULT_APPLIED || b.Result != v1.Result_RESULT_CONFLICT {
+		t.Fatalf("results %v / %v", a, b)
+	}
+	page := must(f.store.Pull(f.ctx, f.tablet, 0, 0, 0))
+	var found bool
+	for _, c := range page.Changes {
+		if c.Record.Type == syncer.TypeConflict && syncer.Value(c, "other_value") == "Mor og Ida leger med biler." && syncer.Value(c, "resolved") == "false" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("the overlapping edit is not kept in a conflict record")
+	}
+}

@@ -1,0 +1,59 @@
+package syncer
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code classifies an Error. The server maps codes to Connect codes in one place
+// (server/errors.go); the tablet maps Connect codes back.
+type Code string
+
+// Error codes, named after what a caller can do about them.
+const (
+	CodeInvalid            Code = "invalid"             // the request is malformed; retrying will not help
+	CodeNotFound           Code = "not_found"           // the thing named does not exist (or is not yours to see)
+	CodeUnauthenticated    Code = "unauthenticated"     // no, bad or expired credentials
+	CodePermissionDenied   Code = "permission_denied"   // authenticated, but not allowed
+	CodeFailedPrecondition Code = "failed_precondition" // the system is not in a state that allows this
+	CodeResourceExhausted  Code = "resource_exhausted"  // too big or too many
+	CodeUnavailable        Code = "unavailable"         // try again later
+	CodeInternal           Code = "internal"            // a bug or a broken disk; details only in the server log
+)
+
+// Error is an application error: a code and a sentence a person understands. The message never
+// holds a field value a person wrote.
+type Error struct {
+	Code    Code
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Errorf returns an *Error with a formatted message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, CodeInternal for any other error
+// and "" for nil.
+func ErrorCode(err error) Code {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}
+
+// ErrorMessage returns the message of the first *Error in err's chain, or a generic sentence for
+// any other error (whose text may hold details not meant for a person).
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "Internal error; the server log has the details."
+}

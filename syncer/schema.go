@@ -1,0 +1,142 @@
+package syncer
+
+// SchemaVersion is the version of the record schema this build writes. Every change carries the
+// version it was made under; the server upcasts versions from MinSchemaVersion on and refuses
+// older ones with an "update the app" error.
+const (
+	SchemaVersion    = 1
+	MinSchemaVersion = 1
+)
+
+// Limits on every input. The server enforces them; the tablet checks them before a write reaches
+// its outbox, so a change it stores is never refused for its shape.
+const (
+	MaxChangesPerPush = 1000
+	MaxTextBytes      = 64 << 10
+	MaxRegisterBytes  = 256
+	MaxFieldsPerEdit  = 32
+	// MaxClockSkewMs is how far ahead of the server's clock a change's HLC may be.
+	MaxClockSkewMs = 5 * 60 * 1000
+	// ServerDevice is the writer id of values set on the server (admin commands, conflict records).
+	ServerDevice = "server"
+)
+
+// Rule is a field's merge rule for concurrent edits.
+type Rule int
+
+const (
+	// Register fields (checkbox state, times, enums): the later HLC wins; the loser is kept.
+	Register Rule = iota + 1
+	// Text fields (report sections, observation text): merged three-way against the base; an
+	// overlap keeps both sides.
+	Text
+)
+
+// FieldSpec describes one field of a record type.
+type FieldSpec struct {
+	Name string
+	Rule Rule
+	// Tablet is true when a tablet may set the field.
+	Tablet bool
+	// Sensitive fields hold what a person wrote or a person's name: sealed at rest, never logged.
+	Sensitive bool
+}
+
+// TypeSpec describes a record type.
+type TypeSpec struct {
+	Name string
+	// Tablet ops: which operations a tablet may push for this type.
+	TabletCreate, TabletUpdate bool
+	// AppendOnly records are never changed after creation, so they never conflict.
+	AppendOnly bool
+	Fields     []FieldSpec
+}
+
+// Field looks up a field spec by name.
+func (t *TypeSpec) Field(name string) (FieldSpec, bool) {
+	for _, f := range t.Fields {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return FieldSpec{}, false
+}
+
+// MaxBytes is the longest value the field may hold.
+func (f FieldSpec) MaxBytes() int {
+	if f.Rule == Text {
+		return MaxTextBytes
+	}
+	return MaxRegisterBytes
+}
+
+// Record types.
+const (
+	TypeCase          = "case"
+	TypeVisit         = "visit"
+	TypeChecklistItem = "checklist_item"
+	TypeObservation   = "observation"
+	TypeReport        = "report"
+	TypeConflict      = "conflict"
+)
+
+// ReportSections are the sections of a report (samværsbeskrivelse), in template order. The keys
+// are stable: used on the wire, on the command line and in exports.
+var ReportSections = []string{
+	"context", "attendance", "before_contact", "opening", "interaction", "ending",
+	"conditions", "child_perspective", "placement_account", "assessment", "follow_up",
+}
+
+// ChecklistItem is one item of the default visit checklist.
+type ChecklistItem struct{ Phase, Key, Label string }
+
+// DefaultChecklist is the checklist every new visit starts with (before, during, after).
+var DefaultChecklist = []ChecklistItem{
+	{"before", "startup_meeting_held", "Start-up meeting held: purpose, action-plan goals, follow-up date known"},
+	{"before", "parents_briefed", "Parents know who will be there, how the visit ends, the rules and roles"},
+	{"before", "parents_state_checked", "On the day: how the parents are, the child's needs today, the plan"},
+	{"before", "previous_reactions_reviewed", "Reactions after earlier visits reviewed"},
+	{"before", "room_ready", "Room ready: toys, food, activities as agreed"},
+	{"during", "conditions_kept", "Conditions and agreements kept"},
+	{"during", "intervened", "Consultant stepped in"},
+	{"during", "stopped_early", "Visit stopped early"},
+	{"after", "parents_debriefed", "Visit talked over with the parents"},
+	{"after", "child_handed_over", "Child handed over to the placement, with what they need to know"},
+	{"after", "report_written", "Report written"},
+}
+
+func reg(name string) FieldSpec       { return FieldSpec{Name: name, Rule: Register} }
+func tabletReg(name string) FieldSpec { return FieldSpec{Name: name, Rule: Register, Tablet: true} }
+func secret(name string) FieldSpec    { return FieldSpec{Name: name, Rule: Text, Sensitive: true} }
+
+func reportFields() []FieldSpec {
+	fs := []FieldSpec{reg("visit_id")}
+	for _, s := range ReportSections {
+		fs = append(fs, FieldSpec{Name: s, Rule: Text, Tablet: true, Sensitive: true})
+	}
+	return fs
+}
+
+// Schema is every record type, by name.
+var Schema = map[string]*TypeSpec{
+	TypeCase: {Name: TypeCase, Fields: []FieldSpec{
+		secret("children"), secret("parents"), reg("caseworker"), reg("reference"),
+	}},
+	TypeVisit: {Name: TypeVisit, Fields: []FieldSpec{
+		reg("consultant"), reg("kind"), reg("start_ms"), reg("end_ms"), secret("place"),
+	}},
+	TypeChecklistItem: {Name: TypeChecklistItem, TabletUpdate: true, Fields: []FieldSpec{
+		reg("visit_id"), reg("phase"), reg("key"), reg("label"), tabletReg("checked"),
+	}},
+	TypeObservation: {Name: TypeObservation, TabletCreate: true, AppendOnly: true, Fields: []FieldSpec{
+		tabletReg("visit_id"), tabletReg("at_ms"),
+		{Name: "text", Rule: Text, Tablet: true, Sensitive: true},
+		reg("author"),
+	}},
+	TypeReport: {Name: TypeReport, TabletUpdate: true, Fields: reportFields()},
+	TypeConflict: {Name: TypeConflict, TabletUpdate: true, Fields: []FieldSpec{
+		reg("record_type"), reg("record_id"), reg("field"), reg("kept_rev"),
+		secret("other_value"), reg("other_device"), reg("other_hlc"), reg("rule"),
+		tabletReg("resolved"),
+	}},
+}

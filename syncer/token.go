@@ -1,0 +1,16 @@
+package syncer
+
+import "strconv"
+
+// TokenAudience and TokenIssuer are the fixed claims of access tokens.
+const (
+	TokenIssuer   = "samvaer"
+	TokenAudience = "samvaer-sync"
+)
+
+// TokenSigningPayload is the exact byte string a tablet signs with its device key to ask for an
+// access token, and the server verifies. The prefix keeps the signature from meaning anything
+// else.
+func TokenSigningPayload(deviceID, nonce string, timeMs int64) []byte {
+	return []byte("samvaer-token-request-v1\n" + deviceID + "\n" + nonce + "\n" + strconv.FormatInt(timeMs, 10))
+}
