@@ -59,13 +59,13 @@ func (h *syncHandler) Pull(ctx context.Context, req *connect.Request[v1.PullRequ
 	}), nil
 }
 
-// Subscribe sends the server's head whenever it moves past what the tablet has, so an online
-// tablet knows a pull is worth doing.
+// Subscribe sends the server's head at once and again whenever it moves, so an online tablet
+// knows when a pull is worth doing.
 func (h *syncHandler) Subscribe(ctx context.Context, req *connect.Request[v1.SubscribeRequest], stream *connect.ServerStream[v1.SubscribeResponse]) error {
 	if _, err := identity(ctx); err != nil {
 		return err
 	}
-	sent := req.Msg.Cursor
+	sent := int64(-1) // the first message, sent at once, tells the current head
 	ticker := time.NewTicker(h.notifier.poll)
 	defer ticker.Stop()
 	for {

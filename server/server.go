@@ -164,6 +164,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	err := srv.Shutdown(shutCtx)
+	if err != nil {
+		// A client holding a stream open past the timeout does not keep the process alive.
+		srv.Close()
+	}
 	if cerr := s.Store.Close(); err == nil {
 		err = cerr
 	}

@@ -3,114 +3,218 @@ package sqlitedb
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
 )
 
-var twoSteps = fstest.MapFS{
-	"0001_init.sql":    {Data: []byte(`CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL); INSERT INTO counter VALUES (1, 0);`)},
-	"0002_notes.sql":   {Data: []byte(`CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);`)},
-	"README.md":        {Data: []byte("not a migration")},
-	"ignored/0003.sql": {Data: []byte("CREATE TABLE never (x);")},
+// migrations builds a migrations directory from name/SQL pairs.
+func migrations(kv ...string) fstest.MapFS {
+	m := fstest.MapFS{"README.md": {Data: []byte("not a migration")}}
+	for i := 0; i < len(kv); i += 2 {
+		m[kv[i]] = &fstest.MapFile{Data: []byte(kv[i+1])}
+	}
+	return m
 }
 
-// MustOpen opens a database in a temporary directory.
-func MustOpen(tb testing.TB, migrations fstest.MapFS) *DB {
-	tb.Helper()
-	db, err := Open(filepath.Join(tb.TempDir(), "sub", "test.db"), Options{Migrations: migrations, SecureDelete: true})
-	if err != nil {
-		tb.Fatal(err)
+var (
+	m1 = []string{"0001_init.sql", "CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT NOT NULL);\nCREATE TABLE counter (n INTEGER NOT NULL);\nINSERT INTO counter VALUES (0);"}
+	m2 = []string{"0002_log.sql", "CREATE TABLE log (msg TEXT); INSERT INTO log VALUES ('2');"}
+	m3 = []string{"0003_more.sql", "ALTER TABLE items ADD COLUMN extra TEXT; INSERT INTO log VALUES ('3');"}
+)
+
+func cat(ms ...[]string) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, m...)
 	}
-	tb.Cleanup(func() { db.Close() })
+	return out
+}
+
+func mustOpen(t *testing.T, path string, opts Options) *DB {
+	t.Helper()
+	db, err := Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
 	return db
 }
 
-func TestMigrationsApplyOnceInOrder(t *testing.T) {
-	db := MustOpen(t, twoSteps)
-	if _, err := db.Write.Exec(`UPDATE counter SET n = 5`); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	db2, err := Open(db.Path, Options{Migrations: twoSteps})
+func applied(t *testing.T, db *DB) []string {
+	t.Helper()
+	rows, err := db.Read.Query("SELECT version, name FROM schema_migrations ORDER BY version")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db2.Close()
-	var n, versions int
-	if err := db2.Read.QueryRow(`SELECT n FROM counter`).Scan(&n); err != nil || n != 5 {
-		t.Fatalf("reopening re-ran a migration: n=%d err=%v", n, err)
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var v int
+		var name string
+		if err := rows.Scan(&v, &name); err != nil {
+			t.Fatal(err)
+		}
+		if v != len(names)+1 {
+			t.Fatalf("version %d for %s, want %d", v, name, len(names)+1)
+		}
+		names = append(names, name)
 	}
-	if err := db2.Read.QueryRow(`SELECT COUNT(*) FROM schema_migrations`).Scan(&versions); err != nil || versions != 2 {
-		t.Fatalf("%d migrations recorded, want 2 (%v)", versions, err)
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
-	renamed := fstest.MapFS{"0001_renamed.sql": twoSteps["0001_init.sql"], "0002_notes.sql": twoSteps["0002_notes.sql"]}
-	if _, err := Open(db.Path, Options{Migrations: renamed}); err == nil {
-		t.Fatal("a renamed, already applied migration must be refused")
-	}
+	return names
 }
 
-func TestFailingMigrationLeavesPreviousVersion(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "x.db")
-	broken := fstest.MapFS{
-		"0001_init.sql":   twoSteps["0001_init.sql"],
-		"0002_broken.sql": {Data: []byte(`CREATE TABLE half (x); INSERT INTO nowhere VALUES (1);`)},
+// queryString returns the single value of query, run on a *sql.DB, *sql.Tx or *sql.Conn.
+func queryString(t *testing.T, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, query string) string {
+	t.Helper()
+	var s string
+	if err := q.QueryRowContext(context.Background(), query).Scan(&s); err != nil {
+		t.Fatalf("%s: %v", query, err)
 	}
-	if _, err := Open(path, Options{Migrations: broken}); err == nil {
-		t.Fatal("a failing migration must fail Open")
-	}
-	db, err := Open(path, Options{Migrations: fstest.MapFS{"0001_init.sql": twoSteps["0001_init.sql"]}})
+	return s
+}
+
+func TestMigrationsAppliedOnceInOrder(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db.sqlite")
+	db, err := Open(path, Options{Migrations: migrations(cat(m1, m2)...)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	var n int
-	db.Read.QueryRow(`SELECT COUNT(*) FROM sqlite_master WHERE name = 'half'`).Scan(&n)
-	if n != 0 {
-		t.Fatal("the failed migration left a table behind")
+	if got := strings.Join(applied(t, db), ","); got != "0001_init.sql,0002_log.sql" {
+		t.Fatalf("applied %s", got)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	for range 2 { // reopen with a new migration, then again with nothing new
+		db := mustOpen(t, path, Options{Migrations: migrations(cat(m1, m2, m3)...)})
+		if got := strings.Join(applied(t, db), ","); got != "0001_init.sql,0002_log.sql,0003_more.sql" {
+			t.Fatalf("applied %s", got)
+		}
+		if got := queryString(t, db.Read, "SELECT group_concat(msg, ',') FROM log"); got != "2,3" {
+			t.Fatalf("log = %q: a migration ran twice or out of order", got)
+		}
+		db.Close()
 	}
 }
 
-func TestWriteTxRollsBackOnError(t *testing.T) {
-	db := MustOpen(t, twoSteps)
-	err := db.WriteTx(context.Background(), func(tx *sql.Tx) error {
-		if _, err := tx.Exec(`UPDATE counter SET n = 99`); err != nil {
+func TestMigrationErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		first  []string // applied successfully beforehand
+		then   []string // Open with these must fail
+		errHas string
+	}{
+		{"failing migration", m1, cat(m1, []string{"0002_bad.sql", "CREATE TABLE half (x); INSERT INTO nosuch VALUES (1);"}), "0002_bad.sql"},
+		{"renamed migration", cat(m1, m2), cat(m1, []string{"0002_renamed.sql", m2[1]}), "append-only"},
+		{"inserted migration", cat(m1, m2), cat(m1, []string{"0001_x.sql", "SELECT 1"}, m2), "append-only"},
+		{"schema newer than program", cat(m1, m2), m1, "newer"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "db.sqlite")
+			db, err := Open(path, Options{Migrations: migrations(tc.first...)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := applied(t, db)
+			db.Close()
+
+			_, err = Open(path, Options{Migrations: migrations(tc.then...)})
+			if err == nil || !strings.Contains(err.Error(), tc.errHas) || !strings.Contains(err.Error(), "open sqlite") {
+				t.Fatalf("Open = %v, want error mentioning %q", err, tc.errHas)
+			}
+
+			db = mustOpen(t, path, Options{}) // no migrations: just look
+			if got := applied(t, db); strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Fatalf("applied %v after failed Open, want %v", got, want)
+			}
+			var n int
+			if err := db.Read.QueryRow("SELECT COUNT(*) FROM sqlite_schema WHERE name = 'half'").Scan(&n); err != nil || n != 0 {
+				t.Fatalf("failed migration left table behind: n=%d err=%v", n, err)
+			}
+		})
+	}
+}
+
+func TestWriteTxRollsBack(t *testing.T) {
+	db := mustOpen(t, filepath.Join(t.TempDir(), "db.sqlite"), Options{Migrations: migrations(m1...)})
+	ctx := context.Background()
+	errBoom := errors.New("boom")
+	insert := func(tx *sql.Tx) error {
+		_, err := tx.Exec("INSERT INTO items (v) VALUES ('x')")
+		return err
+	}
+
+	if err := db.WriteTx(ctx, func(tx *sql.Tx) error {
+		if err := insert(tx); err != nil {
 			return err
 		}
-		return os.ErrInvalid
-	})
-	if err != os.ErrInvalid {
-		t.Fatalf("WriteTx returned %v", err)
+		return errBoom
+	}); !errors.Is(err, errBoom) {
+		t.Fatalf("WriteTx = %v, want fn's error", err)
 	}
-	var n int
-	db.Read.QueryRow(`SELECT n FROM counter`).Scan(&n)
-	if n != 0 {
-		t.Fatalf("n = %d after a rolled-back transaction", n)
+
+	func() {
+		defer func() {
+			if p := recover(); p != "panic in fn" {
+				t.Fatalf("recovered %v, want the re-raised panic", p)
+			}
+		}()
+		db.WriteTx(ctx, func(tx *sql.Tx) error {
+			insert(tx)
+			panic("panic in fn")
+		})
+	}()
+
+	if got := queryString(t, db.Read, "SELECT COUNT(*) FROM items"); got != "0" {
+		t.Fatalf("%s rows after rollbacks, want 0", got)
+	}
+	// The single writer connection must be usable again afterwards.
+	if err := db.WriteTx(ctx, insert); err != nil {
+		t.Fatal(err)
+	}
+	if got := queryString(t, db.Read, "SELECT COUNT(*) FROM items"); got != "1" {
+		t.Fatalf("%s rows after commit, want 1", got)
 	}
 }
 
-// Immediate transactions on one writer serialize read-modify-write without SQLITE_BUSY.
-func TestConcurrentWritersSerialize(t *testing.T) {
-	db := MustOpen(t, twoSteps)
+// TestConcurrentWriteTx does read-modify-write increments from two independent DB handles on
+// the same file. With deferred transactions the read lock's upgrade would fail with
+// SQLITE_BUSY; with BEGIN IMMEDIATE the busy timeout serializes them.
+func TestConcurrentWriteTx(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db.sqlite")
+	dbs := []*DB{
+		mustOpen(t, path, Options{Migrations: migrations(m1...)}),
+		mustOpen(t, path, Options{Migrations: migrations(m1...)}),
+	}
+	const goroutines, increments = 8, 50
+	ctx := context.Background()
 	var wg sync.WaitGroup
-	errs := make(chan error, 8*50)
-	for g := 0; g < 8; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 50; i++ {
-				errs <- db.WriteTx(context.Background(), func(tx *sql.Tx) error {
+	errs := make(chan error, goroutines*increments)
+	for g := range goroutines {
+		wg.Go(func() {
+			db := dbs[g%len(dbs)]
+			for range increments {
+				errs <- db.WriteTx(ctx, func(tx *sql.Tx) error {
 					var n int
-					if err := tx.QueryRow(`SELECT n FROM counter`).Scan(&n); err != nil {
+					if err := tx.QueryRow("SELECT n FROM counter").Scan(&n); err != nil {
 						return err
 					}
-					_, err := tx.Exec(`UPDATE counter SET n = ?`, n+1)
+					_, err := tx.Exec("UPDATE counter SET n = ?", n+1)
 					return err
 				})
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	close(errs)
@@ -119,61 +223,168 @@ func TestConcurrentWritersSerialize(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var n int
-	db.Read.QueryRow(`SELECT n FROM counter`).Scan(&n)
-	if n != 400 {
-		t.Fatalf("counter = %d, want 400", n)
+	if got := queryString(t, dbs[0].Read, "SELECT n FROM counter"); got != "400" {
+		t.Fatalf("counter = %s, want %d", got, goroutines*increments)
 	}
 }
 
-func TestPoolsAndPragmas(t *testing.T) {
-	db := MustOpen(t, twoSteps)
-	if _, err := db.Read.Exec(`INSERT INTO notes (body) VALUES ('x')`); err == nil {
-		t.Fatal("the read pool accepted a write")
+func TestReadPoolCannotWrite(t *testing.T) {
+	db := mustOpen(t, filepath.Join(t.TempDir(), "db.sqlite"), Options{Migrations: migrations(m1...)})
+	if _, err := db.Read.Exec("INSERT INTO items (v) VALUES ('x')"); err == nil {
+		t.Fatal("INSERT via Read succeeded")
 	}
-	for name, pool := range map[string]*sql.DB{"write": db.Write, "read": db.Read} {
-		var mode string
-		var secure int
-		pool.QueryRow(`PRAGMA journal_mode`).Scan(&mode)
-		pool.QueryRow(`PRAGMA secure_delete`).Scan(&secure)
-		if mode != "wal" || secure != 1 {
-			t.Fatalf("%s pool: journal_mode %q secure_delete %d", name, mode, secure)
-		}
-	}
-	for _, p := range []string{db.Path, filepath.Dir(db.Path)} {
-		fi, err := os.Stat(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-			t.Fatalf("%s has mode %v; others must have no access", p, perm)
-		}
+	err := db.ReadTx(context.Background(), func(tx *sql.Tx) error {
+		_, err := tx.Exec("INSERT INTO items (v) VALUES ('x')")
+		return err
+	})
+	if err == nil {
+		t.Fatal("INSERT via ReadTx succeeded")
 	}
 }
 
-func TestBackupIsAConsistentCopy(t *testing.T) {
-	db := MustOpen(t, twoSteps)
-	if _, err := db.Write.Exec(`INSERT INTO notes (body) VALUES ('a'), ('b')`); err != nil {
-		t.Fatal(err)
-	}
-	dst := filepath.Join(t.TempDir(), "backup.db")
-	if err := db.Backup(context.Background(), dst); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Backup(context.Background(), dst); err == nil {
-		t.Fatal("a backup over an existing file must be refused")
-	}
-	copyDB, err := Open(dst, Options{Migrations: twoSteps})
+func TestReadTxIsSnapshot(t *testing.T) {
+	db := mustOpen(t, filepath.Join(t.TempDir(), "db.sqlite"), Options{Migrations: migrations(m1...)})
+	ctx := context.Background()
+	err := db.ReadTx(ctx, func(tx *sql.Tx) error {
+		before := queryString(t, tx, "SELECT COUNT(*) FROM items")
+		if err := db.WriteTx(ctx, func(tx *sql.Tx) error {
+			_, err := tx.Exec("INSERT INTO items (v) VALUES ('x')")
+			return err
+		}); err != nil {
+			return err
+		}
+		if after := queryString(t, tx, "SELECT COUNT(*) FROM items"); after != before {
+			t.Errorf("count changed inside ReadTx: %s -> %s", before, after)
+		}
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer copyDB.Close()
-	var n int
-	copyDB.Read.QueryRow(`SELECT COUNT(*) FROM notes`).Scan(&n)
-	if n != 2 {
-		t.Fatalf("backup holds %d notes, want 2", n)
+	if got := queryString(t, db.Read, "SELECT COUNT(*) FROM items"); got != "1" {
+		t.Fatalf("count after ReadTx = %s, want 1", got)
 	}
-	if err := db.Checkpoint(context.Background()); err != nil {
+}
+
+func TestPragmas(t *testing.T) {
+	for _, secure := range []bool{false, true} {
+		db := mustOpen(t, filepath.Join(t.TempDir(), "db.sqlite"), Options{SecureDelete: secure, ReadConns: 2})
+		wantSecure := map[bool]string{false: "0", true: "1"}[secure]
+		for _, pool := range []struct {
+			name string
+			db   *sql.DB
+		}{{"write", db.Write}, {"read", db.Read}} {
+			for pragma, want := range map[string]string{
+				"journal_mode":  "wal",
+				"busy_timeout":  "5000",
+				"foreign_keys":  "1",
+				"secure_delete": wantSecure,
+			} {
+				// Ask every connection of the pool, not just the first one.
+				conns := make([]*sql.Conn, 0, pool.db.Stats().MaxOpenConnections)
+				for range cap(conns) {
+					c, err := pool.db.Conn(context.Background())
+					if err != nil {
+						t.Fatal(err)
+					}
+					conns = append(conns, c)
+					if got := queryString(t, c, "PRAGMA "+pragma); got != want {
+						t.Errorf("secure=%v %s pool: %s = %s, want %s", secure, pool.name, pragma, got, want)
+					}
+				}
+				for _, c := range conns {
+					c.Close()
+				}
+			}
+		}
+		if got := queryString(t, db.Write, "PRAGMA synchronous"); got != "1" {
+			t.Errorf("writer synchronous = %s, want 1 (NORMAL)", got)
+		}
+		if n := db.Write.Stats().MaxOpenConnections; n != 1 {
+			t.Errorf("writer MaxOpenConnections = %d, want 1", n)
+		}
+	}
+}
+
+func TestFileModesAndOddPath(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "new dir", "sub")
+	path := filepath.Join(dir, "odd name?x=1&y#%20.sqlite")
+	db := mustOpen(t, path, Options{Migrations: migrations(m1...)})
+	if err := db.WriteTx(context.Background(), func(tx *sql.Tx) error {
+		_, err := tx.Exec("INSERT INTO items (v) VALUES ('x')")
+		return err
+	}); err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range []struct {
+		path string
+		mode os.FileMode
+	}{{dir, 0o700 | os.ModeDir}, {path, 0o600}, {path + "-wal", 0o600}, {path + "-shm", 0o600}} {
+		fi, err := os.Stat(f.path)
+		if err != nil {
+			t.Fatal(err) // also catches a mis-escaped path: the file would be elsewhere
+		}
+		if fi.Mode() != f.mode {
+			t.Errorf("%s: mode %v, want %v", f.path, fi.Mode(), f.mode)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 3 {
+		t.Errorf("%d files in %s, want db, -wal and -shm", len(entries), dir)
+	}
+}
+
+func TestCheckpointTruncatesWAL(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db.sqlite")
+	db := mustOpen(t, path, Options{Migrations: migrations(m1...), SecureDelete: true})
+	ctx := context.Background()
+	if err := db.WriteTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec("INSERT INTO items (v) VALUES ('secret')")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path + "-wal"); err != nil || fi.Size() == 0 {
+		t.Fatalf("expected a non-empty WAL: %v", err)
+	}
+	if err := db.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path + "-wal"); err != nil || fi.Size() != 0 {
+		t.Fatalf("WAL not truncated: size %d, err %v", fi.Size(), err)
+	}
+}
+
+func TestBackup(t *testing.T) {
+	dir := t.TempDir()
+	db := mustOpen(t, filepath.Join(dir, "db.sqlite"), Options{Migrations: migrations(cat(m1, m2)...)})
+	ctx := context.Background()
+	if err := db.WriteTx(ctx, func(tx *sql.Tx) error {
+		for _, v := range []string{"a", "b", "c"} {
+			if _, err := tx.Exec("INSERT INTO items (v) VALUES (?)", v); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	dst := filepath.Join(dir, "backup.sqlite")
+	if err := db.Backup(ctx, dst); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(dst); err != nil || fi.Mode() != 0o600 {
+		t.Fatalf("backup file: %v, %v", fi, err)
+	}
+	if err := db.Backup(ctx, dst); err == nil {
+		t.Fatal("Backup over an existing file succeeded")
+	}
+
+	b := mustOpen(t, dst, Options{Migrations: migrations(cat(m1, m2)...)})
+	if got := queryString(t, b.Read, "SELECT group_concat(v, ',') FROM (SELECT v FROM items ORDER BY id)"); got != "a,b,c" {
+		t.Fatalf("backup items = %q", got)
+	}
+	if got := len(applied(t, b)); got != 2 {
+		t.Fatalf("backup has %d migrations, want 2", got)
 	}
 }

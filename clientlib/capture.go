@@ -1,0 +1,187 @@
+package clientlib
+
+import (
+	"context"
+	"database/sql"
+	"slices"
+	"strconv"
+	"strings"
+
+	v1 "github.com/samvaer/sync/gen/samvaer/v1"
+	"github.com/samvaer/sync/syncer"
+)
+
+// What a consultant captures during and after a visit. Every edit is a change appended to the
+// outbox in the same write transaction that makes it visible, so the tablet never shows an edit
+// it would not send, nor sends one it did not show. Error messages never repeat what a person
+// typed: only ids and the names the tablet offers.
+
+// Observe notes an observation for a visit. Its time is the tablet's corrected clock, set by the
+// system, never typed in.
+func (t *Tablet) Observe(ctx context.Context, visitID, text string) (Observation, error) {
+	o := Observation{ID: syncer.NewID(), Text: text}
+	err := t.write(ctx, func(tx *sql.Tx, nowMs int64) (*v1.Change, map[string]string, error) {
+		visit, err := findVisit(ctx, tx, visitID)
+		if err != nil {
+			return nil, nil, err
+		}
+		o.AtMs = nowMs
+		return &v1.Change{
+			Op:     v1.Op_OP_CREATE,
+			Record: &v1.RecordRef{Type: syncer.TypeObservation, Id: o.ID, CaseId: visit.Record.CaseId},
+			Fields: []*v1.FieldEdit{
+				{Name: "visit_id", Value: visitID},
+				{Name: "at_ms", Value: itoa(nowMs)},
+				{Name: "text", Value: text},
+			},
+		}, nil, nil
+	})
+	if err != nil {
+		return Observation{}, err
+	}
+	return o, nil
+}
+
+// Check ticks (or unticks) an item of a visit's checklist, named by its key.
+func (t *Tablet) Check(ctx context.Context, visitID, key string, checked bool) error {
+	return t.write(ctx, func(tx *sql.Tx, _ int64) (*v1.Change, map[string]string, error) {
+		if _, err := findVisit(ctx, tx, visitID); err != nil {
+			return nil, nil, err
+		}
+		items, err := recordsOfVisit(ctx, tx, visitID, syncer.TypeChecklistItem)
+		if err != nil {
+			return nil, nil, err
+		}
+		i := slices.IndexFunc(items, func(r *v1.CommittedChange) bool { return syncer.Value(r, "key") == key })
+		if i < 0 {
+			keys := make([]string, len(items))
+			for j, it := range items {
+				keys[j] = syncer.Value(it, "key")
+			}
+			slices.SortFunc(keys, compareChecklistKeys)
+			return nil, nil, syncer.Errorf(syncer.CodeNotFound, "The visit's checklist has no item with that key; its keys are: %s.", strings.Join(keys, ", "))
+		}
+		return t.fieldEdit(ctx, tx, items[i], "checked", strconv.FormatBool(checked))
+	})
+}
+
+// SetReportSection replaces the text of one section of the visit's report.
+func (t *Tablet) SetReportSection(ctx context.Context, visitID, section, text string) error {
+	if !slices.Contains(syncer.ReportSections, section) {
+		return syncer.Errorf(syncer.CodeInvalid, "A report has no such section; the sections are: %s.", strings.Join(syncer.ReportSections, ", "))
+	}
+	return t.write(ctx, func(tx *sql.Tx, _ int64) (*v1.Change, map[string]string, error) {
+		if _, err := findVisit(ctx, tx, visitID); err != nil {
+			return nil, nil, err
+		}
+		reports, err := recordsOfVisit(ctx, tx, visitID, syncer.TypeReport)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(reports) == 0 {
+			return nil, nil, syncer.Errorf(syncer.CodeNotFound, "Visit %s has no report on this tablet yet; sync first.", visitID)
+		}
+		return t.fieldEdit(ctx, tx, reports[0], section, text)
+	})
+}
+
+// fieldEdit builds an update of one field of a confirmed record. base_rev is the field's confirmed
+// revision. after_seq is the newest outbox entry setting the same field: the edit continues it,
+// so the server does not treat a person's consecutive edits as concurrent with each other. The
+// merge base kept for a text field is the text the server will merge from: the earlier entry's
+// value when the edit continues one, the confirmed value otherwise.
+func (t *Tablet) fieldEdit(ctx context.Context, tx *sql.Tx, rec *v1.CommittedChange, field, value string) (*v1.Change, map[string]string, error) {
+	edit := &v1.FieldEdit{Name: field, Value: value}
+	base := ""
+	if f := syncer.FieldOf(rec, field); f != nil {
+		edit.BaseRev, base = f.Rev, f.Value
+	}
+	prev, err := lastEdit(ctx, tx, rec.Record.Id, field)
+	if err != nil {
+		return nil, nil, err
+	}
+	if prev != nil {
+		edit.AfterSeq = prev.seq
+		base = editValue(prev.change, field)
+	}
+	var bases map[string]string
+	if ruleOf(rec.Record.Type, field) == syncer.Text {
+		bases = map[string]string{field: base}
+	}
+	return &v1.Change{Op: v1.Op_OP_UPDATE, Record: rec.Record, Fields: []*v1.FieldEdit{edit}}, bases, nil
+}
+
+// write stores one local edit and its outbox entry in one write transaction. build makes the
+// change from the confirmed state; write gives it its sequence number, clock and schema version,
+// and checks it as the server will before anything is stored.
+func (t *Tablet) write(ctx context.Context, build func(tx *sql.Tx, nowMs int64) (*v1.Change, map[string]string, error)) error {
+	return t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
+		now := t.nowMs()
+		c, bases, err := build(tx, now)
+		if err != nil {
+			return err
+		}
+		seq, err := metaInt(ctx, tx, metaNextSeq)
+		if err != nil {
+			return err
+		}
+		// The tablet cannot know the time better than the newest time it has seen: when its clock
+		// has gone back, the change is checked against that, so a consultant can still write.
+		// The server checks the clock against its own.
+		seen := max(now, t.clock.Last().WallMs())
+		c.DeviceSeq = max(seq, 1)
+		c.Hlc = uint64(t.clock.Now())
+		c.SchemaVersion = syncer.SchemaVersion
+		if err := syncer.ValidateChange(c, seen); err != nil {
+			return err
+		}
+		if err := appendOutbox(ctx, tx, c, bases, now); err != nil {
+			return err
+		}
+		return setMeta(ctx, tx, metaNextSeq, itoa(c.DeviceSeq+1), metaHLC, strconv.FormatUint(uint64(t.clock.Last()), 10))
+	})
+}
+
+// findVisit returns a visit the tablet holds.
+func findVisit(ctx context.Context, q querier, visitID string) (*v1.CommittedChange, error) {
+	if !syncer.ValidID(visitID) {
+		return nil, syncer.Errorf(syncer.CodeInvalid, "That is not a visit id; 'visits' lists the visits on this tablet.")
+	}
+	rec, err := loadRecord(ctx, q, visitID)
+	if err != nil {
+		return nil, err
+	}
+	if rec == nil || rec.Record.Type != syncer.TypeVisit || rec.Deleted {
+		return nil, syncer.Errorf(syncer.CodeNotFound, "No visit on this tablet has id %s; sync first if it is new.", visitID)
+	}
+	return rec, nil
+}
+
+// recordsOfVisit returns a visit's confirmed records of one type, not deleted, in id order.
+func recordsOfVisit(ctx context.Context, q querier, visitID, typ string) ([]*v1.CommittedChange, error) {
+	recs, err := queryRecords(ctx, q, `SELECT state FROM records WHERE visit_id = ? AND type = ? ORDER BY id`, visitID, typ)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(recs, func(r *v1.CommittedChange) bool { return r.Deleted }), nil
+}
+
+// editValue is the value a change sets a field to.
+func editValue(c *v1.Change, field string) string {
+	for _, f := range c.Fields {
+		if f.Name == field {
+			return f.Value
+		}
+	}
+	return ""
+}
+
+// ruleOf is a field's merge rule (0 for a field the schema does not know).
+func ruleOf(typ, field string) syncer.Rule {
+	if spec, ok := syncer.Schema[typ]; ok {
+		if f, ok := spec.Field(field); ok {
+			return f.Rule
+		}
+	}
+	return 0
+}

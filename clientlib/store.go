@@ -1,0 +1,345 @@
+package clientlib
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	v1 "github.com/samvaer/sync/gen/samvaer/v1"
+	"github.com/samvaer/sync/internal/sqlitedb"
+	"github.com/samvaer/sync/syncer"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Files in a tablet's home directory.
+const (
+	dbFile  = "tablet.db"
+	keyFile = "device.key"
+)
+
+// Keys of the meta table.
+const (
+	metaDevice      = "device_id"
+	metaUser        = "user_id"
+	metaUserName    = "user_name"
+	metaServer      = "server_url"
+	metaCursor      = "cursor"
+	metaNextSeq     = "next_seq"
+	metaHLC         = "hlc"
+	metaClockOffset = "clock_offset_ms"
+	metaLastSync    = "last_sync_ms"
+)
+
+// store is the tablet's SQLite database. Exported methods of Tablet own the transactions; the
+// helpers here take the transaction (or a read pool) they run in.
+type store struct {
+	db *sqlitedb.DB
+}
+
+func openStore(home string) (*store, error) {
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return nil, fmt.Errorf("make tablet home: %w", err)
+	}
+	migrations, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	// secure_delete: a purged or confirmed record's bytes do not linger in free pages.
+	db, err := sqlitedb.Open(filepath.Join(home, dbFile), sqlitedb.Options{Migrations: migrations, SecureDelete: true, ReadConns: 2})
+	if err != nil {
+		return nil, err
+	}
+	return &store{db: db}, nil
+}
+
+func (s *store) close() error { return s.db.Close() }
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func readMeta(ctx context.Context, q querier) (map[string]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT key, value FROM meta`)
+	if err != nil {
+		return nil, fmt.Errorf("read settings: %w", err)
+	}
+	defer rows.Close()
+	m := map[string]string{}
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, err
+		}
+		m[k] = v
+	}
+	return m, rows.Err()
+}
+
+// setMeta writes key, value pairs.
+func setMeta(ctx context.Context, q querier, kv ...string) error {
+	for i := 0; i+1 < len(kv); i += 2 {
+		if _, err := q.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, kv[i], kv[i+1]); err != nil {
+			return fmt.Errorf("write setting %s: %w", kv[i], err)
+		}
+	}
+	return nil
+}
+
+func metaInt(ctx context.Context, q querier, key string) (int64, error) {
+	var v string
+	err := q.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read setting %s: %w", key, err)
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("read setting %s: %w", key, err)
+	}
+	return n, nil
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// The stored forms of records, changes and merge bases. Everything sensitive the tablet stores
+// passes through these six functions, so encryption at rest slots in here.
+
+func encodeState(rec *v1.CommittedChange) ([]byte, error) { return proto.Marshal(rec) }
+
+func decodeState(blob []byte) (*v1.CommittedChange, error) {
+	rec := new(v1.CommittedChange)
+	if err := proto.Unmarshal(blob, rec); err != nil {
+		return nil, fmt.Errorf("decode record: %w", err)
+	}
+	return rec, nil
+}
+
+func encodeChange(c *v1.Change) ([]byte, error) { return proto.Marshal(c) }
+
+func decodeChange(blob []byte) (*v1.Change, error) {
+	c := new(v1.Change)
+	if err := proto.Unmarshal(blob, c); err != nil {
+		return nil, fmt.Errorf("decode change: %w", err)
+	}
+	return c, nil
+}
+
+func encodeBases(bases map[string]string) ([]byte, error) {
+	if len(bases) == 0 {
+		return nil, nil
+	}
+	return json.Marshal(bases)
+}
+
+func decodeBases(blob []byte) (map[string]string, error) {
+	if len(blob) == 0 {
+		return nil, nil
+	}
+	var bases map[string]string
+	if err := json.Unmarshal(blob, &bases); err != nil {
+		return nil, fmt.Errorf("decode merge bases: %w", err)
+	}
+	return bases, nil
+}
+
+// loadRecord returns a record's confirmed state, or nil when the tablet does not hold it.
+func loadRecord(ctx context.Context, q querier, id string) (*v1.CommittedChange, error) {
+	var blob []byte
+	err := q.QueryRowContext(ctx, `SELECT state FROM records WHERE id = ?`, id).Scan(&blob)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read record: %w", err)
+	}
+	return decodeState(blob)
+}
+
+// queryRecords returns the records a query selects (its only column is state).
+func queryRecords(ctx context.Context, q querier, query string, args ...any) ([]*v1.CommittedChange, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read records: %w", err)
+	}
+	defer rows.Close()
+	var out []*v1.CommittedChange
+	for rows.Next() {
+		var blob []byte
+		if err := rows.Scan(&blob); err != nil {
+			return nil, err
+		}
+		rec, err := decodeState(blob)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+	}
+	return out, rows.Err()
+}
+
+// visitOf is the visit a record belongs to: the id itself for a visit, its visit_id field for
+// records of a visit, "" for the rest.
+func visitOf(rec *v1.CommittedChange) string {
+	if rec.Record.GetType() == syncer.TypeVisit {
+		return rec.Record.GetId()
+	}
+	return syncer.Value(rec, "visit_id")
+}
+
+// applyPage applies one pulled page in the caller's write transaction: every committed change
+// onto the confirmed record state, the clock past every field's HLC, the new cursor, and the
+// removal of acknowledged outbox entries the cursor has now reached (their effect is confirmed).
+func (t *Tablet) applyPage(ctx context.Context, tx *sql.Tx, changes []*v1.CommittedChange, nextCursor int64) error {
+	cursor, err := metaInt(ctx, tx, metaCursor)
+	if err != nil {
+		return err
+	}
+	if nextCursor < cursor {
+		return syncer.Errorf(syncer.CodeFailedPrecondition, "The server's change log is behind this tablet (%d < %d); was the server restored from an older backup? Ask an admin.", nextCursor, cursor)
+	}
+	// Prepared once per page: an initial sync applies many thousands.
+	load, err := tx.PrepareContext(ctx, `SELECT state FROM records WHERE id = ?`)
+	if err != nil {
+		return fmt.Errorf("prepare record read: %w", err)
+	}
+	defer load.Close()
+	save, err := tx.PrepareContext(ctx, `INSERT INTO records (id, type, case_id, visit_id, state) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET type = excluded.type, case_id = excluded.case_id,
+			visit_id = excluded.visit_id, state = excluded.state`)
+	if err != nil {
+		return fmt.Errorf("prepare record write: %w", err)
+	}
+	defer save.Close()
+	for _, ch := range changes {
+		ref := ch.GetRecord()
+		if ref.GetId() == "" || ref.GetType() == "" || ref.GetCaseId() == "" {
+			return syncer.Errorf(syncer.CodeInternal, "The server sent a change without its record (seq %d); nothing from this page was applied.", ch.Seq)
+		}
+		var cur *v1.CommittedChange
+		var blob []byte
+		switch err := load.QueryRowContext(ctx, ref.Id).Scan(&blob); {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return fmt.Errorf("read record: %w", err)
+		default:
+			if cur, err = decodeState(blob); err != nil {
+				return err
+			}
+		}
+		rec := syncer.ApplyCommitted(cur, ch)
+		if blob, err = encodeState(rec); err != nil {
+			return err
+		}
+		r := rec.Record
+		if _, err := save.ExecContext(ctx, r.Id, r.Type, r.CaseId, visitOf(rec), blob); err != nil {
+			return fmt.Errorf("write record: %w", err)
+		}
+		for _, f := range ch.Fields {
+			t.clock.Observe(syncer.HLC(f.Hlc))
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE server_seq > 0 AND server_seq <= ?`, nextCursor); err != nil {
+		return fmt.Errorf("remove confirmed changes: %w", err)
+	}
+	return setMeta(ctx, tx, metaCursor, itoa(nextCursor), metaHLC, strconv.FormatUint(uint64(t.clock.Last()), 10),
+		metaClockOffset, itoa(t.clockOffset()))
+}
+
+// outboxEntry is one pending change.
+type outboxEntry struct {
+	seq       int64
+	change    *v1.Change
+	bases     map[string]string
+	serverSeq int64
+}
+
+// readOutbox returns outbox entries in seq order: of one record, or all when recordID is "".
+func readOutbox(ctx context.Context, q querier, recordID string) ([]outboxEntry, error) {
+	query, args := `SELECT seq, change, bases, server_seq FROM outbox ORDER BY seq`, []any(nil)
+	if recordID != "" {
+		query, args = `SELECT seq, change, bases, server_seq FROM outbox WHERE record_id = ? ORDER BY seq`, []any{recordID}
+	}
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []outboxEntry
+	for rows.Next() {
+		var e outboxEntry
+		var change, bases []byte
+		if err := rows.Scan(&e.seq, &change, &bases, &e.serverSeq); err != nil {
+			return nil, err
+		}
+		if e.change, err = decodeChange(change); err != nil {
+			return nil, err
+		}
+		if e.bases, err = decodeBases(bases); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// lastEdit returns the newest outbox entry (pending or acknowledged) that sets a record's field,
+// or nil.
+func lastEdit(ctx context.Context, q querier, recordID, field string) (*outboxEntry, error) {
+	var e outboxEntry
+	var change, bases []byte
+	err := q.QueryRowContext(ctx, `SELECT seq, change, bases, server_seq FROM outbox
+		WHERE record_id = ? AND instr(field_names, ?) > 0 ORDER BY seq DESC LIMIT 1`,
+		recordID, ","+field+",").Scan(&e.seq, &change, &bases, &e.serverSeq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read outbox: %w", err)
+	}
+	if e.change, err = decodeChange(change); err != nil {
+		return nil, err
+	}
+	if e.bases, err = decodeBases(bases); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+// appendOutbox stores a change with the merge bases of its text fields.
+func appendOutbox(ctx context.Context, q querier, c *v1.Change, bases map[string]string, nowMs int64) error {
+	blob, err := encodeChange(c)
+	if err != nil {
+		return err
+	}
+	basesBlob, err := encodeBases(bases)
+	if err != nil {
+		return err
+	}
+	names := make([]string, len(c.Fields))
+	for i, f := range c.Fields {
+		names[i] = f.Name
+	}
+	_, err = q.ExecContext(ctx, `INSERT INTO outbox (seq, record_id, field_names, change, bases, created_ms)
+		VALUES (?, ?, ?, ?, ?, ?)`, c.DeviceSeq, c.Record.Id, ","+strings.Join(names, ",")+",", blob, basesBlob, nowMs)
+	if err != nil {
+		return fmt.Errorf("write outbox: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,285 @@
+package clientlib
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"connectrpc.com/connect"
+
+	v1 "github.com/samvaer/sync/gen/samvaer/v1"
+	"github.com/samvaer/sync/syncer"
+)
+
+// The sync loop: push the outbox, then pull the server's committed changes. Every step commits
+// on its own, so a sync cut off anywhere (a lost response, a killed app) loses nothing and the
+// next sync carries on: a push whose answer was lost is sent again and the server answers it with
+// its first results; a pull resumes from the stored cursor.
+
+// pushBytes bounds the changes in one push, well under the server's request limit.
+const pushBytes = 4 << 20
+
+// SyncResult counts what one sync did.
+type SyncResult struct {
+	// Pushed changes were settled by the server: applied, merged, conflict-recorded or rejected.
+	Pushed    int `json:"pushed"`
+	Applied   int `json:"applied"`
+	Merged    int `json:"merged"`
+	Conflicts int `json:"conflicts"`
+	Rejected  int `json:"rejected"`
+	// Pulled is the number of committed changes received.
+	Pulled int `json:"pulled"`
+}
+
+// Sync pushes every pending change and pulls everything the server committed since the last
+// sync. Syncs run one at a time.
+func (t *Tablet) Sync(ctx context.Context) (SyncResult, error) {
+	t.syncMu.Lock()
+	defer t.syncMu.Unlock()
+	var r SyncResult
+	if err := t.push(ctx, &r); err != nil {
+		return r, err
+	}
+	if err := t.pull(ctx, &r); err != nil {
+		return r, err
+	}
+	err := t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
+		return setMeta(ctx, tx, metaLastSync, itoa(t.nowMs()), metaClockOffset, itoa(t.clockOffset()))
+	})
+	return r, err
+}
+
+// push sends unacknowledged outbox entries in device_seq order, in batches, and settles each
+// batch's results.
+func (t *Tablet) push(ctx context.Context, r *SyncResult) error {
+	var after int64
+	for {
+		batch, err := t.nextBatch(ctx, after)
+		if err != nil || len(batch) == 0 {
+			return err
+		}
+		res, err := call(ctx, t, "push", &v1.PushRequest{Changes: batch}, t.syncRPC.Push)
+		if err != nil {
+			return err
+		}
+		t.observeServerTime(res.ServerTimeMs)
+		var got SyncResult
+		err = t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
+			var err error
+			got, err = t.settle(ctx, tx, res.Results)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		r.Pushed += got.Pushed
+		r.Applied += got.Applied
+		r.Merged += got.Merged
+		r.Conflicts += got.Conflicts
+		r.Rejected += got.Rejected
+		after = batch[len(batch)-1].DeviceSeq
+	}
+}
+
+// nextBatch reads the unacknowledged changes after seq, in order, bounded in count and bytes.
+func (t *Tablet) nextBatch(ctx context.Context, after int64) ([]*v1.Change, error) {
+	rows, err := t.store.db.Read.QueryContext(ctx, `SELECT change FROM outbox WHERE server_seq = 0 AND seq > ?
+		ORDER BY seq LIMIT ?`, after, t.opts.PushBatch)
+	if err != nil {
+		return nil, fmt.Errorf("read outbox: %w", err)
+	}
+	defer rows.Close()
+	var batch []*v1.Change
+	size := 0
+	for rows.Next() {
+		var blob []byte
+		if err := rows.Scan(&blob); err != nil {
+			return nil, err
+		}
+		if size += len(blob); len(batch) > 0 && size > pushBytes {
+			break
+		}
+		c, err := decodeChange(blob)
+		if err != nil {
+			return nil, err
+		}
+		batch = append(batch, c)
+	}
+	return batch, rows.Err()
+}
+
+// maxReasonBytes bounds a stored rejection reason.
+const maxReasonBytes = 2000
+
+// settle records the server's results for pushed changes in the caller's write transaction. A
+// rejected change moves to the dead letters with its reason; the others are acknowledged: an
+// entry whose effect the pull cursor already covers (or that had none) goes, the rest wait for
+// the pull that brings their commit. A result for an entry settled before is harmless.
+func (t *Tablet) settle(ctx context.Context, tx *sql.Tx, results []*v1.ChangeResult) (SyncResult, error) {
+	var r SyncResult
+	cursor, err := metaInt(ctx, tx, metaCursor)
+	if err != nil {
+		return r, err
+	}
+	now := t.nowMs()
+	for _, res := range results {
+		var recordID string
+		var blob []byte
+		var acked int64
+		err := tx.QueryRowContext(ctx, `SELECT record_id, change, server_seq FROM outbox WHERE seq = ?`, res.DeviceSeq).
+			Scan(&recordID, &blob, &acked)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // settled before
+		}
+		if err != nil {
+			return r, fmt.Errorf("read outbox: %w", err)
+		}
+		if acked > 0 && res.Result != v1.Result_RESULT_REJECTED {
+			continue // acknowledged before
+		}
+		switch res.Result {
+		case v1.Result_RESULT_REJECTED:
+			reason := res.Reason
+			if len(reason) > maxReasonBytes {
+				reason = reason[:maxReasonBytes]
+			}
+			if reason == "" {
+				reason = "The server refused this change without giving a reason."
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO dead_letters (seq, record_id, change, reason, at_ms)
+				VALUES (?, ?, ?, ?, ?) ON CONFLICT (seq) DO NOTHING`, res.DeviceSeq, recordID, blob, reason, now); err != nil {
+				return r, fmt.Errorf("keep rejected change %d: %w", res.DeviceSeq, err)
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE seq = ?`, res.DeviceSeq); err != nil {
+				return r, fmt.Errorf("settle change %d: %w", res.DeviceSeq, err)
+			}
+			r.Rejected++
+			r.Pushed++
+			continue
+		case v1.Result_RESULT_APPLIED:
+			r.Applied++
+		case v1.Result_RESULT_MERGED:
+			r.Merged++
+		case v1.Result_RESULT_CONFLICT:
+			r.Conflicts++
+		default:
+			continue // a result this app does not know: keep the change; it is sent again
+		}
+		r.Pushed++
+		query, args := `UPDATE outbox SET server_seq = ? WHERE seq = ?`, []any{res.ServerSeq, res.DeviceSeq}
+		if res.ServerSeq <= cursor {
+			query, args = `DELETE FROM outbox WHERE seq = ?`, []any{res.DeviceSeq}
+		}
+		if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+			return r, fmt.Errorf("settle change %d: %w", res.DeviceSeq, err)
+		}
+	}
+	return r, setMeta(ctx, tx, metaClockOffset, itoa(t.clockOffset()))
+}
+
+// pull applies pages of committed changes after the stored cursor until the server has no more.
+// Each page is applied in one write transaction, so memory holds one page at most and an
+// interrupted pull resumes from the last applied page.
+func (t *Tablet) pull(ctx context.Context, r *SyncResult) error {
+	for {
+		cursor, err := metaInt(ctx, t.store.db.Read, metaCursor)
+		if err != nil {
+			return err
+		}
+		res, err := call(ctx, t, "pull", &v1.PullRequest{
+			Cursor: cursor, MaxChanges: int32(t.opts.PageChanges), MaxBytes: t.opts.PageBytes,
+		}, t.syncRPC.Pull)
+		if err != nil {
+			return err
+		}
+		t.observeServerTime(res.ServerTimeMs)
+		if res.More && res.NextCursor <= cursor {
+			return syncer.Errorf(syncer.CodeInternal, "The server's answer to a pull did not move past change %d.", cursor)
+		}
+		if len(res.Changes) > 0 || res.NextCursor != cursor {
+			err = t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
+				return t.applyPage(ctx, tx, res.Changes, res.NextCursor)
+			})
+			if err != nil {
+				return err
+			}
+		}
+		r.Pulled += len(res.Changes)
+		if !res.More {
+			return nil
+		}
+	}
+}
+
+// call makes one SyncService call with the access token. When the server refuses the token (it
+// may have expired early, or the server's keys changed), it gets a new one and tries once more.
+func call[Req, Res any](ctx context.Context, t *Tablet, what string, msg *Req,
+	rpc func(context.Context, *connect.Request[Req]) (*connect.Response[Res], error)) (*Res, error) {
+	for attempt := 0; ; attempt++ {
+		tok, err := t.AccessToken(ctx)
+		if err != nil {
+			return nil, err
+		}
+		req := connect.NewRequest(msg)
+		req.Header().Set("Authorization", "Bearer "+tok)
+		res, err := rpc(ctx, req)
+		if err == nil {
+			return res.Msg, nil
+		}
+		if connect.CodeOf(err) == connect.CodeUnauthenticated && attempt == 0 {
+			t.forgetToken()
+			continue
+		}
+		return nil, wireError(what, err)
+	}
+}
+
+// Messages for failures of the connection rather than of the request.
+const (
+	offlineMessage   = "The server cannot be reached; your changes are kept and will be sent at the next sync."
+	cancelledMessage = "The sync was stopped; your changes are kept and will be sent at the next sync."
+)
+
+// wireCodes maps Connect codes to the application's: the one place the tablet does this. The
+// server's message is kept, since it is written for a person.
+var wireCodes = map[connect.Code]syncer.Code{
+	connect.CodeInvalidArgument:    syncer.CodeInvalid,
+	connect.CodeOutOfRange:         syncer.CodeInvalid,
+	connect.CodeNotFound:           syncer.CodeNotFound,
+	connect.CodeAlreadyExists:      syncer.CodeFailedPrecondition,
+	connect.CodeUnauthenticated:    syncer.CodeUnauthenticated,
+	connect.CodePermissionDenied:   syncer.CodePermissionDenied,
+	connect.CodeFailedPrecondition: syncer.CodeFailedPrecondition,
+	connect.CodeUnimplemented:      syncer.CodeFailedPrecondition,
+	connect.CodeResourceExhausted:  syncer.CodeResourceExhausted,
+	connect.CodeInternal:           syncer.CodeInternal,
+	connect.CodeDataLoss:           syncer.CodeInternal,
+	connect.CodeUnknown:            syncer.CodeInternal,
+}
+
+// wireError turns an error from a Connect call into a *syncer.Error with the same meaning,
+// wrapped with what the tablet was doing and the underlying cause.
+func wireError(what string, err error) error {
+	var serr *syncer.Error
+	switch code := connect.CodeOf(err); code {
+	case connect.CodeCanceled:
+		serr = syncer.Errorf(syncer.CodeUnavailable, cancelledMessage)
+	case connect.CodeUnavailable, connect.CodeDeadlineExceeded, connect.CodeAborted:
+		serr = syncer.Errorf(syncer.CodeUnavailable, offlineMessage)
+	default:
+		msg := ""
+		var ce *connect.Error
+		if errors.As(err, &ce) {
+			msg = ce.Message()
+		}
+		if msg == "" {
+			msg = fmt.Sprintf("The server refused to %s (%s).", what, code)
+		}
+		serr = &syncer.Error{Code: wireCodes[code], Message: msg}
+		if serr.Code == "" {
+			serr.Code = syncer.CodeInternal
+		}
+	}
+	return fmt.Errorf("%s: %w (%v)", what, serr, err)
+}

@@ -1,0 +1,176 @@
+package clientlib
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/samvaer/sync/gen/samvaer/v1/samvaerv1connect"
+	"github.com/samvaer/sync/syncer"
+)
+
+// Options tune a tablet. The zero value is ready to use.
+type Options struct {
+	// HTTPClient talks to the server; nil means a client with timeouts. Tests inject transports
+	// that lose responses.
+	HTTPClient *http.Client
+	// Now is the tablet's physical clock; nil means time.Now. The tablet corrects it by the
+	// server's time in every response.
+	Now func() time.Time
+	// PageChanges and PageBytes bound each pulled page (defaults 1000 changes, 1 MiB); the server
+	// may cap them lower.
+	PageChanges int
+	PageBytes   int64
+	// PushBatch is the most changes sent in one push (default 500).
+	PushBatch int
+}
+
+func (o Options) withDefaults() Options {
+	if o.HTTPClient == nil {
+		// http.DefaultTransport bounds dialling and the TLS handshake; the timeout bounds a
+		// whole exchange, so a dead network never hangs a sync.
+		o.HTTPClient = &http.Client{Timeout: 2 * time.Minute}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.PageChanges <= 0 || o.PageChanges > maxPageChanges {
+		o.PageChanges = 1000
+	}
+	if o.PageBytes <= 0 || o.PageBytes > maxResponseBytes/2 {
+		o.PageBytes = 1 << 20
+	}
+	if o.PushBatch <= 0 || o.PushBatch > syncer.MaxChangesPerPush {
+		o.PushBatch = 500
+	}
+	return o
+}
+
+// Tablet is an enrolled tablet: its local store and its connection to the server. Its methods
+// are safe for concurrent use; syncs run one at a time.
+type Tablet struct {
+	opts   Options
+	store  *store
+	key    ed25519.PrivateKey
+	device string
+	user   string
+	clock  *syncer.Clock
+
+	auth     samvaerv1connect.AuthServiceClient
+	syncRPC  samvaerv1connect.SyncServiceClient
+	syncMu   sync.Mutex // one sync at a time
+	mu       sync.Mutex // guards the fields below
+	offsetMs int64      // server clock minus the tablet's clock
+	token    string
+	tokenExp int64 // the token's expiry, server time in Unix ms
+}
+
+// Open opens an enrolled tablet's home directory.
+func Open(home string, opts Options) (*Tablet, error) {
+	if !enrolled(home) {
+		return nil, syncer.Errorf(syncer.CodeFailedPrecondition, "This tablet is not enrolled yet: enroll it with a code from an admin.")
+	}
+	s, err := openStore(home)
+	if err != nil {
+		return nil, err
+	}
+	t, err := load(home, s, opts)
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	return t, nil
+}
+
+// enrolled reports whether home holds a device key, the last thing enrollment writes.
+func enrolled(home string) bool {
+	_, err := os.Stat(filepath.Join(home, keyFile))
+	return !errors.Is(err, fs.ErrNotExist)
+}
+
+// load reads the device key and the sync state of an opened store.
+func load(home string, s *store, opts Options) (*Tablet, error) {
+	seed, err := os.ReadFile(filepath.Join(home, keyFile))
+	if err != nil {
+		return nil, fmt.Errorf("read device key: %w", err)
+	}
+	if len(seed) != ed25519.SeedSize {
+		return nil, syncer.Errorf(syncer.CodeFailedPrecondition, "The tablet's device key is damaged; the tablet must be enrolled again.")
+	}
+	meta, err := readMeta(context.Background(), s.db.Read)
+	if err != nil {
+		return nil, err
+	}
+	if meta[metaDevice] == "" || meta[metaServer] == "" {
+		return nil, syncer.Errorf(syncer.CodeFailedPrecondition, "This tablet's enrollment did not finish; enroll it again.")
+	}
+	t := &Tablet{
+		opts:   opts.withDefaults(),
+		store:  s,
+		key:    ed25519.NewKeyFromSeed(seed),
+		device: meta[metaDevice],
+		user:   meta[metaUser],
+	}
+	t.offsetMs, _ = strconv.ParseInt(meta[metaClockOffset], 10, 64)
+	last, _ := strconv.ParseUint(meta[metaHLC], 10, 64)
+	t.clock = syncer.NewClock(t.nowMs, syncer.HLC(last))
+	t.auth, t.syncRPC = newClients(t.opts.HTTPClient, meta[metaServer])
+	return t, nil
+}
+
+// maxResponseBytes bounds every response read from the server; pull pages are asked well below.
+const (
+	maxResponseBytes = 16 << 20
+	maxPageChanges   = 100_000
+)
+
+// newClients makes the Connect clients. Requests are sent uncompressed (what they carry is mostly
+// incompressible text); the server compresses large responses.
+func newClients(hc *http.Client, serverURL string) (samvaerv1connect.AuthServiceClient, samvaerv1connect.SyncServiceClient) {
+	opt := connect.WithReadMaxBytes(maxResponseBytes)
+	return samvaerv1connect.NewAuthServiceClient(hc, serverURL, opt), samvaerv1connect.NewSyncServiceClient(hc, serverURL, opt)
+}
+
+// Close closes the tablet's database.
+func (t *Tablet) Close() error { return t.store.close() }
+
+// DeviceID is the id the server gave this tablet at enrollment.
+func (t *Tablet) DeviceID() string { return t.device }
+
+// UserID is the id of the person the tablet is enrolled for.
+func (t *Tablet) UserID() string { return t.user }
+
+// nowMs is the corrected clock: the tablet's clock plus the offset learnt from the server.
+func (t *Tablet) nowMs() int64 {
+	t.mu.Lock()
+	off := t.offsetMs
+	t.mu.Unlock()
+	return t.opts.Now().UnixMilli() + off
+}
+
+// observeServerTime corrects the tablet's clock by the server time a response carries.
+func (t *Tablet) observeServerTime(serverMs int64) {
+	if serverMs <= 0 {
+		return
+	}
+	off := serverMs - t.opts.Now().UnixMilli()
+	t.mu.Lock()
+	t.offsetMs = off
+	t.mu.Unlock()
+}
+
+func (t *Tablet) clockOffset() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.offsetMs
+}

@@ -1,0 +1,363 @@
+package clientlib
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strconv"
+
+	v1 "github.com/samvaer/sync/gen/samvaer/v1"
+	"github.com/samvaer/sync/syncer"
+)
+
+// What the tablet shows. A record's visible state is its confirmed state (the server's, as last
+// pulled) with the record's outbox entries re-applied in seq order by the rules the server merges
+// with, so what a person sees is what the server will most likely hold after the next sync.
+
+// Visit is a visit on the tablet, with its checklist, report and observations as the tablet
+// shows them.
+type Visit struct {
+	ID         string `json:"id"`
+	CaseID     string `json:"case_id"`
+	Kind       string `json:"kind"`
+	StartMs    int64  `json:"start_ms"`
+	EndMs      int64  `json:"end_ms"`
+	Place      string `json:"place"`
+	Consultant string `json:"consultant"`
+	// Checklist is in syncer.DefaultChecklist order.
+	Checklist []ChecklistItem `json:"checklist"`
+	// Report has one entry per syncer.ReportSections key, in that order.
+	Report []ReportSection `json:"report"`
+	// Observations are sorted by time, then id.
+	Observations []Observation `json:"observations"`
+}
+
+// ChecklistItem is one item of a visit's checklist.
+type ChecklistItem struct {
+	Phase   string `json:"phase"`
+	Key     string `json:"key"`
+	Label   string `json:"label"`
+	Checked bool   `json:"checked"`
+}
+
+// ReportSection is one section of a visit's report.
+type ReportSection struct {
+	Key  string `json:"key"`
+	Text string `json:"text"`
+}
+
+// Observation is a timestamped note made during a visit.
+type Observation struct {
+	ID   string `json:"id"`
+	AtMs int64  `json:"at_ms"`
+	Text string `json:"text"`
+}
+
+// Visits returns the visits on the tablet, not deleted, sorted by start.
+func (t *Tablet) Visits(ctx context.Context) ([]Visit, error) {
+	var visits []Visit
+	err := t.store.db.ReadTx(ctx, func(tx *sql.Tx) error {
+		pending, err := pendingByRecord(ctx, tx)
+		if err != nil {
+			return err
+		}
+		recs, err := queryRecords(ctx, tx, `SELECT state FROM records WHERE type = ? ORDER BY id`, syncer.TypeVisit)
+		if err != nil {
+			return err
+		}
+		for _, rec := range recs {
+			if rec.Deleted {
+				continue
+			}
+			v, err := visitView(ctx, tx, rec, pending)
+			if err != nil {
+				return err
+			}
+			visits = append(visits, v)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(visits, func(a, b Visit) int { return cmp.Compare(a.StartMs, b.StartMs) })
+	return visits, nil
+}
+
+// pendingByRecord returns every outbox entry, grouped by record, each group in seq order.
+func pendingByRecord(ctx context.Context, q querier) (map[string][]outboxEntry, error) {
+	all, err := readOutbox(ctx, q, "")
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string][]outboxEntry)
+	for _, e := range all {
+		id := e.change.GetRecord().GetId()
+		m[id] = append(m[id], e)
+	}
+	return m, nil
+}
+
+// visitView builds one visit from its records and the pending edits of them.
+func visitView(ctx context.Context, q querier, visit *v1.CommittedChange, pending map[string][]outboxEntry) (Visit, error) {
+	v := Visit{
+		ID:         visit.Record.Id,
+		CaseID:     visit.Record.CaseId,
+		Kind:       syncer.Value(visit, "kind"),
+		StartMs:    atoi(syncer.Value(visit, "start_ms")),
+		EndMs:      atoi(syncer.Value(visit, "end_ms")),
+		Place:      syncer.Value(visit, "place"),
+		Consultant: syncer.Value(visit, "consultant"),
+	}
+	recs, err := queryRecords(ctx, q, `SELECT state FROM records WHERE visit_id = ? ORDER BY id`, v.ID)
+	if err != nil {
+		return Visit{}, err
+	}
+	report := map[string]string{}
+	held := map[string]bool{}
+	for _, rec := range recs {
+		held[rec.Record.Id] = true
+		if rec.Deleted {
+			continue
+		}
+		fields := visible(rec, pending[rec.Record.Id])
+		switch rec.Record.Type {
+		case syncer.TypeChecklistItem:
+			v.Checklist = append(v.Checklist, ChecklistItem{
+				Phase: fields["phase"], Key: fields["key"], Label: fields["label"], Checked: fields["checked"] == "true",
+			})
+		case syncer.TypeReport:
+			if len(report) == 0 { // a visit has one report; the first by id if ever more
+				report = fields
+			}
+		case syncer.TypeObservation:
+			v.Observations = append(v.Observations, observationOf(rec.Record.Id, fields))
+		}
+	}
+	// Observations written on this tablet that the server has not confirmed yet.
+	for id, entries := range pending {
+		if held[id] || entries[0].change.GetRecord().GetType() != syncer.TypeObservation {
+			continue
+		}
+		if fields := visible(nil, entries); fields["visit_id"] == v.ID {
+			v.Observations = append(v.Observations, observationOf(id, fields))
+		}
+	}
+	slices.SortStableFunc(v.Checklist, func(a, b ChecklistItem) int { return compareChecklistKeys(a.Key, b.Key) })
+	slices.SortFunc(v.Observations, func(a, b Observation) int {
+		return cmp.Or(cmp.Compare(a.AtMs, b.AtMs), cmp.Compare(a.ID, b.ID))
+	})
+	for _, key := range syncer.ReportSections {
+		v.Report = append(v.Report, ReportSection{Key: key, Text: report[key]})
+	}
+	return v, nil
+}
+
+func observationOf(id string, fields map[string]string) Observation {
+	return Observation{ID: id, AtMs: atoi(fields["at_ms"]), Text: fields["text"]}
+}
+
+// compareChecklistKeys orders checklist keys as syncer.DefaultChecklist does; keys it does not
+// know come after, by key.
+func compareChecklistKeys(a, b string) int {
+	rank := func(key string) int {
+		i := slices.IndexFunc(syncer.DefaultChecklist, func(it syncer.ChecklistItem) bool { return it.Key == key })
+		if i < 0 {
+			return len(syncer.DefaultChecklist)
+		}
+		return i
+	}
+	return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(a, b))
+}
+
+// visible returns a record's field values as the tablet shows them: the confirmed state (nil for
+// a record made on the tablet) with its outbox entries re-applied in seq order. An edit of a text
+// field is merged three-way from the base the server will merge from, so an edit made before
+// someone else's newer text shows on top of it when the two merge cleanly; when they overlap it
+// shows the tablet's own text (the server will keep the other side in a conflict). A register
+// shows the tablet's value until the server decides.
+func visible(rec *v1.CommittedChange, pending []outboxEntry) map[string]string {
+	fields := make(map[string]string, len(rec.GetFields()))
+	for _, f := range rec.GetFields() {
+		fields[f.Name] = f.Value
+	}
+	for _, e := range pending {
+		for _, edit := range e.change.Fields {
+			cur, ok := fields[edit.Name]
+			if ok && ruleOf(e.change.Record.GetType(), edit.Name) == syncer.Text {
+				if merged, clean := syncer.MergeText(e.bases[edit.Name], cur, edit.Value); clean {
+					fields[edit.Name] = merged
+					continue
+				}
+			}
+			fields[edit.Name] = edit.Value
+		}
+	}
+	return fields
+}
+
+// Status is the tablet's sync state at a glance.
+type Status struct {
+	// Pending changes have not been acknowledged by the server.
+	Pending int `json:"pending"`
+	// Awaiting changes were acknowledged; the next pull brings their confirmed effect.
+	Awaiting      int   `json:"awaiting"`
+	LastSyncMs    int64 `json:"last_sync_ms"`
+	OpenConflicts int   `json:"open_conflicts"`
+	// DeadLetters counts changes the server refused.
+	DeadLetters int `json:"dead_letters"`
+	// Cursor is the last server commit the tablet has applied.
+	Cursor int64 `json:"cursor"`
+}
+
+// Status returns counts of pending, acknowledged and refused changes and open conflicts.
+func (t *Tablet) Status(ctx context.Context) (Status, error) {
+	var s Status
+	err := t.store.db.ReadTx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT
+			(SELECT COUNT(*) FROM outbox WHERE server_seq = 0),
+			(SELECT COUNT(*) FROM outbox WHERE server_seq > 0),
+			(SELECT COUNT(*) FROM dead_letters)`).Scan(&s.Pending, &s.Awaiting, &s.DeadLetters)
+		if err != nil {
+			return fmt.Errorf("count outbox: %w", err)
+		}
+		if s.LastSyncMs, err = metaInt(ctx, tx, metaLastSync); err != nil {
+			return err
+		}
+		if s.Cursor, err = metaInt(ctx, tx, metaCursor); err != nil {
+			return err
+		}
+		open, err := openConflicts(ctx, tx)
+		s.OpenConflicts = len(open)
+		return err
+	})
+	return s, err
+}
+
+// Conflict is an overlap between an edit and another device's edit of the same field, kept until
+// a person resolves it. One side is the field's value, the other is OtherValue.
+type Conflict struct {
+	ID         string `json:"id"`
+	CaseID     string `json:"case_id"`
+	RecordType string `json:"record_type"`
+	RecordID   string `json:"record_id"`
+	Field      string `json:"field"`
+	// CurrentValue is the value the server kept in the field (as last pulled).
+	CurrentValue string `json:"current_value"`
+	// OtherValue is the side that is not the field's value, written on OtherDevice.
+	OtherValue  string `json:"other_value"`
+	OtherDevice string `json:"other_device"`
+}
+
+// Conflicts returns the open conflicts of the cases on the tablet, in id order.
+func (t *Tablet) Conflicts(ctx context.Context) ([]Conflict, error) {
+	var out []Conflict
+	err := t.store.db.ReadTx(ctx, func(tx *sql.Tx) error {
+		open, err := openConflicts(ctx, tx)
+		if err != nil {
+			return err
+		}
+		for _, rec := range open {
+			c := Conflict{
+				ID:          rec.Record.Id,
+				CaseID:      rec.Record.CaseId,
+				RecordType:  syncer.Value(rec, "record_type"),
+				RecordID:    syncer.Value(rec, "record_id"),
+				Field:       syncer.Value(rec, "field"),
+				OtherValue:  syncer.Value(rec, "other_value"),
+				OtherDevice: syncer.Value(rec, "other_device"),
+			}
+			target, err := loadRecord(ctx, tx, c.RecordID)
+			if err != nil {
+				return err
+			}
+			c.CurrentValue = syncer.Value(target, c.Field)
+			out = append(out, c)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// openConflicts returns the confirmed conflict records not yet resolved, in id order.
+func openConflicts(ctx context.Context, q querier) ([]*v1.CommittedChange, error) {
+	recs, err := queryRecords(ctx, q, `SELECT state FROM records WHERE type = ? ORDER BY id`, syncer.TypeConflict)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(recs, func(r *v1.CommittedChange) bool {
+		return r.Deleted || syncer.Value(r, "resolved") != "false"
+	}), nil
+}
+
+// DeadLetter is a change the server refused, with its reason. The change itself is kept.
+type DeadLetter struct {
+	Seq        int64  `json:"seq"`
+	RecordType string `json:"record_type"`
+	RecordID   string `json:"record_id"`
+	Reason     string `json:"reason"`
+	AtMs       int64  `json:"at_ms"`
+}
+
+// DeadLetters returns the changes the server refused, in seq order.
+func (t *Tablet) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
+	var out []DeadLetter
+	err := t.store.db.ReadTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT seq, change, reason, at_ms FROM dead_letters ORDER BY seq`)
+		if err != nil {
+			return fmt.Errorf("read rejected changes: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var d DeadLetter
+			var blob []byte
+			if err := rows.Scan(&d.Seq, &blob, &d.Reason, &d.AtMs); err != nil {
+				return err
+			}
+			c, err := decodeChange(blob)
+			if err != nil {
+				return err
+			}
+			d.RecordType, d.RecordID = c.Record.GetType(), c.Record.GetId()
+			out = append(out, d)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// Digest returns the state digest of a case's confirmed records, equal to the server's and every
+// other tablet's once all have synced.
+func (t *Tablet) Digest(ctx context.Context, caseID string) (string, error) {
+	d := syncer.NewDigester()
+	err := t.store.db.ReadTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT state FROM records WHERE case_id = ? ORDER BY id`, caseID)
+		if err != nil {
+			return fmt.Errorf("read records: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var blob []byte
+			if err := rows.Scan(&blob); err != nil {
+				return err
+			}
+			rec, err := decodeState(blob)
+			if err != nil {
+				return err
+			}
+			d.Add(rec)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return "", err
+	}
+	return d.Sum(), nil
+}
+
+func atoi(s string) int64 {
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
+}

@@ -1,0 +1,242 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/samvaer/sync/server"
+)
+
+// AdminCommand manages a server's data directory directly. It works whether or not the server is
+// running on it (SQLite allows one writer at a time and both wait their turn).
+type AdminCommand struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+
+	store *server.Store
+	json  bool
+}
+
+const adminUsage = `Usage: samvaer admin --data DIR [--json] COMMAND
+
+Commands:
+  user add --name NAME --role ROLE [--role ROLE …]   roles: consultant, caseworker, coordinator, admin
+  user list
+  case add --child NAME [--child NAME …] --parent NAME [--parent NAME …] --caseworker USER [--reference REF]
+  case list
+  visit add --case ID --consultant USER --kind supervised|supported --start RFC3339 --end RFC3339 --place TEXT
+  visit cancel VISIT
+  device enroll --user NAME        print a one-time enrollment code (valid 15 minutes)
+  device list
+  digest CASE                      the case's state digest (equal on every converged replica)
+  backup FILE                      a consistent copy of the database, while the server runs
+`
+
+// Run parses the global flags and runs one admin command.
+func (c *AdminCommand) Run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("admin", flag.ContinueOnError)
+	fs.SetOutput(c.Stderr)
+	fs.Usage = func() { fmt.Fprint(c.Stderr, adminUsage) }
+	data := fs.String("data", server.DefaultConfig().DataDir, "the server's data directory")
+	fs.BoolVar(&c.json, "json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		fs.Usage()
+		return flag.ErrHelp
+	}
+	store, err := server.OpenStore(*data, nil)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	c.store = store
+
+	cmd := strings.Join(rest[:min(2, len(rest))], " ")
+	switch {
+	case cmd == "user add":
+		return c.userAdd(ctx, rest[2:])
+	case cmd == "user list":
+		return c.userList(ctx)
+	case cmd == "case add":
+		return c.caseAdd(ctx, rest[2:])
+	case cmd == "case list":
+		return c.caseList(ctx)
+	case cmd == "visit add":
+		return c.visitAdd(ctx, rest[2:])
+	case cmd == "visit cancel" && len(rest) == 3:
+		if err := c.store.CancelVisit(ctx, rest[2]); err != nil {
+			return err
+		}
+		return c.print(map[string]string{"cancelled": rest[2]}, "Visit cancelled.\n")
+	case cmd == "device enroll":
+		return c.deviceEnroll(ctx, rest[2:])
+	case cmd == "device list":
+		return c.deviceList(ctx)
+	case rest[0] == "digest" && len(rest) == 2:
+		d, err := c.store.CaseDigest(ctx, rest[1])
+		if err != nil {
+			return err
+		}
+		return c.print(map[string]string{"case": rest[1], "digest": d}, d+"\n")
+	case rest[0] == "backup" && len(rest) == 2:
+		if err := c.store.Backup(ctx, rest[1]); err != nil {
+			return err
+		}
+		return c.print(map[string]string{"backup": rest[1]}, "Backup written to "+rest[1]+"\n")
+	}
+	fs.Usage()
+	return usageError("Unknown admin command %q.", strings.Join(rest, " "))
+}
+
+// print writes v as JSON with --json, text otherwise.
+func (c *AdminCommand) print(v any, text string) error {
+	if c.json {
+		enc := json.NewEncoder(c.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	_, err := io.WriteString(c.Stdout, text)
+	return err
+}
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+func subFlags(name string, c *AdminCommand) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(c.Stderr)
+	return fs
+}
+
+func (c *AdminCommand) userAdd(ctx context.Context, args []string) error {
+	fs := subFlags("user add", c)
+	name := fs.String("name", "", "the user's name (unique)")
+	var roles stringList
+	fs.Var(&roles, "role", "a role (repeat for several)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	u, err := c.store.AddUser(ctx, *name, roles)
+	if err != nil {
+		return err
+	}
+	return c.print(u, fmt.Sprintf("User %s added (%s), id %s\n", u.Name, strings.Join(u.Roles, ", "), u.ID))
+}
+
+func (c *AdminCommand) userList(ctx context.Context) error {
+	users, err := c.store.Users(ctx)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tROLES\tDISABLED")
+	for _, u := range users {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\n", u.ID, u.Name, strings.Join(u.Roles, ","), u.Disabled)
+	}
+	tw.Flush()
+	return c.print(users, b.String())
+}
+
+func (c *AdminCommand) caseAdd(ctx context.Context, args []string) error {
+	fs := subFlags("case add", c)
+	var children, parents stringList
+	fs.Var(&children, "child", "a child's name (repeat for siblings)")
+	fs.Var(&parents, "parent", "a parent's or relative's name (repeat for several)")
+	caseworker := fs.String("caseworker", "", "the caseworker's user name")
+	reference := fs.String("reference", "", "the municipality's case reference")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	id, err := c.store.AddCase(ctx, server.NewCase{Children: children, Parents: parents, Caseworker: *caseworker, Reference: *reference})
+	if err != nil {
+		return err
+	}
+	return c.print(map[string]string{"id": id}, "Case added, id "+id+"\n")
+}
+
+func (c *AdminCommand) caseList(ctx context.Context) error {
+	cases, err := c.store.Cases(ctx)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tREFERENCE\tVISITS")
+	for _, cs := range cases {
+		fmt.Fprintf(tw, "%s\t%s\t%d\n", cs.ID, cs.Reference, cs.Visits)
+	}
+	tw.Flush()
+	return c.print(cases, b.String())
+}
+
+func (c *AdminCommand) visitAdd(ctx context.Context, args []string) error {
+	fs := subFlags("visit add", c)
+	caseID := fs.String("case", "", "the case id")
+	consultant := fs.String("consultant", "", "the consultant's user name")
+	kind := fs.String("kind", "", "supervised (overvåget, § 105) or supported (støttet, § 104)")
+	start := fs.String("start", "", "planned start, RFC 3339 (2026-11-28T10:00:00+01:00)")
+	end := fs.String("end", "", "planned end, RFC 3339")
+	place := fs.String("place", "", "place and room")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	st, err := time.Parse(time.RFC3339, *start)
+	if err != nil {
+		return usageError("--start must be a time like 2026-11-28T10:00:00+01:00.")
+	}
+	en, err := time.Parse(time.RFC3339, *end)
+	if err != nil {
+		return usageError("--end must be a time like 2026-11-28T12:00:00+01:00.")
+	}
+	id, err := c.store.AddVisit(ctx, server.NewVisit{CaseID: *caseID, Consultant: *consultant, Kind: *kind, Start: st, End: en, Place: *place})
+	if err != nil {
+		return err
+	}
+	return c.print(map[string]string{"id": id}, "Visit added, id "+id+"\n")
+}
+
+func (c *AdminCommand) deviceEnroll(ctx context.Context, args []string) error {
+	fs := subFlags("device enroll", c)
+	user := fs.String("user", "", "the user the tablet is for")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	code, expires, err := c.store.NewEnrollmentCode(ctx, *user)
+	if err != nil {
+		return err
+	}
+	return c.print(map[string]any{"code": code, "expires": expires.UTC().Format(time.RFC3339)},
+		fmt.Sprintf("Enrollment code: %s (single use, valid until %s)\n", code, expires.Local().Format("15:04")))
+}
+
+func (c *AdminCommand) deviceList(ctx context.Context) error {
+	devices, err := c.store.Devices(ctx)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tUSER\tSTATUS\tLAST SEEN")
+	for _, d := range devices {
+		seen := "never"
+		if d.LastSeenMs > 0 {
+			seen = time.UnixMilli(d.LastSeenMs).Local().Format(time.DateTime)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.ID, d.Name, d.UserName, d.Status, seen)
+	}
+	tw.Flush()
+	return c.print(devices, b.String())
+}

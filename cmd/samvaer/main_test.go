@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// cli runs the samvaer command as a person would, in-process.
+type cli struct {
+	t *testing.T
+}
+
+func (c cli) run(stdin string, args ...string) (string, error) {
+	c.t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), args, strings.NewReader(stdin), &out, &errOut)
+	return out.String(), err
+}
+
+func (c cli) must(args ...string) string {
+	c.t.Helper()
+	out, err := c.run("", args...)
+	if err != nil {
+		c.t.Fatalf("samvaer %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
+
+func (c cli) json(args ...string) map[string]any {
+	c.t.Helper()
+	var v map[string]any
+	out := c.must(args...)
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		c.t.Fatalf("samvaer %s: not JSON: %s", strings.Join(args, " "), out)
+	}
+	return v
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// The README's walk-through, command by command: serve, admin, enroll, offline capture, sync,
+// equal digests on both ends.
+func TestWalkThrough(t *testing.T) {
+	c := cli{t}
+	dir := t.TempDir()
+	data, home := filepath.Join(dir, "data"), filepath.Join(dir, "tablet")
+	addr := freeAddr(t)
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() {
+		served <- (&ServeCommand{Stderr: &bytes.Buffer{}}).Run(ctx, []string{"--data", data, "--listen", addr})
+	}()
+	defer func() {
+		stop()
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+
+	admin := []string{"admin", "--data", data, "--json"}
+	c.must(append(admin, "user", "add", "--name", "sara", "--role", "caseworker")...)
+	c.must(append(admin, "user", "add", "--name", "kim", "--role", "consultant")...)
+	caseID := c.json(append(admin, "case", "add", "--child", "Ida", "--child", "Emil", "--parent", "Mette", "--caseworker", "sara", "--reference", "2026-0042")...)["id"].(string)
+	visitID := c.json(append(admin, "visit", "add", "--case", caseID, "--consultant", "kim", "--kind", "supervised",
+		"--start", "2026-11-28T10:00:00+01:00", "--end", "2026-11-28T12:00:00+01:00", "--place", "Rum 2")...)["id"].(string)
+	code := c.json(append(admin, "device", "enroll", "--user", "kim")...)["code"].(string)
+
+	tablet := []string{"tablet", "--home", home}
+	var enrolled bool
+	for i := 0; i < 100 && !enrolled; i++ { // the server may still be starting
+		_, err := c.run("", append(tablet, "enroll", "--server", "http://"+addr, "--code", code, "--name", "iPad 3")...)
+		enrolled = err == nil
+		if !enrolled {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if !enrolled {
+		t.Fatal("enroll never succeeded")
+	}
+	if _, err := c.run("", append(tablet, "enroll", "--server", "http://"+addr, "--code", code)...); err == nil {
+		t.Fatal("enrolling twice must be refused")
+	}
+	c.must(append(tablet, "sync")...)
+	if out := c.must(append(tablet, "visits")...); !strings.Contains(out, visitID) || !strings.Contains(out, "room_ready") {
+		t.Fatalf("visits does not show the visit and its checklist:\n%s", out)
+	}
+	c.must(append(tablet, "check", visitID[:8], "room_ready")...)
+	c.must(append(tablet, "observe", visitID, "Ida", "runs", "to", "her", "mother.")...)
+	if _, err := c.run("Mother arrives on time.\n", append(tablet, "report", "set", visitID, "opening", "-")...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.run("", append(tablet, "report", "set", visitID, "gossip", "x")...); err == nil {
+		t.Fatal("an unknown section must be refused")
+	}
+	if _, err := c.run("", append(tablet, "check", visitID, "no_such_item")...); err == nil {
+		t.Fatal("an unknown checklist item must be refused")
+	}
+	st := c.json(append(tablet, "--json", "status")...)
+	if st["pending"].(float64) != 3 {
+		t.Fatalf("status %v; want 3 pending", st)
+	}
+	c.must(append(tablet, "sync")...)
+	st = c.json(append(tablet, "--json", "status")...)
+	if st["pending"].(float64) != 0 {
+		t.Fatalf("status after sync %v", st)
+	}
+	out := c.must(append(tablet, "visits")...)
+	for _, want := range []string{"[x] room_ready", "Ida runs to her mother.", "opening: Mother arrives on time."} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("visits lacks %q:\n%s", want, out)
+		}
+	}
+	tabletDigest := strings.TrimSpace(c.must(append(tablet, "digest", caseID)...))
+	serverDigest := strings.TrimSpace(c.must("admin", "--data", data, "digest", caseID))
+	if tabletDigest != serverDigest || len(tabletDigest) != 64 {
+		t.Fatalf("digests differ: tablet %s, server %s", tabletDigest, serverDigest)
+	}
+	devices := c.must("admin", "--data", data, "device", "list")
+	if !strings.Contains(devices, "iPad 3") || !strings.Contains(devices, "active") {
+		t.Fatalf("device list:\n%s", devices)
+	}
+	backup := filepath.Join(dir, "backup.db")
+	c.must("admin", "--data", data, "backup", backup)
+	if fi, err := os.Stat(backup); err != nil || fi.Size() == 0 {
+		t.Fatalf("backup: %v", err)
+	}
+}
+
+func TestUsageErrorsAreSentences(t *testing.T) {
+	c := cli{t}
+	data := t.TempDir()
+	for _, args := range [][]string{
+		{"admin", "--data", data, "user", "add", "--name", "x", "--role", "janitor"},
+		{"admin", "--data", data, "visit", "add", "--case", "nope", "--start", "tomorrow"},
+		{"admin", "--data", data, "case", "add", "--caseworker", "nobody"},
+		{"tablet", "--home", t.TempDir(), "visits"},
+		{"frobnicate"},
+	} {
+		_, err := c.run("", args...)
+		if err == nil || !strings.HasSuffix(strings.TrimSpace(err.Error()), ".") {
+			t.Errorf("samvaer %s: %v; want a sentence", strings.Join(args, " "), err)
+		}
+	}
+}

@@ -1,0 +1,289 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/samvaer/sync/clientlib"
+	"github.com/samvaer/sync/syncer"
+)
+
+// TabletCommand is a command-line tablet built only on clientlib: it works offline and syncs when
+// the server can be reached.
+type TabletCommand struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+
+	home string
+	json bool
+}
+
+const tabletUsage = `Usage: samvaer tablet --home DIR [--json] COMMAND
+
+Commands:
+  enroll --server URL --code CODE [--name NAME]   enroll this tablet (one-time code from an admin)
+  visits                                          your visits, with checklists and report sections
+  observe VISIT TEXT                              note an observation (timestamped now); TEXT "-" reads stdin
+  check VISIT ITEM | uncheck VISIT ITEM           tick or untick a checklist item (keys in 'visits')
+  report set VISIT SECTION TEXT                   write a report section; TEXT "-" reads stdin
+  status                                          pending changes, last sync, conflicts, rejected changes
+  conflicts                                       edits that overlapped with another's, both sides kept
+  rejected                                        changes the server refused, with the reason
+  digest CASE                                     the case's state digest (equal on every converged replica)
+  sync                                            push pending changes and pull the server's
+
+VISIT may be a visit id or any unique prefix of one.
+Report sections: ` + "context, attendance, before_contact, opening, interaction, ending, conditions, child_perspective, placement_account, assessment, follow_up" + `
+`
+
+// Run parses the global flags and runs one tablet command.
+func (c *TabletCommand) Run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("tablet", flag.ContinueOnError)
+	fs.SetOutput(c.Stderr)
+	fs.Usage = func() { fmt.Fprint(c.Stderr, tabletUsage) }
+	fs.StringVar(&c.home, "home", defaultTabletHome(), "the tablet's home directory")
+	fs.BoolVar(&c.json, "json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		fs.Usage()
+		return flag.ErrHelp
+	}
+	if rest[0] == "enroll" {
+		return c.enroll(ctx, rest[1:])
+	}
+	t, err := clientlib.Open(c.home, clientlib.Options{})
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	switch {
+	case rest[0] == "visits" && len(rest) == 1:
+		return c.visits(ctx, t)
+	case rest[0] == "observe" && len(rest) >= 3:
+		visit, err := c.visitID(ctx, t, rest[1])
+		if err != nil {
+			return err
+		}
+		text, err := c.text(rest[2:])
+		if err != nil {
+			return err
+		}
+		o, err := t.Observe(ctx, visit, text)
+		if err != nil {
+			return err
+		}
+		return c.print(map[string]any{"id": o.ID, "at_ms": o.AtMs}, fmt.Sprintf("Observation noted at %s.\n", time.UnixMilli(o.AtMs).Local().Format("15:04:05")))
+	case (rest[0] == "check" || rest[0] == "uncheck") && len(rest) == 3:
+		visit, err := c.visitID(ctx, t, rest[1])
+		if err != nil {
+			return err
+		}
+		if err := t.Check(ctx, visit, rest[2], rest[0] == "check"); err != nil {
+			return err
+		}
+		return c.print(map[string]any{"item": rest[2], "checked": rest[0] == "check"}, fmt.Sprintf("%s: %sed.\n", rest[2], rest[0]))
+	case rest[0] == "report" && len(rest) >= 5 && rest[1] == "set":
+		visit, err := c.visitID(ctx, t, rest[2])
+		if err != nil {
+			return err
+		}
+		text, err := c.text(rest[4:])
+		if err != nil {
+			return err
+		}
+		if err := t.SetReportSection(ctx, visit, rest[3], text); err != nil {
+			return err
+		}
+		return c.print(map[string]any{"section": rest[3], "saved": true}, fmt.Sprintf("Section %s saved.\n", rest[3]))
+	case rest[0] == "status" && len(rest) == 1:
+		return c.status(ctx, t)
+	case rest[0] == "conflicts" && len(rest) == 1:
+		return c.conflicts(ctx, t)
+	case rest[0] == "rejected" && len(rest) == 1:
+		return c.rejected(ctx, t)
+	case rest[0] == "digest" && len(rest) == 2:
+		d, err := t.Digest(ctx, rest[1])
+		if err != nil {
+			return err
+		}
+		return c.print(map[string]string{"case": rest[1], "digest": d}, d+"\n")
+	case rest[0] == "sync" && len(rest) == 1:
+		r, err := t.Sync(ctx)
+		if err != nil {
+			return err
+		}
+		return c.print(r, fmt.Sprintf("Synced: %d sent (%d applied, %d merged, %d conflicts, %d rejected), %d received.\n",
+			r.Pushed, r.Applied, r.Merged, r.Conflicts, r.Rejected, r.Pulled))
+	}
+	fs.Usage()
+	return usageError("Unknown tablet command %q.", strings.Join(rest, " "))
+}
+
+func defaultTabletHome() string {
+	if dir, err := os.UserConfigDir(); err == nil {
+		return filepath.Join(dir, "samvaer-tablet")
+	}
+	return "samvaer-tablet"
+}
+
+func (c *TabletCommand) print(v any, text string) error {
+	if c.json {
+		enc := json.NewEncoder(c.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	_, err := io.WriteString(c.Stdout, text)
+	return err
+}
+
+// text joins the words of a TEXT argument, or reads standard input for "-".
+func (c *TabletCommand) text(words []string) (string, error) {
+	if len(words) == 1 && words[0] == "-" {
+		b, err := io.ReadAll(io.LimitReader(c.Stdin, syncer.MaxTextBytes+1))
+		if err != nil {
+			return "", err
+		}
+		return strings.TrimRight(string(b), "\n"), nil
+	}
+	return strings.Join(words, " "), nil
+}
+
+// visitID resolves a visit id or a unique prefix of one.
+func (c *TabletCommand) visitID(ctx context.Context, t *clientlib.Tablet, arg string) (string, error) {
+	visits, err := t.Visits(ctx)
+	if err != nil {
+		return "", err
+	}
+	var match []string
+	for _, v := range visits {
+		if v.ID == arg {
+			return v.ID, nil
+		}
+		if len(arg) >= 4 && strings.HasPrefix(v.ID, arg) {
+			match = append(match, v.ID)
+		}
+	}
+	switch len(match) {
+	case 1:
+		return match[0], nil
+	case 0:
+		return "", syncer.Errorf(syncer.CodeNotFound, "No visit on this tablet has id %q; 'visits' lists them (sync first if it is new).", arg)
+	}
+	return "", usageError("%q matches %d visits; give more of the id.", arg, len(match))
+}
+
+func (c *TabletCommand) enroll(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("enroll", flag.ContinueOnError)
+	fs.SetOutput(c.Stderr)
+	serverURL := fs.String("server", "", "the sync server's URL, e.g. http://127.0.0.1:8080")
+	code := fs.String("code", "", "the one-time enrollment code an admin gave you")
+	name := fs.String("name", "", "a name for this tablet")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *serverURL == "" || *code == "" {
+		return usageError("enroll needs --server URL and --code CODE.")
+	}
+	if *name == "" {
+		*name, _ = os.Hostname()
+	}
+	t, err := clientlib.Enroll(ctx, c.home, *serverURL, *code, *name, clientlib.Options{})
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	return c.print(map[string]string{"device_id": t.DeviceID(), "user_id": t.UserID()},
+		fmt.Sprintf("Enrolled: device %s. Run 'sync' to fetch your visits.\n", t.DeviceID()))
+}
+
+func (c *TabletCommand) visits(ctx context.Context, t *clientlib.Tablet) error {
+	visits, err := t.Visits(ctx)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	for _, v := range visits {
+		fmt.Fprintf(&b, "Visit %s  case %s\n  %s, %s – %s, %s\n", v.ID, v.CaseID, v.Kind,
+			time.UnixMilli(v.StartMs).Local().Format("Mon 2 Jan 15:04"), time.UnixMilli(v.EndMs).Local().Format("15:04"), v.Place)
+		b.WriteString("  Checklist:\n")
+		for _, it := range v.Checklist {
+			mark := " "
+			if it.Checked {
+				mark = "x"
+			}
+			fmt.Fprintf(&b, "    [%s] %-28s %s\n", mark, it.Key, it.Label)
+		}
+		if len(v.Observations) > 0 {
+			b.WriteString("  Observations:\n")
+			for _, o := range v.Observations {
+				fmt.Fprintf(&b, "    %s  %s\n", time.UnixMilli(o.AtMs).Local().Format("15:04:05"), o.Text)
+			}
+		}
+		b.WriteString("  Report:\n")
+		for _, s := range v.Report {
+			if s.Text != "" {
+				fmt.Fprintf(&b, "    %s: %s\n", s.Key, s.Text)
+			}
+		}
+		b.WriteString("\n")
+	}
+	if len(visits) == 0 {
+		b.WriteString("No visits on this tablet yet; run 'sync' when online.\n")
+	}
+	return c.print(visits, b.String())
+}
+
+func (c *TabletCommand) status(ctx context.Context, t *clientlib.Tablet) error {
+	s, err := t.Status(ctx)
+	if err != nil {
+		return err
+	}
+	last := "never"
+	if s.LastSyncMs > 0 {
+		last = time.UnixMilli(s.LastSyncMs).Local().Format(time.DateTime)
+	}
+	return c.print(s, fmt.Sprintf("Pending changes: %d\nAwaiting confirmation: %d\nLast sync: %s\nOpen conflicts: %d\nRejected changes: %d\n",
+		s.Pending, s.Awaiting, last, s.OpenConflicts, s.DeadLetters))
+}
+
+func (c *TabletCommand) conflicts(ctx context.Context, t *clientlib.Tablet) error {
+	conflicts, err := t.Conflicts(ctx)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	for _, cf := range conflicts {
+		fmt.Fprintf(&b, "Conflict %s: %s %s, field %s\n  kept:  %s\n  other: %s (from device %s)\n\n",
+			cf.ID, cf.RecordType, cf.RecordID, cf.Field, cf.CurrentValue, cf.OtherValue, cf.OtherDevice)
+	}
+	if len(conflicts) == 0 {
+		b.WriteString("No open conflicts.\n")
+	}
+	return c.print(conflicts, b.String())
+}
+
+func (c *TabletCommand) rejected(ctx context.Context, t *clientlib.Tablet) error {
+	dead, err := t.DeadLetters(ctx)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tRECORD\tREASON")
+	for _, d := range dead {
+		fmt.Fprintf(tw, "%d\t%s %s\t%s\n", d.Seq, d.RecordType, d.RecordID, d.Reason)
+	}
+	tw.Flush()
+	return c.print(dead, b.String())
+}
