@@ -3,19 +3,19 @@ module github.com/samvaer/sync
 go 1.26.8
 
 require (
-	connectrpc.com/authn v0.1.0
-	connectrpc.com/connect v1.21.1
-	connectrpc.com/grpchealth v1.4.0
-	connectrpc.com/grpcreflect v1.3.1
-	github.com/golang-jwt/jwt/v5 v5.3.1
-	github.com/google/uuid v1.6.0
-	github.com/prometheus/client_golang v1.25.0
-	github.com/rs/zerolog v1.35.1
-	github.com/sergi/go-diff v1.4.0
-	golang.org/x/term v0.47.0
-	google.golang.org/protobuf v1.36.12
-	modernc.org/sqlite v1.61.1
-	pgregory.net/rapid v1.3.0
+	connectrpc.com/authn v0.1.0 // authentication middleware that runs before the body is read, streams included
+	connectrpc.com/connect v1.21.1 // the RPC framework: Connect, gRPC and gRPC-Web from one handler
+	connectrpc.com/grpchealth v1.4.0 // gRPC health checks for load balancers and probes
+	connectrpc.com/grpcreflect v1.3.1 // reflection, so grpcurl and buf curl can list and call services
+	github.com/golang-jwt/jwt/v5 v5.3.1 // access tokens (EdDSA, algorithm pinned)
+	github.com/google/uuid v1.6.0 // UUIDv7 record ids made offline
+	github.com/prometheus/client_golang v1.25.0 // /metrics
+	github.com/rs/zerolog v1.35.1 // structured JSON logs
+	github.com/sergi/go-diff v1.4.0 // the diffs under the three-way text merge
+	golang.org/x/term v0.47.0 // console logs when a person is at a terminal
+	google.golang.org/protobuf v1.36.12 // wire types, also the stored form of records
+	modernc.org/sqlite v1.61.1 // SQLite in pure Go on both ends: no cgo for tablets or the server
+	pgregory.net/rapid v1.3.0 // property tests of convergence and the merge
 )
 
 require (
