@@ -22,8 +22,10 @@ test:
 test-long:
 	RAPID_CHECKS=1000 go test -race -count=1 -timeout 80m -run 'Property|Convergence' ./...
 
+# Each benchmark reports its figure beside a baseline measured in the same run (ratio-* metrics).
 bench:
-	go run ./cmd/benchreport
+	go test -run '^$$' -bench . -benchtime 3x -timeout 60m ./e2e/
+	go test -run '^$$' -bench . ./syncer/ ./clientlib/
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1)

@@ -223,7 +223,8 @@ func (s *Store) AddVisit(ctx context.Context, nv NewVisit) (string, error) {
 // offline still wins when it arrives: it restores the record it edits.
 func (s *Store) CancelVisit(ctx context.Context, visitID string) error {
 	return s.db.WriteTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT state FROM records WHERE (id = ? AND type = 'visit') OR (visit_id = ? AND type IN ('checklist_item', 'report'))`, visitID, visitID)
+		rows, err := tx.QueryContext(ctx, `SELECT state FROM records WHERE id = ? AND type = 'visit'
+			UNION ALL SELECT state FROM records WHERE visit_id = ? AND visit_id <> '' AND type <> 'observation'`, visitID, visitID)
 		if err != nil {
 			return err
 		}

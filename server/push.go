@@ -79,46 +79,75 @@ func (s *Store) Push(ctx context.Context, id Identity, changes []*v1.Change) ([]
 
 // applyChange merges one new change and logs it with its consequences.
 func (s *Store) applyChange(log *commitLog, hist txHistory, scope *scope, id Identity, c *v1.Change) (*v1.ChangeResult, error) {
-	e := entry{ref: c.Record, device: id.DeviceID, deviceSeq: c.DeviceSeq, submitted: c}
-	var out syncer.Outcome
 	inScope, err := scope.has(c.Record.CaseId)
 	if err != nil {
 		return nil, err
 	}
-	cur, err := loadRecord(log.ctx, log.tx, c.Record.Id)
+	if !inScope {
+		return s.reject(log, id, c, fmt.Sprintf("Change %d is for a case this tablet's user is not assigned to.", c.DeviceSeq))
+	}
+	create := c.Op == v1.Op_OP_CREATE
+	var cur *v1.CommittedChange
+	if !create { // a create finds out whether its id is taken when it inserts
+		if cur, err = log.record(c.Record.Id); err != nil {
+			return nil, err
+		}
+	}
+	out, err := syncer.Merge(cur, c, id.DeviceID, hist)
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case !inScope:
-		out = syncer.Outcome{Result: v1.Result_RESULT_REJECTED, Reason: fmt.Sprintf("Change %d is for a case this tablet's user is not assigned to.", c.DeviceSeq)}
-	default:
-		if out, err = syncer.Merge(cur, c, id.DeviceID, hist); err != nil {
+	if out.Result == v1.Result_RESULT_REJECTED {
+		return s.reject(log, id, c, out.Reason)
+	}
+	if create && c.Record.Type == syncer.TypeObservation {
+		ok, err := log.visitInCase(editValue(c, "visit_id"), c.Record.CaseId)
+		if err != nil {
 			return nil, err
 		}
-		if out.Result != v1.Result_RESULT_REJECTED && c.Op == v1.Op_OP_CREATE && c.Record.Type == syncer.TypeObservation {
-			out.Result, out.Reason = s.checkObservationVisit(log, c)
-			if out.Result == v1.Result_RESULT_REJECTED {
-				out.Effect = nil
-			} else {
-				out.Effect.Fields = append(out.Effect.Fields, &v1.Field{Name: "author", Value: id.UserID, Hlc: c.Hlc, DeviceId: id.DeviceID})
-			}
+		if !ok {
+			return s.reject(log, id, c, fmt.Sprintf("Change %d is an observation for a visit the server does not have in that case.", c.DeviceSeq))
 		}
+		out.Effect.Fields = append(out.Effect.Fields, &v1.Field{Name: "author", Value: id.UserID, Hlc: c.Hlc, DeviceId: id.DeviceID})
 	}
 	for _, conflict := range out.Conflicts {
-		if _, err := log.append(entry{ref: conflict.Record, device: syncer.ServerDevice, result: v1.Result_RESULT_APPLIED, effect: conflict}); err != nil {
+		if _, err := log.append(entry{ref: conflict.Record, device: syncer.ServerDevice, result: v1.Result_RESULT_APPLIED, effect: conflict, create: true}); err != nil {
 			return nil, err
 		}
 	}
-	e.result, e.reason, e.effect = out.Result, out.Reason, out.Effect
+	e := entry{ref: c.Record, device: id.DeviceID, deviceSeq: c.DeviceSeq, result: out.Result, reason: out.Reason,
+		cur: cur, effect: out.Effect, create: create, submitted: c}
 	if out.Result == v1.Result_RESULT_APPLIED && out.Effect != nil {
 		e.submitted = nil // committed exactly as pushed
 	}
 	seq, err := log.append(e)
+	if errors.Is(err, errRecordExists) {
+		return s.reject(log, id, c, fmt.Sprintf("Change %d creates record %s, which already exists.", c.DeviceSeq, c.Record.Id))
+	}
 	if err != nil {
 		return nil, err
 	}
 	return changeResult(c.DeviceSeq, out.Result, out.Reason, seq), nil
+}
+
+// reject logs a change that is not applied, with the reason the tablet will show.
+func (s *Store) reject(log *commitLog, id Identity, c *v1.Change, reason string) (*v1.ChangeResult, error) {
+	seq, err := log.append(entry{ref: c.Record, device: id.DeviceID, deviceSeq: c.DeviceSeq,
+		result: v1.Result_RESULT_REJECTED, reason: reason, submitted: c})
+	if err != nil {
+		return nil, err
+	}
+	return changeResult(c.DeviceSeq, v1.Result_RESULT_REJECTED, reason, seq), nil
+}
+
+// editValue is the value a change sets for a field, or "".
+func editValue(c *v1.Change, field string) string {
+	for _, e := range c.Fields {
+		if e.Name == field {
+			return e.Value
+		}
+	}
+	return ""
 }
 
 // changeResult is what a tablet hears about a change, the first time and on every retry. A change
@@ -130,21 +159,6 @@ func changeResult(deviceSeq int64, result v1.Result, reason string, seq int64) *
 		r.ServerSeq = seq
 	}
 	return r
-}
-
-// checkObservationVisit refuses an observation for a visit that is not in the observation's case.
-func (s *Store) checkObservationVisit(log *commitLog, c *v1.Change) (v1.Result, string) {
-	var visitID string
-	for _, f := range c.Fields {
-		if f.Name == "visit_id" {
-			visitID = f.Value
-		}
-	}
-	visit, err := loadRecord(log.ctx, log.tx, visitID)
-	if err != nil || visit == nil || visit.Deleted || visit.Record.Type != syncer.TypeVisit || visit.Record.CaseId != c.Record.CaseId {
-		return v1.Result_RESULT_REJECTED, fmt.Sprintf("Change %d is an observation for a visit the server does not have in that case.", c.DeviceSeq)
-	}
-	return v1.Result_RESULT_APPLIED, ""
 }
 
 // priorResult answers a change the server has already applied with the result it had then.

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -90,20 +92,81 @@ type querier interface {
 }
 
 // commitLog appends changes to the log and applies their effects to the records, in one
-// transaction. Sequences are assigned here, in commit order (there is one writer).
+// transaction. Sequences are assigned here, in commit order (there is one writer). Its hot
+// statements are prepared once per transaction: parsing SQL was a fifth of a push's time.
 type commitLog struct {
-	ctx  context.Context
-	tx   *sql.Tx
-	next int64
-	now  int64
+	ctx     context.Context
+	tx      *sql.Tx
+	next    int64
+	now     int64
+	load    *sql.Stmt
+	save    *sql.Stmt
+	insert  *sql.Stmt
+	logStmt *sql.Stmt
+	visits  map[string]string // visit id -> case id, for visits read in this transaction
 }
+
+// errRecordExists: a change creates a record whose id is taken.
+var errRecordExists = errors.New("record exists")
 
 func newCommitLog(ctx context.Context, tx *sql.Tx, nowMs int64) (*commitLog, error) {
 	var head int64
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&head); err != nil {
 		return nil, fmt.Errorf("read head: %w", err)
 	}
-	return &commitLog{ctx: ctx, tx: tx, next: head + 1, now: nowMs}, nil
+	l := &commitLog{ctx: ctx, tx: tx, next: head + 1, now: nowMs, visits: map[string]string{}}
+	var err error
+	prepare := func(query string) *sql.Stmt {
+		var st *sql.Stmt
+		if err == nil {
+			st, err = tx.PrepareContext(ctx, query)
+		}
+		return st
+	}
+	l.load = prepare(`SELECT state FROM records WHERE id = ?`)
+	l.save = prepare(`INSERT INTO records (id, type, case_id, visit_id, state) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET state = excluded.state, visit_id = excluded.visit_id`)
+	l.insert = prepare(`INSERT INTO records (id, type, case_id, visit_id, state) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`)
+	l.logStmt = prepare(`INSERT INTO changes
+		(seq, case_id, record_id, device_id, device_seq, result, reason, effect, submitted, committed_ms)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	return l, nil
+}
+
+// record reads a record's current state inside the transaction, or nil.
+func (l *commitLog) record(id string) (*v1.CommittedChange, error) {
+	var blob []byte
+	err := l.load.QueryRowContext(l.ctx, id).Scan(&blob)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load record: %w", err)
+	}
+	rec := new(v1.CommittedChange)
+	if err := proto.Unmarshal(blob, rec); err != nil {
+		return nil, fmt.Errorf("decode record %s: %w", id, err)
+	}
+	return rec, nil
+}
+
+// visitInCase reports whether a visit exists, undeleted, in the case.
+func (l *commitLog) visitInCase(visitID, caseID string) (bool, error) {
+	if c, ok := l.visits[visitID]; ok {
+		return c == caseID, nil
+	}
+	visit, err := l.record(visitID)
+	if err != nil {
+		return false, err
+	}
+	l.visits[visitID] = ""
+	if visit != nil && !visit.Deleted && visit.Record.Type == syncer.TypeVisit {
+		l.visits[visitID] = visit.Record.CaseId
+	}
+	return l.visits[visitID] == caseID, nil
 }
 
 // entry is one row of the change log.
@@ -113,6 +176,8 @@ type entry struct {
 	deviceSeq int64
 	result    v1.Result
 	reason    string
+	cur       *v1.CommittedChange // the record's state before the effect
+	create    bool                // the effect makes a new record: errRecordExists if the id is taken
 	effect    *v1.CommittedChange // nil: nothing committed to the record
 	submitted *v1.Change          // kept when the effect may differ from what was pushed
 }
@@ -120,15 +185,27 @@ type entry struct {
 // append writes one log row, and applies its effect to the record. It returns the row's seq.
 func (l *commitLog) append(e entry) (int64, error) {
 	seq := l.next
-	l.next++
 	var effect, submitted []byte
 	var err error
 	if e.effect != nil {
 		syncer.Stamp(e.effect, seq)
+		rec := e.effect
+		if e.cur == nil {
+			// A new record's state is its first effect with the fields in stored order: marshal once.
+			slices.SortFunc(rec.Fields, func(a, b *v1.Field) int { return strings.Compare(a.Name, b.Name) })
+		} else {
+			rec = syncer.ApplyCommitted(e.cur, e.effect)
+		}
 		if effect, err = proto.Marshal(e.effect); err != nil {
 			return 0, err
 		}
-		if err := l.applyEffect(e.effect); err != nil {
+		state := effect
+		if rec != e.effect {
+			if state, err = proto.Marshal(rec); err != nil {
+				return 0, err
+			}
+		}
+		if err := l.saveRecord(rec, state, e.create); err != nil {
 			return 0, err
 		}
 	}
@@ -137,35 +214,31 @@ func (l *commitLog) append(e entry) (int64, error) {
 			return 0, err
 		}
 	}
-	_, err = l.tx.ExecContext(l.ctx, `INSERT INTO changes
-		(seq, case_id, record_id, device_id, device_seq, result, reason, effect, submitted, committed_ms)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		seq, e.ref.CaseId, e.ref.Id, e.device, e.deviceSeq, int32(e.result), e.reason, effect, submitted, l.now)
+	_, err = l.logStmt.ExecContext(l.ctx, seq, e.ref.CaseId, e.ref.Id, e.device, e.deviceSeq, int32(e.result), e.reason, effect, submitted, l.now)
 	if err != nil {
 		return 0, fmt.Errorf("append change: %w", err)
 	}
+	l.next++
 	return seq, nil
 }
 
-func (l *commitLog) applyEffect(eff *v1.CommittedChange) error {
-	cur, err := loadRecord(l.ctx, l.tx, eff.Record.Id)
-	if err != nil {
-		return err
-	}
-	rec := syncer.ApplyCommitted(cur, eff)
-	blob, err := proto.Marshal(rec)
-	if err != nil {
-		return err
-	}
+// saveRecord writes a record's new state (state is rec marshalled).
+func (l *commitLog) saveRecord(rec *v1.CommittedChange, state []byte, create bool) error {
 	visitID := syncer.Value(rec, "visit_id")
 	if rec.Record.Type == syncer.TypeVisit {
 		visitID = rec.Record.Id
 	}
-	_, err = l.tx.ExecContext(l.ctx, `INSERT INTO records (id, type, case_id, visit_id, state) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET state = excluded.state, visit_id = excluded.visit_id`,
-		rec.Record.Id, rec.Record.Type, rec.Record.CaseId, visitID, blob)
+	stmt := l.save
+	if create {
+		// One statement instead of a lookup and a write: creates are most of what tablets push.
+		stmt = l.insert
+	}
+	res, err := stmt.ExecContext(l.ctx, rec.Record.Id, rec.Record.Type, rec.Record.CaseId, visitID, state)
 	if err != nil {
 		return fmt.Errorf("store record: %w", err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return errRecordExists
 	}
 	return nil
 }
@@ -173,11 +246,15 @@ func (l *commitLog) applyEffect(eff *v1.CommittedChange) error {
 // serverChange commits a change made on the server (by an admin command), through the same
 // merge rules as a tablet's.
 func (l *commitLog) serverChange(ref *v1.RecordRef, deleted bool, fields map[string]string, hlc syncer.HLC) (int64, error) {
+	cur, err := l.record(ref.Id)
+	if err != nil {
+		return 0, err
+	}
 	eff := &v1.CommittedChange{Record: ref, Deleted: deleted}
 	for name, value := range fields {
 		eff.Fields = append(eff.Fields, &v1.Field{Name: name, Value: value, Hlc: uint64(hlc), DeviceId: syncer.ServerDevice})
 	}
-	return l.append(entry{ref: ref, device: syncer.ServerDevice, result: v1.Result_RESULT_APPLIED, effect: eff})
+	return l.append(entry{ref: ref, device: syncer.ServerDevice, result: v1.Result_RESULT_APPLIED, cur: cur, effect: eff})
 }
 
 // txHistory answers syncer.History from the change log inside a transaction.

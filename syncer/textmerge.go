@@ -27,7 +27,7 @@ func MergeText(base, ours, theirs string) (merged string, ok bool) {
 	}
 	var tab tokenTable
 	b, o, t := tab.encode(base), tab.encode(ours), tab.encode(theirs)
-	if tab.overflow {
+	if tab.overflow || changedSpan(b, o) > maxMergeSpan || changedSpan(b, t) > maxMergeSpan {
 		return "", false
 	}
 	dmp := diffmatchpatch.New()
@@ -69,6 +69,26 @@ func MergeText(base, ours, theirs string) (merged string, ok bool) {
 	}
 	tab.write(&sb, b[pos:])
 	return sb.String(), true
+}
+
+// maxMergeSpan bounds the work of one merge: a diff costs about the product of the text's length
+// and the size of the change, and a device could push 64 KiB rewrites over and over. A side that
+// changed more than this many words at once is treated as overlapping: both versions are kept for
+// a person, which is the right outcome for edits that large anyway, and the bound depends only on
+// the texts, so both ends still agree.
+const maxMergeSpan = 4000
+
+// changedSpan is the number of tokens of a and b outside their common prefix and suffix.
+func changedSpan(a, b []rune) int {
+	p := 0
+	for p < len(a) && p < len(b) && a[p] == b[p] {
+		p++
+	}
+	q := 0
+	for q < len(a)-p && q < len(b)-p && a[len(a)-1-q] == b[len(b)-1-q] {
+		q++
+	}
+	return len(a) + len(b) - 2*(p+q)
 }
 
 // edit replaces the base tokens [start, end) with repl (token ids); start == end is an insertion.

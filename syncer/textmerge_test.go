@@ -308,3 +308,19 @@ func BenchmarkMergeText(b *testing.B) {
 		}
 	})
 }
+
+// A device that rewrites a whole 64 KiB section on both sides gets a conflict (both versions
+// kept), not a merge whose cost grows with the product of length and change.
+func TestMergeTextBoundsWork(t *testing.T) {
+	base := benchText(64 << 10)
+	ours := strings.ReplaceAll(base, "barnet", "pigen")
+	theirs := strings.ReplaceAll(base, " ", "  ")
+	if merged, ok := MergeText(base, ours, theirs); ok || merged != "" {
+		t.Fatal("two whole-text rewrites must be kept as a conflict")
+	}
+	// A large edit on one side and a small one on the other still merge.
+	oneSide := strings.Replace(base, "samværet 3 legede", "samværet 3 tegnede", 1)
+	if _, ok := MergeText(base, oneSide, base+" Tilføjet."); !ok {
+		t.Fatal("small separate edits of a large text must merge")
+	}
+}

@@ -55,7 +55,7 @@ func dsn(path string, write, secureDelete bool) string {
 		q += "&_pragma=secure_delete(ON)"
 	}
 	if write {
-		q += "&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		q += "&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=wal_autocheckpoint(16384)&_txlock=immediate"
 	} else {
 		q += "&mode=ro" // the writer has already put the file in WAL mode
 	}
