@@ -227,13 +227,35 @@ func (t *Tablet) applyPage(ctx context.Context, tx *sql.Tx, changes []*v1.Commit
 		return fmt.Errorf("prepare record write: %w", err)
 	}
 	defer save.Close()
+	insert, err := tx.PrepareContext(ctx, `INSERT INTO records (id, type, case_id, visit_id, state) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO NOTHING`)
+	if err != nil {
+		return fmt.Errorf("prepare record insert: %w", err)
+	}
+	defer insert.Close()
 	for _, ch := range changes {
 		ref := ch.GetRecord()
 		if ref.GetId() == "" || ref.GetType() == "" || ref.GetCaseId() == "" {
 			return syncer.Errorf(syncer.CodeInternal, "The server sent a change without its record (seq %d); nothing from this page was applied.", ch.Seq)
 		}
+		for _, f := range ch.Fields {
+			t.clock.Observe(syncer.HLC(f.Hlc))
+		}
+		// Most pulled changes make records the tablet does not have yet (a new tablet's first
+		// sync, a new visit): try the one-statement insert of the new record's state first.
+		fresh := syncer.ApplyCommitted(nil, ch)
+		blob, err := encodeState(fresh)
+		if err != nil {
+			return err
+		}
+		res, err := insert.ExecContext(ctx, ref.Id, ref.Type, ref.CaseId, visitOf(fresh), blob)
+		if err != nil {
+			return fmt.Errorf("write record: %w", err)
+		}
+		if n, err := res.RowsAffected(); err == nil && n == 1 {
+			continue
+		}
 		var cur *v1.CommittedChange
-		var blob []byte
 		switch err := load.QueryRowContext(ctx, ref.Id).Scan(&blob); {
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
@@ -250,9 +272,6 @@ func (t *Tablet) applyPage(ctx context.Context, tx *sql.Tx, changes []*v1.Commit
 		r := rec.Record
 		if _, err := save.ExecContext(ctx, r.Id, r.Type, r.CaseId, visitOf(rec), blob); err != nil {
 			return fmt.Errorf("write record: %w", err)
-		}
-		for _, f := range ch.Fields {
-			t.clock.Observe(syncer.HLC(f.Hlc))
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE server_seq > 0 AND server_seq <= ?`, nextCursor); err != nil {

@@ -182,20 +182,41 @@ func (t *Tablet) settle(ctx context.Context, tx *sql.Tx, results []*v1.ChangeRes
 // Each page is applied in one write transaction, so memory holds one page at most and an
 // interrupted pull resumes from the last applied page.
 func (t *Tablet) pull(ctx context.Context, r *SyncResult) error {
+	cursor, err := metaInt(ctx, t.store.db.Read, metaCursor)
+	if err != nil {
+		return err
+	}
+	// The next page is fetched while this one is applied, so the server's reading and the
+	// tablet's writing overlap. At most two pages are in memory.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type fetched struct {
+		res *v1.PullResponse
+		err error
+	}
+	fetch := func(cursor int64) <-chan fetched {
+		ch := make(chan fetched, 1)
+		go func() {
+			res, err := call(ctx, t, "pull", &v1.PullRequest{
+				Cursor: cursor, MaxChanges: int32(t.opts.PageChanges), MaxBytes: t.opts.PageBytes,
+			}, t.syncRPC.Pull)
+			ch <- fetched{res, err}
+		}()
+		return ch
+	}
+	next := fetch(cursor)
 	for {
-		cursor, err := metaInt(ctx, t.store.db.Read, metaCursor)
-		if err != nil {
-			return err
+		f := <-next
+		if f.err != nil {
+			return f.err
 		}
-		res, err := call(ctx, t, "pull", &v1.PullRequest{
-			Cursor: cursor, MaxChanges: int32(t.opts.PageChanges), MaxBytes: t.opts.PageBytes,
-		}, t.syncRPC.Pull)
-		if err != nil {
-			return err
-		}
+		res := f.res
 		t.observeServerTime(res.ServerTimeMs)
 		if res.More && res.NextCursor <= cursor {
 			return syncer.Errorf(syncer.CodeInternal, "The server's answer to a pull did not move past change %d.", cursor)
+		}
+		if res.More {
+			next = fetch(res.NextCursor)
 		}
 		if len(res.Changes) > 0 || res.NextCursor != cursor {
 			err = t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
@@ -206,6 +227,7 @@ func (t *Tablet) pull(ctx context.Context, r *SyncResult) error {
 			}
 		}
 		r.Pulled += len(res.Changes)
+		cursor = res.NextCursor
 		if !res.More {
 			return nil
 		}

@@ -27,7 +27,7 @@ type Options struct {
 	// Now is the tablet's physical clock; nil means time.Now. The tablet corrects it by the
 	// server's time in every response.
 	Now func() time.Time
-	// PageChanges and PageBytes bound each pulled page (defaults 1000 changes, 1 MiB); the server
+	// PageChanges and PageBytes bound each pulled page (defaults 4000 changes, 1 MiB); the server
 	// may cap them lower.
 	PageChanges int
 	PageBytes   int64
@@ -45,7 +45,7 @@ func (o Options) withDefaults() Options {
 		o.Now = time.Now
 	}
 	if o.PageChanges <= 0 || o.PageChanges > maxPageChanges {
-		o.PageChanges = 1000
+		o.PageChanges = 4000
 	}
 	if o.PageBytes <= 0 || o.PageBytes > maxResponseBytes/2 {
 		o.PageBytes = 1 << 20

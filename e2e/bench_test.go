@@ -236,7 +236,9 @@ func BenchmarkNoopSync(b *testing.B) {
 	otherWorld := &world{srv: full.srv, caseID: otherCase, visitID: otherVisit}
 	loader := newRawClient(b, otherWorld, "Other")
 	for n := 0; n < 1_000_000; n += 1000 {
-		loader.push(b, otherWorld, 1000)
+		if _, err := full.srv.Store().Push(context.Background(), loader.id, loader.observations(otherWorld, 1000)); err != nil {
+			b.Fatal(err)
+		}
 	}
 	b.ResetTimer()
 	var onFull, onEmpty time.Duration
