@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -135,6 +136,16 @@ func TestTwoOfflineTabletsConverge(t *testing.T) {
 		slices.Sort(obs)
 		if len(obs) != 2 || obs[0] != "10:05 Ida løber hen til mor." || obs[1] != "10:20 Mor trøster Ida." {
 			t.Fatalf("tablet %s observations %q", name, obs)
+		}
+	}
+	// The server logged every request, and not one word anybody wrote, nor a child's name.
+	logs := w.srv.logs.String()
+	if !strings.Contains(logs, `"procedure":"/samvaer.v1.SyncService/Push"`) {
+		t.Fatal("the server did not log the pushes")
+	}
+	for _, secret := range []string{"Ida", "Mette", "læser en bog", "bygger et tårn", "løber hen", "trøster", "Rum 2"} {
+		if strings.Contains(logs, secret) {
+			t.Fatalf("the server log holds %q", secret)
 		}
 	}
 }

@@ -238,3 +238,28 @@ func TestShutdownLetsInFlightPushesFinish(t *testing.T) {
 		t.Fatal("tablet and server differ after a restart during a push")
 	}
 }
+
+// One handler speaks Connect, gRPC and gRPC-Web: tablets use Connect, and grpcurl or any gRPC
+// client works too.
+func TestAllThreeProtocols(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, "Kim")
+	tb := enrollTablet(t, w.srv, "Kim")
+	tok, err := tb.AccessToken(ctx)
+	mustDo(t, err)
+	h2c := &http.Transport{Protocols: new(http.Protocols)}
+	h2c.Protocols.SetUnencryptedHTTP2(true)
+	defer h2c.CloseIdleConnections()
+	for name, opt := range map[string]connect.ClientOption{"connect": connect.WithProtoJSON(), "grpc": connect.WithGRPC(), "grpc-web": connect.WithGRPCWeb()} {
+		client := samvaerv1connect.NewSyncServiceClient(&http.Client{Transport: h2c}, w.srv.URL(), opt)
+		req := connect.NewRequest(&v1.PullRequest{})
+		req.Header().Set("Authorization", "Bearer "+tok)
+		res, err := client.Pull(ctx, req)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(res.Msg.Changes) == 0 || res.Msg.ServerTimeMs == 0 {
+			t.Fatalf("%s: pulled %d changes", name, len(res.Msg.Changes))
+		}
+	}
+}
