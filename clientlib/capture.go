@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	v1 "github.com/samvaer/sync/gen/samvaer/v1"
+	"github.com/samvaer/sync/internal/records"
 	"github.com/samvaer/sync/syncer"
 )
 
@@ -147,7 +148,7 @@ func findVisit(ctx context.Context, q querier, visitID string) (*v1.CommittedCha
 	if !syncer.ValidID(visitID) {
 		return nil, syncer.Errorf(syncer.CodeInvalid, "That is not a visit id; 'visits' lists the visits on this tablet.")
 	}
-	rec, err := loadRecord(ctx, q, visitID)
+	rec, err := records.Load(ctx, q, visitID)
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +160,7 @@ func findVisit(ctx context.Context, q querier, visitID string) (*v1.CommittedCha
 
 // recordsOfVisit returns a visit's confirmed records of one type, not deleted, in id order.
 func recordsOfVisit(ctx context.Context, q querier, visitID, typ string) ([]*v1.CommittedChange, error) {
-	recs, err := queryRecords(ctx, q, `SELECT state FROM records WHERE visit_id = ? AND type = ? ORDER BY id`, visitID, typ)
+	recs, err := records.Query(ctx, q, `SELECT state FROM records WHERE visit_id = ? AND type = ? ORDER BY id`, visitID, typ)
 	if err != nil {
 		return nil, err
 	}

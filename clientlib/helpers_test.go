@@ -14,6 +14,7 @@ import (
 	"time"
 
 	v1 "github.com/samvaer/sync/gen/samvaer/v1"
+	"github.com/samvaer/sync/internal/records"
 	"github.com/samvaer/sync/syncer"
 )
 
@@ -191,7 +192,7 @@ func (f *fixture) meta(key string) int64 {
 
 func (f *fixture) record(id string) *v1.CommittedChange {
 	f.t.Helper()
-	rec, err := loadRecord(context.Background(), f.tab.store.db.Read, id)
+	rec, err := records.Load(context.Background(), f.tab.store.db.Read, id)
 	if err != nil {
 		f.t.Fatal(err)
 	}

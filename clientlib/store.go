@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	v1 "github.com/samvaer/sync/gen/samvaer/v1"
+	"github.com/samvaer/sync/internal/records"
 	"github.com/samvaer/sync/internal/sqlitedb"
 	"github.com/samvaer/sync/syncer"
 )
@@ -123,13 +124,7 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 func encodeState(rec *v1.CommittedChange) ([]byte, error) { return proto.Marshal(rec) }
 
-func decodeState(blob []byte) (*v1.CommittedChange, error) {
-	rec := new(v1.CommittedChange)
-	if err := proto.Unmarshal(blob, rec); err != nil {
-		return nil, fmt.Errorf("decode record: %w", err)
-	}
-	return rec, nil
-}
+func decodeState(blob []byte) (*v1.CommittedChange, error) { return records.Decode(blob) }
 
 func encodeChange(c *v1.Change) ([]byte, error) { return proto.Marshal(c) }
 
@@ -157,50 +152,6 @@ func decodeBases(blob []byte) (map[string]string, error) {
 		return nil, fmt.Errorf("decode merge bases: %w", err)
 	}
 	return bases, nil
-}
-
-// loadRecord returns a record's confirmed state, or nil when the tablet does not hold it.
-func loadRecord(ctx context.Context, q querier, id string) (*v1.CommittedChange, error) {
-	var blob []byte
-	err := q.QueryRowContext(ctx, `SELECT state FROM records WHERE id = ?`, id).Scan(&blob)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read record: %w", err)
-	}
-	return decodeState(blob)
-}
-
-// queryRecords returns the records a query selects (its only column is state).
-func queryRecords(ctx context.Context, q querier, query string, args ...any) ([]*v1.CommittedChange, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("read records: %w", err)
-	}
-	defer rows.Close()
-	var out []*v1.CommittedChange
-	for rows.Next() {
-		var blob []byte
-		if err := rows.Scan(&blob); err != nil {
-			return nil, err
-		}
-		rec, err := decodeState(blob)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, rec)
-	}
-	return out, rows.Err()
-}
-
-// visitOf is the visit a record belongs to: the id itself for a visit, its visit_id field for
-// records of a visit, "" for the rest.
-func visitOf(rec *v1.CommittedChange) string {
-	if rec.Record.GetType() == syncer.TypeVisit {
-		return rec.Record.GetId()
-	}
-	return syncer.Value(rec, "visit_id")
 }
 
 // applyPage applies one pulled page in the caller's write transaction: every committed change
@@ -248,7 +199,7 @@ func (t *Tablet) applyPage(ctx context.Context, tx *sql.Tx, changes []*v1.Commit
 		if err != nil {
 			return err
 		}
-		res, err := insert.ExecContext(ctx, ref.Id, ref.Type, ref.CaseId, visitOf(fresh), blob)
+		res, err := insert.ExecContext(ctx, ref.Id, ref.Type, ref.CaseId, records.VisitOf(fresh), blob)
 		if err != nil {
 			return fmt.Errorf("write record: %w", err)
 		}
@@ -270,7 +221,7 @@ func (t *Tablet) applyPage(ctx context.Context, tx *sql.Tx, changes []*v1.Commit
 			return err
 		}
 		r := rec.Record
-		if _, err := save.ExecContext(ctx, r.Id, r.Type, r.CaseId, visitOf(rec), blob); err != nil {
+		if _, err := save.ExecContext(ctx, r.Id, r.Type, r.CaseId, records.VisitOf(rec), blob); err != nil {
 			return fmt.Errorf("write record: %w", err)
 		}
 	}

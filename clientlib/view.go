@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	v1 "github.com/samvaer/sync/gen/samvaer/v1"
+	"github.com/samvaer/sync/internal/records"
 	"github.com/samvaer/sync/syncer"
 )
 
@@ -63,7 +64,7 @@ func (t *Tablet) Visits(ctx context.Context) ([]Visit, error) {
 		if err != nil {
 			return err
 		}
-		recs, err := queryRecords(ctx, tx, `SELECT state FROM records WHERE type = ? ORDER BY id`, syncer.TypeVisit)
+		recs, err := records.Query(ctx, tx, `SELECT state FROM records WHERE type = ? ORDER BY id`, syncer.TypeVisit)
 		if err != nil {
 			return err
 		}
@@ -111,7 +112,7 @@ func visitView(ctx context.Context, q querier, visit *v1.CommittedChange, pendin
 		Place:      syncer.Value(visit, "place"),
 		Consultant: syncer.Value(visit, "consultant"),
 	}
-	recs, err := queryRecords(ctx, q, `SELECT state FROM records WHERE visit_id = ? ORDER BY id`, v.ID)
+	recs, err := records.Query(ctx, q, `SELECT state FROM records WHERE visit_id = ? ORDER BY id`, v.ID)
 	if err != nil {
 		return Visit{}, err
 	}
@@ -269,7 +270,7 @@ func (t *Tablet) Conflicts(ctx context.Context) ([]Conflict, error) {
 				OtherValue:  syncer.Value(rec, "other_value"),
 				OtherDevice: syncer.Value(rec, "other_device"),
 			}
-			target, err := loadRecord(ctx, tx, c.RecordID)
+			target, err := records.Load(ctx, tx, c.RecordID)
 			if err != nil {
 				return err
 			}
@@ -283,7 +284,7 @@ func (t *Tablet) Conflicts(ctx context.Context) ([]Conflict, error) {
 
 // openConflicts returns the confirmed conflict records not yet resolved, in id order.
 func openConflicts(ctx context.Context, q querier) ([]*v1.CommittedChange, error) {
-	recs, err := queryRecords(ctx, q, `SELECT state FROM records WHERE type = ? ORDER BY id`, syncer.TypeConflict)
+	recs, err := records.Query(ctx, q, `SELECT state FROM records WHERE type = ? ORDER BY id`, syncer.TypeConflict)
 	if err != nil {
 		return nil, err
 	}
@@ -331,30 +332,13 @@ func (t *Tablet) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
 // Digest returns the state digest of a case's confirmed records, equal to the server's and every
 // other tablet's once all have synced.
 func (t *Tablet) Digest(ctx context.Context, caseID string) (string, error) {
-	d := syncer.NewDigester()
+	var sum string
 	err := t.store.db.ReadTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT state FROM records WHERE case_id = ? ORDER BY id`, caseID)
-		if err != nil {
-			return fmt.Errorf("read records: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var blob []byte
-			if err := rows.Scan(&blob); err != nil {
-				return err
-			}
-			rec, err := decodeState(blob)
-			if err != nil {
-				return err
-			}
-			d.Add(rec)
-		}
-		return rows.Err()
+		var err error
+		sum, err = records.Digest(ctx, tx, caseID)
+		return err
 	})
-	if err != nil {
-		return "", err
-	}
-	return d.Sum(), nil
+	return sum, err
 }
 
 func atoi(s string) int64 {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	v1 "github.com/samvaer/sync/gen/samvaer/v1"
+	"github.com/samvaer/sync/internal/records"
 	"github.com/samvaer/sync/syncer"
 )
 
@@ -158,7 +159,7 @@ func TestDigest(t *testing.T) {
 	must(t, err)
 
 	// What the server computes: the case's records in id order.
-	recs, err := queryRecords(ctx, f.tab.store.db.Read, `SELECT state FROM records ORDER BY id`)
+	recs, err := records.Query(ctx, f.tab.store.db.Read, `SELECT state FROM records ORDER BY id`)
 	must(t, err)
 	server := syncer.NewDigester()
 	for _, r := range recs {

@@ -13,9 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	v1 "github.com/samvaer/sync/gen/samvaer/v1"
+	"github.com/samvaer/sync/internal/records"
 	"github.com/samvaer/sync/syncer"
 )
 
@@ -174,7 +173,7 @@ func (s *Store) AddVisit(ctx context.Context, nv NewVisit) (string, error) {
 	}
 	visitID := syncer.NewID()
 	err := s.db.WriteTx(ctx, func(tx *sql.Tx) error {
-		c, err := loadRecord(ctx, tx, nv.CaseID)
+		c, err := records.Load(ctx, tx, nv.CaseID)
 		if err != nil {
 			return err
 		}
@@ -223,26 +222,11 @@ func (s *Store) AddVisit(ctx context.Context, nv NewVisit) (string, error) {
 // offline still wins when it arrives: it restores the record it edits.
 func (s *Store) CancelVisit(ctx context.Context, visitID string) error {
 	return s.db.WriteTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT state FROM records WHERE id = ? AND type = 'visit'
+		recs, err := records.Query(ctx, tx, `SELECT state FROM records WHERE id = ? AND type = 'visit'
 			UNION ALL SELECT state FROM records WHERE visit_id = ? AND visit_id <> '' AND type <> 'observation'`, visitID, visitID)
 		if err != nil {
 			return err
 		}
-		var recs []*v1.CommittedChange
-		for rows.Next() {
-			var blob []byte
-			if err := rows.Scan(&blob); err != nil {
-				rows.Close()
-				return err
-			}
-			rec := new(v1.CommittedChange)
-			if err := proto.Unmarshal(blob, rec); err != nil {
-				rows.Close()
-				return err
-			}
-			recs = append(recs, rec)
-		}
-		rows.Close()
 		if len(recs) == 0 {
 			return syncer.Errorf(syncer.CodeNotFound, "No visit has id %q.", visitID)
 		}
@@ -264,27 +248,13 @@ func (s *Store) CancelVisit(ctx context.Context, visitID string) error {
 
 // CaseDigest is the digest of a case's state; equal on every replica that has converged.
 func (s *Store) CaseDigest(ctx context.Context, caseID string) (string, error) {
-	d := syncer.NewDigester()
+	var sum string
 	err := s.db.ReadTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT state FROM records WHERE case_id = ? ORDER BY id`, caseID)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var blob []byte
-			if err := rows.Scan(&blob); err != nil {
-				return err
-			}
-			rec := new(v1.CommittedChange)
-			if err := proto.Unmarshal(blob, rec); err != nil {
-				return err
-			}
-			d.Add(rec)
-		}
-		return rows.Err()
+		var err error
+		sum, err = records.Digest(ctx, tx, caseID)
+		return err
 	})
-	return d.Sum(), err
+	return sum, err
 }
 
 // NewEnrollmentCode issues a one-time code with which a tablet enrolls for the user. Only a hash
@@ -366,8 +336,8 @@ func (s *Store) Cases(ctx context.Context) ([]CaseSummary, error) {
 		if err := rows.Scan(&blob, &cs.Visits); err != nil {
 			return nil, err
 		}
-		rec := new(v1.CommittedChange)
-		if err := proto.Unmarshal(blob, rec); err != nil {
+		rec, err := records.Decode(blob)
+		if err != nil {
 			return nil, err
 		}
 		cs.ID, cs.Reference = rec.Record.Id, syncer.Value(rec, "reference")

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	v1 "github.com/samvaer/sync/gen/samvaer/v1"
+	"github.com/samvaer/sync/internal/records"
 	"github.com/samvaer/sync/internal/sqlitedb"
 	"github.com/samvaer/sync/syncer"
 )
@@ -65,23 +66,6 @@ func (s *Store) Head(ctx context.Context) (int64, error) {
 	var head int64
 	err := s.db.Read.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&head)
 	return head, err
-}
-
-// loadRecord reads a record's state, or nil when it does not exist.
-func loadRecord(ctx context.Context, q querier, id string) (*v1.CommittedChange, error) {
-	var blob []byte
-	err := q.QueryRowContext(ctx, `SELECT state FROM records WHERE id = ?`, id).Scan(&blob)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load record: %w", err)
-	}
-	rec := new(v1.CommittedChange)
-	if err := proto.Unmarshal(blob, rec); err != nil {
-		return nil, fmt.Errorf("decode record %s: %w", id, err)
-	}
-	return rec, nil
 }
 
 // querier is what both *sql.Tx and *sql.DB offer.
@@ -146,11 +130,7 @@ func (l *commitLog) record(id string) (*v1.CommittedChange, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load record: %w", err)
 	}
-	rec := new(v1.CommittedChange)
-	if err := proto.Unmarshal(blob, rec); err != nil {
-		return nil, fmt.Errorf("decode record %s: %w", id, err)
-	}
-	return rec, nil
+	return records.Decode(blob)
 }
 
 // visitInCase reports whether a visit exists, undeleted, in the case.
@@ -224,10 +204,7 @@ func (l *commitLog) append(e entry) (int64, error) {
 
 // saveRecord writes a record's new state (state is rec marshalled).
 func (l *commitLog) saveRecord(rec *v1.CommittedChange, state []byte, create bool) error {
-	visitID := syncer.Value(rec, "visit_id")
-	if rec.Record.Type == syncer.TypeVisit {
-		visitID = rec.Record.Id
-	}
+	visitID := records.VisitOf(rec)
 	stmt := l.save
 	if create {
 		// One statement instead of a lookup and a write: creates are most of what tablets push.

@@ -1,0 +1,98 @@
+// Package records keeps record state in SQLite the same way on both ends: a table
+// records(id, type, case_id, visit_id, state) with one row per record, state the record's
+// CommittedChange (all its fields, sorted). The server and the tablet each create the table in
+// their own migrations and read it through these functions, so the two stores cannot drift apart
+// and their digests compare. It imports syncer and the generated wire types; server and
+// clientlib import it.
+package records
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	v1 "github.com/samvaer/sync/gen/samvaer/v1"
+	"github.com/samvaer/sync/syncer"
+)
+
+// Querier is what *sql.DB, *sql.Tx and *sql.Conn offer.
+type Querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// VisitOf is the visit a record belongs to, stored in the visit_id column: the id itself for a
+// visit, its visit_id field for a checklist item, report or observation, "" otherwise.
+func VisitOf(rec *v1.CommittedChange) string {
+	if rec.GetRecord().GetType() == syncer.TypeVisit {
+		return rec.Record.Id
+	}
+	return syncer.Value(rec, "visit_id")
+}
+
+// Decode reads a stored state.
+func Decode(blob []byte) (*v1.CommittedChange, error) {
+	rec := new(v1.CommittedChange)
+	if err := proto.Unmarshal(blob, rec); err != nil {
+		return nil, fmt.Errorf("decode record state: %w", err)
+	}
+	return rec, nil
+}
+
+// Load returns a record's state, or nil when the store does not hold it.
+func Load(ctx context.Context, q Querier, id string) (*v1.CommittedChange, error) {
+	var blob []byte
+	err := q.QueryRowContext(ctx, `SELECT state FROM records WHERE id = ?`, id).Scan(&blob)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read record: %w", err)
+	}
+	return Decode(blob)
+}
+
+// Each calls fn with every record a query selects; the query selects the state column only.
+func Each(ctx context.Context, q Querier, fn func(*v1.CommittedChange) error, query string, args ...any) error {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("read records: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var blob []byte
+		if err := rows.Scan(&blob); err != nil {
+			return err
+		}
+		rec, err := Decode(blob)
+		if err != nil {
+			return err
+		}
+		if err := fn(rec); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Query returns every record a query selects.
+func Query(ctx context.Context, q Querier, query string, args ...any) ([]*v1.CommittedChange, error) {
+	var out []*v1.CommittedChange
+	err := Each(ctx, q, func(rec *v1.CommittedChange) error { out = append(out, rec); return nil }, query, args...)
+	return out, err
+}
+
+// Digest is the digest of a case's state (syncer.Digester over its records in id order). Run it
+// in a read transaction so it sees one snapshot.
+func Digest(ctx context.Context, q Querier, caseID string) (string, error) {
+	d := syncer.NewDigester()
+	err := Each(ctx, q, func(rec *v1.CommittedChange) error { d.Add(rec); return nil },
+		`SELECT state FROM records WHERE case_id = ? ORDER BY id`, caseID)
+	if err != nil {
+		return "", err
+	}
+	return d.Sum(), nil
+}

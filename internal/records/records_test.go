@@ -1,0 +1,75 @@
+package records
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+	_ "modernc.org/sqlite"
+
+	v1 "github.com/samvaer/sync/gen/samvaer/v1"
+	"github.com/samvaer/sync/syncer"
+)
+
+func open(t *testing.T) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "r.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Exec(`CREATE TABLE records (id TEXT PRIMARY KEY, type TEXT, case_id TEXT, visit_id TEXT, state BLOB)`); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func put(t *testing.T, db *sql.DB, rec *v1.CommittedChange) {
+	t.Helper()
+	blob, err := proto.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?)`, rec.Record.Id, rec.Record.Type, rec.Record.CaseId, VisitOf(rec), blob); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func rec(typ, id, caseID string, fields ...*v1.Field) *v1.CommittedChange {
+	return &v1.CommittedChange{Seq: 1, Record: &v1.RecordRef{Type: typ, Id: id, CaseId: caseID}, Fields: fields}
+}
+
+// Two stores holding the same records have the same digest, whatever order they were written in;
+// a record of another case does not count; any difference shows.
+func TestDigestComparesStores(t *testing.T) {
+	ctx := context.Background()
+	a, b := open(t), open(t)
+	visit := rec(syncer.TypeVisit, "v1", "c1", &v1.Field{Name: "place", Value: "Rum 2", Rev: 1})
+	item := rec(syncer.TypeChecklistItem, "i1", "c1", &v1.Field{Name: "visit_id", Value: "v1", Rev: 1})
+	other := rec(syncer.TypeCase, "c2", "c2")
+	put(t, a, visit)
+	put(t, a, item)
+	put(t, b, item)
+	put(t, b, other)
+	put(t, b, visit)
+	da, err := Digest(ctx, a, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := Digest(ctx, b, "c1")
+	if err != nil || da != db {
+		t.Fatalf("digests %s / %s (%v)", da, db, err)
+	}
+	put(t, b, rec(syncer.TypeChecklistItem, "i1", "c1", &v1.Field{Name: "visit_id", Value: "v1", Rev: 2}))
+	if db, _ = Digest(ctx, b, "c1"); db == da {
+		t.Fatal("a changed revision must change the digest")
+	}
+	if got, _ := Load(ctx, a, "nope"); got != nil {
+		t.Fatal("a missing record must load as nil")
+	}
+	if VisitOf(visit) != "v1" || VisitOf(item) != "v1" || VisitOf(other) != "" {
+		t.Fatal("VisitOf")
+	}
+}
