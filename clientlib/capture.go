@@ -113,7 +113,7 @@ func (t *Tablet) fieldEdit(ctx context.Context, tx *sql.Tx, rec *v1.CommittedCha
 }
 
 // write stores one local edit and its outbox entry in one write transaction. build makes the
-// change from the confirmed state; write gives it its sequence number, clock and schema version,
+// change from the confirmed state; stage gives it its sequence number, clock and schema version,
 // and checks it as the server will before anything is stored.
 func (t *Tablet) write(ctx context.Context, build func(tx *sql.Tx, nowMs int64) (*v1.Change, map[string]string, error)) error {
 	return t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
@@ -122,24 +122,67 @@ func (t *Tablet) write(ctx context.Context, build func(tx *sql.Tx, nowMs int64) 
 		if err != nil {
 			return err
 		}
-		seq, err := metaInt(ctx, tx, metaNextSeq)
+		return t.stage(ctx, tx, now, c, bases)
+	})
+}
+
+// stage appends one change to the outbox inside the caller's transaction.
+func (t *Tablet) stage(ctx context.Context, tx *sql.Tx, now int64, c *v1.Change, bases map[string]string) error {
+	seq, err := metaInt(ctx, tx, metaNextSeq)
+	if err != nil {
+		return err
+	}
+	// The tablet cannot know the time better than the newest time it has seen: when its clock
+	// has gone back, the change is checked against that, so a consultant can still write.
+	// The server checks the clock against its own.
+	seen := max(now, t.clock.Last().WallMs())
+	c.DeviceSeq = max(seq, 1)
+	c.Hlc = uint64(t.clock.Now())
+	c.SchemaVersion = syncer.SchemaVersion
+	if err := syncer.ValidateChange(c, seen); err != nil {
+		return err
+	}
+	if err := appendOutbox(ctx, tx, c, bases, now); err != nil {
+		return err
+	}
+	return setMeta(ctx, tx, metaNextSeq, itoa(c.DeviceSeq+1), metaHLC, strconv.FormatUint(uint64(t.clock.Last()), 10))
+}
+
+// Resolve closes an open conflict with the text a person chose as the field's value (often one
+// of the two sides, or both woven together). The field edit and the conflict's resolution are one
+// local transaction; both sync like any other edit, so every tablet sees the conflict closed.
+func (t *Tablet) Resolve(ctx context.Context, conflictID, text string) error {
+	return t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
+		now := t.nowMs()
+		conflict, err := records.Load(ctx, tx, conflictID)
 		if err != nil {
 			return err
 		}
-		// The tablet cannot know the time better than the newest time it has seen: when its clock
-		// has gone back, the change is checked against that, so a consultant can still write.
-		// The server checks the clock against its own.
-		seen := max(now, t.clock.Last().WallMs())
-		c.DeviceSeq = max(seq, 1)
-		c.Hlc = uint64(t.clock.Now())
-		c.SchemaVersion = syncer.SchemaVersion
-		if err := syncer.ValidateChange(c, seen); err != nil {
+		if conflict == nil || conflict.Record.Type != syncer.TypeConflict || syncer.Value(conflict, "resolved") != "false" {
+			return syncer.Errorf(syncer.CodeNotFound, "No open conflict on this tablet has that id; 'conflicts' lists them.")
+		}
+		target, err := records.Load(ctx, tx, syncer.Value(conflict, "record_id"))
+		if err != nil {
 			return err
 		}
-		if err := appendOutbox(ctx, tx, c, bases, now); err != nil {
+		if target == nil {
+			return syncer.Errorf(syncer.CodeNotFound, "The record this conflict is about is not on this tablet; sync first.")
+		}
+		field := syncer.Value(conflict, "field")
+		if text != syncer.Value(target, field) {
+			c, bases, err := t.fieldEdit(ctx, tx, target, field, text)
+			if err != nil {
+				return err
+			}
+			if err := t.stage(ctx, tx, now, c, bases); err != nil {
+				return err
+			}
+		}
+		c, bases, err := t.fieldEdit(ctx, tx, conflict, "resolved", "true")
+		if err != nil {
 			return err
 		}
-		return setMeta(ctx, tx, metaNextSeq, itoa(c.DeviceSeq+1), metaHLC, strconv.FormatUint(uint64(t.clock.Last()), 10))
+		return t.stage(ctx, tx, now, c, bases)
 	})
 }
 

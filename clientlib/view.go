@@ -282,14 +282,19 @@ func (t *Tablet) Conflicts(ctx context.Context) ([]Conflict, error) {
 	return out, err
 }
 
-// openConflicts returns the confirmed conflict records not yet resolved, in id order.
+// openConflicts returns the conflict records not yet resolved, in id order: neither on the
+// server nor by a person on this tablet whose resolution is still on its way.
 func openConflicts(ctx context.Context, q querier) ([]*v1.CommittedChange, error) {
 	recs, err := records.Query(ctx, q, `SELECT state FROM records WHERE type = ? ORDER BY id`, syncer.TypeConflict)
 	if err != nil {
 		return nil, err
 	}
+	pending, err := pendingByRecord(ctx, q)
+	if err != nil {
+		return nil, err
+	}
 	return slices.DeleteFunc(recs, func(r *v1.CommittedChange) bool {
-		return r.Deleted || syncer.Value(r, "resolved") != "false"
+		return r.Deleted || visible(r, pending[r.Record.Id])["resolved"] != "false"
 	}), nil
 }
 

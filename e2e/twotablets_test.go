@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/samvaer/sync/clientlib"
 	"github.com/samvaer/sync/server"
 )
 
@@ -138,6 +139,33 @@ func TestTwoOfflineTabletsConverge(t *testing.T) {
 			t.Fatalf("tablet %s observations %q", name, obs)
 		}
 	}
+	// A person weaves both versions together; once everyone has synced the conflict is closed
+	// everywhere and the section holds what they wrote.
+	conflicts, err := a.Conflicts(ctx)
+	mustDo(t, err)
+	final := "Mor læser en bog for Ida, og bagefter bygger de et tårn."
+	mustDo(t, a.Resolve(ctx, conflicts[0].ID, final))
+	if open, _ := a.Conflicts(ctx); len(open) != 0 {
+		t.Fatal("a conflict resolved on the tablet still shows there")
+	}
+	for round := 0; round < 2; round++ {
+		for _, tb := range []*tablet{a, b} {
+			_, err := tb.Sync(ctx)
+			mustDo(t, err)
+		}
+	}
+	want = w.serverDigest(t)
+	for name, tb := range map[string]*tablet{"a": a, "b": b} {
+		got, err := tb.Digest(ctx, w.caseID)
+		mustDo(t, err)
+		open, err := tb.Conflicts(ctx)
+		mustDo(t, err)
+		visits, err := tb.Visits(ctx)
+		mustDo(t, err)
+		if got != want || len(open) != 0 || sectionText(visits, w.visitID, "interaction") != final {
+			t.Fatalf("tablet %s after resolving: digest equal %v, %d open conflicts, section %q", name, got == want, len(open), sectionText(visits, w.visitID, "interaction"))
+		}
+	}
 	// The server logged every request, and not one word anybody wrote, nor a child's name.
 	logs := w.srv.logs.String()
 	if !strings.Contains(logs, `"procedure":"/samvaer.v1.SyncService/Push"`) {
@@ -148,4 +176,17 @@ func TestTwoOfflineTabletsConverge(t *testing.T) {
 			t.Fatalf("the server log holds %q", secret)
 		}
 	}
+}
+
+func sectionText(visits []clientlib.Visit, visitID, key string) string {
+	for _, v := range visits {
+		if v.ID == visitID {
+			for _, s := range v.Report {
+				if s.Key == key {
+					return s.Text
+				}
+			}
+		}
+	}
+	return ""
 }

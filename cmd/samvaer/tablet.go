@@ -36,6 +36,8 @@ Commands:
   report set VISIT SECTION TEXT                   write a report section; TEXT "-" reads stdin
   status                                          pending changes, last sync, conflicts, rejected changes
   conflicts                                       edits that overlapped with another's, both sides kept
+  resolve CONFLICT (--keep | --other | --text TEXT)  close a conflict: keep the section's text, take
+                                                  the other version, or write the final text ("-" reads stdin)
   rejected                                        changes the server refused, with the reason
   digest CASE                                     the case's state digest (equal on every converged replica)
   sync                                            push pending changes and pull the server's
@@ -110,6 +112,8 @@ func (c *TabletCommand) Run(ctx context.Context, args []string) error {
 		return c.status(ctx, t)
 	case rest[0] == "conflicts" && len(rest) == 1:
 		return c.conflicts(ctx, t)
+	case rest[0] == "resolve" && len(rest) >= 2:
+		return c.resolve(ctx, t, rest[1], rest[2:])
 	case rest[0] == "rejected" && len(rest) == 1:
 		return c.rejected(ctx, t)
 	case rest[0] == "digest" && len(rest) == 2:
@@ -286,4 +290,45 @@ func (c *TabletCommand) rejected(ctx context.Context, t *clientlib.Tablet) error
 	}
 	tw.Flush()
 	return c.print(dead, b.String())
+}
+
+func (c *TabletCommand) resolve(ctx context.Context, t *clientlib.Tablet, id string, args []string) error {
+	fs := flag.NewFlagSet("resolve", flag.ContinueOnError)
+	fs.SetOutput(c.Stderr)
+	keep := fs.Bool("keep", false, "keep the text the section has now")
+	other := fs.Bool("other", false, "take the other version")
+	text := fs.String("text", "", "the final text")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	conflicts, err := t.Conflicts(ctx)
+	if err != nil {
+		return err
+	}
+	var cf *clientlib.Conflict
+	for i := range conflicts {
+		if conflicts[i].ID == id || (len(id) >= 4 && strings.HasPrefix(conflicts[i].ID, id)) {
+			cf = &conflicts[i]
+		}
+	}
+	if cf == nil {
+		return syncer.Errorf(syncer.CodeNotFound, "No open conflict has id %q; 'conflicts' lists them.", id)
+	}
+	var final string
+	switch {
+	case *keep && !*other && *text == "":
+		final = cf.CurrentValue
+	case *other && !*keep && *text == "":
+		final = cf.OtherValue
+	case *text != "" && !*keep && !*other:
+		if final, err = c.text([]string{*text}); err != nil {
+			return err
+		}
+	default:
+		return usageError("resolve needs exactly one of --keep, --other or --text TEXT.")
+	}
+	if err := t.Resolve(ctx, cf.ID, final); err != nil {
+		return err
+	}
+	return c.print(map[string]any{"resolved": cf.ID}, "Conflict resolved; sync to share it.\n")
 }
