@@ -35,7 +35,6 @@ func (s *Store) Push(ctx context.Context, id Identity, changes []*v1.Change) ([]
 	}
 	results := make([]*v1.ChangeResult, 0, len(changes))
 	err := s.db.WriteTx(ctx, func(tx *sql.Tx) error {
-		results = results[:0]
 		var lastSeq int64
 		if err := tx.QueryRowContext(ctx, `SELECT last_seq FROM devices WHERE id = ?`, id.DeviceID).Scan(&lastSeq); err != nil {
 			return fmt.Errorf("read device: %w", err)
