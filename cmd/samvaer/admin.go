@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -76,7 +75,7 @@ func (c *AdminCommand) Run(ctx context.Context, args []string) error {
 		if err := c.store.CancelVisit(ctx, rest[2]); err != nil {
 			return err
 		}
-		return c.print(map[string]string{"cancelled": rest[2]}, "Visit cancelled.\n")
+		return output(c.Stdout, c.json, map[string]string{"cancelled": rest[2]}, "Visit cancelled.\n")
 	case cmd == "device enroll":
 		return c.deviceEnroll(ctx, rest[2:])
 	case cmd == "device list":
@@ -86,26 +85,15 @@ func (c *AdminCommand) Run(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		return c.print(map[string]string{"case": rest[1], "digest": d}, d+"\n")
+		return output(c.Stdout, c.json, map[string]string{"case": rest[1], "digest": d}, d+"\n")
 	case rest[0] == "backup" && len(rest) == 2:
 		if err := c.store.Backup(ctx, rest[1]); err != nil {
 			return err
 		}
-		return c.print(map[string]string{"backup": rest[1]}, "Backup written to "+rest[1]+"\n")
+		return output(c.Stdout, c.json, map[string]string{"backup": rest[1]}, "Backup written to "+rest[1]+"\n")
 	}
 	fs.Usage()
 	return usageError("Unknown admin command %q.", strings.Join(rest, " "))
-}
-
-// print writes v as JSON with --json, text otherwise.
-func (c *AdminCommand) print(v any, text string) error {
-	if c.json {
-		enc := json.NewEncoder(c.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(v)
-	}
-	_, err := io.WriteString(c.Stdout, text)
-	return err
 }
 
 // stringList is a repeatable flag.
@@ -132,7 +120,7 @@ func (c *AdminCommand) userAdd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return c.print(u, fmt.Sprintf("User %s added (%s), id %s\n", u.Name, strings.Join(u.Roles, ", "), u.ID))
+	return output(c.Stdout, c.json, u, fmt.Sprintf("User %s added (%s), id %s\n", u.Name, strings.Join(u.Roles, ", "), u.ID))
 }
 
 func (c *AdminCommand) userList(ctx context.Context) error {
@@ -147,7 +135,7 @@ func (c *AdminCommand) userList(ctx context.Context) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\n", u.ID, u.Name, strings.Join(u.Roles, ","), u.Disabled)
 	}
 	tw.Flush()
-	return c.print(users, b.String())
+	return output(c.Stdout, c.json, users, b.String())
 }
 
 func (c *AdminCommand) caseAdd(ctx context.Context, args []string) error {
@@ -164,7 +152,7 @@ func (c *AdminCommand) caseAdd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return c.print(map[string]string{"id": id}, "Case added, id "+id+"\n")
+	return output(c.Stdout, c.json, map[string]string{"id": id}, "Case added, id "+id+"\n")
 }
 
 func (c *AdminCommand) caseList(ctx context.Context) error {
@@ -179,7 +167,7 @@ func (c *AdminCommand) caseList(ctx context.Context) error {
 		fmt.Fprintf(tw, "%s\t%s\t%d\n", cs.ID, cs.Reference, cs.Visits)
 	}
 	tw.Flush()
-	return c.print(cases, b.String())
+	return output(c.Stdout, c.json, cases, b.String())
 }
 
 func (c *AdminCommand) visitAdd(ctx context.Context, args []string) error {
@@ -205,7 +193,7 @@ func (c *AdminCommand) visitAdd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return c.print(map[string]string{"id": id}, "Visit added, id "+id+"\n")
+	return output(c.Stdout, c.json, map[string]string{"id": id}, "Visit added, id "+id+"\n")
 }
 
 func (c *AdminCommand) deviceEnroll(ctx context.Context, args []string) error {
@@ -218,7 +206,7 @@ func (c *AdminCommand) deviceEnroll(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return c.print(map[string]any{"code": code, "expires": expires.UTC().Format(time.RFC3339)},
+	return output(c.Stdout, c.json, map[string]any{"code": code, "expires": expires.UTC().Format(time.RFC3339)},
 		fmt.Sprintf("Enrollment code: %s (single use, valid until %s)\n", code, expires.Local().Format("15:04")))
 }
 
@@ -238,5 +226,5 @@ func (c *AdminCommand) deviceList(ctx context.Context) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.ID, d.Name, d.UserName, d.Status, seen)
 	}
 	tw.Flush()
-	return c.print(devices, b.String())
+	return output(c.Stdout, c.json, devices, b.String())
 }

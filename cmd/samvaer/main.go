@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -57,6 +58,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	fmt.Fprint(stderr, usage)
 	return usageError("Unknown command %q; the commands are serve, admin and tablet.", args[0])
+}
+
+// output writes v as indented JSON when asJSON (for scripts), the text for a person otherwise.
+func output(w io.Writer, asJSON bool, v any, text string) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	_, err := io.WriteString(w, text)
+	return err
 }
 
 // usageError is a mistake on the command line: the message says what to type instead.

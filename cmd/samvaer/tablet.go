@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -85,7 +84,7 @@ func (c *TabletCommand) Run(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		return c.print(map[string]any{"id": o.ID, "at_ms": o.AtMs}, fmt.Sprintf("Observation noted at %s.\n", time.UnixMilli(o.AtMs).Local().Format("15:04:05")))
+		return output(c.Stdout, c.json, map[string]any{"id": o.ID, "at_ms": o.AtMs}, fmt.Sprintf("Observation noted at %s.\n", time.UnixMilli(o.AtMs).Local().Format("15:04:05")))
 	case (rest[0] == "check" || rest[0] == "uncheck") && len(rest) == 3:
 		visit, err := c.visitID(ctx, t, rest[1])
 		if err != nil {
@@ -94,7 +93,7 @@ func (c *TabletCommand) Run(ctx context.Context, args []string) error {
 		if err := t.Check(ctx, visit, rest[2], rest[0] == "check"); err != nil {
 			return err
 		}
-		return c.print(map[string]any{"item": rest[2], "checked": rest[0] == "check"}, fmt.Sprintf("%s: %sed.\n", rest[2], rest[0]))
+		return output(c.Stdout, c.json, map[string]any{"item": rest[2], "checked": rest[0] == "check"}, fmt.Sprintf("%s: %sed.\n", rest[2], rest[0]))
 	case rest[0] == "report" && len(rest) >= 5 && rest[1] == "set":
 		visit, err := c.visitID(ctx, t, rest[2])
 		if err != nil {
@@ -107,7 +106,7 @@ func (c *TabletCommand) Run(ctx context.Context, args []string) error {
 		if err := t.SetReportSection(ctx, visit, rest[3], text); err != nil {
 			return err
 		}
-		return c.print(map[string]any{"section": rest[3], "saved": true}, fmt.Sprintf("Section %s saved.\n", rest[3]))
+		return output(c.Stdout, c.json, map[string]any{"section": rest[3], "saved": true}, fmt.Sprintf("Section %s saved.\n", rest[3]))
 	case rest[0] == "status" && len(rest) == 1:
 		return c.status(ctx, t)
 	case rest[0] == "conflicts" && len(rest) == 1:
@@ -121,13 +120,13 @@ func (c *TabletCommand) Run(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		return c.print(map[string]string{"case": rest[1], "digest": d}, d+"\n")
+		return output(c.Stdout, c.json, map[string]string{"case": rest[1], "digest": d}, d+"\n")
 	case rest[0] == "sync" && len(rest) == 1:
 		r, err := t.Sync(ctx)
 		if err != nil {
 			return err
 		}
-		return c.print(r, fmt.Sprintf("Synced: %d sent (%d applied, %d merged, %d conflicts, %d rejected), %d received.\n",
+		return output(c.Stdout, c.json, r, fmt.Sprintf("Synced: %d sent (%d applied, %d merged, %d conflicts, %d rejected), %d received.\n",
 			r.Pushed, r.Applied, r.Merged, r.Conflicts, r.Rejected, r.Pulled))
 	}
 	fs.Usage()
@@ -139,16 +138,6 @@ func defaultTabletHome() string {
 		return filepath.Join(dir, "samvaer-tablet")
 	}
 	return "samvaer-tablet"
-}
-
-func (c *TabletCommand) print(v any, text string) error {
-	if c.json {
-		enc := json.NewEncoder(c.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(v)
-	}
-	_, err := io.WriteString(c.Stdout, text)
-	return err
 }
 
 // text joins the words of a TEXT argument, or reads standard input for "-".
@@ -207,7 +196,7 @@ func (c *TabletCommand) enroll(ctx context.Context, args []string) error {
 		return err
 	}
 	defer t.Close()
-	return c.print(map[string]string{"device_id": t.DeviceID(), "user_id": t.UserID()},
+	return output(c.Stdout, c.json, map[string]string{"device_id": t.DeviceID(), "user_id": t.UserID()},
 		fmt.Sprintf("Enrolled: device %s. Run 'sync' to fetch your visits.\n", t.DeviceID()))
 }
 
@@ -245,7 +234,7 @@ func (c *TabletCommand) visits(ctx context.Context, t *clientlib.Tablet) error {
 	if len(visits) == 0 {
 		b.WriteString("No visits on this tablet yet; run 'sync' when online.\n")
 	}
-	return c.print(visits, b.String())
+	return output(c.Stdout, c.json, visits, b.String())
 }
 
 func (c *TabletCommand) status(ctx context.Context, t *clientlib.Tablet) error {
@@ -257,7 +246,7 @@ func (c *TabletCommand) status(ctx context.Context, t *clientlib.Tablet) error {
 	if s.LastSyncMs > 0 {
 		last = time.UnixMilli(s.LastSyncMs).Local().Format(time.DateTime)
 	}
-	return c.print(s, fmt.Sprintf("Pending changes: %d\nAwaiting confirmation: %d\nLast sync: %s\nOpen conflicts: %d\nRejected changes: %d\n",
+	return output(c.Stdout, c.json, s, fmt.Sprintf("Pending changes: %d\nAwaiting confirmation: %d\nLast sync: %s\nOpen conflicts: %d\nRejected changes: %d\n",
 		s.Pending, s.Awaiting, last, s.OpenConflicts, s.DeadLetters))
 }
 
@@ -274,7 +263,7 @@ func (c *TabletCommand) conflicts(ctx context.Context, t *clientlib.Tablet) erro
 	if len(conflicts) == 0 {
 		b.WriteString("No open conflicts.\n")
 	}
-	return c.print(conflicts, b.String())
+	return output(c.Stdout, c.json, conflicts, b.String())
 }
 
 func (c *TabletCommand) rejected(ctx context.Context, t *clientlib.Tablet) error {
@@ -289,7 +278,7 @@ func (c *TabletCommand) rejected(ctx context.Context, t *clientlib.Tablet) error
 		fmt.Fprintf(tw, "%d\t%s %s\t%s\n", d.Seq, d.RecordType, d.RecordID, d.Reason)
 	}
 	tw.Flush()
-	return c.print(dead, b.String())
+	return output(c.Stdout, c.json, dead, b.String())
 }
 
 func (c *TabletCommand) resolve(ctx context.Context, t *clientlib.Tablet, id string, args []string) error {
@@ -330,5 +319,5 @@ func (c *TabletCommand) resolve(ctx context.Context, t *clientlib.Tablet, id str
 	if err := t.Resolve(ctx, cf.ID, final); err != nil {
 		return err
 	}
-	return c.print(map[string]any{"resolved": cf.ID}, "Conflict resolved; sync to share it.\n")
+	return output(c.Stdout, c.json, map[string]any{"resolved": cf.ID}, "Conflict resolved; sync to share it.\n")
 }
