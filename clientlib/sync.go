@@ -253,6 +253,12 @@ func call[Req, Res any](ctx context.Context, t *Tablet, what string, msg *Req,
 			t.forgetToken()
 			continue
 		}
+		// A connection the server closed (it restarted, or a proxy timed out) fails the first
+		// request sent on it. Push and pull are both safe to repeat — the server applies each
+		// change once, by its sequence — so one retry on a fresh connection saves a failed sync.
+		if connect.CodeOf(err) == connect.CodeUnavailable && attempt == 0 {
+			continue
+		}
 		return nil, wireError(what, err)
 	}
 }

@@ -169,12 +169,13 @@ func (s *fakeServer) Subscribe(context.Context, *connect.Request[v1.SubscribeReq
 	return connect.NewError(connect.CodeUnimplemented, nil)
 }
 
-// lossy is a transport that can lose the next response to a path: the server did the work, the
-// tablet never hears of it.
+// lossy is a transport that can lose responses to a path: the server did the work, the tablet
+// never hears of it.
 type lossy struct {
-	mu   sync.Mutex
-	lose string
-	skip int // responses to let through first
+	mu    sync.Mutex
+	lose  string
+	skip  int // responses to let through first
+	times int // responses to lose
 }
 
 func (l *lossy) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -185,7 +186,9 @@ func (l *lossy) RoundTrip(req *http.Request) (*http.Response, error) {
 		l.skip, lose = l.skip-1, false
 	}
 	if lose {
-		l.lose = ""
+		if l.times--; l.times <= 0 {
+			l.lose = ""
+		}
 	}
 	l.mu.Unlock()
 	if err != nil || !lose {
@@ -196,10 +199,13 @@ func (l *lossy) RoundTrip(req *http.Request) (*http.Response, error) {
 	return nil, errors.New("response lost")
 }
 
-// loseNext loses the response to path after skip have gone through.
-func (l *lossy) loseNext(path string, skip int) {
+// loseNext loses the response to path after skip have gone through, and to the tablet's one
+// retry of it: the sync fails.
+func (l *lossy) loseNext(path string, skip int) { l.loseTimes(path, skip, 2) }
+
+func (l *lossy) loseTimes(path string, skip, times int) {
 	l.mu.Lock()
-	l.lose, l.skip = path, skip
+	l.lose, l.skip, l.times = path, skip, times
 	l.mu.Unlock()
 }
 
@@ -327,8 +333,27 @@ func TestSyncRecoversFromLostResponses(t *testing.T) {
 	if v := f.visit(); len(v.Observations) != 3 {
 		t.Fatalf("observations %+v", v.Observations)
 	}
-	if fmt.Sprint(fs.pushed) != "[[1 2] [1 2] [3]]" {
+	if fmt.Sprint(fs.pushed) != "[[1 2] [1 2] [1 2] [3]]" {
 		t.Fatalf("pushes %v", fs.pushed)
+	}
+}
+
+// One lost response (a connection the server closed) costs a retry, not a failed sync: push and
+// pull are safe to repeat.
+func TestSyncRetriesOnceAfterALostResponse(t *testing.T) {
+	ctx := context.Background()
+	f, fs, net := syncFixture(t)
+	_, err := f.tab.Observe(ctx, f.visitID, marker)
+	must(t, err)
+	net.loseTimes("/Push", 0, 1)
+	if _, err := f.tab.Sync(ctx); err != nil {
+		t.Fatalf("a sync with one lost response failed: %v", err)
+	}
+	if s := f.status(); s.Pending != 0 || s.Awaiting != 0 {
+		t.Fatalf("status %+v", s)
+	}
+	if fmt.Sprint(fs.pushed) != "[[1] [1]]" {
+		t.Fatalf("pushes %v; want the change sent twice and applied once", fs.pushed)
 	}
 }
 

@@ -114,10 +114,10 @@ func (b *syncBuffer) String() string {
 // flaky is an http.RoundTripper that can lose responses (the server did the work, the tablet
 // never hears) and replay earlier requests late (a duplicated, reordered push).
 type flaky struct {
-	mu       sync.Mutex
-	next     http.RoundTripper
-	loseNext bool
-	pushes   []recorded
+	mu     sync.Mutex
+	next   http.RoundTripper
+	lose   int // how many of the next responses to lose
+	pushes []recorded
 }
 
 type recorded struct {
@@ -141,8 +141,10 @@ func (f *flaky) RoundTrip(req *http.Request) (*http.Response, error) {
 		req.Body = io.NopCloser(strings.NewReader(string(body)))
 	}
 	f.mu.Lock()
-	lose := f.loseNext
-	f.loseNext = false
+	lose := f.lose > 0
+	if lose {
+		f.lose--
+	}
 	if strings.HasSuffix(req.URL.Path, "/Push") {
 		f.pushes = append(f.pushes, recorded{url: req.URL.String(), header: req.Header.Clone(), body: body})
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,6 +54,23 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// waitForServer waits until the server answers its health check.
+func waitForServer(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		res, err := http.Post("http://"+addr+"/grpc.health.v1.Health/Check", "application/json", strings.NewReader("{}"))
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("the server did not start within 30 s")
+}
+
 // The README's walk-through, command by command: serve, admin, enroll, offline capture, sync,
 // equal digests on both ends.
 func TestWalkThrough(t *testing.T) {
@@ -72,6 +90,8 @@ func TestWalkThrough(t *testing.T) {
 		}
 	}()
 
+	waitForServer(t, addr)
+
 	admin := []string{"admin", "--data", data, "--json"}
 	c.must(append(admin, "user", "add", "--name", "sara", "--role", "caseworker")...)
 	c.must(append(admin, "user", "add", "--name", "kim", "--role", "consultant")...)
@@ -81,17 +101,7 @@ func TestWalkThrough(t *testing.T) {
 	code := c.json(append(admin, "device", "enroll", "--user", "kim")...)["code"].(string)
 
 	tablet := []string{"tablet", "--home", home}
-	var enrolled bool
-	for i := 0; i < 100 && !enrolled; i++ { // the server may still be starting
-		_, err := c.run("", append(tablet, "enroll", "--server", "http://"+addr, "--code", code, "--name", "iPad 3")...)
-		enrolled = err == nil
-		if !enrolled {
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	if !enrolled {
-		t.Fatal("enroll never succeeded")
-	}
+	c.must(append(tablet, "enroll", "--server", "http://"+addr, "--code", code, "--name", "iPad 3")...)
 	if _, err := c.run("", append(tablet, "enroll", "--server", "http://"+addr, "--code", code)...); err == nil {
 		t.Fatal("enrolling twice must be refused")
 	}
