@@ -46,8 +46,12 @@ func TestConvergenceProperty(t *testing.T) {
 	}
 	rapid.Check(t, func(rt *rapid.T) {
 		ctx := context.Background()
-		w := newWorld(t, "Kim")
-		tablets := []*tablet{enrollTablet(t, w.srv, "Kim"), enrollTablet(t, w.srv, "Kim"), enrollTablet(t, w.srv, "Kim")}
+		// Each case closes its server and tablets when it ends, not when the whole test does:
+		// thousands of cases would otherwise run out of file descriptors.
+		ct := &caseScope{TB: t}
+		defer ct.close()
+		w := newWorld(ct, "Kim")
+		tablets := []*tablet{enrollTablet(ct, w.srv, "Kim"), enrollTablet(ct, w.srv, "Kim"), enrollTablet(ct, w.srv, "Kim")}
 		for _, tb := range tablets {
 			if _, err := tb.Sync(ctx); err != nil {
 				rt.Fatal(err)
@@ -102,7 +106,7 @@ func TestConvergenceProperty(t *testing.T) {
 
 		quiesce(rt, tablets)
 
-		want := w.serverDigest(t)
+		want := w.serverDigest(ct)
 		for i, tb := range tablets {
 			got, err := tb.Digest(ctx, w.caseID)
 			if err != nil {
@@ -125,6 +129,20 @@ func TestConvergenceProperty(t *testing.T) {
 			}
 		}
 	})
+}
+
+// caseScope runs the cleanups registered during one property-test case when that case ends.
+type caseScope struct {
+	testing.TB
+	cleanups []func()
+}
+
+func (c *caseScope) Cleanup(f func()) { c.cleanups = append(c.cleanups, f) }
+
+func (c *caseScope) close() {
+	for i := len(c.cleanups) - 1; i >= 0; i-- {
+		c.cleanups[i]()
+	}
 }
 
 // quiesce syncs every tablet, without faults, until nothing is pending anywhere and a full round
