@@ -85,7 +85,7 @@ func TestTokenRequestsCannotBeReplayedOrForged(t *testing.T) {
 		return &v1.TokenRequest{DeviceId: tb.DeviceID(), Nonce: nonce, TimeMs: at,
 			Signature: ed25519.Sign(key, syncer.TokenSigningPayload(tb.DeviceID(), nonce, at))}
 	}
-	// Only the tablet has its key; tests read it the way a thief with the files would not need to.
+	// The test signs token requests with the tablet's own key, read from its home.
 	key := readDeviceKey(t, tb)
 	first := signed(key, "nonce-1", now)
 	if _, err := auth.Token(ctx, connect.NewRequest(first)); err != nil {
