@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	v1 "github.com/samvaer/sync/gen/samvaer/v1"
 )
 
@@ -215,5 +217,32 @@ func TestDigestDependsOnEveryPart(t *testing.T) {
 		if sum(v) == want {
 			t.Fatalf("variant %d has the same digest", i)
 		}
+	}
+}
+
+// Committed changes applied out of order, or twice, leave the same state as in order: what a
+// snapshot followed by the log it overlaps needs.
+func TestApplyCommittedIsOrderInsensitive(t *testing.T) {
+	changes := []*v1.CommittedChange{
+		record(TypeReport, reportID, 3, false, &v1.Field{Name: "opening", Value: "a", Rev: 3}),
+		record(TypeReport, reportID, 5, false, &v1.Field{Name: "opening", Value: "b", Rev: 5}, &v1.Field{Name: "ending", Value: "x", Rev: 5}),
+		record(TypeReport, reportID, 7, true),
+		record(TypeReport, reportID, 8, false, &v1.Field{Name: "ending", Value: "y", Rev: 8}),
+	}
+	var inOrder *v1.CommittedChange
+	for _, c := range changes {
+		inOrder = ApplyCommitted(inOrder, c)
+	}
+	for _, order := range [][]int{{3, 2, 1, 0}, {1, 0, 3, 2}, {0, 1, 2, 3, 1, 0, 2}, {2, 3, 0, 1}} {
+		var got *v1.CommittedChange
+		for _, i := range order {
+			got = ApplyCommitted(got, changes[i])
+		}
+		if !proto.Equal(got, inOrder) {
+			t.Fatalf("order %v gives %v, in order %v", order, got, inOrder)
+		}
+	}
+	if inOrder.Deleted || Value(inOrder, "opening") != "b" || Value(inOrder, "ending") != "y" || inOrder.Seq != 8 {
+		t.Fatalf("state %v", inOrder)
 	}
 }

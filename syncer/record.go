@@ -41,22 +41,30 @@ func Value(rec *v1.CommittedChange, name string) string {
 // ApplyCommitted returns the record state after committed change ch: its fields replace the
 // record's fields of the same name, and its deleted flag and seq become the record's. rec may be
 // nil (a new record); it is not modified.
+//
+// Nothing older replaces anything newer: a field keeps its value when it already has a later
+// revision, and the deleted flag follows the later of the two. So applying the same committed
+// changes in any order, or twice, gives the same state — a snapshot of a record followed by
+// log entries it already covers changes nothing.
 func ApplyCommitted(rec, ch *v1.CommittedChange) *v1.CommittedChange {
 	out := &v1.CommittedChange{Record: ch.Record, Deleted: ch.Deleted}
 	if rec != nil {
 		out = proto.Clone(rec).(*v1.CommittedChange)
-		out.Deleted = ch.Deleted
+		if ch.Seq >= rec.Seq {
+			out.Deleted = ch.Deleted
+		}
 	}
 	out.Seq = max(out.Seq, ch.Seq)
 	for _, f := range ch.Fields {
-		nf := proto.Clone(f).(*v1.Field)
 		i, found := slices.BinarySearchFunc(out.Fields, f.Name, func(a *v1.Field, name string) int {
 			return strings.Compare(a.Name, name)
 		})
-		if found {
-			out.Fields[i] = nf
-		} else {
-			out.Fields = slices.Insert(out.Fields, i, nf)
+		switch {
+		case found && out.Fields[i].Rev > f.Rev:
+		case found:
+			out.Fields[i] = proto.Clone(f).(*v1.Field)
+		default:
+			out.Fields = slices.Insert(out.Fields, i, proto.Clone(f).(*v1.Field))
 		}
 	}
 	return out
