@@ -32,7 +32,9 @@ func BenchmarkApplyPage(b *testing.B) {
 			page[i] = f.commit(syncer.TypeObservation, syncer.NewID(), "visit_id", f.visitID, "at_ms", "1", "text", text, "author", "kim")
 		}
 		start := time.Now()
-		err := f.tab.store.db.WriteTx(ctx, func(tx *sql.Tx) error { return f.tab.applyPage(ctx, tx, page, f.seq) })
+		err := f.tab.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
+			return f.tab.applyPage(ctx, tx, &v1.PullResponse{Changes: page, NextCursor: f.seq}, nil)
+		})
 		applied += time.Since(start)
 		if err != nil {
 			b.Fatal(err)

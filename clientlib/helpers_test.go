@@ -137,7 +137,7 @@ func (f *fixture) pull(changes ...*v1.CommittedChange) {
 func (f *fixture) apply(nextCursor int64, changes ...*v1.CommittedChange) {
 	f.t.Helper()
 	err := f.tab.store.db.WriteTx(context.Background(), func(tx *sql.Tx) error {
-		return f.tab.applyPage(context.Background(), tx, changes, nextCursor)
+		return f.tab.applyPage(context.Background(), tx, &v1.PullResponse{Changes: changes, NextCursor: nextCursor}, nil)
 	})
 	if err != nil {
 		f.t.Fatal(err)

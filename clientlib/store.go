@@ -41,6 +41,7 @@ const (
 	metaHLC         = "hlc"
 	metaClockOffset = "clock_offset_ms"
 	metaLastSync    = "last_sync_ms"
+	metaKnownCases  = "known_cases" // JSON list: the cases the tablet holds in full
 )
 
 // store is the tablet's SQLite database. Exported methods of Tablet own the transactions; the
@@ -157,7 +158,9 @@ func decodeBases(blob []byte) (map[string]string, error) {
 // applyPage applies one pulled page in the caller's write transaction: every committed change
 // onto the confirmed record state, the clock past every field's HLC, the new cursor, and the
 // removal of acknowledged outbox entries the cursor has now reached (their effect is confirmed).
-func (t *Tablet) applyPage(ctx context.Context, tx *sql.Tx, changes []*v1.CommittedChange, nextCursor int64) error {
+func (t *Tablet) applyPage(ctx context.Context, tx *sql.Tx, page *v1.PullResponse, known []string) error {
+	changes := append(page.Snapshot, page.Changes...)
+	nextCursor := page.NextCursor
 	cursor, err := metaInt(ctx, tx, metaCursor)
 	if err != nil {
 		return err
@@ -228,7 +231,16 @@ func (t *Tablet) applyPage(ctx context.Context, tx *sql.Tx, changes []*v1.Commit
 	if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE server_seq > 0 AND server_seq <= ?`, nextCursor); err != nil {
 		return fmt.Errorf("remove confirmed changes: %w", err)
 	}
-	return setMeta(ctx, tx, metaCursor, itoa(nextCursor), metaHLC, strconv.FormatUint(uint64(t.clock.Last()), 10),
+	for _, caseID := range page.PurgeCases {
+		if err := purgeCase(ctx, tx, caseID); err != nil {
+			return err
+		}
+	}
+	knownJSON, err := json.Marshal(known)
+	if err != nil {
+		return err
+	}
+	return setMeta(ctx, tx, metaKnownCases, string(knownJSON), metaCursor, itoa(nextCursor), metaHLC, strconv.FormatUint(uint64(t.clock.Last()), 10),
 		metaClockOffset, itoa(t.clockOffset()))
 }
 
@@ -312,4 +324,35 @@ func appendOutbox(ctx context.Context, q querier, c *v1.Change, bases map[string
 		return fmt.Errorf("write outbox: %w", err)
 	}
 	return nil
+}
+
+// purgeCase deletes everything the tablet holds of a case it may no longer see: its records, and
+// any change to it still waiting (the push before this pull offered them to the server, which
+// refused or kept them) or refused. With secure_delete on, the content is overwritten; the
+// caller checkpoints the WAL afterwards so no copy lingers there either.
+func purgeCase(ctx context.Context, tx *sql.Tx, caseID string) error {
+	for _, q := range []string{
+		`DELETE FROM outbox WHERE record_id IN (SELECT id FROM records WHERE case_id = ?)`,
+		`DELETE FROM dead_letters WHERE record_id IN (SELECT id FROM records WHERE case_id = ?)`,
+		`DELETE FROM records WHERE case_id = ?`,
+	} {
+		if _, err := tx.ExecContext(ctx, q, caseID); err != nil {
+			return fmt.Errorf("purge case: %w", err)
+		}
+	}
+	return nil
+}
+
+// knownCases reads the cases the tablet holds in full.
+func knownCases(ctx context.Context, q querier) ([]string, error) {
+	var v string
+	err := q.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, metaKnownCases).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read known cases: %w", err)
+	}
+	var known []string
+	return known, json.Unmarshal([]byte(v), &known)
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 
 	"connectrpc.com/connect"
 
@@ -186,6 +187,10 @@ func (t *Tablet) pull(ctx context.Context, r *SyncResult) error {
 	if err != nil {
 		return err
 	}
+	known, err := knownCases(ctx, t.store.db.Read)
+	if err != nil {
+		return err
+	}
 	// The next page is fetched while this one is applied, so the server's reading and the
 	// tablet's writing overlap. At most two pages are in memory.
 	ctx, cancel := context.WithCancel(ctx)
@@ -194,17 +199,17 @@ func (t *Tablet) pull(ctx context.Context, r *SyncResult) error {
 		res *v1.PullResponse
 		err error
 	}
-	fetch := func(cursor int64) <-chan fetched {
+	fetch := func(req *v1.PullRequest) <-chan fetched {
+		req.MaxChanges, req.MaxBytes = int32(t.opts.PageChanges), t.opts.PageBytes
 		ch := make(chan fetched, 1)
 		go func() {
-			res, err := call(ctx, t, "pull", &v1.PullRequest{
-				Cursor: cursor, MaxChanges: int32(t.opts.PageChanges), MaxBytes: t.opts.PageBytes,
-			}, t.syncRPC.Pull)
+			res, err := call(ctx, t, "pull", req, t.syncRPC.Pull)
 			ch <- fetched{res, err}
 		}()
 		return ch
 	}
-	next := fetch(cursor)
+	next := fetch(&v1.PullRequest{Cursor: cursor, KnownCases: slices.Clone(known)})
+	purged := false
 	for {
 		f := <-next
 		if f.err != nil {
@@ -212,26 +217,34 @@ func (t *Tablet) pull(ctx context.Context, r *SyncResult) error {
 		}
 		res := f.res
 		t.observeServerTime(res.ServerTimeMs)
-		if res.More && res.NextCursor <= cursor {
-			return syncer.Errorf(syncer.CodeInternal, "The server's answer to a pull did not move past change %d.", cursor)
+		if res.More && res.NextCursor < cursor {
+			return syncer.Errorf(syncer.CodeInternal, "The server's answer to a pull went back before change %d.", cursor)
 		}
+		known = slices.DeleteFunc(append(known, res.CompleteCases...), func(c string) bool { return slices.Contains(res.PurgeCases, c) })
+		slices.Sort(known)
+		known = slices.Compact(known)
 		if res.More {
-			next = fetch(res.NextCursor)
+			next = fetch(&v1.PullRequest{Cursor: res.NextCursor, KnownCases: slices.Clone(known),
+				SnapshotCase: res.SnapshotCase, SnapshotAfter: res.SnapshotAfter})
 		}
-		if len(res.Changes) > 0 || res.NextCursor != cursor {
-			err = t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
-				return t.applyPage(ctx, tx, res.Changes, res.NextCursor)
-			})
-			if err != nil {
-				return err
-			}
+		err = t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
+			return t.applyPage(ctx, tx, res, known)
+		})
+		if err != nil {
+			return err
 		}
-		r.Pulled += len(res.Changes)
+		purged = purged || len(res.PurgeCases) > 0
+		r.Pulled += len(res.Changes) + len(res.Snapshot)
 		cursor = res.NextCursor
 		if !res.More {
-			return nil
+			break
 		}
 	}
+	if purged {
+		// Deleted pages may still sit in the WAL until it is checkpointed.
+		return t.store.db.Checkpoint(ctx)
+	}
+	return nil
 }
 
 // call makes one SyncService call with the access token. When the server refuses the token (it

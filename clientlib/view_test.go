@@ -142,7 +142,7 @@ func TestApplyPageConfirmsAcknowledgedChanges(t *testing.T) {
 
 	// A page the server's log is behind is refused, and nothing of it applied.
 	err = f.tab.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
-		return f.tab.applyPage(ctx, tx, []*v1.CommittedChange{f.commit(syncer.TypeReport, f.reportID, "assessment", "x")}, head)
+		return f.tab.applyPage(ctx, tx, &v1.PullResponse{Changes: []*v1.CommittedChange{f.commit(syncer.TypeReport, f.reportID, "assessment", "x")}, NextCursor: head}, nil)
 	})
 	wantCode(t, err, syncer.CodeFailedPrecondition)
 	if syncer.Value(f.record(f.reportID), "assessment") != "Godt." || f.meta(metaCursor) != head+3 {

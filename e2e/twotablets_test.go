@@ -190,3 +190,45 @@ func sectionText(visits []clientlib.Visit, visitID, key string) string {
 	}
 	return ""
 }
+
+// A case assigned to a consultant after their tablet's first sync arrives whole — the case
+// record and visits planned before the assignment included — and converges with the server.
+func TestCaseAssignedLaterArrivesWhole(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, "Kim", "Lea")
+	kim := enrollTablet(t, w.srv, "Kim")
+	_, err := kim.Sync(ctx)
+	mustDo(t, err)
+
+	st := w.srv.Store()
+	older, err := st.AddCase(ctx, server.NewCase{Children: []string{"Emil"}, Caseworker: "Sara"})
+	mustDo(t, err)
+	start := time.Now()
+	_, err = st.AddVisit(ctx, server.NewVisit{CaseID: older, Consultant: "Lea", Kind: "supported", Start: start, End: start.Add(time.Hour), Place: "Rum 1"})
+	mustDo(t, err)
+	_, err = kim.Sync(ctx) // nothing of the case yet: Kim is not on it
+	mustDo(t, err)
+	_, err = st.AddVisit(ctx, server.NewVisit{CaseID: older, Consultant: "Kim", Kind: "supported", Start: start.Add(24 * time.Hour), End: start.Add(25 * time.Hour), Place: "Rum 3"})
+	mustDo(t, err)
+	_, err = kim.Sync(ctx)
+	mustDo(t, err)
+
+	d, err := st.CaseDigest(ctx, older)
+	mustDo(t, err)
+	got, err := kim.Digest(ctx, older)
+	mustDo(t, err)
+	if got != d {
+		t.Fatal("the tablet's copy of the newly assigned case differs from the server's")
+	}
+	visits, err := kim.Visits(ctx)
+	mustDo(t, err)
+	var inOlder int
+	for _, v := range visits {
+		if v.CaseID == older {
+			inOlder++
+		}
+	}
+	if inOlder != 2 {
+		t.Fatalf("the tablet shows %d visits of the case, want both", inOlder)
+	}
+}

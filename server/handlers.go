@@ -49,14 +49,13 @@ func (h *syncHandler) Pull(ctx context.Context, req *connect.Request[v1.PullRequ
 	if err != nil {
 		return nil, err
 	}
-	page, err := h.store.Pull(ctx, id, req.Msg.Cursor, int(req.Msg.MaxChanges), req.Msg.MaxBytes)
+	res, err := h.store.Pull(ctx, id, req.Msg)
 	if err != nil {
 		return nil, toConnect(ctx, err)
 	}
-	pulledChanges.Add(float64(len(page.Changes)))
-	return connect.NewResponse(&v1.PullResponse{
-		Changes: page.Changes, NextCursor: page.NextCursor, More: page.More, ServerTimeMs: h.store.nowMs(),
-	}), nil
+	pulledChanges.Add(float64(len(res.Changes) + len(res.Snapshot)))
+	res.ServerTimeMs = h.store.nowMs()
+	return connect.NewResponse(res), nil
 }
 
 // Subscribe sends the server's head at once and again whenever it moves, so an online tablet

@@ -4,74 +4,193 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 
 	"google.golang.org/protobuf/proto"
 
 	v1 "github.com/samvaer/sync/gen/samvaer/v1"
+	"github.com/samvaer/sync/internal/records"
 	"github.com/samvaer/sync/syncer"
 )
 
-// Page bounds for Pull: a tablet may ask for less, never for more.
+// Bounds for Pull: a tablet may ask for less, never for more.
 const (
 	MaxPullChanges = 5000
 	MaxPullBytes   = 4 << 20
+	maxKnownCases  = 10_000
 )
 
-// Page is one page of committed changes.
-type Page struct {
-	Changes    []*v1.CommittedChange
-	NextCursor int64
-	More       bool
-}
-
-// Pull returns committed changes after cursor that the user may see, in commit order, bounded by
-// maxChanges and maxBytes (at least one change when any is due). It reads one consistent snapshot,
-// so a page never holds half a push.
-func (s *Store) Pull(ctx context.Context, id Identity, cursor int64, maxChanges int, maxBytes int64) (Page, error) {
+// Pull returns one page for a tablet, read from one consistent snapshot of the database:
+//   - cases the user may see that the tablet does not hold yet, as snapshots of their current
+//     records (a case assigned after the tablet's first sync has history before its cursor);
+//   - cases the tablet holds that the user may no longer see, to purge;
+//   - then committed changes after the cursor in the cases the user may see, in commit order.
+//
+// The page is bounded by count and bytes, and holds at least one record when any is due.
+func (s *Store) Pull(ctx context.Context, id Identity, req *v1.PullRequest) (*v1.PullResponse, error) {
+	maxChanges, maxBytes := int(req.MaxChanges), req.MaxBytes
 	if maxChanges <= 0 || maxChanges > MaxPullChanges {
 		maxChanges = MaxPullChanges
 	}
 	if maxBytes <= 0 || maxBytes > MaxPullBytes {
 		maxBytes = MaxPullBytes
 	}
-	var page Page
+	if len(req.KnownCases) > maxKnownCases {
+		return nil, syncer.Errorf(syncer.CodeResourceExhausted, "A pull may name at most %d cases the tablet holds.", maxKnownCases)
+	}
+	for _, c := range append(slices.Clone(req.KnownCases), req.SnapshotCase) {
+		if c != "" && !syncer.ValidID(c) {
+			return nil, syncer.Errorf(syncer.CodeInvalid, "A pull names a malformed case id.")
+		}
+	}
+	res := &v1.PullResponse{}
 	err := s.db.ReadTx(ctx, func(tx *sql.Tx) error {
 		var head int64
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&head); err != nil {
 			return fmt.Errorf("read head: %w", err)
 		}
-		if cursor > head || cursor < 0 {
-			return syncer.Errorf(syncer.CodeFailedPrecondition, "The tablet's sync position (%d) is beyond the server's newest change (%d); was the server restored from an older backup?", cursor, head)
+		if req.Cursor > head || req.Cursor < 0 {
+			return syncer.Errorf(syncer.CodeFailedPrecondition, "The tablet's sync position (%d) is beyond the server's newest change (%d); was the server restored from an older backup?", req.Cursor, head)
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT seq, effect FROM changes
-			WHERE seq > ? AND effect IS NOT NULL
-			  AND case_id IN (SELECT case_id FROM case_members WHERE user_id = ?)
-			ORDER BY seq LIMIT ?`, cursor, id.UserID, maxChanges+1)
+		scope, err := casesOf(ctx, tx, id.UserID)
 		if err != nil {
-			return fmt.Errorf("read changes: %w", err)
+			return err
 		}
-		defer rows.Close()
-		var size int64
-		page.NextCursor = head
-		for rows.Next() {
-			var seq int64
-			var blob []byte
-			if err := rows.Scan(&seq, &blob); err != nil {
+		b := &pageBuilder{maxChanges: maxChanges, maxBytes: maxBytes}
+		if req.Cursor == 0 {
+			// A fresh tablet gets every case it may see from the log, from the start.
+			res.CompleteCases = scope
+		} else {
+			for _, c := range req.KnownCases {
+				if !slices.Contains(scope, c) {
+					res.PurgeCases = append(res.PurgeCases, c)
+				}
+			}
+			if err := s.snapshots(ctx, tx, scope, req, res, b); err != nil {
 				return err
 			}
-			if len(page.Changes) == maxChanges || (len(page.Changes) > 0 && size+int64(len(blob)) > maxBytes) {
-				page.More = true
-				page.NextCursor = page.Changes[len(page.Changes)-1].Seq
+		}
+		if res.SnapshotCase != "" {
+			// The snapshot continues on the next page; the log waits.
+			res.NextCursor, res.More = req.Cursor, true
+			return nil
+		}
+		return s.logPage(ctx, tx, id, req.Cursor, head, res, b)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// pageBuilder counts what a page holds against its bounds.
+type pageBuilder struct {
+	maxChanges int
+	maxBytes   int64
+	n          int
+	size       int64
+}
+
+// fits reports whether a record of size bytes may join the page: always the first one.
+func (b *pageBuilder) fits(size int) bool {
+	return b.n == 0 || (b.n < b.maxChanges && b.size+int64(size) <= b.maxBytes)
+}
+
+func (b *pageBuilder) add(size int) { b.n, b.size = b.n+1, b.size+int64(size) }
+
+// snapshots adds the current records of cases in scope that the tablet does not hold.
+func (s *Store) snapshots(ctx context.Context, tx *sql.Tx, scope []string, req *v1.PullRequest, res *v1.PullResponse, b *pageBuilder) error {
+	for _, caseID := range scope {
+		if slices.Contains(req.KnownCases, caseID) || (req.SnapshotCase != "" && caseID < req.SnapshotCase) {
+			continue
+		}
+		after := ""
+		if caseID == req.SnapshotCase {
+			after = req.SnapshotAfter
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT id, state FROM records WHERE case_id = ? AND id > ? ORDER BY id`, caseID, after)
+		if err != nil {
+			return fmt.Errorf("read snapshot: %w", err)
+		}
+		full := false
+		for rows.Next() {
+			var recID string
+			var blob []byte
+			if err := rows.Scan(&recID, &blob); err != nil {
+				rows.Close()
+				return err
+			}
+			if !b.fits(len(blob)) {
+				res.SnapshotCase, res.SnapshotAfter, full = caseID, after, true
 				break
 			}
-			ch := new(v1.CommittedChange)
-			if err := proto.Unmarshal(blob, ch); err != nil {
-				return fmt.Errorf("decode change %d: %w", seq, err)
+			rec, err := records.Decode(blob)
+			if err != nil {
+				rows.Close()
+				return err
 			}
-			size += int64(len(blob))
-			page.Changes = append(page.Changes, ch)
+			b.add(len(blob))
+			res.Snapshot = append(res.Snapshot, rec)
+			after = recID
 		}
-		return rows.Err()
-	})
-	return page, err
+		rows.Close()
+		if full {
+			return nil
+		}
+		res.CompleteCases = append(res.CompleteCases, caseID)
+	}
+	return nil
+}
+
+// logPage adds committed changes after cursor in the user's cases.
+func (s *Store) logPage(ctx context.Context, tx *sql.Tx, id Identity, cursor, head int64, res *v1.PullResponse, b *pageBuilder) error {
+	rows, err := tx.QueryContext(ctx, `SELECT seq, effect FROM changes
+		WHERE seq > ? AND effect IS NOT NULL
+		  AND case_id IN (SELECT case_id FROM case_members WHERE user_id = ?)
+		ORDER BY seq LIMIT ?`, cursor, id.UserID, b.maxChanges+1)
+	if err != nil {
+		return fmt.Errorf("read changes: %w", err)
+	}
+	defer rows.Close()
+	res.NextCursor = head
+	for rows.Next() {
+		var seq int64
+		var blob []byte
+		if err := rows.Scan(&seq, &blob); err != nil {
+			return err
+		}
+		if !b.fits(len(blob)) {
+			res.More = true
+			res.NextCursor = cursor
+			if n := len(res.Changes); n > 0 {
+				res.NextCursor = res.Changes[n-1].Seq
+			}
+			break
+		}
+		ch := new(v1.CommittedChange)
+		if err := proto.Unmarshal(blob, ch); err != nil {
+			return fmt.Errorf("decode change %d: %w", seq, err)
+		}
+		b.add(len(blob))
+		res.Changes = append(res.Changes, ch)
+	}
+	return rows.Err()
+}
+
+// casesOf lists the cases a user works on, sorted.
+func casesOf(ctx context.Context, q querier, userID string) ([]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT DISTINCT case_id FROM case_members WHERE user_id = ? ORDER BY case_id`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("read scope: %w", err)
+	}
+	defer rows.Close()
+	var cases []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, err
+		}
+		cases = append(cases, c)
+	}
+	return cases, rows.Err()
 }

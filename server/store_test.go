@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -239,7 +241,7 @@ func TestPullPagesInCommitOrderAndResumes(t *testing.T) {
 		batch = append(batch, f.observation(i, strings.Repeat("o", 200)))
 	}
 	_ = must(f.store.Push(f.ctx, f.tablet, batch))
-	all := must(f.store.Pull(f.ctx, f.tablet, 0, 0, 0))
+	all := must(f.store.Pull(f.ctx, f.tablet, &v1.PullRequest{Cursor: 0, MaxChanges: int32(0), MaxBytes: 0}))
 	if all.More || all.NextCursor != f.head() {
 		t.Fatalf("unbounded pull: more=%v cursor=%d head=%d", all.More, all.NextCursor, f.head())
 	}
@@ -253,8 +255,10 @@ func TestPullPagesInCommitOrderAndResumes(t *testing.T) {
 	}{{7, 0}, {0, 1500}, {1, 1}} {
 		var got []*v1.CommittedChange
 		cursor, pages := int64(0), 0
+		var known []string
 		for {
-			p := must(f.store.Pull(f.ctx, f.tablet, cursor, bound.changes, bound.bytes))
+			p := must(f.store.Pull(f.ctx, f.tablet, &v1.PullRequest{Cursor: cursor, MaxChanges: int32(bound.changes), MaxBytes: bound.bytes, KnownCases: known}))
+			known = append(known, p.CompleteCases...)
 			if bound.changes > 0 && len(p.Changes) > bound.changes {
 				t.Fatalf("page of %d changes, bound %d", len(p.Changes), bound.changes)
 			}
@@ -280,7 +284,7 @@ func TestPullPagesInCommitOrderAndResumes(t *testing.T) {
 			}
 		}
 	}
-	if _, err := f.store.Pull(f.ctx, f.tablet, f.head()+10, 0, 0); syncer.ErrorCode(err) != syncer.CodeFailedPrecondition {
+	if _, err := f.store.Pull(f.ctx, f.tablet, &v1.PullRequest{Cursor: f.head() + 10, MaxChanges: int32(0), MaxBytes: 0}); syncer.ErrorCode(err) != syncer.CodeFailedPrecondition {
 		t.Fatalf("a cursor beyond the head: %v", err)
 	}
 }
@@ -288,7 +292,7 @@ func TestPullPagesInCommitOrderAndResumes(t *testing.T) {
 func TestPullIsScopedToTheUsersCases(t *testing.T) {
 	f := newFixture(t)
 	_ = must(f.store.AddCase(f.ctx, NewCase{Children: []string{"MARKER-other child"}, Caseworker: "Sara Caseworker"}))
-	page := must(f.store.Pull(f.ctx, f.tablet, 0, 0, 0))
+	page := must(f.store.Pull(f.ctx, f.tablet, &v1.PullRequest{Cursor: 0, MaxChanges: int32(0), MaxBytes: 0}))
 	for _, c := range page.Changes {
 		if c.Record.CaseId != f.caseID {
 			t.Fatalf("the consultant pulled a record of case %s they are not assigned to", c.Record.CaseId)
@@ -305,7 +309,7 @@ func TestConcurrentSectionEditsKeepBothSides(t *testing.T) {
 	if a.Result != v1.Result_RESULT_APPLIED || b.Result != v1.Result_RESULT_CONFLICT {
 		t.Fatalf("results %v / %v", a, b)
 	}
-	page := must(f.store.Pull(f.ctx, f.tablet, 0, 0, 0))
+	page := must(f.store.Pull(f.ctx, f.tablet, &v1.PullRequest{Cursor: 0, MaxChanges: int32(0), MaxBytes: 0}))
 	var found bool
 	for _, c := range page.Changes {
 		if c.Record.Type == syncer.TypeConflict && syncer.Value(c, "other_value") == "Mor og Ida leger med biler." && syncer.Value(c, "resolved") == "false" {
@@ -314,5 +318,62 @@ func TestConcurrentSectionEditsKeepBothSides(t *testing.T) {
 	}
 	if !found {
 		t.Fatal("the overlapping edit is not kept in a conflict record")
+	}
+}
+
+// A case assigned after the tablet's first sync arrives whole, as a snapshot of its records, in
+// pages; a case the tablet holds but may no longer see is named for purging.
+func TestPullSnapshotsNewlyAssignedCasesAndPurgesOthers(t *testing.T) {
+	f := newFixture(t)
+	first := must(f.store.Pull(f.ctx, f.tablet, &v1.PullRequest{}))
+	if len(first.CompleteCases) != 1 || first.CompleteCases[0] != f.caseID {
+		t.Fatalf("a fresh tablet's complete cases: %v", first.CompleteCases)
+	}
+	// A second case with history from before Kim was assigned to it.
+	_ = must(f.store.AddUser(f.ctx, "Lea", []string{"consultant"}))
+	older := must(f.store.AddCase(f.ctx, NewCase{Children: []string{"B"}, Caseworker: "Sara Caseworker"}))
+	start := f.clock.Now()
+	_ = must(f.store.AddVisit(f.ctx, NewVisit{CaseID: older, Consultant: "Lea", Kind: "supported", Start: start, End: start.Add(time.Hour)}))
+	_ = must(f.store.AddVisit(f.ctx, NewVisit{CaseID: older, Consultant: "Kim Consultant", Kind: "supported", Start: start.Add(48 * time.Hour), End: start.Add(49 * time.Hour)}))
+	gone := syncer.NewID()
+
+	held := map[string]*v1.CommittedChange{}
+	known := []string{f.caseID, gone}
+	req := &v1.PullRequest{Cursor: first.NextCursor, MaxChanges: 5, KnownCases: known}
+	var purged []string
+	for pages := 0; ; pages++ {
+		p := must(f.store.Pull(f.ctx, f.tablet, req))
+		if len(p.Snapshot)+len(p.Changes) > 5 {
+			t.Fatalf("page of %d records, bound 5", len(p.Snapshot)+len(p.Changes))
+		}
+		for _, r := range append(p.Snapshot, p.Changes...) {
+			if r.Record.CaseId == older {
+				held[r.Record.Id] = syncer.ApplyCommitted(held[r.Record.Id], r)
+			}
+		}
+		purged = append(purged, p.PurgeCases...)
+		known = append(known, p.CompleteCases...)
+		req = &v1.PullRequest{Cursor: p.NextCursor, MaxChanges: 5, KnownCases: known, SnapshotCase: p.SnapshotCase, SnapshotAfter: p.SnapshotAfter}
+		if !p.More {
+			break
+		}
+		if pages > 100 {
+			t.Fatal("pull never finished")
+		}
+	}
+	if !slices.Contains(purged, gone) || slices.Contains(purged, f.caseID) {
+		t.Fatalf("purged %v", purged)
+	}
+	if !slices.Contains(known, older) {
+		t.Fatal("the newly assigned case was never completed")
+	}
+	// Everything of the case is there, history before the assignment included.
+	ids := slices.Sorted(maps.Keys(held))
+	d := syncer.NewDigester()
+	for _, id := range ids {
+		d.Add(held[id])
+	}
+	if d.Sum() != must(f.store.CaseDigest(f.ctx, older)) {
+		t.Fatalf("the snapshot and log give %d records that differ from the server's case", len(held))
 	}
 }

@@ -540,8 +540,16 @@ type PullRequest struct {
 	// cursor is the last commit sequence the tablet has applied (0 for a fresh tablet).
 	Cursor int64 `protobuf:"varint,1,opt,name=cursor,proto3" json:"cursor,omitempty"`
 	// max_changes and max_bytes bound the page; the server caps both.
-	MaxChanges    int32 `protobuf:"varint,2,opt,name=max_changes,json=maxChanges,proto3" json:"max_changes,omitempty"`
-	MaxBytes      int64 `protobuf:"varint,3,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
+	MaxChanges int32 `protobuf:"varint,2,opt,name=max_changes,json=maxChanges,proto3" json:"max_changes,omitempty"`
+	MaxBytes   int64 `protobuf:"varint,3,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
+	// known_cases are the cases the tablet holds in full. A case the user may see that is not
+	// among them arrives as a snapshot of its current records; a case among them the user may no
+	// longer see is named in purge_cases.
+	KnownCases []string `protobuf:"bytes,4,rep,name=known_cases,json=knownCases,proto3" json:"known_cases,omitempty"`
+	// snapshot_case and snapshot_after resume a snapshot cut short by a page bound: the case, and
+	// the last record id received.
+	SnapshotCase  string `protobuf:"bytes,5,opt,name=snapshot_case,json=snapshotCase,proto3" json:"snapshot_case,omitempty"`
+	SnapshotAfter string `protobuf:"bytes,6,opt,name=snapshot_after,json=snapshotAfter,proto3" json:"snapshot_after,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -595,6 +603,27 @@ func (x *PullRequest) GetMaxBytes() int64 {
 		return x.MaxBytes
 	}
 	return 0
+}
+
+func (x *PullRequest) GetKnownCases() []string {
+	if x != nil {
+		return x.KnownCases
+	}
+	return nil
+}
+
+func (x *PullRequest) GetSnapshotCase() string {
+	if x != nil {
+		return x.SnapshotCase
+	}
+	return ""
+}
+
+func (x *PullRequest) GetSnapshotAfter() string {
+	if x != nil {
+		return x.SnapshotAfter
+	}
+	return ""
 }
 
 // Field is a field's committed state.
@@ -751,9 +780,20 @@ type PullResponse struct {
 	Changes []*CommittedChange     `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
 	// next_cursor is the cursor to send next; it may pass changes the tablet may not see.
 	NextCursor int64 `protobuf:"varint,2,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
-	// more is true when changes after next_cursor exist.
-	More          bool  `protobuf:"varint,3,opt,name=more,proto3" json:"more,omitempty"`
-	ServerTimeMs  int64 `protobuf:"varint,4,opt,name=server_time_ms,json=serverTimeMs,proto3" json:"server_time_ms,omitempty"`
+	// more is true when changes after next_cursor exist, or a snapshot is not finished.
+	More         bool  `protobuf:"varint,3,opt,name=more,proto3" json:"more,omitempty"`
+	ServerTimeMs int64 `protobuf:"varint,4,opt,name=server_time_ms,json=serverTimeMs,proto3" json:"server_time_ms,omitempty"`
+	// snapshot holds current records of cases newly in scope (each with seq = its revision). The
+	// tablet applies them before changes; the order does not matter, as nothing older replaces
+	// anything newer.
+	Snapshot []*CommittedChange `protobuf:"bytes,5,rep,name=snapshot,proto3" json:"snapshot,omitempty"`
+	// snapshot_case and snapshot_after: where to resume an unfinished snapshot (empty when done).
+	SnapshotCase  string `protobuf:"bytes,6,opt,name=snapshot_case,json=snapshotCase,proto3" json:"snapshot_case,omitempty"`
+	SnapshotAfter string `protobuf:"bytes,7,opt,name=snapshot_after,json=snapshotAfter,proto3" json:"snapshot_after,omitempty"`
+	// complete_cases: the tablet now holds these cases in full; it adds them to known_cases.
+	CompleteCases []string `protobuf:"bytes,8,rep,name=complete_cases,json=completeCases,proto3" json:"complete_cases,omitempty"`
+	// purge_cases: the user may no longer see these cases; the tablet deletes everything of them.
+	PurgeCases    []string `protobuf:"bytes,9,rep,name=purge_cases,json=purgeCases,proto3" json:"purge_cases,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -814,6 +854,41 @@ func (x *PullResponse) GetServerTimeMs() int64 {
 		return x.ServerTimeMs
 	}
 	return 0
+}
+
+func (x *PullResponse) GetSnapshot() []*CommittedChange {
+	if x != nil {
+		return x.Snapshot
+	}
+	return nil
+}
+
+func (x *PullResponse) GetSnapshotCase() string {
+	if x != nil {
+		return x.SnapshotCase
+	}
+	return ""
+}
+
+func (x *PullResponse) GetSnapshotAfter() string {
+	if x != nil {
+		return x.SnapshotAfter
+	}
+	return ""
+}
+
+func (x *PullResponse) GetCompleteCases() []string {
+	if x != nil {
+		return x.CompleteCases
+	}
+	return nil
+}
+
+func (x *PullResponse) GetPurgeCases() []string {
+	if x != nil {
+		return x.PurgeCases
+	}
+	return nil
 }
 
 type SubscribeRequest struct {
@@ -1208,12 +1283,16 @@ const file_samvaer_v1_sync_proto_rawDesc = "" +
 	"server_seq\x18\x04 \x01(\x03R\tserverSeq\"h\n" +
 	"\fPushResponse\x122\n" +
 	"\aresults\x18\x01 \x03(\v2\x18.samvaer.v1.ChangeResultR\aresults\x12$\n" +
-	"\x0eserver_time_ms\x18\x02 \x01(\x03R\fserverTimeMs\"c\n" +
+	"\x0eserver_time_ms\x18\x02 \x01(\x03R\fserverTimeMs\"\xd0\x01\n" +
 	"\vPullRequest\x12\x16\n" +
 	"\x06cursor\x18\x01 \x01(\x03R\x06cursor\x12\x1f\n" +
 	"\vmax_changes\x18\x02 \x01(\x05R\n" +
 	"maxChanges\x12\x1b\n" +
-	"\tmax_bytes\x18\x03 \x01(\x03R\bmaxBytes\"r\n" +
+	"\tmax_bytes\x18\x03 \x01(\x03R\bmaxBytes\x12\x1f\n" +
+	"\vknown_cases\x18\x04 \x03(\tR\n" +
+	"knownCases\x12#\n" +
+	"\rsnapshot_case\x18\x05 \x01(\tR\fsnapshotCase\x12%\n" +
+	"\x0esnapshot_after\x18\x06 \x01(\tR\rsnapshotAfter\"r\n" +
 	"\x05Field\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\x12\x10\n" +
@@ -1224,13 +1303,19 @@ const file_samvaer_v1_sync_proto_rawDesc = "" +
 	"\x03seq\x18\x01 \x01(\x03R\x03seq\x12-\n" +
 	"\x06record\x18\x02 \x01(\v2\x15.samvaer.v1.RecordRefR\x06record\x12\x18\n" +
 	"\adeleted\x18\x03 \x01(\bR\adeleted\x12)\n" +
-	"\x06fields\x18\x04 \x03(\v2\x11.samvaer.v1.FieldR\x06fields\"\xa0\x01\n" +
+	"\x06fields\x18\x04 \x03(\v2\x11.samvaer.v1.FieldR\x06fields\"\xed\x02\n" +
 	"\fPullResponse\x125\n" +
 	"\achanges\x18\x01 \x03(\v2\x1b.samvaer.v1.CommittedChangeR\achanges\x12\x1f\n" +
 	"\vnext_cursor\x18\x02 \x01(\x03R\n" +
 	"nextCursor\x12\x12\n" +
 	"\x04more\x18\x03 \x01(\bR\x04more\x12$\n" +
-	"\x0eserver_time_ms\x18\x04 \x01(\x03R\fserverTimeMs\"*\n" +
+	"\x0eserver_time_ms\x18\x04 \x01(\x03R\fserverTimeMs\x127\n" +
+	"\bsnapshot\x18\x05 \x03(\v2\x1b.samvaer.v1.CommittedChangeR\bsnapshot\x12#\n" +
+	"\rsnapshot_case\x18\x06 \x01(\tR\fsnapshotCase\x12%\n" +
+	"\x0esnapshot_after\x18\a \x01(\tR\rsnapshotAfter\x12%\n" +
+	"\x0ecomplete_cases\x18\b \x03(\tR\rcompleteCases\x12\x1f\n" +
+	"\vpurge_cases\x18\t \x03(\tR\n" +
+	"purgeCases\"*\n" +
 	"\x10SubscribeRequest\x12\x16\n" +
 	"\x06cursor\x18\x01 \x01(\x03R\x06cursor\"M\n" +
 	"\x11SubscribeResponse\x12\x12\n" +
@@ -1323,21 +1408,22 @@ var file_samvaer_v1_sync_proto_depIdxs = []int32{
 	2,  // 6: samvaer.v1.CommittedChange.record:type_name -> samvaer.v1.RecordRef
 	9,  // 7: samvaer.v1.CommittedChange.fields:type_name -> samvaer.v1.Field
 	10, // 8: samvaer.v1.PullResponse.changes:type_name -> samvaer.v1.CommittedChange
-	5,  // 9: samvaer.v1.SyncService.Push:input_type -> samvaer.v1.PushRequest
-	8,  // 10: samvaer.v1.SyncService.Pull:input_type -> samvaer.v1.PullRequest
-	12, // 11: samvaer.v1.SyncService.Subscribe:input_type -> samvaer.v1.SubscribeRequest
-	14, // 12: samvaer.v1.AuthService.Enroll:input_type -> samvaer.v1.EnrollRequest
-	16, // 13: samvaer.v1.AuthService.Token:input_type -> samvaer.v1.TokenRequest
-	7,  // 14: samvaer.v1.SyncService.Push:output_type -> samvaer.v1.PushResponse
-	11, // 15: samvaer.v1.SyncService.Pull:output_type -> samvaer.v1.PullResponse
-	13, // 16: samvaer.v1.SyncService.Subscribe:output_type -> samvaer.v1.SubscribeResponse
-	15, // 17: samvaer.v1.AuthService.Enroll:output_type -> samvaer.v1.EnrollResponse
-	17, // 18: samvaer.v1.AuthService.Token:output_type -> samvaer.v1.TokenResponse
-	14, // [14:19] is the sub-list for method output_type
-	9,  // [9:14] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	10, // 9: samvaer.v1.PullResponse.snapshot:type_name -> samvaer.v1.CommittedChange
+	5,  // 10: samvaer.v1.SyncService.Push:input_type -> samvaer.v1.PushRequest
+	8,  // 11: samvaer.v1.SyncService.Pull:input_type -> samvaer.v1.PullRequest
+	12, // 12: samvaer.v1.SyncService.Subscribe:input_type -> samvaer.v1.SubscribeRequest
+	14, // 13: samvaer.v1.AuthService.Enroll:input_type -> samvaer.v1.EnrollRequest
+	16, // 14: samvaer.v1.AuthService.Token:input_type -> samvaer.v1.TokenRequest
+	7,  // 15: samvaer.v1.SyncService.Push:output_type -> samvaer.v1.PushResponse
+	11, // 16: samvaer.v1.SyncService.Pull:output_type -> samvaer.v1.PullResponse
+	13, // 17: samvaer.v1.SyncService.Subscribe:output_type -> samvaer.v1.SubscribeResponse
+	15, // 18: samvaer.v1.AuthService.Enroll:output_type -> samvaer.v1.EnrollResponse
+	17, // 19: samvaer.v1.AuthService.Token:output_type -> samvaer.v1.TokenResponse
+	15, // [15:20] is the sub-list for method output_type
+	10, // [10:15] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_samvaer_v1_sync_proto_init() }
