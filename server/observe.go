@@ -46,8 +46,6 @@ func countResults(results []*v1.ChangeResult) {
 	}
 }
 
-type requestIDKey struct{}
-
 // withRequestID gives every HTTP request an id (the caller's X-Request-Id when it is sane), echoes
 // it in the response, and puts a logger carrying it on the context.
 func withRequestID(log zerolog.Logger, next http.Handler) http.Handler {
@@ -60,8 +58,7 @@ func withRequestID(log zerolog.Logger, next http.Handler) http.Handler {
 		}
 		w.Header().Set("X-Request-Id", id)
 		l := log.With().Str("request_id", id).Logger()
-		ctx := context.WithValue(l.WithContext(r.Context()), requestIDKey{}, id)
-		next.ServeHTTP(w, r.WithContext(ctx))
+		next.ServeHTTP(w, r.WithContext(l.WithContext(r.Context())))
 	})
 }
 

@@ -99,7 +99,10 @@ func newFixture(t testing.TB) *fixture {
 
 func (f *fixture) enroll(u User) Identity {
 	f.t.Helper()
-	code, _ := must2(f.t)(f.store.NewEnrollmentCode(f.ctx, u.Name))
+	code, _, err := f.store.NewEnrollmentCode(f.ctx, u.Name)
+	if err != nil {
+		f.t.Fatal(err)
+	}
 	pub, _, _ := ed25519.GenerateKey(rand.Reader)
 	deviceID, _, err := f.store.Enroll(f.ctx, code, pub, "test tablet")
 	if err != nil {
@@ -115,16 +118,6 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
-}
-
-func must2(tb testing.TB) func(string, time.Time, error) (string, time.Time) {
-	return func(s string, t time.Time, err error) (string, time.Time) {
-		tb.Helper()
-		if err != nil {
-			tb.Fatal(err)
-		}
-		return s, t
-	}
 }
 
 func (f *fixture) hlc() uint64 { return uint64(syncer.MakeHLC(f.clock.Now().UnixMilli(), 0)) }
