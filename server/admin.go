@@ -108,6 +108,8 @@ type NewCase struct {
 	Parents    []string
 	Caseworker string // user name or id
 	Reference  string // the municipality's case reference
+	Relatives  []string
+	Placement  string // the foster family or institution
 }
 
 // AddCase creates a case; its caseworker is a member from the start.
@@ -115,7 +117,10 @@ func (s *Store) AddCase(ctx context.Context, nc NewCase) (string, error) {
 	if len(nc.Children) == 0 {
 		return "", syncer.Errorf(syncer.CodeInvalid, "A case needs at least one child.")
 	}
-	for _, names := range [][]string{nc.Children, nc.Parents} {
+	if len(nc.Placement) > 1000 {
+		return "", syncer.Errorf(syncer.CodeInvalid, "The placement must be at most 1000 characters.")
+	}
+	for _, names := range [][]string{nc.Children, nc.Parents, nc.Relatives} {
 		for _, n := range names {
 			if strings.TrimSpace(n) == "" || len(n) > 200 {
 				return "", syncer.Errorf(syncer.CodeInvalid, "Names must be 1 to 200 characters.")
@@ -141,8 +146,17 @@ func (s *Store) AddCase(ctx context.Context, nc NewCase) (string, error) {
 			"parents":    strings.Join(nc.Parents, "\n"),
 			"caseworker": cw.ID,
 			"reference":  nc.Reference,
+			"relatives":  strings.Join(nc.Relatives, "\n"),
+			"placement":  nc.Placement,
 		}, s.clock.Now()); err != nil {
 			return err
+		}
+		// Each child is its own record, so the access log and exports can name a child by id.
+		for _, name := range nc.Children {
+			ref := &v1.RecordRef{Type: syncer.TypeChild, Id: syncer.NewID(), CaseId: caseID}
+			if _, err := log.serverChange(ref, false, map[string]string{"name": name}, s.clock.Now()); err != nil {
+				return err
+			}
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO case_members (case_id, user_id, role) VALUES (?, ?, 'caseworker')`, caseID, cw.ID)
 		return err
@@ -157,6 +171,10 @@ type NewVisit struct {
 	Kind       string // supervised | supported
 	Start, End time.Time
 	Place      string
+	// Room is the visit room; two visits may not hold the same room at the same time.
+	Room string
+	// DecisionID names the decision the visit rests on ("": the case's newest of its kind).
+	DecisionID string
 }
 
 // AddVisit creates a visit with its default checklist and an empty report, and makes the
@@ -168,8 +186,8 @@ func (s *Store) AddVisit(ctx context.Context, nv NewVisit) (string, error) {
 	if !nv.End.After(nv.Start) {
 		return "", syncer.Errorf(syncer.CodeInvalid, "A visit must end after it starts.")
 	}
-	if len(nv.Place) > 200 {
-		return "", syncer.Errorf(syncer.CodeInvalid, "The place must be at most 200 characters.")
+	if len(nv.Place) > 200 || len(nv.Room) > 100 {
+		return "", syncer.Errorf(syncer.CodeInvalid, "The place must be at most 200 characters, the room at most 100.")
 	}
 	visitID := syncer.NewID()
 	err := s.db.WriteTx(ctx, func(tx *sql.Tx) error {
@@ -179,6 +197,18 @@ func (s *Store) AddVisit(ctx context.Context, nv NewVisit) (string, error) {
 		}
 		if c == nil || c.Record.Type != syncer.TypeCase || c.Deleted {
 			return syncer.Errorf(syncer.CodeNotFound, "No case has id %q.", nv.CaseID)
+		}
+		if err := roomTaken(ctx, tx, nv.Room, "", nv.Start, nv.End); err != nil {
+			return err
+		}
+		if nv.DecisionID != "" {
+			d, err := records.Load(ctx, tx, nv.DecisionID)
+			if err != nil {
+				return err
+			}
+			if d == nil || d.Record.Type != syncer.TypeDecision || d.Record.CaseId != nv.CaseID || syncer.Value(d, "kind") != nv.Kind {
+				return syncer.Errorf(syncer.CodeInvalid, "The case has no %s decision with id %q.", nv.Kind, nv.DecisionID)
+			}
 		}
 		consultant, err := userByName(ctx, tx, nv.Consultant)
 		if err != nil {
@@ -197,7 +227,7 @@ func (s *Store) AddVisit(ctx context.Context, nv NewVisit) (string, error) {
 			return err
 		}
 		if err := add(syncer.TypeVisit, visitID, map[string]string{
-			"consultant": consultant.ID, "kind": nv.Kind, "place": nv.Place,
+			"consultant": consultant.ID, "kind": nv.Kind, "place": nv.Place, "room": nv.Room, "decision_id": nv.DecisionID,
 			"start_ms": strconv.FormatInt(nv.Start.UnixMilli(), 10), "end_ms": strconv.FormatInt(nv.End.UnixMilli(), 10),
 		}); err != nil {
 			return err

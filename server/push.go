@@ -109,8 +109,33 @@ func (s *Store) applyChange(log *commitLog, hist txHistory, scope *scope, id Ide
 		}
 		out.Effect.Fields = append(out.Effect.Fields, &v1.Field{Name: "author", Value: id.UserID, Hlc: c.Hlc, DeviceId: id.DeviceID})
 	}
+	if create && c.Record.Type == syncer.TypeAddendum {
+		ok, err := log.reportOfVisit(editValue(c, "report_id"), editValue(c, "visit_id"), c.Record.CaseId)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return s.reject(log, id, c, fmt.Sprintf("Change %d is an addendum for a report the server does not have for that visit.", c.DeviceSeq))
+		}
+		out.Effect.Fields = append(out.Effect.Fields, &v1.Field{Name: "author", Value: id.UserID, Hlc: c.Hlc, DeviceId: id.DeviceID})
+	}
+	if syncer.IsSubmission(c) {
+		reason, err := s.acceptSubmission(log, id, cur, c, out.Effect)
+		if err != nil {
+			return nil, err
+		}
+		if reason != "" {
+			return s.reject(log, id, c, reason)
+		}
+	}
 	for _, conflict := range out.Conflicts {
 		if _, err := log.append(entry{ref: conflict.Record, device: syncer.ServerDevice, result: v1.Result_RESULT_APPLIED, effect: conflict, create: true}); err != nil {
+			return nil, err
+		}
+	}
+	for _, draft := range out.Addenda {
+		draft.Fields = append(draft.Fields, &v1.Field{Name: "author", Value: id.UserID, Hlc: c.Hlc, DeviceId: id.DeviceID})
+		if _, err := log.append(entry{ref: draft.Record, device: syncer.ServerDevice, result: v1.Result_RESULT_APPLIED, effect: draft, create: true}); err != nil {
 			return nil, err
 		}
 	}

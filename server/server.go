@@ -36,6 +36,8 @@ type Config struct {
 	Logger          zerolog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// ReportOverdue is how long after a supervised visit's end its report is flagged overdue.
+	ReportOverdue time.Duration
 }
 
 // DefaultConfig runs on loopback with a data directory in the working directory.
@@ -48,6 +50,7 @@ func DefaultConfig() Config {
 		SubscribePoll:    time.Second,
 		ShutdownTimeout:  30 * time.Second,
 		Logger:           zerolog.Nop(),
+		ReportOverdue:    72 * time.Hour,
 	}
 }
 
@@ -89,6 +92,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		store.Close()
 		return nil, err
 	}
+	store.ReportOverdue = cfg.ReportOverdue
 	s := &Server{cfg: cfg, Store: store, tokens: tokens, stopping: make(chan struct{})}
 	s.handler = s.routes()
 	return s, nil

@@ -32,6 +32,8 @@ type Store struct {
 	db    *sqlitedb.DB
 	now   func() time.Time
 	clock *syncer.Clock
+	// ReportOverdue is how long after a supervised visit's end its report is overdue (0: 72 hours).
+	ReportOverdue time.Duration
 }
 
 // OpenStore opens (creating if needed) the store in data directory dir. now is the clock; nil

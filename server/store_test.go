@@ -238,9 +238,9 @@ func TestPullPagesInCommitOrderAndResumes(t *testing.T) {
 	if all.More || all.NextCursor != f.head() {
 		t.Fatalf("unbounded pull: more=%v cursor=%d head=%d", all.More, all.NextCursor, f.head())
 	}
-	// 1 case + 1 visit + 11 checklist items + 1 report + 40 observations.
-	if len(all.Changes) != 54 {
-		t.Fatalf("pulled %d changes, want 54", len(all.Changes))
+	// 1 case + 1 child + 1 visit + 11 checklist items + 1 report + 40 observations.
+	if len(all.Changes) != 55 {
+		t.Fatalf("pulled %d changes, want 55", len(all.Changes))
 	}
 	for _, bound := range []struct {
 		changes int

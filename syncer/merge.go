@@ -29,6 +29,9 @@ type Outcome struct {
 	// Conflicts are new conflict records, one per concurrent field edit that lost or overlapped:
 	// the side not kept, so nothing a person wrote is lost.
 	Conflicts []*v1.CommittedChange
+	// Addenda are new addendum drafts holding text an edit wrote for a submitted (locked)
+	// document, which the edit does not change.
+	Addenda []*v1.CommittedChange
 }
 
 // Merge decides the outcome of change c from device on record cur (nil if it does not exist).
@@ -63,6 +66,9 @@ func Merge(cur *v1.CommittedChange, c *v1.Change, device string, hist History) (
 		}
 		return Outcome{Result: v1.Result_RESULT_APPLIED, Effect: &v1.CommittedChange{Record: ref, Deleted: true}}, nil
 	case v1.Op_OP_UPDATE:
+		if Locked(cur) && !cur.Deleted {
+			return lockedUpdate(cur, c, device), nil
+		}
 		return mergeUpdate(cur, c, device, hist)
 	}
 	return reject("Change %d has an unknown operation.", c.DeviceSeq), nil

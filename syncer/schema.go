@@ -78,6 +78,15 @@ const (
 	TypeObservation   = "observation"
 	TypeReport        = "report"
 	TypeConflict      = "conflict"
+	// The case's people, decision and terms: set on the server, read-only on tablets.
+	TypeChild      = "child"
+	TypeDecision   = "decision"
+	TypeConditions = "conditions"
+	TypeGoal       = "goal"
+	TypeWish       = "wish"
+	// After submission: corrections and the parents' own words, never merged into the report.
+	TypeAddendum      = "addendum"
+	TypeParentComment = "parent_comment"
 )
 
 // ReportSections are the sections of a report (samværsbeskrivelse), in template order. The keys
@@ -109,21 +118,61 @@ func reg(name string) FieldSpec       { return FieldSpec{Name: name, Rule: Regis
 func tabletReg(name string) FieldSpec { return FieldSpec{Name: name, Rule: Register, Tablet: true} }
 func secret(name string) FieldSpec    { return FieldSpec{Name: name, Rule: Text, Sensitive: true} }
 
+func tabletText(name string) FieldSpec {
+	return FieldSpec{Name: name, Rule: Text, Tablet: true, Sensitive: true}
+}
+
+// reportFields: the sections, the submission the tablet signs (submitted_ms, digest, signature),
+// and what the server sets when it accepts the submission and when the caseworker acknowledges.
 func reportFields() []FieldSpec {
 	fs := []FieldSpec{reg("visit_id")}
 	for _, s := range ReportSections {
-		fs = append(fs, FieldSpec{Name: s, Rule: Text, Tablet: true, Sensitive: true})
+		fs = append(fs, tabletText(s))
 	}
-	return fs
+	return append(fs, submissionFields()...)
+}
+
+// submissionFields are the fields of a signed document (report or addendum).
+func submissionFields() []FieldSpec {
+	return []FieldSpec{
+		reg("state"), tabletReg("submitted_ms"), tabletReg("digest"), tabletReg("signature"),
+		reg("submitted_by"), reg("submitted_device"), reg("conditions_id"),
+		reg("acknowledged_ms"), reg("acknowledged_by"),
+	}
 }
 
 // Schema is every record type, by name.
 var Schema = map[string]*TypeSpec{
 	TypeCase: {Name: TypeCase, Fields: []FieldSpec{
 		secret("children"), secret("parents"), reg("caseworker"), reg("reference"),
+		secret("relatives"), secret("placement"),
 	}},
-	TypeVisit: {Name: TypeVisit, Fields: []FieldSpec{
+	TypeChild: {Name: TypeChild, Fields: []FieldSpec{secret("name"), reg("birth_year")}},
+	// A decision the visits rest on: supported (Barnets Lov § 104, with the consents to written
+	// descriptions) or supervised (§ 105, with its period and purpose).
+	TypeDecision: {Name: TypeDecision, Fields: []FieldSpec{
+		reg("kind"), reg("consent_parents"), reg("young_person"), reg("consent_young_person"),
+		reg("from_ms"), reg("to_ms"), secret("purpose"),
+	}},
+	// Each version of the conditions is its own record, never changed: a report points at the
+	// version in force when it was submitted.
+	TypeConditions: {Name: TypeConditions, AppendOnly: true, Fields: []FieldSpec{
+		reg("version"), reg("from_ms"), secret("text"),
+	}},
+	TypeGoal: {Name: TypeGoal, Fields: []FieldSpec{secret("text"), reg("status")}},
+	TypeWish: {Name: TypeWish, Fields: []FieldSpec{
+		reg("child_id"), secret("text"), reg("support_person"), reg("pause_until_ms"),
+	}},
+	TypeAddendum: {Name: TypeAddendum, TabletCreate: true, TabletUpdate: true, Fields: append([]FieldSpec{
+		tabletReg("report_id"), tabletReg("visit_id"), tabletReg("section"), tabletText("text"), reg("author"),
+	}, submissionFields()...)},
+	TypeParentComment: {Name: TypeParentComment, AppendOnly: true, Fields: []FieldSpec{
+		reg("report_id"), reg("visit_id"), secret("text"), reg("received_ms"), reg("recorded_by"),
+	}},
+	TypeVisit: {Name: TypeVisit, TabletUpdate: true, Fields: []FieldSpec{
 		reg("consultant"), reg("kind"), reg("start_ms"), reg("end_ms"), secret("place"),
+		reg("room"), reg("decision_id"), reg("children"), reg("checklist_version"),
+		tabletReg("actual_start_ms"), tabletReg("actual_end_ms"), tabletText("present"),
 	}},
 	TypeChecklistItem: {Name: TypeChecklistItem, TabletUpdate: true, Fields: []FieldSpec{
 		reg("visit_id"), reg("phase"), reg("key"), reg("label"), tabletReg("checked"),

@@ -1,6 +1,10 @@
 package syncer
 
 import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 
@@ -73,12 +77,24 @@ func ValidateChange(c *v1.Change, nowMs int64) error {
 			return Errorf(CodeInvalid, "Change %d: %s", seq, err.Error())
 		}
 	}
-	if c.Op == v1.Op_OP_CREATE && spec.Name == TypeObservation {
-		for _, name := range []string{"visit_id", "at_ms", "text"} {
+	required := map[string][]string{TypeObservation: {"visit_id", "at_ms", "text"}, TypeAddendum: {"report_id", "visit_id", "text"}}
+	if c.Op == v1.Op_OP_CREATE {
+		for _, name := range required[spec.Name] {
 			if !seen[name] {
-				return Errorf(CodeInvalid, "Change %d creates an observation without %q.", seq, name)
+				return Errorf(CodeInvalid, "Change %d creates a %s record without %q.", seq, spec.Name, name)
 			}
 		}
+	}
+	// A submission signs what the document holds: it sets its three fields together, and on an
+	// existing document nothing else (the content it signs is already there).
+	n := 0
+	for _, name := range []string{"submitted_ms", "digest", "signature"} {
+		if seen[name] {
+			n++
+		}
+	}
+	if n != 0 && (n != 3 || (c.Op == v1.Op_OP_UPDATE && len(c.Fields) != 3)) {
+		return Errorf(CodeInvalid, "Change %d: a submission sets submitted_ms, digest and signature together, and nothing else.", seq)
 	}
 	return nil
 }
@@ -90,16 +106,26 @@ func validValue(typ, field, value string) error {
 		if value != "true" && value != "false" {
 			return Errorf(CodeInvalid, "field %q of a %s record must be true or false.", field, typ)
 		}
-	case field == "visit_id":
+	case field == "visit_id" || field == "report_id":
 		if !ValidID(value) {
 			return Errorf(CodeInvalid, "field %q of a %s record must be a visit id.", field, typ)
 		}
-	case field == "at_ms":
+	case field == "at_ms" || field == "submitted_ms" || field == "actual_start_ms" || field == "actual_end_ms":
 		if _, err := strconv.ParseInt(value, 10, 64); err != nil {
 			return Errorf(CodeInvalid, "field %q of a %s record must be a time in Unix milliseconds.", field, typ)
 		}
 	case field == "text" && value == "":
-		return Errorf(CodeInvalid, "an observation needs text.")
+		return Errorf(CodeInvalid, "a %s record needs text.", typ)
+	case field == "digest":
+		if b, err := hex.DecodeString(value); err != nil || len(b) != sha256.Size {
+			return Errorf(CodeInvalid, "field %q of a %s record must be a SHA-256 digest in hex.", field, typ)
+		}
+	case field == "signature":
+		if b, err := DecodeSignature(value); err != nil || len(b) != ed25519.SignatureSize {
+			return Errorf(CodeInvalid, "field %q of a %s record must be an Ed25519 signature in base64.", field, typ)
+		}
+	case field == "section" && value != "" && !slices.Contains(ReportSections, value):
+		return Errorf(CodeInvalid, "field %q of a %s record must name a report section.", field, typ)
 	}
 	return nil
 }

@@ -1,0 +1,88 @@
+package server
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/samvaer/sync/syncer"
+)
+
+// Access is one use of a child's data by a person, for the access log.
+type Access struct {
+	UserID, DeviceID, CaseID string
+	// What names what was read by type and id (e.g. "report 0190…"), never by its content.
+	What string
+	// Purpose is why, as the person gave it.
+	Purpose string
+}
+
+// maxPurposeBytes bounds the purpose a caller gives.
+const maxPurposeBytes = 200
+
+// checkPurpose refuses a read without a purpose: every use of a child's data is logged with why.
+func checkPurpose(purpose string) (string, error) {
+	purpose = strings.TrimSpace(purpose)
+	if purpose == "" {
+		return "", syncer.Errorf(syncer.CodeInvalid, "Say why you read this (purpose): every use of a child's data is logged with its purpose.")
+	}
+	if len(purpose) > maxPurposeBytes || !utf8.ValidString(purpose) {
+		return "", syncer.Errorf(syncer.CodeInvalid, "A purpose is at most %d bytes of text.", maxPurposeBytes)
+	}
+	return purpose, nil
+}
+
+// logAccess records one access in the caller's transaction, so a read that is not logged does
+// not happen.
+func logAccess(ctx context.Context, tx *sql.Tx, nowMs int64, a Access) error {
+	if a.UserID == "" || a.CaseID == "" || a.What == "" || a.Purpose == "" {
+		return fmt.Errorf("access log entry is missing who, which case, what or why")
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO access_log (at_ms, user_id, device_id, case_id, what, purpose) VALUES (?, ?, ?, ?, ?, ?)`,
+		nowMs, a.UserID, a.DeviceID, a.CaseID, a.What, a.Purpose)
+	if err != nil {
+		return fmt.Errorf("log access: %w", err)
+	}
+	return nil
+}
+
+// AccessEntry is an access log entry as a child's parents may see it: when, what kind of use and
+// why. It does not name the person who read.
+type AccessEntry struct {
+	AtMs    int64  `json:"at_ms"`
+	CaseID  string `json:"case_id"`
+	What    string `json:"what"`
+	Purpose string `json:"purpose"`
+}
+
+// AccessForChild returns the access log entries about a child (every read of a case the child is
+// in), oldest first.
+func (s *Store) AccessForChild(ctx context.Context, childID string) ([]AccessEntry, error) {
+	var out []AccessEntry
+	err := s.db.ReadTx(ctx, func(tx *sql.Tx) error {
+		var caseID string
+		err := tx.QueryRowContext(ctx, `SELECT case_id FROM records WHERE id = ? AND type = ?`, childID, syncer.TypeChild).Scan(&caseID)
+		if err == sql.ErrNoRows {
+			return syncer.Errorf(syncer.CodeNotFound, "No child has id %q.", childID)
+		}
+		if err != nil {
+			return fmt.Errorf("read child: %w", err)
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT at_ms, case_id, what, purpose FROM access_log WHERE case_id = ? ORDER BY at_ms, id`, caseID)
+		if err != nil {
+			return fmt.Errorf("read access log: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var e AccessEntry
+			if err := rows.Scan(&e.AtMs, &e.CaseID, &e.What, &e.Purpose); err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return rows.Err()
+	})
+	return out, err
+}

@@ -1,0 +1,261 @@
+package server
+
+import (
+	"context"
+	"database/sql"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	v1 "github.com/samvaer/sync/gen/samvaer/v1"
+	"github.com/samvaer/sync/internal/records"
+	"github.com/samvaer/sync/syncer"
+)
+
+// The case beyond its people: the decision the visits rest on, the conditions (versioned), the
+// parent action plan's goals and the child's wishes. Each is a record in the case, set on the
+// server and read-only on tablets, so the consultant sees them offline. who is the caller of an
+// RPC (nil for an admin working on the data directory); it must be allowed to edit the case.
+
+// Decision is the decision visits rest on.
+type Decision struct {
+	// Kind is supervised (§ 105) or supported (§ 104).
+	Kind string `json:"kind"`
+	// ConsentParents: the parents consented to written descriptions (supported visits).
+	ConsentParents bool `json:"consent_parents"`
+	// YoungPerson: a child of the case is 15 or over, whose consent is needed too.
+	YoungPerson        bool `json:"young_person"`
+	ConsentYoungPerson bool `json:"consent_young_person"`
+	// From and To bound a supervised visit decision's period; Purpose is its purpose.
+	FromMs  int64  `json:"from_ms"`
+	ToMs    int64  `json:"to_ms"`
+	Purpose string `json:"purpose"`
+}
+
+// editCase runs fn in a write transaction with a commit log, after checking the case exists and
+// the caller may edit it.
+func (s *Store) editCase(ctx context.Context, who *Identity, caseID string, fn func(tx *sql.Tx, log *commitLog, hlc syncer.HLC) error) error {
+	return s.db.WriteTx(ctx, func(tx *sql.Tx) error {
+		if err := caseExists(ctx, tx, caseID); err != nil {
+			return err
+		}
+		if who != nil {
+			if err := authorize(ctx, tx, *who, caseID, actEditCase); err != nil {
+				return err
+			}
+		}
+		log, err := newCommitLog(ctx, tx, s.nowMs())
+		if err != nil {
+			return err
+		}
+		return fn(tx, log, s.clock.Now())
+	})
+}
+
+func caseExists(ctx context.Context, q querier, caseID string) error {
+	if !syncer.ValidID(caseID) {
+		return syncer.Errorf(syncer.CodeInvalid, "That is not a case id.")
+	}
+	c, err := records.Load(ctx, q, caseID)
+	if err != nil {
+		return err
+	}
+	if c == nil || c.Record.Type != syncer.TypeCase || c.Deleted {
+		return syncer.Errorf(syncer.CodeNotFound, "No case has id %q.", caseID)
+	}
+	return nil
+}
+
+// SetDecision records a new decision for the case. Earlier decisions stay: a visit may name the
+// one it rests on, and a report keeps pointing at what was in force.
+func (s *Store) SetDecision(ctx context.Context, who *Identity, caseID string, d Decision) (string, error) {
+	if d.Kind != syncer.KindSupervised && d.Kind != syncer.KindSupported {
+		return "", syncer.Errorf(syncer.CodeInvalid, "A decision is for supervised (§ 105) or supported (§ 104) visits.")
+	}
+	if d.ToMs != 0 && d.ToMs < d.FromMs {
+		return "", syncer.Errorf(syncer.CodeInvalid, "A decision's period must end after it starts.")
+	}
+	if len(d.Purpose) > syncer.MaxTextBytes {
+		return "", syncer.Errorf(syncer.CodeInvalid, "The purpose is too long.")
+	}
+	id := syncer.NewID()
+	err := s.editCase(ctx, who, caseID, func(_ *sql.Tx, log *commitLog, hlc syncer.HLC) error {
+		_, err := log.serverChange(&v1.RecordRef{Type: syncer.TypeDecision, Id: id, CaseId: caseID}, false, map[string]string{
+			"kind": d.Kind, "consent_parents": strconv.FormatBool(d.ConsentParents), "young_person": strconv.FormatBool(d.YoungPerson),
+			"consent_young_person": strconv.FormatBool(d.ConsentYoungPerson),
+			"from_ms":              strconv.FormatInt(d.FromMs, 10), "to_ms": strconv.FormatInt(d.ToMs, 10), "purpose": d.Purpose,
+		}, hlc)
+		return err
+	})
+	return id, err
+}
+
+// SetConditions records a new version of the case's conditions and agreements. Versions are never
+// changed, so a submitted report keeps pointing at the version in force when it was submitted.
+func (s *Store) SetConditions(ctx context.Context, who *Identity, caseID, text string) (id string, version int, err error) {
+	if err := checkText("conditions", text); err != nil {
+		return "", 0, err
+	}
+	id = syncer.NewID()
+	err = s.editCase(ctx, who, caseID, func(tx *sql.Tx, log *commitLog, hlc syncer.HLC) error {
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM records WHERE case_id = ? AND type = ?`, caseID, syncer.TypeConditions).Scan(&version); err != nil {
+			return err
+		}
+		version++
+		_, err := log.serverChange(&v1.RecordRef{Type: syncer.TypeConditions, Id: id, CaseId: caseID}, false, map[string]string{
+			"version": strconv.Itoa(version), "from_ms": strconv.FormatInt(s.nowMs(), 10), "text": text,
+		}, hlc)
+		return err
+	})
+	return id, version, err
+}
+
+// AddGoal adds a goal of the parent action plan.
+func (s *Store) AddGoal(ctx context.Context, who *Identity, caseID, text string) (string, error) {
+	if err := checkText("goal", text); err != nil {
+		return "", err
+	}
+	id := syncer.NewID()
+	err := s.editCase(ctx, who, caseID, func(_ *sql.Tx, log *commitLog, hlc syncer.HLC) error {
+		_, err := log.serverChange(&v1.RecordRef{Type: syncer.TypeGoal, Id: id, CaseId: caseID}, false,
+			map[string]string{"text": text, "status": "open"}, hlc)
+		return err
+	})
+	return id, err
+}
+
+// AddWish records a child's wish: its own words, whether it asks for a support person at visits,
+// and until when it asks for visits to pause (0: no pause).
+func (s *Store) AddWish(ctx context.Context, who *Identity, caseID, childID, text string, supportPerson bool, pauseUntilMs int64) (string, error) {
+	if err := checkText("wish", text); err != nil {
+		return "", err
+	}
+	id := syncer.NewID()
+	err := s.editCase(ctx, who, caseID, func(tx *sql.Tx, log *commitLog, hlc syncer.HLC) error {
+		child, err := records.Load(ctx, tx, childID)
+		if err != nil {
+			return err
+		}
+		if child == nil || child.Record.Type != syncer.TypeChild || child.Record.CaseId != caseID {
+			return syncer.Errorf(syncer.CodeNotFound, "The case has no child with id %q.", childID)
+		}
+		_, err = log.serverChange(&v1.RecordRef{Type: syncer.TypeWish, Id: id, CaseId: caseID}, false, map[string]string{
+			"child_id": childID, "text": text, "support_person": strconv.FormatBool(supportPerson),
+			"pause_until_ms": strconv.FormatInt(pauseUntilMs, 10),
+		}, hlc)
+		return err
+	})
+	return id, err
+}
+
+// AddMember makes a user a member of a case in a role (caseworker, coordinator or consultant).
+func (s *Store) AddMember(ctx context.Context, who *Identity, caseID, user, role string) error {
+	if !slices.Contains([]string{"caseworker", "coordinator", "consultant"}, role) {
+		return syncer.Errorf(syncer.CodeInvalid, "A case member is a caseworker, coordinator or consultant.")
+	}
+	return s.editCase(ctx, who, caseID, func(tx *sql.Tx, _ *commitLog, _ syncer.HLC) error {
+		u, err := userByName(ctx, tx, user)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(u.Roles, role) {
+			return syncer.Errorf(syncer.CodeInvalid, "%s is not a %s.", u.Name, role)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT OR IGNORE INTO case_members (case_id, user_id, role) VALUES (?, ?, ?)`, caseID, u.ID, role)
+		return err
+	})
+}
+
+// CaseRecord is one record of a case as the case view shows it.
+type CaseRecord struct {
+	Type   string            `json:"type"`
+	ID     string            `json:"id"`
+	Fields map[string]string `json:"fields"`
+}
+
+// CaseView is a case with everything in it but the visits' own records (checklists,
+// observations, reports): its children, decisions, conditions, goals, wishes and visits.
+type CaseView struct {
+	ID      string       `json:"id"`
+	Records []CaseRecord `json:"records"`
+	Members []Member     `json:"members"`
+}
+
+// Member is a user's part in a case.
+type Member struct {
+	UserID string `json:"user_id"`
+	Role   string `json:"role"`
+}
+
+// GetCase returns a case for a person who may read it, and logs the read with their purpose.
+func (s *Store) GetCase(ctx context.Context, who Identity, caseID, purpose string) (CaseView, error) {
+	purpose, err := checkPurpose(purpose)
+	if err != nil {
+		return CaseView{}, err
+	}
+	view := CaseView{ID: caseID}
+	err = s.db.WriteTx(ctx, func(tx *sql.Tx) error {
+		if err := caseExists(ctx, tx, caseID); err != nil {
+			return err
+		}
+		if err := authorize(ctx, tx, who, caseID, actRead); err != nil {
+			return err
+		}
+		recs, err := records.Query(ctx, tx, `SELECT state FROM records WHERE case_id = ? AND type IN (?, ?, ?, ?, ?, ?, ?) ORDER BY id`, caseID,
+			syncer.TypeCase, syncer.TypeChild, syncer.TypeDecision, syncer.TypeConditions, syncer.TypeGoal, syncer.TypeWish, syncer.TypeVisit)
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			if r.Deleted {
+				continue
+			}
+			cr := CaseRecord{Type: r.Record.Type, ID: r.Record.Id, Fields: map[string]string{}}
+			for _, f := range r.Fields {
+				cr.Fields[f.Name] = f.Value
+			}
+			view.Records = append(view.Records, cr)
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT user_id, role FROM case_members WHERE case_id = ? ORDER BY role, user_id`, caseID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var m Member
+			if err := rows.Scan(&m.UserID, &m.Role); err != nil {
+				return err
+			}
+			view.Members = append(view.Members, m)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return logAccess(ctx, tx, s.nowMs(), Access{UserID: who.UserID, DeviceID: who.DeviceID, CaseID: caseID, What: "case " + caseID, Purpose: purpose})
+	})
+	return view, err
+}
+
+// roomTaken refuses a visit that would hold a room another visit holds at the same time.
+func roomTaken(ctx context.Context, q querier, room, exceptVisit string, start, end time.Time) error {
+	if strings.TrimSpace(room) == "" {
+		return nil
+	}
+	visits, err := records.Query(ctx, q, `SELECT state FROM records WHERE type = ? ORDER BY id`, syncer.TypeVisit)
+	if err != nil {
+		return err
+	}
+	for _, v := range visits {
+		if v.Deleted || v.Record.Id == exceptVisit || syncer.Value(v, "room") != room {
+			continue
+		}
+		vs, _ := strconv.ParseInt(syncer.Value(v, "start_ms"), 10, 64)
+		ve, _ := strconv.ParseInt(syncer.Value(v, "end_ms"), 10, 64)
+		if start.UnixMilli() < ve && vs < end.UnixMilli() {
+			return syncer.Errorf(syncer.CodeFailedPrecondition, "Room %q is booked from %s to %s by visit %s; choose another room or time.",
+				room, time.UnixMilli(vs).UTC().Format(time.RFC3339), time.UnixMilli(ve).UTC().Format(time.RFC3339), v.Record.Id)
+		}
+	}
+	return nil
+}

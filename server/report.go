@@ -1,0 +1,401 @@
+package server
+
+import (
+	"context"
+	"crypto/ed25519"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	v1 "github.com/samvaer/sync/gen/samvaer/v1"
+	"github.com/samvaer/sync/internal/records"
+	"github.com/samvaer/sync/syncer"
+)
+
+// The report's way from the tablet to the caseworker: a tablet submits it signed (acceptSubmission,
+// inside a push), the server locks it and delivers it to the case's caseworkers (Reports lists it
+// as new for them), a caseworker acknowledges it. Corrections are addenda; a parent's comment is
+// its own document.
+
+// reportOfVisit reports whether a report exists, undeleted, for the visit in the case.
+func (l *commitLog) reportOfVisit(reportID, visitID, caseID string) (bool, error) {
+	rep, err := l.record(reportID)
+	if err != nil {
+		return false, err
+	}
+	return rep != nil && !rep.Deleted && rep.Record.Type == syncer.TypeReport && rep.Record.CaseId == caseID &&
+		syncer.Value(rep, "visit_id") == visitID, nil
+}
+
+// acceptSubmission checks a signed submission against what the server holds: the digest covers
+// exactly the document's text, the signature verifies with the device's enrolled key, and a report
+// may be submitted under the consent rule. It returns the reason when the submission is refused;
+// otherwise it adds the server's fields to the effect, which locks the document.
+func (s *Store) acceptSubmission(log *commitLog, id Identity, cur *v1.CommittedChange, c *v1.Change, eff *v1.CommittedChange) (string, error) {
+	typ, seq := c.Record.Type, c.DeviceSeq
+	value := func(name string) string { return syncer.Value(cur, name) }
+	if c.Op == v1.Op_OP_CREATE {
+		value = func(name string) string { return editValue(c, name) }
+	}
+	digest := editValue(c, "digest")
+	if syncer.DocumentDigest(typ, value) != digest {
+		return fmt.Sprintf("Change %d submits a %s whose text changed on another device after it was signed; review it and submit again.", seq, typ), nil
+	}
+	at, _ := strconv.ParseInt(editValue(c, "submitted_ms"), 10, 64)
+	var pub []byte
+	if err := log.tx.QueryRowContext(log.ctx, `SELECT public_key FROM devices WHERE id = ?`, id.DeviceID).Scan(&pub); err != nil {
+		return "", fmt.Errorf("read device key: %w", err)
+	}
+	sig, _ := syncer.DecodeSignature(editValue(c, "signature"))
+	if len(pub) != ed25519.PublicKeySize || !ed25519.Verify(pub, syncer.SubmissionPayload(typ, c.Record.Id, id.DeviceID, digest, at), sig) {
+		return fmt.Sprintf("Change %d submits a %s with a signature that does not verify with this tablet's key.", seq, typ), nil
+	}
+	add := func(name, v string) {
+		eff.Fields = append(eff.Fields, &v1.Field{Name: name, Value: v, Hlc: c.Hlc, DeviceId: id.DeviceID})
+	}
+	if typ == syncer.TypeReport {
+		visit, err := log.record(value("visit_id"))
+		if err != nil {
+			return "", err
+		}
+		decisions, err := records.Query(log.ctx, log.tx, `SELECT state FROM records WHERE case_id = ? AND type = ?`, c.Record.CaseId, syncer.TypeDecision)
+		if err != nil {
+			return "", err
+		}
+		if err := syncer.WrittenDescriptionsAllowed(visit, syncer.DecisionFor(visit, decisions)); err != nil {
+			return fmt.Sprintf("Change %d: %s", seq, syncer.ErrorMessage(err)), nil
+		}
+		var conditions string
+		err = log.tx.QueryRowContext(log.ctx, `SELECT id FROM records WHERE case_id = ? AND type = ? ORDER BY id DESC LIMIT 1`,
+			c.Record.CaseId, syncer.TypeConditions).Scan(&conditions)
+		if err != nil && err != sql.ErrNoRows {
+			return "", fmt.Errorf("read conditions: %w", err)
+		}
+		add("conditions_id", conditions)
+	}
+	add("state", syncer.StateSubmitted)
+	add("submitted_by", id.UserID)
+	add("submitted_device", id.DeviceID)
+	return "", nil
+}
+
+// Report filters.
+const (
+	FilterAll          = ""
+	FilterNew          = "new"          // submitted, not yet acknowledged
+	FilterOverdue      = "overdue"      // a supervised visit's report not submitted in time
+	FilterAcknowledged = "acknowledged" // read and acknowledged by a caseworker
+)
+
+// Report is a report as the caseworker's inbox and the admin list show it.
+type Report struct {
+	ID             string `json:"id"`
+	CaseID         string `json:"case_id"`
+	VisitID        string `json:"visit_id"`
+	VisitKind      string `json:"visit_kind"`
+	VisitStartMs   int64  `json:"visit_start_ms"`
+	VisitEndMs     int64  `json:"visit_end_ms"`
+	State          string `json:"state"`
+	Overdue        bool   `json:"overdue"`
+	SubmittedMs    int64  `json:"submitted_ms,omitempty"`
+	SubmittedBy    string `json:"submitted_by,omitempty"`
+	AcknowledgedMs int64  `json:"acknowledged_ms,omitempty"`
+	AcknowledgedBy string `json:"acknowledged_by,omitempty"`
+	// ConditionsID is the version of the conditions in force when the report was submitted.
+	ConditionsID string `json:"conditions_id,omitempty"`
+	// Recipients are the case's caseworkers (user ids): the report is delivered to them.
+	Recipients []string `json:"recipients"`
+	// Sections, Addenda and ParentComments are filled only by GetReport.
+	Sections       []Section  `json:"sections,omitempty"`
+	Addenda        []Addendum `json:"addenda,omitempty"`
+	ParentComments []Addendum `json:"parent_comments,omitempty"`
+	record         *v1.CommittedChange
+}
+
+// Section is one section of a report.
+type Section struct {
+	Key  string `json:"key"`
+	Text string `json:"text"`
+}
+
+// Addendum is an addendum or a parent's comment filed with a report.
+type Addendum struct {
+	ID          string `json:"id"`
+	Section     string `json:"section,omitempty"`
+	Text        string `json:"text"`
+	State       string `json:"state,omitempty"`
+	SubmittedMs int64  `json:"submitted_ms,omitempty"`
+	Author      string `json:"author,omitempty"`
+}
+
+func (s *Store) overdueMs() int64 {
+	if s.ReportOverdue > 0 {
+		return s.ReportOverdue.Milliseconds()
+	}
+	return syncer.DefaultReportOverdueMs
+}
+
+// Reports lists reports, newest visit first. who limits them to the cases the caller may read
+// (nil: all, for an admin on the data directory); caseID to one case ("" for all); filter is one
+// of the Filter constants. A list names reports and visits by id and state only, so it is not a
+// read of their content and is not logged.
+func (s *Store) Reports(ctx context.Context, who *Identity, caseID, filter string) ([]Report, error) {
+	switch filter {
+	case FilterAll, FilterNew, FilterOverdue, FilterAcknowledged:
+	default:
+		return nil, syncer.Errorf(syncer.CodeInvalid, "Unknown filter %q; filters are new, overdue and acknowledged.", filter)
+	}
+	var out []Report
+	err := s.db.ReadTx(ctx, func(tx *sql.Tx) error {
+		query, args := `SELECT state FROM records WHERE type = ? ORDER BY id`, []any{syncer.TypeReport}
+		if caseID != "" {
+			query, args = `SELECT state FROM records WHERE type = ? AND case_id = ? ORDER BY id`, []any{syncer.TypeReport, caseID}
+		}
+		reps, err := records.Query(ctx, tx, query, args...)
+		if err != nil {
+			return err
+		}
+		allowed := map[string]error{}
+		for _, rep := range reps {
+			if rep.Deleted {
+				continue
+			}
+			if who != nil {
+				err, seen := allowed[rep.Record.CaseId]
+				if !seen {
+					err = authorize(ctx, tx, *who, rep.Record.CaseId, actRead)
+					allowed[rep.Record.CaseId] = err
+				}
+				if syncer.ErrorCode(err) == syncer.CodeInternal {
+					return err
+				}
+				if err != nil {
+					continue
+				}
+			}
+			r, err := s.reportSummary(ctx, tx, rep)
+			if err != nil {
+				return err
+			}
+			switch {
+			case r == nil:
+			case filter == FilterNew && r.State != syncer.StateSubmitted:
+			case filter == FilterOverdue && !r.Overdue:
+			case filter == FilterAcknowledged && r.State != syncer.StateAcknowledged:
+			default:
+				out = append(out, *r)
+			}
+		}
+		return nil
+	})
+	slices.SortStableFunc(out, func(a, b Report) int { return int(b.VisitStartMs - a.VisitStartMs) })
+	return out, err
+}
+
+// reportSummary describes a report without its text; nil when its visit is gone.
+func (s *Store) reportSummary(ctx context.Context, q querier, rep *v1.CommittedChange) (*Report, error) {
+	visit, err := records.Load(ctx, q, syncer.Value(rep, "visit_id"))
+	if err != nil {
+		return nil, err
+	}
+	if visit == nil || visit.Deleted {
+		return nil, nil
+	}
+	num := func(rec *v1.CommittedChange, name string) int64 {
+		n, _ := strconv.ParseInt(syncer.Value(rec, name), 10, 64)
+		return n
+	}
+	r := &Report{
+		ID: rep.Record.Id, CaseID: rep.Record.CaseId, VisitID: visit.Record.Id,
+		VisitKind: syncer.Value(visit, "kind"), VisitStartMs: num(visit, "start_ms"), VisitEndMs: num(visit, "end_ms"),
+		State:       syncer.State(rep),
+		Overdue:     syncer.ReportOverdue(visit, rep, s.overdueMs(), s.nowMs()),
+		SubmittedMs: num(rep, "submitted_ms"), SubmittedBy: syncer.Value(rep, "submitted_by"),
+		AcknowledgedMs: num(rep, "acknowledged_ms"), AcknowledgedBy: syncer.Value(rep, "acknowledged_by"),
+		ConditionsID: syncer.Value(rep, "conditions_id"),
+		Recipients:   []string{},
+		record:       rep,
+	}
+	rows, err := q.QueryContext(ctx, `SELECT user_id FROM case_members WHERE case_id = ? AND role = 'caseworker' ORDER BY user_id`, r.CaseID)
+	if err != nil {
+		return nil, fmt.Errorf("read recipients: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var u string
+		if err := rows.Scan(&u); err != nil {
+			return nil, err
+		}
+		r.Recipients = append(r.Recipients, u)
+	}
+	return r, rows.Err()
+}
+
+// GetReport returns a report with its text, addenda and parents' comments, and logs the read
+// with the caller's purpose in the same transaction.
+func (s *Store) GetReport(ctx context.Context, who Identity, reportID, purpose string) (Report, error) {
+	purpose, err := checkPurpose(purpose)
+	if err != nil {
+		return Report{}, err
+	}
+	var out Report
+	err = s.db.WriteTx(ctx, func(tx *sql.Tx) error {
+		rep, err := s.loadReport(ctx, tx, who, reportID, actRead)
+		if err != nil {
+			return err
+		}
+		r, err := s.reportSummary(ctx, tx, rep)
+		if err != nil {
+			return err
+		}
+		if r == nil {
+			return syncer.Errorf(syncer.CodeNotFound, "Report %s belongs to a cancelled visit.", reportID)
+		}
+		for _, key := range syncer.ReportSections {
+			r.Sections = append(r.Sections, Section{Key: key, Text: syncer.Value(rep, key)})
+		}
+		docs, err := records.Query(ctx, tx, `SELECT state FROM records WHERE case_id = ? AND type IN (?, ?) ORDER BY id`,
+			rep.Record.CaseId, syncer.TypeAddendum, syncer.TypeParentComment)
+		if err != nil {
+			return err
+		}
+		for _, d := range docs {
+			if d.Deleted || syncer.Value(d, "report_id") != reportID {
+				continue
+			}
+			a := Addendum{ID: d.Record.Id, Section: syncer.Value(d, "section"), Text: syncer.Value(d, "text"), Author: syncer.Value(d, "author")}
+			if d.Record.Type == syncer.TypeParentComment {
+				a.SubmittedMs, _ = strconv.ParseInt(syncer.Value(d, "received_ms"), 10, 64)
+				a.Author = syncer.Value(d, "recorded_by")
+				r.ParentComments = append(r.ParentComments, a)
+				continue
+			}
+			a.State = syncer.State(d)
+			a.SubmittedMs, _ = strconv.ParseInt(syncer.Value(d, "submitted_ms"), 10, 64)
+			r.Addenda = append(r.Addenda, a)
+		}
+		out = *r
+		return logAccess(ctx, tx, s.nowMs(), Access{UserID: who.UserID, DeviceID: who.DeviceID, CaseID: rep.Record.CaseId,
+			What: "report " + reportID, Purpose: purpose})
+	})
+	return out, err
+}
+
+// loadReport reads a report the caller may act on.
+func (s *Store) loadReport(ctx context.Context, tx *sql.Tx, who Identity, reportID string, act action) (*v1.CommittedChange, error) {
+	if !syncer.ValidID(reportID) {
+		return nil, syncer.Errorf(syncer.CodeInvalid, "That is not a report id.")
+	}
+	rep, err := records.Load(ctx, tx, reportID)
+	if err != nil {
+		return nil, err
+	}
+	if rep == nil || rep.Deleted || rep.Record.Type != syncer.TypeReport {
+		return nil, syncer.Errorf(syncer.CodeNotFound, "No report has id %q.", reportID)
+	}
+	if err := authorize(ctx, tx, who, rep.Record.CaseId, act); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// Acknowledge records that a caseworker has read a delivered report. Acknowledging twice is
+// harmless; a report not yet submitted cannot be acknowledged.
+func (s *Store) Acknowledge(ctx context.Context, who Identity, reportID string) error {
+	return s.db.WriteTx(ctx, func(tx *sql.Tx) error {
+		rep, err := s.loadReport(ctx, tx, who, reportID, actAcknowledge)
+		if err != nil {
+			return err
+		}
+		switch syncer.State(rep) {
+		case syncer.StateAcknowledged:
+			return nil
+		case syncer.StateDraft:
+			return syncer.Errorf(syncer.CodeFailedPrecondition, "Report %s has not been submitted yet; only a submitted report can be acknowledged.", reportID)
+		}
+		log, err := newCommitLog(ctx, tx, s.nowMs())
+		if err != nil {
+			return err
+		}
+		_, err = log.serverChange(rep.Record, false, map[string]string{
+			"state": syncer.StateAcknowledged, "acknowledged_ms": strconv.FormatInt(s.nowMs(), 10), "acknowledged_by": who.UserID,
+		}, s.clock.Now())
+		return err
+	})
+}
+
+// checkText refuses empty or oversized text a person wrote, without repeating it.
+func checkText(what, text string) error {
+	if strings.TrimSpace(text) == "" {
+		return syncer.Errorf(syncer.CodeInvalid, "The %s needs text.", what)
+	}
+	if len(text) > syncer.MaxTextBytes || !utf8.ValidString(text) {
+		return syncer.Errorf(syncer.CodeInvalid, "The %s must be valid text of at most %d bytes.", what, syncer.MaxTextBytes)
+	}
+	return nil
+}
+
+// AddAddendum files a dated correction to a submitted report, written through the RPC API by an
+// authenticated caseworker or consultant of the case. It is submitted at once: the caller's
+// access token, bound to their device, stands for the signature a tablet makes.
+func (s *Store) AddAddendum(ctx context.Context, who Identity, reportID, section, text string) (string, error) {
+	if err := checkText("addendum", text); err != nil {
+		return "", err
+	}
+	if section != "" && !slices.Contains(syncer.ReportSections, section) {
+		return "", syncer.Errorf(syncer.CodeInvalid, "A report has no such section; the sections are: %s.", strings.Join(syncer.ReportSections, ", "))
+	}
+	id := syncer.NewID()
+	err := s.db.WriteTx(ctx, func(tx *sql.Tx) error {
+		rep, err := s.loadReport(ctx, tx, who, reportID, actAddendum)
+		if err != nil {
+			return err
+		}
+		if !syncer.Locked(rep) {
+			return syncer.Errorf(syncer.CodeFailedPrecondition, "Report %s is still a draft: change the report itself; addenda are for submitted reports.", reportID)
+		}
+		log, err := newCommitLog(ctx, tx, s.nowMs())
+		if err != nil {
+			return err
+		}
+		now := strconv.FormatInt(s.nowMs(), 10)
+		_, err = log.serverChange(&v1.RecordRef{Type: syncer.TypeAddendum, Id: id, CaseId: rep.Record.CaseId}, false, map[string]string{
+			"report_id": reportID, "visit_id": syncer.Value(rep, "visit_id"), "section": section, "text": text,
+			"author": who.UserID, "state": syncer.StateSubmitted, "submitted_ms": now,
+			"submitted_by": who.UserID, "submitted_device": who.DeviceID,
+		}, s.clock.Now())
+		return err
+	})
+	return id, err
+}
+
+// AddParentComment files a parent's comment on a report as its own document: it is never merged
+// into the report. receivedMs is when the comment was received (0: now).
+func (s *Store) AddParentComment(ctx context.Context, who Identity, reportID, text string, receivedMs int64) (string, error) {
+	if err := checkText("comment", text); err != nil {
+		return "", err
+	}
+	if receivedMs <= 0 {
+		receivedMs = s.nowMs()
+	}
+	id := syncer.NewID()
+	err := s.db.WriteTx(ctx, func(tx *sql.Tx) error {
+		rep, err := s.loadReport(ctx, tx, who, reportID, actParentComment)
+		if err != nil {
+			return err
+		}
+		log, err := newCommitLog(ctx, tx, s.nowMs())
+		if err != nil {
+			return err
+		}
+		_, err = log.serverChange(&v1.RecordRef{Type: syncer.TypeParentComment, Id: id, CaseId: rep.Record.CaseId}, false, map[string]string{
+			"report_id": reportID, "visit_id": syncer.Value(rep, "visit_id"), "text": text,
+			"received_ms": strconv.FormatInt(receivedMs, 10), "recorded_by": who.UserID,
+		}, s.clock.Now())
+		return err
+	})
+	return id, err
+}
