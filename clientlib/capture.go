@@ -72,17 +72,16 @@ func (t *Tablet) SetReportSection(ctx context.Context, visitID, section, text st
 		return syncer.Errorf(syncer.CodeInvalid, "A report has no such section; the sections are: %s.", strings.Join(syncer.ReportSections, ", "))
 	}
 	return t.write(ctx, func(tx *sql.Tx, _ int64) (*v1.Change, map[string]string, error) {
-		if _, err := findVisit(ctx, tx, visitID); err != nil {
-			return nil, nil, err
-		}
-		reports, err := recordsOfVisit(ctx, tx, visitID, syncer.TypeReport)
+		report, _, err := visitReport(ctx, tx, visitID)
 		if err != nil {
 			return nil, nil, err
 		}
-		if len(reports) == 0 {
-			return nil, nil, syncer.Errorf(syncer.CodeNotFound, "Visit %s has no report on this tablet yet; sync first.", visitID)
+		if locked, err := submittedHere(ctx, tx, report); err != nil {
+			return nil, nil, err
+		} else if locked {
+			return nil, nil, syncer.Errorf(syncer.CodeFailedPrecondition, "The report of visit %s is submitted and locked; write an addendum instead.", visitID)
 		}
-		return t.fieldEdit(ctx, tx, reports[0], section, text)
+		return t.fieldEdit(ctx, tx, report, section, text)
 	})
 }
 

@@ -33,6 +33,20 @@ type Visit struct {
 	Report []ReportSection `json:"report"`
 	// Observations are sorted by time, then id.
 	Observations []Observation `json:"observations"`
+	// ReportID and ReportState: draft, submitted (also while the submission is on its way) or
+	// acknowledged. A submitted report is locked: corrections are Addenda.
+	ReportID    string     `json:"report_id"`
+	ReportState string     `json:"report_state"`
+	Addenda     []Addendum `json:"addenda"`
+}
+
+// Addendum is a correction to a submitted report: a draft (made by the server from an edit that
+// reached the report after it was locked) until it is signed.
+type Addendum struct {
+	ID      string `json:"id"`
+	Section string `json:"section,omitempty"`
+	Text    string `json:"text"`
+	State   string `json:"state"`
 }
 
 // ChecklistItem is one item of a visit's checklist.
@@ -130,23 +144,41 @@ func visitView(ctx context.Context, q querier, visit *v1.CommittedChange, pendin
 				Phase: fields["phase"], Key: fields["key"], Label: fields["label"], Checked: fields["checked"] == "true",
 			})
 		case syncer.TypeReport:
-			if len(report) == 0 { // a visit has one report; the first by id if ever more
+			if v.ReportID == "" { // a visit has one report; the first by id if ever more
+				v.ReportID, v.ReportState = rec.Record.Id, syncer.State(rec)
+				if syncer.Locked(rec) {
+					// Nothing changes a submitted report: a pending edit will become an addendum draft.
+					fields = visible(rec, nil)
+				} else if locked, err := submittedHere(ctx, q, rec); err != nil {
+					return Visit{}, err
+				} else if locked {
+					v.ReportState = syncer.StateSubmitted
+				}
 				report = fields
 			}
+		case syncer.TypeAddendum:
+			v.Addenda = append(v.Addenda, addendumOf(rec.Record.Id, fields))
 		case syncer.TypeObservation:
 			v.Observations = append(v.Observations, observationOf(rec.Record.Id, fields))
 		}
 	}
 	// Observations written on this tablet that the server has not confirmed yet.
 	for id, entries := range pending {
-		if held[id] || entries[0].change.GetRecord().GetType() != syncer.TypeObservation {
+		typ := entries[0].change.GetRecord().GetType()
+		if held[id] || (typ != syncer.TypeObservation && typ != syncer.TypeAddendum) {
 			continue
 		}
-		if fields := visible(nil, entries); fields["visit_id"] == v.ID {
+		fields := visible(nil, entries)
+		switch {
+		case fields["visit_id"] != v.ID:
+		case typ == syncer.TypeObservation:
 			v.Observations = append(v.Observations, observationOf(id, fields))
+		default:
+			v.Addenda = append(v.Addenda, addendumOf(id, fields))
 		}
 	}
 	slices.SortStableFunc(v.Checklist, func(a, b ChecklistItem) int { return compareChecklistKeys(a.Key, b.Key) })
+	slices.SortFunc(v.Addenda, func(a, b Addendum) int { return cmp.Compare(a.ID, b.ID) })
 	slices.SortFunc(v.Observations, func(a, b Observation) int {
 		return cmp.Or(cmp.Compare(a.AtMs, b.AtMs), cmp.Compare(a.ID, b.ID))
 	})
@@ -154,6 +186,18 @@ func visitView(ctx context.Context, q querier, visit *v1.CommittedChange, pendin
 		v.Report = append(v.Report, ReportSection{Key: key, Text: report[key]})
 	}
 	return v, nil
+}
+
+// addendumOf shows an addendum; one signed here is submitted from the moment it is signed.
+func addendumOf(id string, fields map[string]string) Addendum {
+	state := fields["state"]
+	if state == "" || (state == syncer.StateDraft && fields["signature"] != "") {
+		state = syncer.StateSubmitted
+		if fields["signature"] == "" {
+			state = syncer.StateDraft
+		}
+	}
+	return Addendum{ID: id, Section: fields["section"], Text: fields["text"], State: state}
 }
 
 func observationOf(id string, fields map[string]string) Observation {
