@@ -110,6 +110,8 @@ type NewCase struct {
 	Reference  string // the municipality's case reference
 	Relatives  []string
 	Placement  string // the foster family or institution
+	// Coordinator (user name or id, optional) plans the case's visits.
+	Coordinator string
 }
 
 // AddCase creates a case; its caseworker is a member from the start.
@@ -158,7 +160,20 @@ func (s *Store) AddCase(ctx context.Context, nc NewCase) (string, error) {
 				return err
 			}
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO case_members (case_id, user_id, role) VALUES (?, ?, 'caseworker')`, caseID, cw.ID)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO case_members (case_id, user_id, role) VALUES (?, ?, 'caseworker')`, caseID, cw.ID); err != nil {
+			return err
+		}
+		if nc.Coordinator == "" {
+			return nil
+		}
+		co, err := userByName(ctx, tx, nc.Coordinator)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(co.Roles, "coordinator") {
+			return syncer.Errorf(syncer.CodeInvalid, "%s is not a coordinator.", co.Name)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO case_members (case_id, user_id, role) VALUES (?, ?, 'coordinator')`, caseID, co.ID)
 		return err
 	})
 	return caseID, err
@@ -175,6 +190,8 @@ type NewVisit struct {
 	Room string
 	// DecisionID names the decision the visit rests on ("": the case's newest of its kind).
 	DecisionID string
+	// By is the caller of an RPC, who must be allowed to edit the case (nil: an admin).
+	By *Identity
 }
 
 // AddVisit creates a visit with its default checklist and an empty report, and makes the
@@ -197,6 +214,11 @@ func (s *Store) AddVisit(ctx context.Context, nv NewVisit) (string, error) {
 		}
 		if c == nil || c.Record.Type != syncer.TypeCase || c.Deleted {
 			return syncer.Errorf(syncer.CodeNotFound, "No case has id %q.", nv.CaseID)
+		}
+		if nv.By != nil {
+			if err := authorize(ctx, tx, *nv.By, nv.CaseID, actEditCase); err != nil {
+				return err
+			}
 		}
 		if err := roomTaken(ctx, tx, nv.Room, "", nv.Start, nv.End); err != nil {
 			return err
@@ -226,13 +248,18 @@ func (s *Store) AddVisit(ctx context.Context, nv NewVisit) (string, error) {
 			_, err := log.serverChange(&v1.RecordRef{Type: typ, Id: id, CaseId: nv.CaseID}, false, fields, hlc)
 			return err
 		}
+		version, checklist, err := checklistTemplate(ctx, tx)
+		if err != nil {
+			return err
+		}
 		if err := add(syncer.TypeVisit, visitID, map[string]string{
-			"consultant": consultant.ID, "kind": nv.Kind, "place": nv.Place, "room": nv.Room, "decision_id": nv.DecisionID,
+			"checklist_version": strconv.Itoa(version),
+			"consultant":        consultant.ID, "kind": nv.Kind, "place": nv.Place, "room": nv.Room, "decision_id": nv.DecisionID,
 			"start_ms": strconv.FormatInt(nv.Start.UnixMilli(), 10), "end_ms": strconv.FormatInt(nv.End.UnixMilli(), 10),
 		}); err != nil {
 			return err
 		}
-		for _, item := range syncer.DefaultChecklist {
+		for _, item := range checklist {
 			if err := add(syncer.TypeChecklistItem, syncer.NewID(), map[string]string{
 				"visit_id": visitID, "phase": item.Phase, "key": item.Key, "label": item.Label, "checked": "false",
 			}); err != nil {

@@ -3,10 +3,14 @@ package server
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	v1 "github.com/samvaer/sync/gen/samvaer/v1"
 	"github.com/samvaer/sync/internal/records"
@@ -258,4 +262,131 @@ func roomTaken(ctx context.Context, q querier, room, exceptVisit string, start, 
 		}
 	}
 	return nil
+}
+
+// ChecklistTemplate returns the newest checklist template and its version (0: the built-in
+// default, syncer.DefaultChecklist).
+func (s *Store) ChecklistTemplate(ctx context.Context) (int, []syncer.ChecklistItem, error) {
+	return checklistTemplate(ctx, s.db.Read)
+}
+
+func checklistTemplate(ctx context.Context, q querier) (int, []syncer.ChecklistItem, error) {
+	var version int
+	var blob string
+	err := q.QueryRowContext(ctx, `SELECT version, items FROM checklist_templates ORDER BY version DESC LIMIT 1`).Scan(&version, &blob)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, syncer.DefaultChecklist, nil
+	}
+	if err != nil {
+		return 0, nil, fmt.Errorf("read checklist template: %w", err)
+	}
+	var items []syncer.ChecklistItem
+	if err := json.Unmarshal([]byte(blob), &items); err != nil {
+		return 0, nil, fmt.Errorf("decode checklist template: %w", err)
+	}
+	return version, items, nil
+}
+
+// SetChecklistTemplate stores a new version of the checklist template; visits added from now on
+// start with it, visits already planned keep theirs. who nil is an admin on the data directory.
+func (s *Store) SetChecklistTemplate(ctx context.Context, who *Identity, items []syncer.ChecklistItem) (int, error) {
+	if who != nil {
+		if err := authorizeRole(*who, "coordinator"); err != nil {
+			return 0, err
+		}
+	}
+	if len(items) == 0 || len(items) > 100 {
+		return 0, syncer.Errorf(syncer.CodeInvalid, "A checklist has 1 to 100 items.")
+	}
+	keys := map[string]bool{}
+	for _, it := range items {
+		if !slices.Contains([]string{"before", "during", "after"}, it.Phase) {
+			return 0, syncer.Errorf(syncer.CodeInvalid, "A checklist item's phase is before, during or after.")
+		}
+		if !validKey(it.Key) || keys[it.Key] {
+			return 0, syncer.Errorf(syncer.CodeInvalid, "Checklist keys are unique, 1 to 64 characters of a-z, 0-9 and _.")
+		}
+		keys[it.Key] = true
+		if strings.TrimSpace(it.Label) == "" || len(it.Label) > syncer.MaxRegisterBytes || !utf8.ValidString(it.Label) {
+			return 0, syncer.Errorf(syncer.CodeInvalid, "A checklist label is 1 to %d bytes of text.", syncer.MaxRegisterBytes)
+		}
+	}
+	blob, err := json.Marshal(items)
+	if err != nil {
+		return 0, err
+	}
+	by := "admin"
+	if who != nil {
+		by = who.UserID
+	}
+	var version int
+	err = s.db.WriteTx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) + 1 FROM checklist_templates`).Scan(&version); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO checklist_templates (version, items, created_ms, created_by) VALUES (?, ?, ?, ?)`,
+			version, string(blob), s.nowMs(), by)
+		return err
+	})
+	return version, err
+}
+
+func validKey(k string) bool {
+	if k == "" || len(k) > 64 {
+		return false
+	}
+	for _, r := range k {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// RescheduleVisit moves a visit in time or to another room ("" keeps no room), refusing a room
+// another visit holds at the same time. who nil is an admin on the data directory.
+func (s *Store) RescheduleVisit(ctx context.Context, who *Identity, visitID string, start, end time.Time, room string) error {
+	if !end.After(start) {
+		return syncer.Errorf(syncer.CodeInvalid, "A visit must end after it starts.")
+	}
+	if len(room) > 100 {
+		return syncer.Errorf(syncer.CodeInvalid, "The room must be at most 100 characters.")
+	}
+	if !syncer.ValidID(visitID) {
+		return syncer.Errorf(syncer.CodeInvalid, "That is not a visit id.")
+	}
+	visit, err := records.Load(ctx, s.db.Read, visitID)
+	if err != nil {
+		return err
+	}
+	if visit == nil || visit.Deleted || visit.Record.Type != syncer.TypeVisit {
+		return syncer.Errorf(syncer.CodeNotFound, "No visit has id %q.", visitID)
+	}
+	return s.editCase(ctx, who, visit.Record.CaseId, func(tx *sql.Tx, log *commitLog, hlc syncer.HLC) error {
+		if err := roomTaken(ctx, tx, room, visitID, start, end); err != nil {
+			return err
+		}
+		_, err := log.serverChange(visit.Record, false, map[string]string{
+			"start_ms": strconv.FormatInt(start.UnixMilli(), 10), "end_ms": strconv.FormatInt(end.UnixMilli(), 10), "room": room,
+		}, hlc)
+		return err
+	})
+}
+
+// ChildIDs returns the ids of a case's children, in the order they were added.
+func (s *Store) ChildIDs(ctx context.Context, caseID string) ([]string, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT id FROM records WHERE case_id = ? AND type = ? ORDER BY id`, caseID, syncer.TypeChild)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"database/sql"
@@ -138,61 +139,96 @@ func (s *Store) overdueMs() int64 {
 	return syncer.DefaultReportOverdueMs
 }
 
-// Reports lists reports, newest visit first. who limits them to the cases the caller may read
-// (nil: all, for an admin on the data directory); caseID to one case ("" for all); filter is one
-// of the Filter constants. A list names reports and visits by id and state only, so it is not a
-// read of their content and is not logged.
+// Reports lists reports, newest visit first, for an admin on the data directory. who limits them
+// to the cases a caller may read (nil: all); caseID to one case ("" for all); filter is one of the
+// Filter constants. The list names reports and visits by id, time and state, never their text.
 func (s *Store) Reports(ctx context.Context, who *Identity, caseID, filter string) ([]Report, error) {
+	var out []Report
+	err := s.db.ReadTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		out, err = s.reports(ctx, tx, who, caseID, filter)
+		return err
+	})
+	return out, err
+}
+
+// ListReports lists the reports of the caller's cases (see Reports) and logs, for each case
+// listed, that the caller looked at its reports and why.
+func (s *Store) ListReports(ctx context.Context, who Identity, caseID, filter, purpose string) ([]Report, error) {
+	purpose, err := checkPurpose(purpose)
+	if err != nil {
+		return nil, err
+	}
+	var out []Report
+	err = s.db.WriteTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if out, err = s.reports(ctx, tx, &who, caseID, filter); err != nil {
+			return err
+		}
+		logged := map[string]bool{}
+		for _, r := range out {
+			if logged[r.CaseID] {
+				continue
+			}
+			logged[r.CaseID] = true
+			if err := logAccess(ctx, tx, s.nowMs(), Access{UserID: who.UserID, DeviceID: who.DeviceID, CaseID: r.CaseID,
+				What: "report list", Purpose: purpose}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (s *Store) reports(ctx context.Context, tx *sql.Tx, who *Identity, caseID, filter string) ([]Report, error) {
 	switch filter {
 	case FilterAll, FilterNew, FilterOverdue, FilterAcknowledged:
 	default:
 		return nil, syncer.Errorf(syncer.CodeInvalid, "Unknown filter %q; filters are new, overdue and acknowledged.", filter)
 	}
 	var out []Report
-	err := s.db.ReadTx(ctx, func(tx *sql.Tx) error {
-		query, args := `SELECT state FROM records WHERE type = ? ORDER BY id`, []any{syncer.TypeReport}
-		if caseID != "" {
-			query, args = `SELECT state FROM records WHERE type = ? AND case_id = ? ORDER BY id`, []any{syncer.TypeReport, caseID}
+	query, args := `SELECT state FROM records WHERE type = ? ORDER BY id`, []any{syncer.TypeReport}
+	if caseID != "" {
+		query, args = `SELECT state FROM records WHERE type = ? AND case_id = ? ORDER BY id`, []any{syncer.TypeReport, caseID}
+	}
+	reps, err := records.Query(ctx, tx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	allowed := map[string]error{}
+	for _, rep := range reps {
+		if rep.Deleted {
+			continue
 		}
-		reps, err := records.Query(ctx, tx, query, args...)
-		if err != nil {
-			return err
-		}
-		allowed := map[string]error{}
-		for _, rep := range reps {
-			if rep.Deleted {
+		if who != nil {
+			err, seen := allowed[rep.Record.CaseId]
+			if !seen {
+				err = authorize(ctx, tx, *who, rep.Record.CaseId, actRead)
+				allowed[rep.Record.CaseId] = err
+			}
+			if syncer.ErrorCode(err) == syncer.CodeInternal {
+				return nil, err
+			}
+			if err != nil {
 				continue
 			}
-			if who != nil {
-				err, seen := allowed[rep.Record.CaseId]
-				if !seen {
-					err = authorize(ctx, tx, *who, rep.Record.CaseId, actRead)
-					allowed[rep.Record.CaseId] = err
-				}
-				if syncer.ErrorCode(err) == syncer.CodeInternal {
-					return err
-				}
-				if err != nil {
-					continue
-				}
-			}
-			r, err := s.reportSummary(ctx, tx, rep)
-			if err != nil {
-				return err
-			}
-			switch {
-			case r == nil:
-			case filter == FilterNew && r.State != syncer.StateSubmitted:
-			case filter == FilterOverdue && !r.Overdue:
-			case filter == FilterAcknowledged && r.State != syncer.StateAcknowledged:
-			default:
-				out = append(out, *r)
-			}
 		}
-		return nil
-	})
-	slices.SortStableFunc(out, func(a, b Report) int { return int(b.VisitStartMs - a.VisitStartMs) })
-	return out, err
+		r, err := s.reportSummary(ctx, tx, rep)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case r == nil:
+		case filter == FilterNew && r.State != syncer.StateSubmitted:
+		case filter == FilterOverdue && !r.Overdue:
+		case filter == FilterAcknowledged && r.State != syncer.StateAcknowledged:
+		default:
+			out = append(out, *r)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Report) int { return cmp.Compare(b.VisitStartMs, a.VisitStartMs) })
+	return out, nil
 }
 
 // reportSummary describes a report without its text; nil when its visit is gone.

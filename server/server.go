@@ -107,6 +107,8 @@ func (s *Server) routes() http.Handler {
 	rpc := http.NewServeMux()
 	rpc.Handle(samvaerv1connect.NewSyncServiceHandler(&syncHandler{store: s.Store, notifier: newNotifier(s.cfg.SubscribePoll), stopping: s.stopping}, opts...))
 	rpc.Handle(samvaerv1connect.NewAuthServiceHandler(&authHandler{store: s.Store, tokens: s.tokens}, opts...))
+	rpc.Handle(samvaerv1connect.NewReportServiceHandler(&reportHandler{store: s.Store}, opts...))
+	rpc.Handle(samvaerv1connect.NewCaseServiceHandler(&caseHandler{store: s.Store}, opts...))
 	auth := authn.NewMiddleware(func(ctx context.Context, req authn.Request) (any, error) {
 		if strings.HasPrefix(req.Procedure(), "/"+samvaerv1connect.AuthServiceName+"/") {
 			return nil, nil
@@ -123,7 +125,8 @@ func (s *Server) routes() http.Handler {
 
 	mux := http.NewServeMux()
 	mux.Handle("/", auth.Wrap(rpc))
-	services := []string{samvaerv1connect.SyncServiceName, samvaerv1connect.AuthServiceName}
+	services := []string{samvaerv1connect.SyncServiceName, samvaerv1connect.AuthServiceName,
+		samvaerv1connect.ReportServiceName, samvaerv1connect.CaseServiceName}
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(services...)))
 	reflector := grpcreflect.NewStaticReflector(services...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))

@@ -13,3 +13,13 @@ CREATE TABLE access_log (
 	purpose   TEXT NOT NULL
 );
 CREATE INDEX access_log_case ON access_log(case_id, at_ms);
+
+-- Versions of the checklist template new visits start with (version 0 is the built-in default).
+-- A visit keeps the version it started with. items is JSON: [{phase, key, label}]; labels are
+-- working instructions a coordinator wrote, about no one.
+CREATE TABLE checklist_templates (
+	version    INTEGER PRIMARY KEY,
+	items      TEXT NOT NULL,
+	created_ms INTEGER NOT NULL,
+	created_by TEXT NOT NULL
+);
