@@ -66,13 +66,14 @@ type Tablet struct {
 	user   string
 	clock  *syncer.Clock
 
-	auth     samvaerv1connect.AuthServiceClient
-	syncRPC  samvaerv1connect.SyncServiceClient
-	syncMu   sync.Mutex // one sync at a time
-	mu       sync.Mutex // guards the fields below
-	offsetMs int64      // server clock minus the tablet's clock
-	token    string
-	tokenExp int64 // the token's expiry, server time in Unix ms
+	auth      samvaerv1connect.AuthServiceClient
+	syncRPC   samvaerv1connect.SyncServiceClient
+	reportRPC samvaerv1connect.ReportServiceClient
+	syncMu    sync.Mutex // one sync at a time
+	mu        sync.Mutex // guards the fields below
+	offsetMs  int64      // server clock minus the tablet's clock
+	token     string
+	tokenExp  int64 // the token's expiry, server time in Unix ms
 }
 
 // Open opens an enrolled tablet's home directory.
@@ -125,6 +126,7 @@ func load(home string, s *store, opts Options) (*Tablet, error) {
 	last, _ := strconv.ParseUint(meta[metaHLC], 10, 64)
 	t.clock = syncer.NewClock(t.nowMs, syncer.HLC(last))
 	t.auth, t.syncRPC = newClients(t.opts.HTTPClient, meta[metaServer])
+	t.reportRPC = samvaerv1connect.NewReportServiceClient(t.opts.HTTPClient, meta[metaServer], connect.WithReadMaxBytes(maxResponseBytes))
 	return t, nil
 }
 

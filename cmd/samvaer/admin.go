@@ -28,9 +28,23 @@ Commands:
   user add --name NAME --role ROLE [--role ROLE …]   roles: consultant, caseworker, coordinator, admin
   user list
   case add --child NAME [--child NAME …] --parent NAME [--parent NAME …] --caseworker USER [--reference REF]
+           [--relative NAME …] [--placement TEXT] [--coordinator USER]
   case list
-  visit add --case ID --consultant USER --kind supervised|supported --start RFC3339 --end RFC3339 --place TEXT
+  case decision --case ID --kind supervised|supported [--consent-parents] [--young-person]
+           [--consent-young-person] [--from RFC3339] [--to RFC3339] [--purpose TEXT]
+  case conditions --case ID --text TEXT          a new version of the conditions and agreements
+  case goal --case ID --text TEXT                a goal of the parent action plan
+  case wish --case ID --child ID --text TEXT [--support-person] [--pause-until RFC3339]
+  case member --case ID --user USER --role caseworker|coordinator|consultant
+  visit add --case ID --consultant USER --kind supervised|supported --start RFC3339 --end RFC3339
+           [--place TEXT] [--room ROOM] [--decision ID]
+  visit reschedule VISIT --start RFC3339 --end RFC3339 [--room ROOM]
   visit cancel VISIT
+  checklist show                   the checklist template new visits start with
+  checklist set FILE               a new template version from JSON [{"phase","key","label"}] ("-": stdin)
+  report list [--case ID] [--filter new|overdue|acknowledged]
+                                   reports with their visit, state and recipients (no text)
+  audit export --child ID          the access log entries about a child: dates, kinds of use, purposes
   device enroll --user NAME        print a one-time enrollment code (valid 15 minutes)
   device list
   digest CASE                      the case's state digest (equal on every converged replica)
@@ -71,6 +85,18 @@ func (c *AdminCommand) Run(ctx context.Context, args []string) error {
 		return c.caseList(ctx)
 	case cmd == "visit add":
 		return c.visitAdd(ctx, rest[2:])
+	case cmd == "case decision", cmd == "case conditions", cmd == "case goal", cmd == "case wish", cmd == "case member":
+		return c.caseEdit(ctx, rest[1], rest[2:])
+	case cmd == "visit reschedule" && len(rest) >= 3:
+		return c.visitReschedule(ctx, rest[2], rest[3:])
+	case cmd == "checklist show":
+		return c.checklistShow(ctx)
+	case cmd == "checklist set" && len(rest) == 3:
+		return c.checklistSet(ctx, rest[2])
+	case cmd == "report list":
+		return c.reportList(ctx, rest[2:])
+	case cmd == "audit export":
+		return c.auditExport(ctx, rest[2:])
 	case cmd == "visit cancel" && len(rest) == 3:
 		if err := c.store.CancelVisit(ctx, rest[2]); err != nil {
 			return err
@@ -140,19 +166,28 @@ func (c *AdminCommand) userList(ctx context.Context) error {
 
 func (c *AdminCommand) caseAdd(ctx context.Context, args []string) error {
 	fs := subFlags("case add", c)
-	var children, parents stringList
+	var children, parents, relatives stringList
 	fs.Var(&children, "child", "a child's name (repeat for siblings)")
-	fs.Var(&parents, "parent", "a parent's or relative's name (repeat for several)")
+	fs.Var(&parents, "parent", "a parent's name (repeat for several)")
+	fs.Var(&relatives, "relative", "a relative's name (repeat for several)")
 	caseworker := fs.String("caseworker", "", "the caseworker's user name")
 	reference := fs.String("reference", "", "the municipality's case reference")
+	placement := fs.String("placement", "", "where the child lives (foster family, institution)")
+	coordinator := fs.String("coordinator", "", "the coordinator who plans the case's visits")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	id, err := c.store.AddCase(ctx, server.NewCase{Children: children, Parents: parents, Caseworker: *caseworker, Reference: *reference})
+	id, err := c.store.AddCase(ctx, server.NewCase{Children: children, Parents: parents, Relatives: relatives,
+		Caseworker: *caseworker, Reference: *reference, Placement: *placement, Coordinator: *coordinator})
 	if err != nil {
 		return err
 	}
-	return output(c.Stdout, c.json, map[string]string{"id": id}, "Case added, id "+id+"\n")
+	kids, err := c.store.ChildIDs(ctx, id)
+	if err != nil {
+		return err
+	}
+	return output(c.Stdout, c.json, map[string]any{"id": id, "child_ids": kids},
+		fmt.Sprintf("Case added, id %s\nChildren: %s\n", id, strings.Join(kids, ", ")))
 }
 
 func (c *AdminCommand) caseList(ctx context.Context) error {
@@ -177,7 +212,9 @@ func (c *AdminCommand) visitAdd(ctx context.Context, args []string) error {
 	kind := fs.String("kind", "", "supervised (overvåget, § 105) or supported (støttet, § 104)")
 	start := fs.String("start", "", "planned start, RFC 3339 (2026-11-28T10:00:00+01:00)")
 	end := fs.String("end", "", "planned end, RFC 3339")
-	place := fs.String("place", "", "place and room")
+	place := fs.String("place", "", "the place (address or building)")
+	room := fs.String("room", "", "the visit room; two visits cannot hold one room at the same time")
+	decision := fs.String("decision", "", "the decision the visit rests on (default: the case's newest of its kind)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -189,7 +226,8 @@ func (c *AdminCommand) visitAdd(ctx context.Context, args []string) error {
 	if err != nil {
 		return usageError("--end must be a time like 2026-11-28T12:00:00+01:00.")
 	}
-	id, err := c.store.AddVisit(ctx, server.NewVisit{CaseID: *caseID, Consultant: *consultant, Kind: *kind, Start: st, End: en, Place: *place})
+	id, err := c.store.AddVisit(ctx, server.NewVisit{CaseID: *caseID, Consultant: *consultant, Kind: *kind, Start: st, End: en, Place: *place,
+		Room: *room, DecisionID: *decision})
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,7 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to listen on")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS key file (PEM)")
+	fs.DurationVar(&cfg.ReportOverdue, "report-overdue", cfg.ReportOverdue, "how long after a supervised visit's end its report is flagged overdue")
 	logFormat := fs.String("log", "auto", "log format: json, console, or auto (console on a terminal)")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -33,6 +33,13 @@ Commands:
   observe VISIT TEXT                              note an observation (timestamped now); TEXT "-" reads stdin
   check VISIT ITEM | uncheck VISIT ITEM           tick or untick a checklist item (keys in 'visits')
   report set VISIT SECTION TEXT                   write a report section; TEXT "-" reads stdin
+  submit VISIT                                    sign and submit the visit's report; it is locked from then on
+  addendum VISIT TEXT                             a dated, signed correction to a submitted report ("-" reads stdin)
+  sign-addendum ADDENDUM                          sign an addendum draft (made from an edit of a locked report)
+  inbox --purpose WHY [--case ID] [--filter new|overdue|acknowledged]
+                                                  caseworkers: the reports of your cases (online)
+  read REPORT --purpose WHY                       caseworkers: a report with its addenda (online, logged)
+  acknowledge REPORT                              caseworkers: you have read the report (online)
   status                                          pending changes, last sync, conflicts, rejected changes
   conflicts                                       edits that overlapped with another's, both sides kept
   resolve CONFLICT (--keep | --other | --text TEXT)  close a conflict: keep the section's text, take
@@ -107,6 +114,43 @@ func (c *TabletCommand) Run(ctx context.Context, args []string) error {
 			return err
 		}
 		return output(c.Stdout, c.json, map[string]any{"section": rest[3], "saved": true}, fmt.Sprintf("Section %s saved.\n", rest[3]))
+	case rest[0] == "submit" && len(rest) == 2:
+		visit, err := c.visitID(ctx, t, rest[1])
+		if err != nil {
+			return err
+		}
+		if err := t.Submit(ctx, visit); err != nil {
+			return err
+		}
+		return output(c.Stdout, c.json, map[string]any{"visit": visit, "submitted": true}, "Report signed and submitted; it is locked now. Sync to deliver it.\n")
+	case rest[0] == "addendum" && len(rest) >= 3:
+		visit, err := c.visitID(ctx, t, rest[1])
+		if err != nil {
+			return err
+		}
+		text, err := c.text(rest[2:])
+		if err != nil {
+			return err
+		}
+		id, err := t.AddAddendum(ctx, visit, "", text)
+		if err != nil {
+			return err
+		}
+		return output(c.Stdout, c.json, map[string]any{"id": id}, "Addendum signed; sync to deliver it.\n")
+	case rest[0] == "sign-addendum" && len(rest) == 2:
+		if err := t.SignAddendum(ctx, rest[1]); err != nil {
+			return err
+		}
+		return output(c.Stdout, c.json, map[string]any{"signed": rest[1]}, "Addendum signed; sync to deliver it.\n")
+	case rest[0] == "inbox":
+		return c.inbox(ctx, t, rest[1:])
+	case rest[0] == "read" && len(rest) >= 2:
+		return c.read(ctx, t, rest[1], rest[2:])
+	case rest[0] == "acknowledge" && len(rest) == 2:
+		if err := t.Acknowledge(ctx, rest[1]); err != nil {
+			return err
+		}
+		return output(c.Stdout, c.json, map[string]any{"acknowledged": rest[1]}, "Report acknowledged.\n")
 	case rest[0] == "status" && len(rest) == 1:
 		return c.status(ctx, t)
 	case rest[0] == "conflicts" && len(rest) == 1:
@@ -223,11 +267,14 @@ func (c *TabletCommand) visits(ctx context.Context, t *clientlib.Tablet) error {
 				fmt.Fprintf(&b, "    %s  %s\n", time.UnixMilli(o.AtMs).Local().Format("15:04:05"), o.Text)
 			}
 		}
-		b.WriteString("  Report:\n")
+		fmt.Fprintf(&b, "  Report %s (%s):\n", v.ReportID, v.ReportState)
 		for _, s := range v.Report {
 			if s.Text != "" {
 				fmt.Fprintf(&b, "    %s: %s\n", s.Key, s.Text)
 			}
+		}
+		for _, a := range v.Addenda {
+			fmt.Fprintf(&b, "  Addendum %s (%s) %s: %s\n", a.ID, a.State, a.Section, a.Text)
 		}
 		b.WriteString("\n")
 	}
@@ -320,4 +367,54 @@ func (c *TabletCommand) resolve(ctx context.Context, t *clientlib.Tablet, id str
 		return err
 	}
 	return output(c.Stdout, c.json, map[string]any{"resolved": cf.ID}, "Conflict resolved; sync to share it.\n")
+}
+
+func (c *TabletCommand) inbox(ctx context.Context, t *clientlib.Tablet, args []string) error {
+	fs := flag.NewFlagSet("inbox", flag.ContinueOnError)
+	fs.SetOutput(c.Stderr)
+	purpose := fs.String("purpose", "", "why you look (written to the access log)")
+	caseID := fs.String("case", "", "one case only")
+	filter := fs.String("filter", "", "new, overdue or acknowledged")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	reports, err := t.Inbox(ctx, *caseID, *filter, *purpose)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "REPORT\tCASE\tVISIT\tKIND\tSTATE\tOVERDUE")
+	for _, r := range reports {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\n", r.Id, r.CaseId, time.UnixMilli(r.VisitStartMs).Local().Format("2006-01-02 15:04"), r.VisitKind, r.State, r.Overdue)
+	}
+	tw.Flush()
+	return output(c.Stdout, c.json, reports, b.String())
+}
+
+func (c *TabletCommand) read(ctx context.Context, t *clientlib.Tablet, id string, args []string) error {
+	fs := flag.NewFlagSet("read", flag.ContinueOnError)
+	fs.SetOutput(c.Stderr)
+	purpose := fs.String("purpose", "", "why you read (written to the access log)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	r, err := t.ReadReport(ctx, id, *purpose)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Report %s, visit %s (%s), %s\n", r.Report.Id, r.Report.VisitId, r.Report.VisitKind, r.Report.State)
+	for _, s := range r.Sections {
+		if s.Text != "" {
+			fmt.Fprintf(&b, "  %s: %s\n", s.Key, s.Text)
+		}
+	}
+	for _, a := range r.Addenda {
+		fmt.Fprintf(&b, "  Addendum %s (%s, %s) %s: %s\n", a.Id, a.State, time.UnixMilli(a.SubmittedMs).Local().Format(time.DateTime), a.Section, a.Text)
+	}
+	for _, pc := range r.ParentComments {
+		fmt.Fprintf(&b, "  Parent's comment %s (%s): %s\n", pc.Id, time.UnixMilli(pc.SubmittedMs).Local().Format(time.DateTime), pc.Text)
+	}
+	return output(c.Stdout, c.json, r, b.String())
 }
