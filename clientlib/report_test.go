@@ -3,9 +3,11 @@ package clientlib
 import (
 	"context"
 	"crypto/ed25519"
+	"database/sql"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/samvaer/sync/syncer"
 )
@@ -98,4 +100,68 @@ func TestSupportedVisitWithoutConsentCannotBeSubmitted(t *testing.T) {
 	}
 	f.pull(f.commit(syncer.TypeDecision, syncer.NewID(), "kind", syncer.KindSupported, "consent_parents", "true"))
 	must(t, f.tab.Submit(ctx, visitID))
+}
+
+func TestDeliveredReportsLeaveTheTablet(t *testing.T) {
+	f := newFixture(t, Options{PurgeAcknowledgedAfter: time.Hour})
+	ctx := context.Background()
+	_, err := f.tab.Observe(ctx, f.visitID, marker+" observation")
+	must(t, err)
+	obs := f.outbox()[0].change.Record.Id
+	now := strconv.FormatInt(f.clock.Now().UnixMilli(), 10)
+	addendumID := syncer.NewID()
+	f.pull(
+		f.commit(syncer.TypeObservation, obs, "visit_id", f.visitID, "at_ms", now, "text", marker+" observation"),
+		f.commit(syncer.TypeReport, f.reportID, "state", syncer.StateSubmitted, "submitted_ms", now),
+		f.commit(syncer.TypeAddendum, addendumID, "report_id", f.reportID, "visit_id", f.visitID, "text", marker+" addendum", "state", syncer.StateSubmitted),
+	)
+	purge := func() int {
+		t.Helper()
+		n, err := f.tab.purgeDelivered(ctx)
+		must(t, err)
+		return n
+	}
+	// The observation's outbox entry is not confirmed yet (no cursor past it): nothing goes.
+	f.pull(f.commit(syncer.TypeReport, f.reportID, "state", syncer.StateAcknowledged, "acknowledged_ms", now))
+	f.clock.Add(2 * time.Hour)
+	if n := purge(); n != 0 {
+		t.Fatalf("purged %d with a change waiting", n)
+	}
+	must(t, f.tab.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM outbox`)
+		return err
+	}))
+	if n := purge(); n != 1 {
+		t.Fatalf("purged %d, want the acknowledged report", n)
+	}
+	for _, id := range []string{f.reportID, obs, addendumID} {
+		rec := f.record(id)
+		for _, fl := range rec.Fields {
+			if strings.Contains(fl.Value, marker) || strings.Contains(fl.Value, "Mor læser") {
+				t.Fatalf("%s %s still holds text in %s", rec.Record.Type, id, fl.Name)
+			}
+		}
+	}
+	v := f.visit()
+	if v.ReportState != syncer.StateAcknowledged || len(v.Checklist) != len(syncer.DefaultChecklist) {
+		t.Fatalf("the visit lost more than text: %s, %d items", v.ReportState, len(v.Checklist))
+	}
+	if n := purge(); n != 0 {
+		t.Fatalf("purged again: %d", n)
+	}
+}
+
+func TestSubmittedReportsLeaveTheTabletAfterTheirTime(t *testing.T) {
+	f := newFixture(t, Options{PurgeSubmittedAfter: 24 * time.Hour})
+	ctx := context.Background()
+	f.pull(f.commit(syncer.TypeReport, f.reportID, "state", syncer.StateSubmitted,
+		"submitted_ms", strconv.FormatInt(f.clock.Now().UnixMilli(), 10)))
+	f.clock.Add(23 * time.Hour)
+	if n, _ := f.tab.purgeDelivered(ctx); n != 0 {
+		t.Fatal("purged before its time")
+	}
+	f.clock.Add(time.Hour)
+	if n, _ := f.tab.purgeDelivered(ctx); n != 1 || f.section("interaction") != "" {
+		t.Fatalf("not purged after its time (%d)", n)
+	}
 }

@@ -31,6 +31,8 @@ type SyncResult struct {
 	Rejected  int `json:"rejected"`
 	// Pulled is the number of committed changes received.
 	Pulled int `json:"pulled"`
+	// Purged is the number of delivered reports whose text left the tablet.
+	Purged int `json:"purged"`
 }
 
 // Sync pushes every pending change and pulls everything the server committed since the last
@@ -45,7 +47,11 @@ func (t *Tablet) Sync(ctx context.Context) (SyncResult, error) {
 	if err := t.pull(ctx, &r); err != nil {
 		return r, err
 	}
-	err := t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
+	var err error
+	if r.Purged, err = t.purgeDelivered(ctx); err != nil {
+		return r, err
+	}
+	err = t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
 		return setMeta(ctx, tx, metaLastSync, itoa(t.nowMs()), metaClockOffset, itoa(t.clockOffset()))
 	})
 	return r, err

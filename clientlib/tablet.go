@@ -33,6 +33,10 @@ type Options struct {
 	PageBytes   int64
 	// PushBatch is the most changes sent in one push (default 500).
 	PushBatch int
+	// PurgeAcknowledgedAfter is how long a report stays on the tablet after the caseworker
+	// acknowledged it (0: gone at the next sync); PurgeSubmittedAfter how long after it was
+	// submitted if nobody acknowledges it (default DefaultPurgeSubmittedAfter).
+	PurgeAcknowledgedAfter, PurgeSubmittedAfter time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -49,6 +53,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.PageBytes <= 0 || o.PageBytes > maxResponseBytes/2 {
 		o.PageBytes = 1 << 20
+	}
+	if o.PurgeSubmittedAfter <= 0 {
+		o.PurgeSubmittedAfter = DefaultPurgeSubmittedAfter
 	}
 	if o.PushBatch <= 0 || o.PushBatch > syncer.MaxChangesPerPush {
 		o.PushBatch = 500

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/samvaer/sync/clientlib"
+	"github.com/samvaer/sync/server"
 	"github.com/samvaer/sync/syncer"
 )
 
@@ -92,6 +93,20 @@ func TestOfflineEditOfASubmittedReportBecomesAnAddendumDraft(t *testing.T) {
 		}
 		if v := visitOn(t, tb, w.visitID); v.Addenda[0].State != syncer.StateSubmitted {
 			t.Fatalf("%s shows the signed addendum as %s", name, v.Addenda[0].State)
+		}
+	}
+
+	// The caseworker acknowledges: at their next sync the tablets let go of the text.
+	sara, err := w.srv.Store().UserByName(ctx, "Sara")
+	mustDo(t, err)
+	reportID := visitOn(t, kim, w.visitID).ReportID
+	mustDo(t, w.srv.Store().Acknowledge(ctx, server.Identity{UserID: sara.ID, DeviceID: syncer.NewID(), Roles: sara.Roles}, reportID))
+	for name, tb := range map[string]*tablet{"kim": kim, "lea": lea} {
+		res, err := tb.Sync(ctx)
+		mustDo(t, err)
+		v := visitOn(t, tb, w.visitID)
+		if res.Purged != 1 || v.ReportState != syncer.StateAcknowledged || section(v, "interaction") != "" || v.Addenda[0].Text != "" {
+			t.Fatalf("%s after acknowledgement: purged %d, %s, %q", name, res.Purged, v.ReportState, section(v, "interaction"))
 		}
 	}
 }
