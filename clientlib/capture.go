@@ -228,3 +228,33 @@ func ruleOf(typ, field string) syncer.Rule {
 	}
 	return 0
 }
+
+// StartVisit records that the visit started now, by the tablet's corrected clock: actual times
+// are set by the system, never typed in.
+func (t *Tablet) StartVisit(ctx context.Context, visitID string) error {
+	return t.setVisitField(ctx, visitID, "actual_start_ms", "")
+}
+
+// EndVisit records that the visit ended now, by the tablet's corrected clock.
+func (t *Tablet) EndVisit(ctx context.Context, visitID string) error {
+	return t.setVisitField(ctx, visitID, "actual_end_ms", "")
+}
+
+// SetPresent records who was present at the visit and in what role (one per line).
+func (t *Tablet) SetPresent(ctx context.Context, visitID, text string) error {
+	return t.setVisitField(ctx, visitID, "present", text)
+}
+
+// setVisitField sets one of the visit's fields the consultant records; a time field takes now.
+func (t *Tablet) setVisitField(ctx context.Context, visitID, field, value string) error {
+	return t.write(ctx, func(tx *sql.Tx, nowMs int64) (*v1.Change, map[string]string, error) {
+		visit, err := findVisit(ctx, tx, visitID)
+		if err != nil {
+			return nil, nil, err
+		}
+		if field != "present" {
+			value = itoa(nowMs)
+		}
+		return t.fieldEdit(ctx, tx, visit, field, value)
+	})
+}

@@ -165,3 +165,17 @@ func TestSubmittedReportsLeaveTheTabletAfterTheirTime(t *testing.T) {
 		t.Fatalf("not purged after its time (%d)", n)
 	}
 }
+
+func TestVisitTimesAreSetByTheClock(t *testing.T) {
+	f := newFixture(t, Options{})
+	ctx := context.Background()
+	must(t, f.tab.StartVisit(ctx, f.visitID))
+	f.clock.Add(90 * time.Minute)
+	must(t, f.tab.EndVisit(ctx, f.visitID))
+	must(t, f.tab.SetPresent(ctx, f.visitID, marker))
+	v := f.visit()
+	start := newTestClock().Now().UnixMilli()
+	if v.ActualStartMs != start || v.ActualEndMs != start+90*60_000 || v.Present != marker {
+		t.Fatalf("visit %d–%d, present %q", v.ActualStartMs, v.ActualEndMs, v.Present)
+	}
+}

@@ -27,6 +27,12 @@ type Visit struct {
 	EndMs      int64  `json:"end_ms"`
 	Place      string `json:"place"`
 	Consultant string `json:"consultant"`
+	Room       string `json:"room"`
+	// ActualStartMs and ActualEndMs are set by the tablet's clock when the visit starts and ends;
+	// Present says who was there and in what role.
+	ActualStartMs int64  `json:"actual_start_ms"`
+	ActualEndMs   int64  `json:"actual_end_ms"`
+	Present       string `json:"present"`
 	// Checklist is in syncer.DefaultChecklist order.
 	Checklist []ChecklistItem `json:"checklist"`
 	// Report has one entry per syncer.ReportSections key, in that order.
@@ -126,6 +132,8 @@ func visitView(ctx context.Context, q querier, visit *v1.CommittedChange, pendin
 		Place:      syncer.Value(visit, "place"),
 		Consultant: syncer.Value(visit, "consultant"),
 	}
+	vf := visible(visit, pending[visit.Record.Id])
+	v.Room, v.ActualStartMs, v.ActualEndMs, v.Present = vf["room"], atoi(vf["actual_start_ms"]), atoi(vf["actual_end_ms"]), vf["present"]
 	recs, err := records.Query(ctx, q, `SELECT state FROM records WHERE visit_id = ? ORDER BY id`, v.ID)
 	if err != nil {
 		return Visit{}, err

@@ -200,3 +200,33 @@ func TestValidateSubmission(t *testing.T) {
 		t.Fatalf("a tablet set the state: %v", err)
 	}
 }
+
+// What the tablet has no business changing is read-only there: the decision, the conditions,
+// the goals, the child's wishes, and the visit's plan; the consultant records the visit's actual
+// times and who was present.
+func TestTabletsCannotChangeTheCase(t *testing.T) {
+	now := int64(1000)
+	edit := func(op v1.Op, typ, field, value string) error {
+		c := update(typ, itemID, uint64(MakeHLC(now, 0)), &v1.FieldEdit{Name: field, Value: value})
+		c.Op = op
+		return ValidateChange(c, now)
+	}
+	for _, tt := range []struct {
+		typ, field string
+	}{
+		{TypeDecision, "consent_parents"}, {TypeConditions, "text"}, {TypeGoal, "text"}, {TypeWish, "text"},
+		{TypeChild, "name"}, {TypeVisit, "kind"}, {TypeVisit, "room"}, {TypeVisit, "start_ms"}, {TypeParentComment, "text"},
+	} {
+		if err := edit(v1.Op_OP_UPDATE, tt.typ, tt.field, "1"); ErrorCode(err) != CodeInvalid {
+			t.Errorf("a tablet set %s.%s: %v", tt.typ, tt.field, err)
+		}
+		if err := edit(v1.Op_OP_CREATE, tt.typ, tt.field, "1"); ErrorCode(err) != CodeInvalid {
+			t.Errorf("a tablet created a %s: %v", tt.typ, err)
+		}
+	}
+	for _, field := range []string{"actual_start_ms", "actual_end_ms", "present"} {
+		if err := edit(v1.Op_OP_UPDATE, TypeVisit, field, "1"); err != nil {
+			t.Errorf("visit.%s: %v", field, err)
+		}
+	}
+}

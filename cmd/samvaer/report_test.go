@@ -51,6 +51,12 @@ func TestReportFromVisitToAcknowledgement(t *testing.T) {
 	code := c.json(append(admin, "device", "enroll", "--user", "kim")...)["code"].(string)
 	c.must(append(kim, "enroll", "--server", "http://"+addr, "--code", code)...)
 	c.must(append(kim, "sync")...)
+	if out := c.must(append(kim, "case", caseID)...); !strings.Contains(out, "No talk about the placement.") || !strings.Contains(out, childID) {
+		t.Fatalf("the case on the tablet:\n%s", out)
+	}
+	c.must(append(kim, "start", visitID)...)
+	c.must(append(kim, "present", visitID, "Mette: mother; Ida: child")...)
+	c.must(append(kim, "end", visitID)...)
 	c.must(append(kim, "report", "set", visitID, "opening", "Mother arrives on time.")...)
 	c.must(append(kim, "submit", visitID)...)
 	if _, err := c.run("", append(kim, "report", "set", visitID, "ending", "later")...); err == nil || !strings.Contains(err.Error(), "addendum") {

@@ -33,6 +33,9 @@ Commands:
   observe VISIT TEXT                              note an observation (timestamped now); TEXT "-" reads stdin
   check VISIT ITEM | uncheck VISIT ITEM           tick or untick a checklist item (keys in 'visits')
   report set VISIT SECTION TEXT                   write a report section; TEXT "-" reads stdin
+  start VISIT | end VISIT                         the visit starts or ends now (times are set by the clock)
+  present VISIT TEXT                              who is present and their roles ("-" reads stdin)
+  case CASE                                        the case: children, decision, conditions, goals, wishes
   submit VISIT                                    sign and submit the visit's report; it is locked from then on
   addendum VISIT TEXT                             a dated, signed correction to a submitted report ("-" reads stdin)
   sign-addendum ADDENDUM                          sign an addendum draft (made from an edit of a locked report)
@@ -114,6 +117,34 @@ func (c *TabletCommand) Run(ctx context.Context, args []string) error {
 			return err
 		}
 		return output(c.Stdout, c.json, map[string]any{"section": rest[3], "saved": true}, fmt.Sprintf("Section %s saved.\n", rest[3]))
+	case (rest[0] == "start" || rest[0] == "end") && len(rest) == 2:
+		visit, err := c.visitID(ctx, t, rest[1])
+		if err != nil {
+			return err
+		}
+		do, msg := t.StartVisit, "Visit started now.\n"
+		if rest[0] == "end" {
+			do, msg = t.EndVisit, "Visit ended now.\n"
+		}
+		if err := do(ctx, visit); err != nil {
+			return err
+		}
+		return output(c.Stdout, c.json, map[string]any{"visit": visit, rest[0]: true}, msg)
+	case rest[0] == "present" && len(rest) >= 3:
+		visit, err := c.visitID(ctx, t, rest[1])
+		if err != nil {
+			return err
+		}
+		text, err := c.text(rest[2:])
+		if err != nil {
+			return err
+		}
+		if err := t.SetPresent(ctx, visit, text); err != nil {
+			return err
+		}
+		return output(c.Stdout, c.json, map[string]any{"visit": visit, "saved": true}, "Attendance saved.\n")
+	case rest[0] == "case" && len(rest) == 2:
+		return c.showCase(ctx, t, rest[1])
 	case rest[0] == "submit" && len(rest) == 2:
 		visit, err := c.visitID(ctx, t, rest[1])
 		if err != nil {
@@ -417,4 +448,32 @@ func (c *TabletCommand) read(ctx context.Context, t *clientlib.Tablet, id string
 		fmt.Fprintf(&b, "  Parent's comment %s (%s): %s\n", pc.Id, time.UnixMilli(pc.SubmittedMs).Local().Format(time.DateTime), pc.Text)
 	}
 	return output(c.Stdout, c.json, r, b.String())
+}
+
+func (c *TabletCommand) showCase(ctx context.Context, t *clientlib.Tablet, id string) error {
+	cs, err := t.Case(ctx, id)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Case %s (%s)\n", cs.ID, cs.Reference)
+	for _, ch := range cs.Children {
+		fmt.Fprintf(&b, "  Child %s: %s\n", ch.ID, ch.Name)
+	}
+	for _, d := range cs.Decisions {
+		fmt.Fprintf(&b, "  Decision %s: %s; parents consent to written descriptions: %v\n", d.ID, d.Kind, d.ConsentParents)
+		if d.Purpose != "" {
+			fmt.Fprintf(&b, "    purpose: %s\n", d.Purpose)
+		}
+	}
+	if cs.Conditions.ID != "" {
+		fmt.Fprintf(&b, "  Conditions (version %d): %s\n", cs.Conditions.Version, cs.Conditions.Text)
+	}
+	for _, g := range cs.Goals {
+		fmt.Fprintf(&b, "  Goal: %s\n", g.Text)
+	}
+	for _, w := range cs.Wishes {
+		fmt.Fprintf(&b, "  Wish of %s: %s (support person: %v)\n", w.ChildID, w.Text, w.SupportPerson)
+	}
+	return output(c.Stdout, c.json, cs, b.String())
 }

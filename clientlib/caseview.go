@@ -1,0 +1,107 @@
+package clientlib
+
+import (
+	"context"
+	"database/sql"
+	"strconv"
+
+	"github.com/samvaer/sync/internal/records"
+	"github.com/samvaer/sync/syncer"
+)
+
+// Case is what the consultant needs to know of a case, offline: the children, the decision the
+// visits rest on, the conditions in force, the parent action plan's goals and the child's
+// wishes. All of it is set on the server and read-only on the tablet.
+type Case struct {
+	ID         string     `json:"id"`
+	Reference  string     `json:"reference"`
+	Children   []Child    `json:"children"`
+	Decisions  []Decision `json:"decisions"`
+	Conditions Conditions `json:"conditions"`
+	Goals      []Note     `json:"goals"`
+	Wishes     []Wish     `json:"wishes"`
+}
+
+// Child is a child of the case.
+type Child struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// Decision is a decision visits rest on.
+type Decision struct {
+	ID                 string `json:"id"`
+	Kind               string `json:"kind"`
+	ConsentParents     bool   `json:"consent_parents"`
+	YoungPerson        bool   `json:"young_person"`
+	ConsentYoungPerson bool   `json:"consent_young_person"`
+	FromMs             int64  `json:"from_ms"`
+	ToMs               int64  `json:"to_ms"`
+	Purpose            string `json:"purpose"`
+}
+
+// Conditions is the newest version of the conditions and agreements.
+type Conditions struct {
+	ID      string `json:"id"`
+	Version int64  `json:"version"`
+	Text    string `json:"text"`
+}
+
+// Note is a goal.
+type Note struct {
+	ID   string `json:"id"`
+	Text string `json:"text"`
+}
+
+// Wish is a child's wish.
+type Wish struct {
+	ID            string `json:"id"`
+	ChildID       string `json:"child_id"`
+	Text          string `json:"text"`
+	SupportPerson bool   `json:"support_person"`
+	PauseUntilMs  int64  `json:"pause_until_ms"`
+}
+
+// Case returns a case the tablet holds.
+func (t *Tablet) Case(ctx context.Context, caseID string) (Case, error) {
+	c := Case{ID: caseID}
+	err := t.store.db.ReadTx(ctx, func(tx *sql.Tx) error {
+		recs, err := records.Query(ctx, tx, `SELECT state FROM records WHERE case_id = ? AND type IN (?, ?, ?, ?, ?, ?) ORDER BY id`, caseID,
+			syncer.TypeCase, syncer.TypeChild, syncer.TypeDecision, syncer.TypeConditions, syncer.TypeGoal, syncer.TypeWish)
+		if err != nil {
+			return err
+		}
+		found := false
+		for _, r := range recs {
+			if r.Deleted {
+				continue
+			}
+			v := func(name string) string { return syncer.Value(r, name) }
+			id := r.Record.Id
+			switch r.Record.Type {
+			case syncer.TypeCase:
+				found, c.Reference = true, v("reference")
+			case syncer.TypeChild:
+				c.Children = append(c.Children, Child{ID: id, Name: v("name")})
+			case syncer.TypeDecision:
+				c.Decisions = append(c.Decisions, Decision{ID: id, Kind: v("kind"), ConsentParents: v("consent_parents") == "true",
+					YoungPerson: v("young_person") == "true", ConsentYoungPerson: v("consent_young_person") == "true",
+					FromMs: atoi(v("from_ms")), ToMs: atoi(v("to_ms")), Purpose: v("purpose")})
+			case syncer.TypeConditions:
+				if n, _ := strconv.ParseInt(v("version"), 10, 64); n > c.Conditions.Version {
+					c.Conditions = Conditions{ID: id, Version: n, Text: v("text")}
+				}
+			case syncer.TypeGoal:
+				c.Goals = append(c.Goals, Note{ID: id, Text: v("text")})
+			case syncer.TypeWish:
+				c.Wishes = append(c.Wishes, Wish{ID: id, ChildID: v("child_id"), Text: v("text"),
+					SupportPerson: v("support_person") == "true", PauseUntilMs: atoi(v("pause_until_ms"))})
+			}
+		}
+		if !found {
+			return syncer.Errorf(syncer.CodeNotFound, "No case on this tablet has id %s; sync first if it is new.", caseID)
+		}
+		return nil
+	})
+	return c, err
+}
