@@ -287,6 +287,11 @@ func (s *Store) CancelVisit(ctx context.Context, visitID string) error {
 		if len(recs) == 0 {
 			return syncer.Errorf(syncer.CodeNotFound, "No visit has id %q.", visitID)
 		}
+		for _, rec := range recs {
+			if syncer.Locked(rec) && !rec.Deleted {
+				return syncer.Errorf(syncer.CodeFailedPrecondition, "Visit %s has a submitted report; a visit that took place cannot be cancelled.", visitID)
+			}
+		}
 		log, err := newCommitLog(ctx, tx, s.nowMs())
 		if err != nil {
 			return err

@@ -301,3 +301,70 @@ func TestTwoVisitsCannotHoldTheSameRoomAtOnce(t *testing.T) {
 		}
 	}
 }
+
+func TestAVisitWithASubmittedReportCannotBeCancelled(t *testing.T) {
+	f := newFixture(t)
+	kim := f.enrollSigner("Kim Consultant")
+	f.push(kim, f.submission(kim, nil))
+	if err := f.store.CancelVisit(f.ctx, f.visitID); syncer.ErrorCode(err) != syncer.CodeFailedPrecondition {
+		t.Fatalf("cancel: %v", err)
+	}
+	if syncer.State(f.report()) != syncer.StateSubmitted || f.report().Deleted {
+		t.Fatal("the submitted report was touched")
+	}
+}
+
+// A coordinator changes the checklist template: visits planned from then on start with the new
+// version, visits planned before keep theirs.
+func TestVisitsKeepTheChecklistVersionTheyStartedWith(t *testing.T) {
+	f := newFixture(t)
+	_ = must(f.store.AddUser(f.ctx, "Cora Coordinator", []string{"coordinator"}))
+	cora := must(f.store.UserByName(f.ctx, "Cora Coordinator"))
+	items := []syncer.ChecklistItem{{Phase: "before", Key: "room_ready", Label: "Room ready"}, {Phase: "after", Key: "report_written", Label: "Report written"}}
+	if _, err := f.store.SetChecklistTemplate(f.ctx, &f.tablet, items); syncer.ErrorCode(err) != syncer.CodePermissionDenied {
+		t.Fatalf("a consultant changed the template: %v", err)
+	}
+	if _, err := f.store.SetChecklistTemplate(f.ctx, &Identity{UserID: cora.ID, Roles: cora.Roles}, []syncer.ChecklistItem{{Phase: "never", Key: "x", Label: "x"}}); syncer.ErrorCode(err) != syncer.CodeInvalid {
+		t.Fatalf("a bad phase: %v", err)
+	}
+	version := must(f.store.SetChecklistTemplate(f.ctx, &Identity{UserID: cora.ID, Roles: cora.Roles}, items))
+	if version != 1 {
+		t.Fatalf("version %d", version)
+	}
+	start := f.clock.Now().Add(72 * time.Hour)
+	newVisit := must(f.store.AddVisit(f.ctx, NewVisit{CaseID: f.caseID, Consultant: "Kim Consultant", Kind: syncer.KindSupervised, Start: start, End: start.Add(time.Hour)}))
+	count := func(visitID string) (int, string) {
+		var n int
+		must(0, f.store.db.Read.QueryRow(`SELECT COUNT(*) FROM records WHERE visit_id = ? AND type = ?`, visitID, syncer.TypeChecklistItem).Scan(&n))
+		return n, syncer.Value(must(records.Load(f.ctx, f.store.db.Read, visitID)), "checklist_version")
+	}
+	if n, v := count(f.visitID); n != len(syncer.DefaultChecklist) || v != "0" {
+		t.Fatalf("the earlier visit: %d items, version %s", n, v)
+	}
+	if n, v := count(newVisit); n != 2 || v != "1" {
+		t.Fatalf("the new visit: %d items, version %s", n, v)
+	}
+}
+
+// Conditions are versioned: a report points at the version in force when it was submitted, and
+// a later version does not move it.
+func TestReportsKeepTheConditionsInForce(t *testing.T) {
+	f := newFixture(t)
+	first, v1n := must2(f.store.SetConditions(f.ctx, nil, f.caseID, "Visit ends at 15:00."))
+	kim := f.enrollSigner("Kim Consultant")
+	f.push(kim, f.submission(kim, nil))
+	_, v2n := must2(f.store.SetConditions(f.ctx, nil, f.caseID, "Visit ends at 16:00."))
+	if v1n != 1 || v2n != 2 {
+		t.Fatalf("versions %d, %d", v1n, v2n)
+	}
+	if got := syncer.Value(f.report(), "conditions_id"); got != first {
+		t.Fatalf("report points at %q, want the first version %q", got, first)
+	}
+}
+
+func must2[A, B any](a A, b B, err error) (A, B) {
+	if err != nil {
+		panic(err)
+	}
+	return a, b
+}
