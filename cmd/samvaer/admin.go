@@ -128,9 +128,11 @@ type stringList []string
 func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
+// subFlags is a subcommand's flag set; --json is accepted after the subcommand too.
 func subFlags(name string, c *AdminCommand) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(c.Stderr)
+	fs.BoolVar(&c.json, "json", c.json, "print JSON")
 	return fs
 }
 

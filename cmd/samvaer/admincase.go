@@ -203,7 +203,10 @@ func (c *AdminCommand) auditExport(ctx context.Context, args []string) error {
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "WHEN\tWHAT\tPURPOSE")
 	for _, e := range entries {
-		what, _, _ := strings.Cut(e.What, " ")
+		what := e.What
+		if i := strings.LastIndexByte(what, ' '); i >= 0 && syncer.ValidID(what[i+1:]) {
+			what = what[:i]
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", time.UnixMilli(e.AtMs).Local().Format(time.DateTime), what, e.Purpose)
 	}
 	tw.Flush()

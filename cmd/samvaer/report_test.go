@@ -70,7 +70,8 @@ func TestReportFromVisitToAcknowledgement(t *testing.T) {
 	var reports []map[string]any
 	list := func() map[string]any {
 		t.Helper()
-		if err := json.Unmarshal([]byte(c.must(append(admin, "report", "list", "--case", caseID)...)), &reports); err != nil || len(reports) != 1 {
+		out := c.must("admin", "--data", data, "report", "list", "--case", caseID, "--json")
+		if err := json.Unmarshal([]byte(out), &reports); err != nil || len(reports) != 1 {
 			t.Fatalf("report list: %v %v", reports, err)
 		}
 		return reports[0]

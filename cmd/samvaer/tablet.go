@@ -305,7 +305,11 @@ func (c *TabletCommand) visits(ctx context.Context, t *clientlib.Tablet) error {
 			}
 		}
 		for _, a := range v.Addenda {
-			fmt.Fprintf(&b, "  Addendum %s (%s) %s: %s\n", a.ID, a.State, a.Section, a.Text)
+			text := a.Text
+			if text == "" {
+				text = "(delivered; the text has left this tablet)"
+			}
+			fmt.Fprintf(&b, "  Addendum %s (%s) %s: %s\n", a.ID, a.State, a.Section, text)
 		}
 		b.WriteString("\n")
 	}
@@ -403,6 +407,7 @@ func (c *TabletCommand) resolve(ctx context.Context, t *clientlib.Tablet, id str
 func (c *TabletCommand) inbox(ctx context.Context, t *clientlib.Tablet, args []string) error {
 	fs := flag.NewFlagSet("inbox", flag.ContinueOnError)
 	fs.SetOutput(c.Stderr)
+	fs.BoolVar(&c.json, "json", c.json, "print JSON")
 	purpose := fs.String("purpose", "", "why you look (written to the access log)")
 	caseID := fs.String("case", "", "one case only")
 	filter := fs.String("filter", "", "new, overdue or acknowledged")
@@ -426,6 +431,7 @@ func (c *TabletCommand) inbox(ctx context.Context, t *clientlib.Tablet, args []s
 func (c *TabletCommand) read(ctx context.Context, t *clientlib.Tablet, id string, args []string) error {
 	fs := flag.NewFlagSet("read", flag.ContinueOnError)
 	fs.SetOutput(c.Stderr)
+	fs.BoolVar(&c.json, "json", c.json, "print JSON")
 	purpose := fs.String("purpose", "", "why you read (written to the access log)")
 	if err := fs.Parse(args); err != nil {
 		return err
