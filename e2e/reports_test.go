@@ -2,7 +2,11 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
+
+	"pgregory.net/rapid"
 
 	"github.com/samvaer/sync/clientlib"
 	"github.com/samvaer/sync/server"
@@ -109,4 +113,89 @@ func TestOfflineEditOfASubmittedReportBecomesAnAddendumDraft(t *testing.T) {
 			t.Fatalf("%s after acknowledgement: purged %d, %s, %q", name, res.Purged, v.ReportState, section(v, "interaction"))
 		}
 	}
+}
+
+// TestConvergenceWithSubmissionsProperty is TestConvergenceProperty with submissions in the mix:
+// tablets submit the report at random moments, some offline, some refused because the text
+// changed after it was signed; a tablet that knows the report is submitted writes an addendum
+// instead. After quiescing, every replica holds the same state, and every word any tablet wrote
+// is still there: in the report, in a conflict, or in an addendum (signed or a draft the server
+// made from an edit that reached the locked report).
+func TestConvergenceWithSubmissionsProperty(t *testing.T) {
+	if testing.Short() {
+		t.Skip("property test")
+	}
+	rapid.Check(t, func(rt *rapid.T) {
+		ctx := context.Background()
+		ct := &caseScope{TB: t}
+		defer ct.close()
+		w := newWorld(ct, "Kim")
+		tablets := []*tablet{enrollTablet(ct, w.srv, "Kim"), enrollTablet(ct, w.srv, "Kim"), enrollTablet(ct, w.srv, "Kim")}
+		for _, tb := range tablets {
+			if _, err := tb.Sync(ctx); err != nil {
+				rt.Fatal(err)
+			}
+		}
+		var words []string
+		steps := rapid.IntRange(5, 30).Draw(rt, "steps")
+		for step := 0; step < steps; step++ {
+			i := rapid.IntRange(0, len(tablets)-1).Draw(rt, "tablet")
+			tb := tablets[i]
+			switch rapid.IntRange(0, 6).Draw(rt, "action") {
+			case 0, 1, 2: // write a unique word into a section, or an addendum once it is locked
+				section := rapid.SampledFrom(propSections).Draw(rt, "section")
+				word := fmt.Sprintf("w%dt%d", step, i)
+				text := strings.TrimSpace(visibleSection(rt, tb, w.visitID, section) + " " + word)
+				err := tb.SetReportSection(ctx, w.visitID, section, text)
+				if syncer.ErrorCode(err) == syncer.CodeFailedPrecondition {
+					_, err = tb.AddAddendum(ctx, w.visitID, section, word)
+				}
+				if err != nil {
+					rt.Fatal(err)
+				}
+				words = append(words, word)
+			case 3: // submit, unless this tablet already knows it is submitted
+				if err := tb.Submit(ctx, w.visitID); err != nil && syncer.ErrorCode(err) != syncer.CodeFailedPrecondition {
+					rt.Fatal(err)
+				}
+			case 4, 5: // sync, maybe losing responses
+				tb.net.mu.Lock()
+				tb.net.lose = rapid.IntRange(0, 4).Draw(rt, "lose") / 2
+				tb.net.mu.Unlock()
+				_, _ = tb.Sync(ctx)
+				tb.net.mu.Lock()
+				tb.net.lose = 0
+				tb.net.mu.Unlock()
+			case 6:
+				tb.restart()
+			}
+		}
+
+		quiesce(rt, tablets)
+
+		want := w.serverDigest(ct)
+		for i, tb := range tablets {
+			if got, err := tb.Digest(ctx, w.caseID); err != nil || got != want {
+				rt.Fatalf("tablet %d digest %s, server %s (%v)", i, got, want, err)
+			}
+		}
+		kept := keptText(rt, tablets[0], w.visitID) + "\x00" + addendaText(rt, tablets[0], w.visitID)
+		for _, word := range words {
+			if !strings.Contains(kept, word) {
+				rt.Fatalf("word %q was lost", word)
+			}
+		}
+	})
+}
+
+func addendaText(rt *rapid.T, tb *tablet, visitID string) string {
+	var b strings.Builder
+	for _, v := range mustVisits(rt, tb) {
+		if v.ID == visitID {
+			for _, a := range v.Addenda {
+				b.WriteString(a.Text + "\x00")
+			}
+		}
+	}
+	return b.String()
 }

@@ -13,7 +13,8 @@ import (
 type action int
 
 const (
-	actRead          action = iota + 1 // read a case, its visits and reports
+	actRead          action = iota + 1 // read a case, its visits and submitted reports
+	actReadDraft                       // read a report not yet submitted
 	actAcknowledge                     // acknowledge a delivered report
 	actAddendum                        // add an addendum to a submitted report
 	actParentComment                   // file a parent's comment with a report
@@ -25,6 +26,7 @@ const (
 // coordinator); consultants work on what they are assigned.
 var caseRoles = map[action][]string{
 	actRead:          {"caseworker", "coordinator", "consultant"},
+	actReadDraft:     {"consultant"},
 	actAcknowledge:   {"caseworker"},
 	actAddendum:      {"caseworker", "consultant"},
 	actParentComment: {"caseworker"},

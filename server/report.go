@@ -113,7 +113,6 @@ type Report struct {
 	Sections       []Section  `json:"sections,omitempty"`
 	Addenda        []Addendum `json:"addenda,omitempty"`
 	ParentComments []Addendum `json:"parent_comments,omitempty"`
-	record         *v1.CommittedChange
 }
 
 // Section is one section of a report.
@@ -253,7 +252,6 @@ func (s *Store) reportSummary(ctx context.Context, q querier, rep *v1.CommittedC
 		AcknowledgedMs: num(rep, "acknowledged_ms"), AcknowledgedBy: syncer.Value(rep, "acknowledged_by"),
 		ConditionsID: syncer.Value(rep, "conditions_id"),
 		Recipients:   []string{},
-		record:       rep,
 	}
 	rows, err := q.QueryContext(ctx, `SELECT user_id FROM case_members WHERE case_id = ? AND role = 'caseworker' ORDER BY user_id`, r.CaseID)
 	if err != nil {
@@ -282,6 +280,15 @@ func (s *Store) GetReport(ctx context.Context, who Identity, reportID, purpose s
 		rep, err := s.loadReport(ctx, tx, who, reportID, actRead)
 		if err != nil {
 			return err
+		}
+		if syncer.State(rep) == syncer.StateDraft {
+			// A draft is the consultant's work in progress: it is delivered when submitted.
+			if err := authorize(ctx, tx, who, rep.Record.CaseId, actReadDraft); err != nil {
+				if syncer.ErrorCode(err) == syncer.CodePermissionDenied {
+					return syncer.Errorf(syncer.CodeFailedPrecondition, "Report %s has not been submitted yet.", reportID)
+				}
+				return err
+			}
 		}
 		r, err := s.reportSummary(ctx, tx, rep)
 		if err != nil {

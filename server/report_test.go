@@ -245,6 +245,8 @@ func TestOverdueReportsAreFlagged(t *testing.T) {
 
 func TestReadsAreLoggedWithTheirPurpose(t *testing.T) {
 	f := newFixture(t)
+	kim := f.enrollSigner("Kim Consultant")
+	f.push(kim, f.submission(kim, nil))
 	sara := f.caseworker()
 	if _, err := f.store.GetReport(f.ctx, sara, f.reportID, " "); syncer.ErrorCode(err) != syncer.CodeInvalid {
 		t.Fatalf("read without a purpose: %v", err)
@@ -367,4 +369,19 @@ func must2[A, B any](a A, b B, err error) (A, B) {
 		panic(err)
 	}
 	return a, b
+}
+
+func TestADraftIsNotDeliveredBeforeItIsSubmitted(t *testing.T) {
+	f := newFixture(t)
+	sara := f.caseworker()
+	if _, err := f.store.GetReport(f.ctx, sara, f.reportID, "curious"); syncer.ErrorCode(err) != syncer.CodeFailedPrecondition {
+		t.Fatalf("a caseworker read a draft: %v", err)
+	}
+	kim := f.enrollSigner("Kim Consultant")
+	if _, err := f.store.GetReport(f.ctx, kim.id, f.reportID, "write the report"); err != nil {
+		t.Fatalf("the consultant could not read the draft: %v", err)
+	}
+	if err := f.store.Acknowledge(f.ctx, sara, f.reportID); syncer.ErrorCode(err) != syncer.CodeFailedPrecondition {
+		t.Fatalf("a draft was acknowledged: %v", err)
+	}
 }
