@@ -179,3 +179,15 @@ func TestVisitTimesAreSetByTheClock(t *testing.T) {
 		t.Fatalf("visit %d–%d, present %q", v.ActualStartMs, v.ActualEndMs, v.Present)
 	}
 }
+
+func TestTheTabletShowsAnOverdueReport(t *testing.T) {
+	f := newFixture(t, Options{})
+	// The fixture's supervised visit ended at visitStartMs + 2 h, long before the test clock.
+	if v := f.visit(); !v.ReportOverdue {
+		t.Fatal("a draft report days after a supervised visit is not shown as overdue")
+	}
+	must(t, f.tab.Submit(context.Background(), f.visitID))
+	if v := f.visit(); v.ReportOverdue {
+		t.Fatal("a submitted report is shown as overdue")
+	}
+}

@@ -41,9 +41,11 @@ type Visit struct {
 	Observations []Observation `json:"observations"`
 	// ReportID and ReportState: draft, submitted (also while the submission is on its way) or
 	// acknowledged. A submitted report is locked: corrections are Addenda.
-	ReportID    string     `json:"report_id"`
-	ReportState string     `json:"report_state"`
-	Addenda     []Addendum `json:"addenda"`
+	ReportID    string `json:"report_id"`
+	ReportState string `json:"report_state"`
+	// ReportOverdue: a supervised visit's report still a draft 72 hours after the visit ended.
+	ReportOverdue bool       `json:"report_overdue"`
+	Addenda       []Addendum `json:"addenda"`
 }
 
 // Addendum is a correction to a submitted report: a draft (made by the server from an edit that
@@ -95,6 +97,13 @@ func (t *Tablet) Visits(ctx context.Context) ([]Visit, error) {
 			v, err := visitView(ctx, tx, rec, pending)
 			if err != nil {
 				return err
+			}
+			if v.ReportState == syncer.StateDraft && v.ReportID != "" {
+				rep, err := records.Load(ctx, tx, v.ReportID)
+				if err != nil {
+					return err
+				}
+				v.ReportOverdue = syncer.ReportOverdue(rec, rep, syncer.DefaultReportOverdueMs, t.nowMs())
 			}
 			visits = append(visits, v)
 		}

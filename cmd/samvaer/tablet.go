@@ -298,7 +298,11 @@ func (c *TabletCommand) visits(ctx context.Context, t *clientlib.Tablet) error {
 				fmt.Fprintf(&b, "    %s  %s\n", time.UnixMilli(o.AtMs).Local().Format("15:04:05"), o.Text)
 			}
 		}
-		fmt.Fprintf(&b, "  Report %s (%s):\n", v.ReportID, v.ReportState)
+		overdue := ""
+		if v.ReportOverdue {
+			overdue = ", overdue"
+		}
+		fmt.Fprintf(&b, "  Report %s (%s%s):\n", v.ReportID, v.ReportState, overdue)
 		for _, s := range v.Report {
 			if s.Text != "" {
 				fmt.Fprintf(&b, "    %s: %s\n", s.Key, s.Text)
