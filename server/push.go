@@ -120,6 +120,9 @@ func (s *Store) applyChange(log *commitLog, hist txHistory, scope *scope, id Ide
 		out.Effect.Fields = append(out.Effect.Fields, &v1.Field{Name: "author", Value: id.UserID, Hlc: c.Hlc, DeviceId: id.DeviceID})
 	}
 	if syncer.IsSubmission(c) {
+		if out.Effect == nil {
+			return s.reject(log, id, c, fmt.Sprintf("Change %d submits a %s that was signed already.", c.DeviceSeq, c.Record.Type))
+		}
 		reason, err := s.acceptSubmission(log, id, cur, c, out.Effect)
 		if err != nil {
 			return nil, err

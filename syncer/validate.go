@@ -81,7 +81,7 @@ func ValidateChange(c *v1.Change, nowMs int64) error {
 	if c.Op == v1.Op_OP_CREATE {
 		for _, name := range required[spec.Name] {
 			if !seen[name] {
-				return Errorf(CodeInvalid, "Change %d creates a %s record without %q.", seq, spec.Name, name)
+				return Errorf(CodeInvalid, "Change %d creates a record of type %s without %q.", seq, spec.Name, name)
 			}
 		}
 	}
@@ -108,14 +108,14 @@ func validValue(typ, field, value string) error {
 		}
 	case field == "visit_id" || field == "report_id":
 		if !ValidID(value) {
-			return Errorf(CodeInvalid, "field %q of a %s record must be a visit id.", field, typ)
+			return Errorf(CodeInvalid, "field %q of a %s record must be a record id.", field, typ)
 		}
 	case field == "at_ms" || field == "submitted_ms" || field == "actual_start_ms" || field == "actual_end_ms":
 		if _, err := strconv.ParseInt(value, 10, 64); err != nil {
 			return Errorf(CodeInvalid, "field %q of a %s record must be a time in Unix milliseconds.", field, typ)
 		}
 	case field == "text" && value == "":
-		return Errorf(CodeInvalid, "a %s record needs text.", typ)
+		return Errorf(CodeInvalid, "a record of type %s needs text.", typ)
 	case field == "digest":
 		if b, err := hex.DecodeString(value); err != nil || len(b) != sha256.Size {
 			return Errorf(CodeInvalid, "field %q of a %s record must be a SHA-256 digest in hex.", field, typ)
