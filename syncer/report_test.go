@@ -230,3 +230,12 @@ func TestTabletsCannotChangeTheCase(t *testing.T) {
 		}
 	}
 }
+
+// Changes from tablets of the first schema version still count.
+func TestVersionOneChangesAreAccepted(t *testing.T) {
+	c := update(TypeReport, reportID, uint64(MakeHLC(1000, 0)), &v1.FieldEdit{Name: "opening", Value: "x"})
+	c.SchemaVersion = 1
+	if err := ValidateChange(c, 1000); err != nil {
+		t.Fatal(err)
+	}
+}

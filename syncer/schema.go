@@ -3,8 +3,14 @@ package syncer
 // SchemaVersion is the version of the record schema this build writes. Every change carries the
 // version it was made under; the server upcasts versions from MinSchemaVersion on and refuses
 // older ones with an "update the app" error.
+//
+// Version 2 adds the report's lifecycle (submission fields, addenda, parents' comments) and the
+// case's records (children, decision, conditions, goals, wishes, visit rooms and actual times).
+// A version 1 change means the same under version 2, so it is accepted as is; a version 2 change
+// sent to a version 1 server is refused with "update the server" rather than for a field the
+// old server does not know.
 const (
-	SchemaVersion    = 1
+	SchemaVersion    = 2
 	MinSchemaVersion = 1
 )
 
