@@ -65,6 +65,13 @@ func Enroll(ctx context.Context, home, serverURL, code, deviceName string, opts 
 	if err != nil {
 		return nil, err
 	}
+	err = s.db.WriteTx(ctx, func(tx *sql.Tx) error {
+		return setMeta(ctx, tx, metaLastContact, itoa(opts.Now().UnixMilli()+offsetMs))
+	})
+	if err != nil {
+		s.close()
+		return nil, err
+	}
 	t, err := load(home, s, opts)
 	if err != nil {
 		s.close()
@@ -145,6 +152,9 @@ func (t *Tablet) AccessToken(ctx context.Context) (string, error) {
 	res, err := t.requestToken(ctx)
 	if err != nil && t.correctClockFrom(err) {
 		res, err = t.requestToken(ctx)
+	}
+	if w := wipeInstruction(err); w != nil {
+		return "", w
 	}
 	if err != nil {
 		return "", wireError("get access token", err)

@@ -41,6 +41,7 @@ const (
 	metaHLC         = "hlc"
 	metaClockOffset = "clock_offset_ms"
 	metaLastSync    = "last_sync_ms"
+	metaLastContact = "last_contact_ms" // the last successful sync: the lock after no contact counts from it
 	metaKnownCases  = "known_cases" // JSON list: the cases the tablet holds in full
 )
 
