@@ -42,7 +42,7 @@ const (
 	metaClockOffset = "clock_offset_ms"
 	metaLastSync    = "last_sync_ms"
 	metaLastContact = "last_contact_ms" // the last successful sync: the lock after no contact counts from it
-	metaKnownCases  = "known_cases" // JSON list: the cases the tablet holds in full
+	metaKnownCases  = "known_cases"     // JSON list: the cases the tablet holds in full
 )
 
 // store is the tablet's SQLite database. Exported methods of Tablet own the transactions; the
