@@ -18,6 +18,8 @@ require (
 	pgregory.net/rapid v1.3.0 // property tests of convergence and the merge
 )
 
+require golang.org/x/crypto v0.58.0
+
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect

@@ -173,12 +173,8 @@ func (s *Store) AddVisit(ctx context.Context, nv NewVisit) (string, error) {
 	}
 	visitID := syncer.NewID()
 	err := s.db.WriteTx(ctx, func(tx *sql.Tx) error {
-		c, err := records.Load(ctx, tx, nv.CaseID)
-		if err != nil {
+		if err := openCase(ctx, tx, nv.CaseID); err != nil {
 			return err
-		}
-		if c == nil || c.Record.Type != syncer.TypeCase || c.Deleted {
-			return syncer.Errorf(syncer.CodeNotFound, "No case has id %q.", nv.CaseID)
 		}
 		consultant, err := userByName(ctx, tx, nv.Consultant)
 		if err != nil {
