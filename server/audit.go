@@ -12,8 +12,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/samvaer/sync/syncer"
 )
 
 // The audit log: security events and (later) every use of a child's data, in an append-only,
@@ -283,8 +281,3 @@ func (s *Store) VerifyAudit(ctx context.Context) (AuditVerification, error) {
 
 // auditCount is a detail value for a count.
 func auditCount(n int64) string { return fmt.Sprint(n) }
-
-// errAuditTampered is what `audit verify` returns when it finds a problem.
-func errAuditTampered(v AuditVerification) error {
-	return syncer.Errorf(syncer.CodeFailedPrecondition, "The audit log fails verification: %s.", strings.Join(v.Problems, "; "))
-}
