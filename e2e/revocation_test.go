@@ -2,20 +2,26 @@ package e2e
 
 import (
 	"context"
+	"crypto/ed25519"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/samvaer/sync/clientlib"
 	v1 "github.com/samvaer/sync/gen/samvaer/v1"
 	"github.com/samvaer/sync/gen/samvaer/v1/samvaerv1connect"
 	"github.com/samvaer/sync/server"
+	"github.com/samvaer/sync/syncer"
 )
 
 // withToken makes a request carrying a bearer token.
@@ -245,4 +251,45 @@ func tokenKid(t *testing.T, tok string) string {
 	}
 	mustDo(t, json.Unmarshal(raw, &h))
 	return h.Kid
+}
+
+// forgery is a token to be made: its signing method, key, header and claims.
+type forgery struct {
+	method jwt.SigningMethod
+	key    any
+	pub    ed25519.PublicKey
+	kid    string
+	typ    string
+	claims jwt.MapClaims
+}
+
+func ago(d time.Duration) int64 { return time.Now().Add(-d).Unix() }
+
+// serverKeyForger reads the server's primary signing key from its database file and returns a
+// function that makes tokens with it: by default exactly as the server does, changed by edit.
+func serverKeyForger(t *testing.T, s *liveServer, userID, deviceID string) func(edit func(*forgery)) string {
+	t.Helper()
+	db, err := sql.Open("sqlite", filepath.Join(s.dir, server.DBFile))
+	mustDo(t, err)
+	defer db.Close()
+	var kid string
+	var seed []byte
+	mustDo(t, db.QueryRow(`SELECT kid, private_key FROM signing_keys WHERE is_primary = 1`).Scan(&kid, &seed))
+	key := ed25519.NewKeyFromSeed(seed)
+	return func(edit func(*forgery)) string {
+		f := &forgery{method: jwt.SigningMethodEdDSA, key: key, pub: key.Public().(ed25519.PublicKey), kid: kid, typ: "at+jwt",
+			claims: jwt.MapClaims{"iss": syncer.TokenIssuer, "aud": syncer.TokenAudience, "sub": userID, "dev": deviceID,
+				"exp": ago(-time.Minute), "iat": ago(0), "nbf": ago(30 * time.Second)}}
+		if edit != nil {
+			edit(f)
+		}
+		tok := jwt.NewWithClaims(f.method, f.claims)
+		tok.Header["typ"] = f.typ
+		if f.kid != "" {
+			tok.Header["kid"] = f.kid
+		}
+		signed, err := tok.SignedString(f.key)
+		mustDo(t, err)
+		return signed
+	}
 }
