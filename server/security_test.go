@@ -1,12 +1,16 @@
 package server
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 
 	v1 "github.com/samvaer/sync/gen/samvaer/v1"
 	"github.com/samvaer/sync/syncer"
@@ -163,5 +167,25 @@ func TestWipeConfirmationIsSignedAndOnlyFromRevokedDevices(t *testing.T) {
 	}
 	if _, err := f.store.RevokeDevice(f.ctx, Actor{}, dev, DeviceRetired); syncer.ErrorCode(err) != syncer.CodeFailedPrecondition {
 		t.Fatalf("a lost device retired: %v", err)
+	}
+}
+
+// Every RPC in the protos has an authorization rule; a procedure without one is refused.
+func TestEveryProcedureHasAnAuthorizationRule(t *testing.T) {
+	protoregistry.GlobalFiles.RangeFilesByPackage("samvaer.v1", func(fd protoreflect.FileDescriptor) bool {
+		for i := range fd.Services().Len() {
+			sd := fd.Services().Get(i)
+			for j := range sd.Methods().Len() {
+				proc := "/" + string(sd.FullName()) + "/" + string(sd.Methods().Get(j).Name())
+				if _, ok := rules[proc]; !ok {
+					t.Errorf("%s has no authorization rule", proc)
+				}
+			}
+		}
+		return true
+	})
+	s := &Server{}
+	if _, err := s.authorize(context.Background(), "/samvaer.v1.NoService/Nothing", "Bearer x"); syncer.ErrorCode(err) != syncer.CodePermissionDenied {
+		t.Fatalf("a procedure without a rule: %v", err)
 	}
 }
