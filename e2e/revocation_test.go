@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -129,6 +130,16 @@ func TestLostTabletRevokedByRPCIsRefusedAndWipes(t *testing.T) {
 	e := lastAudit(t, w.srv, tb.DeviceID())
 	if e.Kind != server.AuditWipeConfirmed || e.Detail["unsent_changes_refused"] != "2" || e.Detail["revocation"] != "lost" {
 		t.Fatalf("the wipe was not confirmed in the audit log: %+v", e)
+	}
+	entries, err := w.srv.Store().AuditEntries(ctx, server.AuditFilter{DeviceID: tb.DeviceID()})
+	mustDo(t, err)
+	var kinds []string
+	for _, e := range entries {
+		kinds = append(kinds, e.Kind+":"+e.Detail["reason"]+e.Detail["revocation"])
+	}
+	want := []string{"device.enrolled:", "device.revoked:lost", "token.refused:lost", "device.wiped:lost"}
+	if !slices.Equal(slices.Compact(kinds), want) {
+		t.Fatalf("the device's audit trail %v, want %v", kinds, want)
 	}
 	// Nothing more is accepted from the device, wipe confirmed or not.
 	if err := pullWith(w.srv, tok); connect.CodeOf(err) != connect.CodeUnauthenticated {

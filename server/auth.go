@@ -191,10 +191,11 @@ func (s *Store) RotateSigningKey(ctx context.Context) (string, error) {
 
 // Issue verifies a device-signed token request and returns an access token. A lost device is
 // told to wipe; a retired one gets tokens until it confirms its wipe, so it can push its pending
-// changes once more. Every refusal is written to the audit log.
+// changes once more. A refusal of a correctly signed request (a revoked device, a disabled user, a
+// replay) is written to the audit log; unsigned noise, which anyone can send, is not.
 func (t *Tokens) Issue(ctx context.Context, deviceID, nonce string, timeMs int64, signature []byte) (string, time.Time, error) {
-	tok, expires, err := t.issue(ctx, deviceID, nonce, timeMs, signature)
-	if err != nil && syncer.ValidID(deviceID) && (syncer.ErrorCode(err) != syncer.CodeInternal || errors.As(err, new(*errWipe))) {
+	tok, expires, signed, err := t.issue(ctx, deviceID, nonce, timeMs, signature)
+	if err != nil && signed {
 		reason := "refused"
 		if we := new(errWipe); errors.As(err, &we) {
 			reason = "revoked"
@@ -206,17 +207,18 @@ func (t *Tokens) Issue(ctx context.Context, deviceID, nonce string, timeMs int64
 	return tok, expires, err
 }
 
-func (t *Tokens) issue(ctx context.Context, deviceID, nonce string, timeMs int64, signature []byte) (string, time.Time, error) {
+// issue does Issue's work; signed reports whether the request's signature was verified.
+func (t *Tokens) issue(ctx context.Context, deviceID, nonce string, timeMs int64, signature []byte) (tok string, expires time.Time, signed bool, err error) {
 	refused := syncer.Errorf(syncer.CodeUnauthenticated, "The token request was refused; the tablet may need to be enrolled again.")
 	if !syncer.ValidID(deviceID) || len(nonce) == 0 || len(nonce) > 64 || len(signature) != ed25519.SignatureSize {
-		return "", time.Time{}, refused
+		return "", time.Time{}, false, refused
 	}
 	now := t.store.now()
 	if d := now.Sub(time.UnixMilli(timeMs)); d > tokenRequestWindow || d < -tokenRequestWindow {
-		return "", time.Time{}, syncer.Errorf(syncer.CodeUnauthenticated, "The token request is too old or timed in the future; check the tablet's clock.")
+		return "", time.Time{}, false, syncer.Errorf(syncer.CodeUnauthenticated, "The token request is too old or timed in the future; check the tablet's clock.")
 	}
 	var id Identity
-	err := t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
+	err = t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
 		var pub []byte
 		var status string
 		var disabled bool
@@ -232,23 +234,24 @@ func (t *Tokens) issue(ctx context.Context, deviceID, nonce string, timeMs int64
 		if !ed25519.Verify(pub, syncer.TokenSigningPayload(deviceID, nonce, timeMs), signature) {
 			return refused
 		}
+		signed = true
 		if err := deviceRefusal(status, wiped, disabled, true); err != nil {
 			return err
 		}
 		return useNonce(ctx, tx, deviceID, nonce, now)
 	})
 	if err != nil {
-		return "", time.Time{}, err
+		return "", time.Time{}, signed, err
 	}
 	// Keys rotated on the command line while the server runs are used from the next token.
 	if err := t.load(ctx); err != nil {
-		return "", time.Time{}, err
+		return "", time.Time{}, signed, err
 	}
-	expires := now.Add(AccessTokenTTL)
+	expires = now.Add(AccessTokenTTL)
 	t.mu.RLock()
 	kid, key := t.kid, t.keys[t.kid]
 	t.mu.RUnlock()
-	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, accessClaims{
+	jt := jwt.NewWithClaims(jwt.SigningMethodEdDSA, accessClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    syncer.TokenIssuer,
 			Audience:  jwt.ClaimStrings{syncer.TokenAudience},
@@ -260,10 +263,10 @@ func (t *Tokens) issue(ctx context.Context, deviceID, nonce string, timeMs int64
 		},
 		Device: deviceID,
 	})
-	tok.Header["kid"] = kid
-	tok.Header["typ"] = tokenType
-	signed, err := tok.SignedString(key)
-	return signed, expires, err
+	jt.Header["kid"] = kid
+	jt.Header["typ"] = tokenType
+	tok, err = jt.SignedString(key)
+	return tok, expires, signed, err
 }
 
 // deviceRefusal is the error for a device or user that may not make requests, nil for one that
