@@ -52,10 +52,23 @@ func TestUnassignedCaseIsGoneFromTheTabletsFiles(t *testing.T) {
 		}
 	}
 
-	mustDo(t, st.UnassignCase(ctx, server.Actor{}, caseID, "Kim"))
-	_, err = tb.Sync(ctx)
+	// Written offline while the admin unassigns Kim: the server refuses it, and the refused
+	// change (a dead letter) goes with the case.
+	const late = "MARKER-LATE-OBSERVATION-5e8a"
+	_, err = tb.Observe(ctx, visitID, late)
 	mustDo(t, err)
-	for _, m := range []string{child, observation, "MARKER-PARENT-3a7b"} {
+	mustDo(t, st.UnassignCase(ctx, server.Actor{}, caseID, "Kim"))
+	r, err := tb.Sync(ctx)
+	mustDo(t, err)
+	if r.Rejected != 1 {
+		t.Fatalf("the change written after the unassignment: %+v, want it rejected", r)
+	}
+	dead, err := tb.DeadLetters(ctx)
+	mustDo(t, err)
+	if len(dead) != 0 {
+		t.Fatalf("dead letters of the purged case remain: %d", len(dead))
+	}
+	for _, m := range []string{child, observation, "MARKER-PARENT-3a7b", late} {
 		if files := filesHolding(t, tb.home, m); len(files) > 0 {
 			t.Fatalf("%s is still in %v after the case was unassigned", m, files)
 		}
