@@ -114,6 +114,14 @@ func TestLostTabletRevokedByRPCIsRefusedAndWipes(t *testing.T) {
 	if connect.CodeOf(err) != connect.CodeUnauthenticated || wipeOf(err) != v1.Revocation_REVOCATION_LOST {
 		t.Fatalf("a lost tablet's pull: %v", err)
 	}
+	// A token request signed with its key gets the same instruction.
+	key := readDeviceKey(t, tb)
+	nonce, now := syncer.NewID(), time.Now().UnixMilli()
+	_, err = samvaerv1connect.NewAuthServiceClient(http.DefaultClient, w.srv.URL()).Token(ctx, connect.NewRequest(&v1.TokenRequest{
+		DeviceId: tb.DeviceID(), Nonce: nonce, TimeMs: now, Signature: ed25519.Sign(key, syncer.TokenSigningPayload(tb.DeviceID(), nonce, now))}))
+	if connect.CodeOf(err) != connect.CodeUnauthenticated || wipeOf(err) != v1.Revocation_REVOCATION_LOST {
+		t.Fatalf("a lost tablet's token request: %v", err)
+	}
 	_, err = tb.Sync(ctx)
 	if !errors.Is(err, clientlib.ErrWiped) {
 		t.Fatalf("a lost tablet's sync: %v", err)
@@ -137,7 +145,7 @@ func TestLostTabletRevokedByRPCIsRefusedAndWipes(t *testing.T) {
 	for _, e := range entries {
 		kinds = append(kinds, e.Kind+":"+e.Detail["reason"]+e.Detail["revocation"])
 	}
-	want := []string{"device.enrolled:", "device.revoked:lost", "token.refused:lost", "device.wiped:lost"}
+	want := []string{"device.enrolled:", "device.revoked:lost", "token.refused:lost", "token.refused:revoked", "token.refused:lost", "device.wiped:lost"}
 	if !slices.Equal(slices.Compact(kinds), want) {
 		t.Fatalf("the device's audit trail %v, want %v", kinds, want)
 	}
