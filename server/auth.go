@@ -142,7 +142,7 @@ func (t *Tokens) load(ctx context.Context) error {
 		return err
 	}
 	t.mu.Lock()
-	t.keys, t.kid, t.loadedAt = keys, primary, time.Now()
+	t.keys, t.kid, t.loadedAt = keys, primary, t.store.now()
 	t.mu.Unlock()
 	return nil
 }
@@ -152,7 +152,7 @@ func (t *Tokens) load(ctx context.Context) error {
 func (t *Tokens) key(kid string) (ed25519.PublicKey, bool) {
 	t.mu.RLock()
 	key, ok := t.keys[kid]
-	stale := time.Since(t.loadedAt) > keyReloadInterval
+	stale := t.store.now().Sub(t.loadedAt) > keyReloadInterval
 	t.mu.RUnlock()
 	if !ok && stale && t.load(context.Background()) == nil {
 		t.mu.RLock()
