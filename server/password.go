@@ -64,8 +64,9 @@ func checkPassword(password, stored string) bool {
 	if ok {
 		_, err1 := fmt.Sscanf(parts[2], "v=%d", &version)
 		_, err2 := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.memoryKiB, &p.time, &p.threads)
+		// Bounds keep a damaged hash from costing the server more than a few real checks.
 		ok = err1 == nil && err2 == nil && version == argon2.Version && p.time > 0 && p.threads > 0 &&
-			p.memoryKiB <= 1<<22 && p.time <= 20
+			p.memoryKiB >= 8*uint32(p.threads) && p.memoryKiB <= 1<<18 && p.time <= 10 && p.threads <= 16
 	}
 	var salt, tag []byte
 	if ok {

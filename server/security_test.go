@@ -17,7 +17,7 @@ import (
 )
 
 // cheapPasswords lowers Argon2id's cost for the test (the stored hash carries its parameters).
-func cheapPasswords(t *testing.T) {
+func cheapPasswords(t testing.TB) {
 	saved := passwordParams
 	passwordParams = argonParams{time: 1, memoryKiB: 64, threads: 1}
 	t.Cleanup(func() { passwordParams = saved })
@@ -188,4 +188,44 @@ func TestEveryProcedureHasAnAuthorizationRule(t *testing.T) {
 	if _, err := s.authorize(context.Background(), "/samvaer.v1.NoService/Nothing", "Bearer x"); syncer.ErrorCode(err) != syncer.CodePermissionDenied {
 		t.Fatalf("a procedure without a rule: %v", err)
 	}
+}
+
+// checkPassword decodes stored hashes: whatever it is given, it does not panic, and it accepts
+// only the password a well-formed hash was made from.
+func FuzzCheckPassword(f *testing.F) {
+	cheapPasswords(f)
+	good, err := hashPassword("the right password", passwordParams)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, seed := range []string{good, "", "$argon2id$", "$argon2id$v=19$m=64,t=1,p=1$$", "$argon2id$v=19$m=0,t=0,p=0$AA$AA",
+		"$argon2i$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$" + strings.Repeat("A", 43), strings.Replace(good, "m=64", "m=99999999", 1)} {
+		f.Add(seed, "the right password")
+	}
+	f.Fuzz(func(t *testing.T, stored, password string) {
+		if checkPassword(password, stored) && stored != good {
+			// Only a real hash of this password may match.
+			if !strings.HasPrefix(stored, "$argon2id$v=19$") {
+				t.Fatalf("%q matched %q", stored, password)
+			}
+		}
+		if password != "the right password" && checkPassword(password, good) {
+			t.Fatalf("%q matched the hash of another password", password)
+		}
+	})
+}
+
+// Verify decodes tokens: whatever it is given, it does not panic and refuses anything it did not
+// sign.
+func FuzzVerifyToken(f *testing.F) {
+	fx := newFixture(f)
+	tokens := must(NewTokens(fx.ctx, fx.store))
+	for _, seed := range []string{"", ".", "..", "a.b.c", "eyJhbGciOiJub25lIn0.e30.", strings.Repeat(".", 5000)} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		if _, err := tokens.Verify(raw); err == nil {
+			t.Fatalf("accepted %q", raw)
+		}
+	})
 }
