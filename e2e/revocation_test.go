@@ -145,8 +145,8 @@ func TestLostTabletRevokedByRPCIsRefusedAndWipes(t *testing.T) {
 	for _, e := range entries {
 		kinds = append(kinds, e.Kind+":"+e.Detail["reason"]+e.Detail["revocation"])
 	}
-	want := []string{"device.enrolled:", "device.revoked:lost", "token.refused:lost", "token.refused:revoked", "token.refused:lost", "device.wiped:lost"}
-	if !slices.Equal(slices.Compact(kinds), want) {
+	want := []string{"device.enrolled:", "device.revoked:lost", "token.refused:lost", "device.wiped:lost"}
+	if !slices.Equal(slices.Compact(slices.Clone(kinds)), want) {
 		t.Fatalf("the device's audit trail %v, want %v", kinds, want)
 	}
 	// Nothing more is accepted from the device, wipe confirmed or not.

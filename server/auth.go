@@ -194,12 +194,8 @@ func (s *Store) RotateSigningKey(ctx context.Context) (string, error) {
 // changes once more. A refusal of a correctly signed request (a revoked device, a disabled user, a
 // replay) is written to the audit log; unsigned noise, which anyone can send, is not.
 func (t *Tokens) Issue(ctx context.Context, deviceID, nonce string, timeMs int64, signature []byte) (string, time.Time, error) {
-	tok, expires, signed, err := t.issue(ctx, deviceID, nonce, timeMs, signature)
-	if err != nil && signed {
-		reason := "refused"
-		if we := new(errWipe); errors.As(err, &we) {
-			reason = "revoked"
-		}
+	tok, expires, reason, err := t.issue(ctx, deviceID, nonce, timeMs, signature)
+	if err != nil && reason != "" {
 		if aerr := t.store.Audit(ctx, AuditEvent{Kind: AuditTokenRefused, DeviceID: deviceID, Detail: map[string]string{"reason": reason}}); aerr != nil {
 			return "", time.Time{}, aerr
 		}
@@ -207,15 +203,16 @@ func (t *Tokens) Issue(ctx context.Context, deviceID, nonce string, timeMs int64
 	return tok, expires, err
 }
 
-// issue does Issue's work; signed reports whether the request's signature was verified.
-func (t *Tokens) issue(ctx context.Context, deviceID, nonce string, timeMs int64, signature []byte) (tok string, expires time.Time, signed bool, err error) {
+// issue does Issue's work. When it refuses a correctly signed request, reason says why, for the
+// audit log.
+func (t *Tokens) issue(ctx context.Context, deviceID, nonce string, timeMs int64, signature []byte) (tok string, expires time.Time, reason string, err error) {
 	refused := syncer.Errorf(syncer.CodeUnauthenticated, "The token request was refused; the tablet may need to be enrolled again.")
 	if !syncer.ValidID(deviceID) || len(nonce) == 0 || len(nonce) > 64 || len(signature) != ed25519.SignatureSize {
-		return "", time.Time{}, false, refused
+		return "", time.Time{}, "", refused
 	}
 	now := t.store.now()
 	if d := now.Sub(time.UnixMilli(timeMs)); d > tokenRequestWindow || d < -tokenRequestWindow {
-		return "", time.Time{}, false, syncer.Errorf(syncer.CodeUnauthenticated, "The token request is too old or timed in the future; check the tablet's clock.")
+		return "", time.Time{}, "", syncer.Errorf(syncer.CodeUnauthenticated, "The token request is too old or timed in the future; check the tablet's clock.")
 	}
 	var id Identity
 	err = t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
@@ -234,18 +231,22 @@ func (t *Tokens) issue(ctx context.Context, deviceID, nonce string, timeMs int64
 		if !ed25519.Verify(pub, syncer.TokenSigningPayload(deviceID, nonce, timeMs), signature) {
 			return refused
 		}
-		signed = true
 		if err := deviceRefusal(status, wiped, disabled, true); err != nil {
+			reason = refusalReason(status, wiped, disabled)
 			return err
 		}
-		return useNonce(ctx, tx, deviceID, nonce, now)
+		if err := useNonce(ctx, tx, deviceID, nonce, now); err != nil {
+			reason = "replay"
+			return err
+		}
+		return nil
 	})
 	if err != nil {
-		return "", time.Time{}, signed, err
+		return "", time.Time{}, reason, err
 	}
 	// Keys rotated on the command line while the server runs are used from the next token.
 	if err := t.load(ctx); err != nil {
-		return "", time.Time{}, signed, err
+		return "", time.Time{}, "", err
 	}
 	expires = now.Add(AccessTokenTTL)
 	t.mu.RLock()
@@ -266,7 +267,7 @@ func (t *Tokens) issue(ctx context.Context, deviceID, nonce string, timeMs int64
 	jt.Header["kid"] = kid
 	jt.Header["typ"] = tokenType
 	tok, err = jt.SignedString(key)
-	return tok, expires, signed, err
+	return tok, expires, "", err
 }
 
 // deviceRefusal is the error for a device or user that may not make requests, nil for one that
