@@ -144,8 +144,11 @@ func writeKey(home string, seed []byte) error {
 // request signed with the device key.
 func (t *Tablet) AccessToken(ctx context.Context) (string, error) {
 	t.mu.Lock()
-	tok, exp := t.token, t.tokenExp
+	tok, exp, wiped := t.token, t.tokenExp, t.wiped
 	t.mu.Unlock()
+	if wiped {
+		return "", ErrWiped
+	}
 	if tok != "" && t.nowMs() < exp-tokenMarginMs {
 		return tok, nil
 	}

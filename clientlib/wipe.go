@@ -63,7 +63,6 @@ func (t *Tablet) Wipe() error {
 		f.Sync()
 		f.Close()
 	}
-	t.key = nil
 	if err := os.RemoveAll(t.home); err != nil {
 		return fmt.Errorf("delete the tablet's data: %w", err)
 	}
