@@ -12,6 +12,7 @@ require (
 	github.com/prometheus/client_golang v1.25.0 // /metrics
 	github.com/rs/zerolog v1.35.1 // structured JSON logs
 	github.com/sergi/go-diff v1.4.0 // the diffs under the three-way text merge
+	golang.org/x/crypto v0.58.0 // Argon2id password hashes
 	golang.org/x/term v0.47.0 // console logs when a person is at a terminal
 	google.golang.org/protobuf v1.36.12 // wire types, also the stored form of records
 	modernc.org/sqlite v1.61.1 // SQLite in pure Go on both ends: no cgo for tablets or the server

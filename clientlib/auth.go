@@ -65,6 +65,13 @@ func Enroll(ctx context.Context, home, serverURL, code, deviceName string, opts 
 	if err != nil {
 		return nil, err
 	}
+	err = s.db.WriteTx(ctx, func(tx *sql.Tx) error {
+		return setMeta(ctx, tx, metaLastContact, itoa(opts.Now().UnixMilli()+offsetMs))
+	})
+	if err != nil {
+		s.close()
+		return nil, err
+	}
 	t, err := load(home, s, opts)
 	if err != nil {
 		s.close()
@@ -137,14 +144,20 @@ func writeKey(home string, seed []byte) error {
 // request signed with the device key.
 func (t *Tablet) AccessToken(ctx context.Context) (string, error) {
 	t.mu.Lock()
-	tok, exp := t.token, t.tokenExp
+	tok, exp, wiped := t.token, t.tokenExp, t.wiped
 	t.mu.Unlock()
+	if wiped {
+		return "", ErrWiped
+	}
 	if tok != "" && t.nowMs() < exp-tokenMarginMs {
 		return tok, nil
 	}
 	res, err := t.requestToken(ctx)
 	if err != nil && t.correctClockFrom(err) {
 		res, err = t.requestToken(ctx)
+	}
+	if w := wipeInstruction(err); w != nil {
+		return "", w
 	}
 	if err != nil {
 		return "", wireError("get access token", err)

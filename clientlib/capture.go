@@ -115,6 +115,9 @@ func (t *Tablet) fieldEdit(ctx context.Context, tx *sql.Tx, rec *v1.CommittedCha
 // change from the confirmed state; stage gives it its sequence number, clock and schema version,
 // and checks it as the server will before anything is stored.
 func (t *Tablet) write(ctx context.Context, build func(tx *sql.Tx, nowMs int64) (*v1.Change, map[string]string, error)) error {
+	if err := t.usable(); err != nil {
+		return err
+	}
 	return t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
 		now := t.nowMs()
 		c, bases, err := build(tx, now)
@@ -151,6 +154,9 @@ func (t *Tablet) stage(ctx context.Context, tx *sql.Tx, now int64, c *v1.Change,
 // of the two sides, or both woven together). The field edit and the conflict's resolution are one
 // local transaction; both sync like any other edit, so every tablet sees the conflict closed.
 func (t *Tablet) Resolve(ctx context.Context, conflictID, text string) error {
+	if err := t.usable(); err != nil {
+		return err
+	}
 	return t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
 		now := t.nowMs()
 		conflict, err := records.Load(ctx, tx, conflictID)

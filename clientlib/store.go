@@ -41,7 +41,8 @@ const (
 	metaHLC         = "hlc"
 	metaClockOffset = "clock_offset_ms"
 	metaLastSync    = "last_sync_ms"
-	metaKnownCases  = "known_cases" // JSON list: the cases the tablet holds in full
+	metaLastContact = "last_contact_ms" // the last successful sync: the lock after no contact counts from it
+	metaKnownCases  = "known_cases"     // JSON list: the cases the tablet holds in full
 )
 
 // store is the tablet's SQLite database. Exported methods of Tablet own the transactions; the
@@ -337,6 +338,43 @@ func purgeCase(ctx context.Context, tx *sql.Tx, caseID string) error {
 		`DELETE FROM records WHERE case_id = ?`,
 	} {
 		if _, err := tx.ExecContext(ctx, q, caseID); err != nil {
+			return fmt.Errorf("purge case: %w", err)
+		}
+	}
+	// Changes to records the tablet never had confirmed (a new observation the server refused,
+	// once the case left the user's scope) name their case only inside the change.
+	for _, table := range []string{"outbox", "dead_letters"} {
+		if err := purgeChangesOfCase(ctx, tx, table, caseID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// purgeChangesOfCase deletes the rows of table (outbox or dead_letters) whose change is for caseID.
+func purgeChangesOfCase(ctx context.Context, tx *sql.Tx, table, caseID string) error {
+	rows, err := tx.QueryContext(ctx, `SELECT seq, change FROM `+table)
+	if err != nil {
+		return fmt.Errorf("purge case: %w", err)
+	}
+	var seqs []int64
+	for rows.Next() {
+		var seq int64
+		var blob []byte
+		if err := rows.Scan(&seq, &blob); err != nil {
+			rows.Close()
+			return err
+		}
+		if c, err := decodeChange(blob); err == nil && c.Record.GetCaseId() == caseID {
+			seqs = append(seqs, seq)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, seq := range seqs {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE seq = ?`, seq); err != nil {
 			return fmt.Errorf("purge case: %w", err)
 		}
 	}

@@ -37,9 +37,23 @@ type SyncResult struct {
 
 // Sync pushes every pending change and pulls everything the server committed since the last
 // sync. Syncs run one at a time.
+//
+// Sync works on a locked tablet (it is how the tablet unlocks). When the server says the tablet
+// was revoked, Sync wipes the tablet and returns ErrWiped.
 func (t *Tablet) Sync(ctx context.Context) (SyncResult, error) {
 	t.syncMu.Lock()
 	defer t.syncMu.Unlock()
+	if t.isWiped() {
+		return SyncResult{}, ErrWiped
+	}
+	r, err := t.sync(ctx)
+	if w := new(errWipeRequired); errors.As(err, &w) {
+		return r, t.obeyWipe(ctx)
+	}
+	return r, err
+}
+
+func (t *Tablet) sync(ctx context.Context) (SyncResult, error) {
 	var r SyncResult
 	if err := t.push(ctx, &r); err != nil {
 		return r, err
@@ -51,9 +65,15 @@ func (t *Tablet) Sync(ctx context.Context) (SyncResult, error) {
 	if r.Purged, err = t.purgeDelivered(ctx); err != nil {
 		return r, err
 	}
+	now := t.nowMs()
 	err = t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
-		return setMeta(ctx, tx, metaLastSync, itoa(t.nowMs()), metaClockOffset, itoa(t.clockOffset()))
+		return setMeta(ctx, tx, metaLastSync, itoa(now), metaLastContact, itoa(now), metaClockOffset, itoa(t.clockOffset()))
 	})
+	if err == nil {
+		t.mu.Lock()
+		t.contactMs = now
+		t.mu.Unlock()
+	}
 	return r, err
 }
 
@@ -267,6 +287,9 @@ func call[Req, Res any](ctx context.Context, t *Tablet, what string, msg *Req,
 		res, err := rpc(ctx, req)
 		if err == nil {
 			return res.Msg, nil
+		}
+		if w := wipeInstruction(err); w != nil {
+			return nil, w
 		}
 		if connect.CodeOf(err) == connect.CodeUnauthenticated && attempt == 0 {
 			t.forgetToken()

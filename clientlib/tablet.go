@@ -37,7 +37,13 @@ type Options struct {
 	// acknowledged it (0: gone at the next sync); PurgeSubmittedAfter how long after it was
 	// submitted if nobody acknowledges it (default DefaultPurgeSubmittedAfter).
 	PurgeAcknowledgedAfter, PurgeSubmittedAfter time.Duration
+	// LockAfter is how long the tablet may go without a successful sync before it locks itself
+	// (default 3 days). A locked tablet refuses to show or change data until a sync succeeds.
+	LockAfter time.Duration
 }
+
+// DefaultLockAfter is how long a tablet may go without reaching the server before it locks.
+const DefaultLockAfter = 72 * time.Hour
 
 func (o Options) withDefaults() Options {
 	if o.HTTPClient == nil {
@@ -60,6 +66,9 @@ func (o Options) withDefaults() Options {
 	if o.PushBatch <= 0 || o.PushBatch > syncer.MaxChangesPerPush {
 		o.PushBatch = 500
 	}
+	if o.LockAfter <= 0 {
+		o.LockAfter = DefaultLockAfter
+	}
 	return o
 }
 
@@ -67,6 +76,7 @@ func (o Options) withDefaults() Options {
 // are safe for concurrent use; syncs run one at a time.
 type Tablet struct {
 	opts   Options
+	home   string
 	store  *store
 	key    ed25519.PrivateKey
 	device string
@@ -76,11 +86,14 @@ type Tablet struct {
 	auth      samvaerv1connect.AuthServiceClient
 	syncRPC   samvaerv1connect.SyncServiceClient
 	reportRPC samvaerv1connect.ReportServiceClient
+	deviceRPC samvaerv1connect.DeviceServiceClient
 	syncMu    sync.Mutex // one sync at a time
 	mu        sync.Mutex // guards the fields below
 	offsetMs  int64      // server clock minus the tablet's clock
 	token     string
 	tokenExp  int64 // the token's expiry, server time in Unix ms
+	contactMs int64 // the last successful sync, corrected clock in Unix ms (0: never)
+	wiped     bool
 }
 
 // Open opens an enrolled tablet's home directory.
@@ -124,16 +137,22 @@ func load(home string, s *store, opts Options) (*Tablet, error) {
 	}
 	t := &Tablet{
 		opts:   opts.withDefaults(),
+		home:   home,
 		store:  s,
 		key:    ed25519.NewKeyFromSeed(seed),
 		device: meta[metaDevice],
 		user:   meta[metaUser],
 	}
 	t.offsetMs, _ = strconv.ParseInt(meta[metaClockOffset], 10, 64)
+	t.contactMs, _ = strconv.ParseInt(meta[metaLastContact], 10, 64)
+	if t.contactMs == 0 {
+		t.contactMs, _ = strconv.ParseInt(meta[metaLastSync], 10, 64)
+	}
 	last, _ := strconv.ParseUint(meta[metaHLC], 10, 64)
 	t.clock = syncer.NewClock(t.nowMs, syncer.HLC(last))
 	t.auth, t.syncRPC = newClients(t.opts.HTTPClient, meta[metaServer])
 	t.reportRPC = samvaerv1connect.NewReportServiceClient(t.opts.HTTPClient, meta[metaServer], connect.WithReadMaxBytes(maxResponseBytes))
+	t.deviceRPC = samvaerv1connect.NewDeviceServiceClient(t.opts.HTTPClient, meta[metaServer], connect.WithReadMaxBytes(maxResponseBytes))
 	return t, nil
 }
 
@@ -151,7 +170,36 @@ func newClients(hc *http.Client, serverURL string) (samvaerv1connect.AuthService
 }
 
 // Close closes the tablet's database.
-func (t *Tablet) Close() error { return t.store.close() }
+func (t *Tablet) Close() error {
+	if t.isWiped() {
+		return nil
+	}
+	return t.store.close()
+}
+
+// usable refuses access to data on a wiped tablet, and on one that has not reached the server
+// for longer than Options.LockAfter (a lost tablet that is kept offline locks itself).
+func (t *Tablet) usable() error {
+	t.mu.Lock()
+	wiped, contact := t.wiped, t.contactMs
+	t.mu.Unlock()
+	if wiped {
+		return ErrWiped
+	}
+	if contact > 0 && t.nowMs()-contact > t.opts.LockAfter.Milliseconds() {
+		return syncer.Errorf(syncer.CodeFailedPrecondition,
+			"This tablet has not reached the server for more than %s and is locked; sync with the server to unlock it.", lockPeriod(t.opts.LockAfter))
+	}
+	return nil
+}
+
+// lockPeriod says a lock period as a person would.
+func lockPeriod(d time.Duration) string {
+	if d >= 48*time.Hour && d%(24*time.Hour) == 0 {
+		return strconv.Itoa(int(d/(24*time.Hour))) + " days"
+	}
+	return d.String()
+}
 
 // DeviceID is the id the server gave this tablet at enrollment.
 func (t *Tablet) DeviceID() string { return t.device }

@@ -80,6 +80,9 @@ type Observation struct {
 
 // Visits returns the visits on the tablet, not deleted, sorted by start.
 func (t *Tablet) Visits(ctx context.Context) ([]Visit, error) {
+	if err := t.usable(); err != nil {
+		return nil, err
+	}
 	var visits []Visit
 	err := t.store.db.ReadTx(ctx, func(tx *sql.Tx) error {
 		pending, err := pendingByRecord(ctx, tx)
@@ -277,6 +280,9 @@ type Status struct {
 // Status returns counts of pending, acknowledged and refused changes and open conflicts.
 func (t *Tablet) Status(ctx context.Context) (Status, error) {
 	var s Status
+	if t.isWiped() {
+		return s, ErrWiped
+	}
 	err := t.store.db.ReadTx(ctx, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `SELECT
 			(SELECT COUNT(*) FROM outbox WHERE server_seq = 0),
@@ -315,6 +321,9 @@ type Conflict struct {
 
 // Conflicts returns the open conflicts of the cases on the tablet, in id order.
 func (t *Tablet) Conflicts(ctx context.Context) ([]Conflict, error) {
+	if err := t.usable(); err != nil {
+		return nil, err
+	}
 	var out []Conflict
 	err := t.store.db.ReadTx(ctx, func(tx *sql.Tx) error {
 		open, err := openConflicts(ctx, tx)
@@ -370,6 +379,9 @@ type DeadLetter struct {
 
 // DeadLetters returns the changes the server refused, in seq order.
 func (t *Tablet) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
+	if err := t.usable(); err != nil {
+		return nil, err
+	}
 	var out []DeadLetter
 	err := t.store.db.ReadTx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT seq, change, reason, at_ms FROM dead_letters ORDER BY seq`)
@@ -399,6 +411,9 @@ func (t *Tablet) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
 // other tablet's once all have synced.
 func (t *Tablet) Digest(ctx context.Context, caseID string) (string, error) {
 	var sum string
+	if t.isWiped() {
+		return "", ErrWiped
+	}
 	err := t.store.db.ReadTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		sum, err = records.Digest(ctx, tx, caseID)

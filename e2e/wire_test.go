@@ -19,6 +19,7 @@ import (
 
 	v1 "github.com/samvaer/sync/gen/samvaer/v1"
 	"github.com/samvaer/sync/gen/samvaer/v1/samvaerv1connect"
+	"github.com/samvaer/sync/server"
 	"github.com/samvaer/sync/syncer"
 )
 
@@ -26,11 +27,26 @@ import (
 
 func TestRequestsWithoutAValidTokenAreRefused(t *testing.T) {
 	ctx := context.Background()
-	w := newWorld(t, "Kim")
+	w := newWorld(t, "Kim", "Lea", "Mo")
 	tb := enrollTablet(t, w.srv, "Kim")
 	good, err := tb.AccessToken(ctx)
 	mustDo(t, err)
 	client := samvaerv1connect.NewSyncServiceClient(http.DefaultClient, w.srv.URL())
+	// Tokens made with the server's own key (read from its database, as an attacker with the key
+	// could) that break one rule each; forge(nil) itself is accepted, so each refusal is the rule's.
+	forge := serverKeyForger(t, w.srv, tb.UserID(), tb.DeviceID())
+	if err := pullWith(w.srv, forge(nil)); err != nil {
+		t.Fatalf("a token made right with the server's key is refused: %v", err)
+	}
+	revoked, disabled := enrollTablet(t, w.srv, "Lea"), enrollTablet(t, w.srv, "Mo")
+	revokedTok, err := revoked.AccessToken(ctx)
+	mustDo(t, err)
+	disabledTok, err := disabled.AccessToken(ctx)
+	mustDo(t, err)
+	_, err = w.srv.Store().RevokeDevice(ctx, server.Actor{}, revoked.DeviceID(), server.DeviceLost)
+	mustDo(t, err)
+	_, err = w.srv.Store().SetUserDisabled(ctx, server.Actor{}, "Mo", true)
+	mustDo(t, err)
 
 	otherKey := func() string {
 		_, priv, _ := ed25519.GenerateKey(rand.Reader)
@@ -45,14 +61,35 @@ func TestRequestsWithoutAValidTokenAreRefused(t *testing.T) {
 	}
 	parts := strings.Split(good, ".")
 	tests := map[string]string{
-		"missing":              "",
-		"not a bearer":         "Basic a2ltOnB3",
-		"garbage":              "Bearer not.a.token",
-		"truncated":            "Bearer " + good[:len(good)-10],
-		"signature of another": "Bearer " + parts[0] + "." + parts[1] + "." + strings.Repeat("A", len(parts[2])),
-		"another server's key": "Bearer " + otherKey(),
-		"alg none":             "Bearer eyJhbGciOiJub25lIiwidHlwIjoiYXQrand0In0." + parts[1] + ".",
-		"a megabyte of dots":   "Bearer " + strings.Repeat(".", 1<<20),
+		"missing":                  "",
+		"not a bearer":             "Basic a2ltOnB3",
+		"garbage":                  "Bearer not.a.token",
+		"truncated":                "Bearer " + good[:len(good)-10],
+		"signature of another":     "Bearer " + parts[0] + "." + parts[1] + "." + strings.Repeat("A", len(parts[2])),
+		"another server's key":     "Bearer " + otherKey(),
+		"alg none":                 "Bearer eyJhbGciOiJub25lIiwidHlwIjoiYXQrand0In0." + parts[1] + ".",
+		"a megabyte of dots":       "Bearer " + strings.Repeat(".", 1<<20),
+		"just over the length cap": "Bearer " + forge(func(f *forgery) { f.claims["pad"] = strings.Repeat("x", 4096) }),
+
+		"alg none, unsigned": "Bearer " + forge(func(f *forgery) { f.method, f.key = jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType }),
+		"HS256 keyed with the public key": "Bearer " + forge(func(f *forgery) {
+			f.method, f.key = jwt.SigningMethodHS256, []byte(f.pub)
+		}),
+		"unknown kid":      "Bearer " + forge(func(f *forgery) { f.kid = "0123456789abcdef" }),
+		"path-like kid":    "Bearer " + forge(func(f *forgery) { f.kid = "../../etc/passwd" }),
+		"no kid":           "Bearer " + forge(func(f *forgery) { f.kid = "" }),
+		"wrong typ":        "Bearer " + forge(func(f *forgery) { f.typ = "JWT" }),
+		"expired":          "Bearer " + forge(func(f *forgery) { f.claims["exp"], f.claims["iat"] = ago(10*time.Minute), ago(20*time.Minute) }),
+		"no expiry":        "Bearer " + forge(func(f *forgery) { delete(f.claims, "exp") }),
+		"not yet valid":    "Bearer " + forge(func(f *forgery) { f.claims["nbf"] = ago(-10 * time.Minute) }),
+		"issued in future": "Bearer " + forge(func(f *forgery) { f.claims["iat"] = ago(-10 * time.Minute) }),
+		"wrong audience":   "Bearer " + forge(func(f *forgery) { f.claims["aud"] = "someone-else" }),
+		"no audience":      "Bearer " + forge(func(f *forgery) { delete(f.claims, "aud") }),
+		"wrong issuer":     "Bearer " + forge(func(f *forgery) { f.claims["iss"] = "evil" }),
+		"another device":   "Bearer " + forge(func(f *forgery) { f.claims["dev"] = syncer.NewID() }),
+		"another user":     "Bearer " + forge(func(f *forgery) { f.claims["sub"] = syncer.NewID() }),
+		"revoked device":   "Bearer " + revokedTok,
+		"disabled user":    "Bearer " + disabledTok,
 	}
 	for name, header := range tests {
 		t.Run(name, func(t *testing.T) {

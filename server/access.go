@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -35,17 +36,14 @@ func checkPurpose(purpose string) (string, error) {
 }
 
 // logAccess records one access in the caller's transaction, so a read that is not logged does
-// not happen.
+// not happen. The access log is the audit log (kind case.read): one hash chain, so a deleted or
+// edited access entry is detected like any other.
 func logAccess(ctx context.Context, tx *sql.Tx, nowMs int64, a Access) error {
 	if a.UserID == "" || a.CaseID == "" || a.What == "" || a.Purpose == "" {
 		return fmt.Errorf("access log entry is missing who, which case, what or why")
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO access_log (at_ms, user_id, device_id, case_id, what, purpose) VALUES (?, ?, ?, ?, ?, ?)`,
-		nowMs, a.UserID, a.DeviceID, a.CaseID, a.What, a.Purpose)
-	if err != nil {
-		return fmt.Errorf("log access: %w", err)
-	}
-	return nil
+	return appendAudit(ctx, tx, nowMs, AuditEvent{Kind: AuditCaseRead, ActorUserID: a.UserID, DeviceID: a.DeviceID,
+		CaseID: a.CaseID, Purpose: a.Purpose, Detail: map[string]string{"what": a.What}})
 }
 
 // AccessEntry is an access log entry as a child's parents may see it: when, what kind of use and
@@ -70,16 +68,22 @@ func (s *Store) AccessForChild(ctx context.Context, childID string) ([]AccessEnt
 		if err != nil {
 			return fmt.Errorf("read child: %w", err)
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT at_ms, case_id, what, purpose FROM access_log WHERE case_id = ? ORDER BY at_ms, id`, caseID)
+		rows, err := tx.QueryContext(ctx, `SELECT at_ms, case_id, detail, purpose FROM audit_log WHERE case_id = ? AND kind = ? ORDER BY id`, caseID, AuditCaseRead)
 		if err != nil {
 			return fmt.Errorf("read access log: %w", err)
 		}
 		defer rows.Close()
 		for rows.Next() {
 			var e AccessEntry
-			if err := rows.Scan(&e.AtMs, &e.CaseID, &e.What, &e.Purpose); err != nil {
+			var detail string
+			if err := rows.Scan(&e.AtMs, &e.CaseID, &detail, &e.Purpose); err != nil {
 				return err
 			}
+			var d map[string]string
+			if err := json.Unmarshal([]byte(detail), &d); err != nil {
+				return fmt.Errorf("read access log: %w", err)
+			}
+			e.What = d["what"]
 			out = append(out, e)
 		}
 		return rows.Err()

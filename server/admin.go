@@ -208,12 +208,8 @@ func (s *Store) AddVisit(ctx context.Context, nv NewVisit) (string, error) {
 	}
 	visitID := syncer.NewID()
 	err := s.db.WriteTx(ctx, func(tx *sql.Tx) error {
-		c, err := records.Load(ctx, tx, nv.CaseID)
-		if err != nil {
+		if err := openCase(ctx, tx, nv.CaseID); err != nil {
 			return err
-		}
-		if c == nil || c.Record.Type != syncer.TypeCase || c.Deleted {
-			return syncer.Errorf(syncer.CodeNotFound, "No case has id %q.", nv.CaseID)
 		}
 		if nv.By != nil {
 			if err := authorize(ctx, tx, *nv.By, nv.CaseID, actEditCase); err != nil {
@@ -355,11 +351,13 @@ type Device struct {
 	LastSeq    int64  `json:"last_seq"`
 	EnrolledMs int64  `json:"enrolled_ms"`
 	LastSeenMs int64  `json:"last_seen_ms"`
+	RevokedMs  int64  `json:"revoked_ms"`
+	WipedMs    int64  `json:"wiped_ms"`
 }
 
 // Devices lists enrolled devices, newest first.
 func (s *Store) Devices(ctx context.Context) ([]Device, error) {
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT d.id, d.name, d.user_id, u.name, d.status, d.last_seq, d.enrolled_ms, d.last_seen_ms
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT d.id, d.name, d.user_id, u.name, d.status, d.last_seq, d.enrolled_ms, d.last_seen_ms, d.revoked_ms, d.wiped_ms
 		FROM devices d JOIN users u ON u.id = d.user_id ORDER BY d.enrolled_ms DESC, d.id`)
 	if err != nil {
 		return nil, err
@@ -368,7 +366,7 @@ func (s *Store) Devices(ctx context.Context) ([]Device, error) {
 	var out []Device
 	for rows.Next() {
 		var d Device
-		if err := rows.Scan(&d.ID, &d.Name, &d.UserID, &d.UserName, &d.Status, &d.LastSeq, &d.EnrolledMs, &d.LastSeenMs); err != nil {
+		if err := rows.Scan(&d.ID, &d.Name, &d.UserID, &d.UserName, &d.Status, &d.LastSeq, &d.EnrolledMs, &d.LastSeenMs, &d.RevokedMs, &d.WipedMs); err != nil {
 			return nil, err
 		}
 		out = append(out, d)

@@ -70,7 +70,10 @@ func (s *Store) Enroll(ctx context.Context, code string, publicKey []byte, name 
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO devices (id, user_id, name, public_key, enrolled_ms, last_seen_ms) VALUES (?, ?, ?, ?, ?, ?)`,
 			deviceID, user.ID, name, publicKey, now, now)
-		return err
+		if err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, now, AuditEvent{Kind: AuditDeviceEnrolled, ActorUserID: user.ID, DeviceID: deviceID})
 	})
 	return deviceID, user, err
 }
@@ -83,11 +86,17 @@ type accessClaims struct {
 
 // Tokens issues and verifies access tokens with the server's Ed25519 signing keys.
 type Tokens struct {
-	store *Store
-	mu    sync.RWMutex
-	keys  map[string]ed25519.PrivateKey // by kid
-	kid   string                        // primary
+	store    *Store
+	mu       sync.RWMutex
+	keys     map[string]ed25519.PrivateKey // by kid
+	kid      string                        // primary
+	loadedAt time.Time                     // when keys were last read from the database
 }
+
+// keyReloadInterval bounds how often a token with an unknown kid makes the server read its keys
+// again (a key rotated by `samvaer admin keys rotate-signing` while the server runs), so a flood
+// of made-up kids cannot turn into a flood of reads.
+const keyReloadInterval = time.Second
 
 // NewTokens loads the signing keys, creating the first one if there is none.
 func NewTokens(ctx context.Context, store *Store) (*Tokens, error) {
@@ -133,13 +142,31 @@ func (t *Tokens) load(ctx context.Context) error {
 		return err
 	}
 	t.mu.Lock()
-	t.keys, t.kid = keys, primary
+	t.keys, t.kid, t.loadedAt = keys, primary, t.store.now()
 	t.mu.Unlock()
 	return nil
 }
 
+// key returns the public key of kid, reading the keys again when kid is unknown and they were
+// not read within keyReloadInterval.
+func (t *Tokens) key(kid string) (ed25519.PublicKey, bool) {
+	t.mu.RLock()
+	key, ok := t.keys[kid]
+	stale := t.store.now().Sub(t.loadedAt) > keyReloadInterval
+	t.mu.RUnlock()
+	if !ok && stale && t.load(context.Background()) == nil {
+		t.mu.RLock()
+		key, ok = t.keys[kid]
+		t.mu.RUnlock()
+	}
+	if !ok {
+		return nil, false
+	}
+	return key.Public().(ed25519.PublicKey), true
+}
+
 // RotateSigningKey makes a new primary signing key. Tokens signed with older keys stay valid
-// until they expire.
+// until they expire. A running server uses the new key from its next token.
 func (s *Store) RotateSigningKey(ctx context.Context) (string, error) {
 	seed := make([]byte, ed25519.SeedSize)
 	if _, err := rand.Read(seed); err != nil {
@@ -154,29 +181,47 @@ func (s *Store) RotateSigningKey(ctx context.Context) (string, error) {
 		if _, err := tx.ExecContext(ctx, `UPDATE signing_keys SET is_primary = 0`); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (kid, private_key, created_ms, is_primary) VALUES (?, ?, ?, 1)`, kid, seed, s.nowMs())
-		return err
+		if _, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (kid, private_key, created_ms, is_primary) VALUES (?, ?, ?, 1)`, kid, seed, s.nowMs()); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, s.nowMs(), AuditEvent{Kind: AuditSigningKeyRotate, Detail: map[string]string{"kid": kid}})
 	})
 	return kid, err
 }
 
-// Issue verifies a device-signed token request and returns an access token.
+// Issue verifies a device-signed token request and returns an access token. A lost device is
+// told to wipe; a retired one gets tokens until it confirms its wipe, so it can push its pending
+// changes once more. A refusal of a correctly signed request (a revoked device, a disabled user, a
+// replay) is written to the audit log; unsigned noise, which anyone can send, is not.
 func (t *Tokens) Issue(ctx context.Context, deviceID, nonce string, timeMs int64, signature []byte) (string, time.Time, error) {
+	tok, expires, reason, err := t.issue(ctx, deviceID, nonce, timeMs, signature)
+	if err != nil && reason != "" {
+		if aerr := t.store.Audit(ctx, AuditEvent{Kind: AuditTokenRefused, DeviceID: deviceID, Detail: map[string]string{"reason": reason}}); aerr != nil {
+			return "", time.Time{}, aerr
+		}
+	}
+	return tok, expires, err
+}
+
+// issue does Issue's work. When it refuses a correctly signed request, reason says why, for the
+// audit log.
+func (t *Tokens) issue(ctx context.Context, deviceID, nonce string, timeMs int64, signature []byte) (tok string, expires time.Time, reason string, err error) {
 	refused := syncer.Errorf(syncer.CodeUnauthenticated, "The token request was refused; the tablet may need to be enrolled again.")
 	if !syncer.ValidID(deviceID) || len(nonce) == 0 || len(nonce) > 64 || len(signature) != ed25519.SignatureSize {
-		return "", time.Time{}, refused
+		return "", time.Time{}, "", refused
 	}
 	now := t.store.now()
 	if d := now.Sub(time.UnixMilli(timeMs)); d > tokenRequestWindow || d < -tokenRequestWindow {
-		return "", time.Time{}, syncer.Errorf(syncer.CodeUnauthenticated, "The token request is too old or timed in the future; check the tablet's clock.")
+		return "", time.Time{}, "", syncer.Errorf(syncer.CodeUnauthenticated, "The token request is too old or timed in the future; check the tablet's clock.")
 	}
 	var id Identity
-	err := t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
+	err = t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
 		var pub []byte
 		var status string
 		var disabled bool
-		err := tx.QueryRowContext(ctx, `SELECT d.public_key, d.status, d.user_id, u.disabled FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = ?`, deviceID).
-			Scan(&pub, &status, &id.UserID, &disabled)
+		var wiped int64
+		err := tx.QueryRowContext(ctx, `SELECT d.public_key, d.status, d.wiped_ms, d.user_id, u.disabled FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = ?`, deviceID).
+			Scan(&pub, &status, &wiped, &id.UserID, &disabled)
 		if errors.Is(err, sql.ErrNoRows) {
 			return refused
 		}
@@ -186,30 +231,28 @@ func (t *Tokens) Issue(ctx context.Context, deviceID, nonce string, timeMs int64
 		if !ed25519.Verify(pub, syncer.TokenSigningPayload(deviceID, nonce, timeMs), signature) {
 			return refused
 		}
-		if status != DeviceActive || disabled {
-			return syncer.Errorf(syncer.CodeUnauthenticated, "This tablet's access has been revoked.")
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM token_nonces WHERE expires_ms < ?`, now.UnixMilli()); err != nil {
+		if err := deviceRefusal(status, wiped, disabled, true); err != nil {
+			reason = refusalReason(status, wiped, disabled)
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO token_nonces (device_id, nonce, expires_ms) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
-			deviceID, nonce, now.Add(2*tokenRequestWindow).UnixMilli())
-		if err != nil {
+		if err := useNonce(ctx, tx, deviceID, nonce, now); err != nil {
+			reason = "replay"
 			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return syncer.Errorf(syncer.CodeUnauthenticated, "The token request was already used (a replay); it was refused.")
 		}
 		return nil
 	})
 	if err != nil {
-		return "", time.Time{}, err
+		return "", time.Time{}, reason, err
 	}
-	expires := now.Add(AccessTokenTTL)
+	// Keys rotated on the command line while the server runs are used from the next token.
+	if err := t.load(ctx); err != nil {
+		return "", time.Time{}, "", err
+	}
+	expires = now.Add(AccessTokenTTL)
 	t.mu.RLock()
 	kid, key := t.kid, t.keys[t.kid]
 	t.mu.RUnlock()
-	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, accessClaims{
+	jt := jwt.NewWithClaims(jwt.SigningMethodEdDSA, accessClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    syncer.TokenIssuer,
 			Audience:  jwt.ClaimStrings{syncer.TokenAudience},
@@ -221,10 +264,27 @@ func (t *Tokens) Issue(ctx context.Context, deviceID, nonce string, timeMs int64
 		},
 		Device: deviceID,
 	})
-	tok.Header["kid"] = kid
-	tok.Header["typ"] = tokenType
-	signed, err := tok.SignedString(key)
-	return signed, expires, err
+	jt.Header["kid"] = kid
+	jt.Header["typ"] = tokenType
+	tok, err = jt.SignedString(key)
+	return tok, expires, "", err
+}
+
+// deviceRefusal is the error for a device or user that may not make requests, nil for one that
+// may. A lost device is told to wipe, as is a retired one except when it asks for what a retired
+// device still may do (a token, a final push).
+func deviceRefusal(status string, wipedMs int64, disabled, retiredMay bool) error {
+	switch {
+	case wipedMs > 0:
+		return syncer.Errorf(syncer.CodeUnauthenticated, "This tablet was revoked and wiped; it must be enrolled again.")
+	case status == DeviceLost, status == DeviceRetired && !retiredMay:
+		return wipeFor(status)
+	case status != DeviceActive && status != DeviceRetired:
+		return syncer.Errorf(syncer.CodeUnauthenticated, "This tablet's access has been revoked.")
+	case disabled:
+		return syncer.Errorf(syncer.CodeUnauthenticated, "This user's access has been disabled by an admin.")
+	}
+	return nil
 }
 
 // Verify checks an access token and returns who it was issued to. It does not check the
@@ -240,6 +300,7 @@ func (t *Tokens) Verify(raw string) (Identity, error) {
 		jwt.WithAudience(syncer.TokenAudience),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
+		jwt.WithStrictDecoding(),
 		jwt.WithLeeway(30*time.Second),
 		jwt.WithTimeFunc(t.store.now),
 	)
@@ -249,13 +310,11 @@ func (t *Tokens) Verify(raw string) (Identity, error) {
 			return nil, errors.New("wrong token type")
 		}
 		kid, _ := tok.Header["kid"].(string)
-		t.mu.RLock()
-		key, ok := t.keys[kid]
-		t.mu.RUnlock()
+		key, ok := t.key(kid)
 		if !ok {
 			return nil, errors.New("unknown key id")
 		}
-		return key.Public(), nil
+		return key, nil
 	})
 	if err != nil || !syncer.ValidID(claims.Device) || !syncer.ValidID(claims.Subject) {
 		return Identity{}, refused
@@ -264,8 +323,9 @@ func (t *Tokens) Verify(raw string) (Identity, error) {
 }
 
 // Authenticate verifies a bearer token and the device's and user's current status, so a
-// revocation takes effect on the very next request whatever the token's expiry.
-func (t *Tokens) Authenticate(ctx context.Context, authorization string) (Identity, error) {
+// revocation takes effect on the very next request whatever the token's expiry. retiredMay says
+// whether the call is one a retired device may still make (its final push).
+func (t *Tokens) Authenticate(ctx context.Context, authorization string, retiredMay bool) (Identity, error) {
 	raw, ok := strings.CutPrefix(authorization, "Bearer ")
 	if !ok {
 		return Identity{}, syncer.Errorf(syncer.CodeUnauthenticated, "This call needs an access token (Authorization: Bearer …).")
@@ -276,17 +336,35 @@ func (t *Tokens) Authenticate(ctx context.Context, authorization string) (Identi
 	}
 	var status, roles string
 	var disabled bool
-	err = t.store.db.Read.QueryRowContext(ctx, `SELECT d.status, u.disabled, u.roles FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = ? AND u.id = ?`,
-		id.DeviceID, id.UserID).Scan(&status, &disabled, &roles)
+	var wiped int64
+	err = t.store.db.Read.QueryRowContext(ctx, `SELECT d.status, d.wiped_ms, u.disabled, u.roles FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = ? AND u.id = ?`,
+		id.DeviceID, id.UserID).Scan(&status, &wiped, &disabled, &roles)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Identity{}, syncer.Errorf(syncer.CodeUnauthenticated, "The access token names a device this server does not know.")
 	}
 	if err != nil {
 		return Identity{}, fmt.Errorf("read device status: %w", err)
 	}
-	if status != DeviceActive || disabled {
-		return Identity{}, syncer.Errorf(syncer.CodeUnauthenticated, "This tablet's access has been revoked.")
+	if err := deviceRefusal(status, wiped, disabled, retiredMay); err != nil {
+		if aerr := t.store.Audit(ctx, AuditEvent{Kind: AuditTokenRefused, ActorUserID: id.UserID, DeviceID: id.DeviceID,
+			Detail: map[string]string{"reason": refusalReason(status, wiped, disabled)}}); aerr != nil {
+			return Identity{}, aerr
+		}
+		return Identity{}, err
 	}
 	id.Roles = strings.Split(roles, ",")
 	return id, nil
+}
+
+// refusalReason names, for the audit log, why a known device was refused.
+func refusalReason(status string, wipedMs int64, disabled bool) string {
+	switch {
+	case wipedMs > 0:
+		return "wiped"
+	case status != DeviceActive:
+		return status
+	case disabled:
+		return "user disabled"
+	}
+	return "refused"
 }

@@ -153,24 +153,6 @@ func (s *Store) AddWish(ctx context.Context, who *Identity, caseID, childID, tex
 	return id, err
 }
 
-// AddMember makes a user a member of a case in a role (caseworker, coordinator or consultant).
-func (s *Store) AddMember(ctx context.Context, who *Identity, caseID, user, role string) error {
-	if !slices.Contains([]string{"caseworker", "coordinator", "consultant"}, role) {
-		return syncer.Errorf(syncer.CodeInvalid, "A case member is a caseworker, coordinator or consultant.")
-	}
-	return s.editCase(ctx, who, caseID, func(tx *sql.Tx, _ *commitLog, _ syncer.HLC) error {
-		u, err := userByName(ctx, tx, user)
-		if err != nil {
-			return err
-		}
-		if !slices.Contains(u.Roles, role) {
-			return syncer.Errorf(syncer.CodeInvalid, "%s is not a %s.", u.Name, role)
-		}
-		_, err = tx.ExecContext(ctx, `INSERT OR IGNORE INTO case_members (case_id, user_id, role) VALUES (?, ?, ?)`, caseID, u.ID, role)
-		return err
-	})
-}
-
 // CaseRecord is one record of a case as the case view shows it.
 type CaseRecord struct {
 	Type   string            `json:"type"`

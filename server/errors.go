@@ -7,6 +7,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/rs/zerolog"
 
+	v1 "github.com/samvaer/sync/gen/samvaer/v1"
 	"github.com/samvaer/sync/syncer"
 )
 
@@ -31,6 +32,15 @@ func toConnect(ctx context.Context, err error) error {
 	}
 	var ce *connect.Error
 	if errors.As(err, &ce) {
+		return ce
+	}
+	// A revoked tablet is refused with a detail that tells it to wipe itself.
+	var we *errWipe
+	if errors.As(err, &we) {
+		ce := connect.NewError(connect.CodeUnauthenticated, errors.New(we.Error()))
+		if detail, derr := connect.NewErrorDetail(&v1.WipeInstruction{Revocation: we.revocation}); derr == nil {
+			ce.AddDetail(detail)
+		}
 		return ce
 	}
 	if errors.Is(err, context.Canceled) {

@@ -273,7 +273,7 @@ func TestReadsAreLoggedWithTheirPurpose(t *testing.T) {
 		}
 	}
 	var who string
-	must(0, f.store.db.Read.QueryRow(`SELECT user_id FROM access_log ORDER BY id LIMIT 1`).Scan(&who))
+	must(0, f.store.db.Read.QueryRow(`SELECT actor_user FROM audit_log WHERE kind = 'case.read' ORDER BY id LIMIT 1`).Scan(&who))
 	if who != sara.UserID {
 		t.Fatalf("logged user %q", who)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"connectrpc.com/authn"
@@ -109,16 +108,12 @@ func (s *Server) routes() http.Handler {
 	rpc.Handle(samvaerv1connect.NewAuthServiceHandler(&authHandler{store: s.Store, tokens: s.tokens}, opts...))
 	rpc.Handle(samvaerv1connect.NewReportServiceHandler(&reportHandler{store: s.Store}, opts...))
 	rpc.Handle(samvaerv1connect.NewCaseServiceHandler(&caseHandler{store: s.Store}, opts...))
+	rpc.Handle(samvaerv1connect.NewAdminServiceHandler(&adminHandler{store: s.Store}, opts...))
+	rpc.Handle(samvaerv1connect.NewDeviceServiceHandler(&deviceHandler{store: s.Store}, opts...))
 	auth := authn.NewMiddleware(func(ctx context.Context, req authn.Request) (any, error) {
-		if strings.HasPrefix(req.Procedure(), "/"+samvaerv1connect.AuthServiceName+"/") {
-			return nil, nil
-		}
-		id, err := s.tokens.Authenticate(ctx, req.Header().Get("Authorization"))
+		id, err := s.authorize(ctx, req.Procedure(), req.Header().Get("Authorization"))
 		if err != nil {
-			err = toConnect(ctx, err)
-			rpcRequests.WithLabelValues(req.Procedure(), connect.CodeOf(err).String()).Inc()
-			zerolog.Ctx(ctx).Warn().Str("procedure", req.Procedure()).Str("code", connect.CodeOf(err).String()).Msg("request refused: authentication")
-			return nil, err
+			return nil, refuse(ctx, req.Procedure(), err)
 		}
 		return id, nil
 	})
@@ -126,7 +121,8 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", auth.Wrap(rpc))
 	services := []string{samvaerv1connect.SyncServiceName, samvaerv1connect.AuthServiceName,
-		samvaerv1connect.ReportServiceName, samvaerv1connect.CaseServiceName}
+		samvaerv1connect.ReportServiceName, samvaerv1connect.CaseServiceName,
+		samvaerv1connect.AdminServiceName, samvaerv1connect.DeviceServiceName}
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(services...)))
 	reflector := grpcreflect.NewStaticReflector(services...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))

@@ -14,3 +14,10 @@ const (
 func TokenSigningPayload(deviceID, nonce string, timeMs int64) []byte {
 	return []byte("samvaer-token-request-v1\n" + deviceID + "\n" + nonce + "\n" + strconv.FormatInt(timeMs, 10))
 }
+
+// WipeSigningPayload is the exact byte string a revoked tablet signs to confirm that it deleted
+// its data, with the number of its changes that never reached the server.
+func WipeSigningPayload(deviceID, nonce string, timeMs, unsentChanges int64) []byte {
+	return []byte("samvaer-wipe-confirmation-v1\n" + deviceID + "\n" + nonce + "\n" + strconv.FormatInt(timeMs, 10) +
+		"\n" + strconv.FormatInt(unsentChanges, 10))
+}

@@ -27,6 +27,8 @@ const adminUsage = `Usage: samvaer admin --data DIR [--json] COMMAND
 Commands:
   user add --name NAME --role ROLE [--role ROLE …]   roles: consultant, caseworker, coordinator, admin
   user list
+  user disable NAME | user enable NAME   refuse (or allow again) every device of the user at once
+  user password NAME               set the user's password, read from standard input
   case add --child NAME [--child NAME …] --parent NAME [--parent NAME …] --caseworker USER [--reference REF]
            [--relative NAME …] [--placement TEXT] [--coordinator USER]
   case list
@@ -35,7 +37,9 @@ Commands:
   case conditions --case ID --text TEXT          a new version of the conditions and agreements
   case goal --case ID --text TEXT                a goal of the parent action plan
   case wish --case ID --child ID --text TEXT [--support-person] [--pause-until RFC3339]
-  case member --case ID --user USER --role caseworker|coordinator|consultant
+  case assign CASE --user NAME --role consultant|caseworker|coordinator
+  case unassign CASE --user NAME   the user's tablets delete the case at their next sync
+  case close CASE                  every tablet deletes the case at its next sync
   visit add --case ID --consultant USER --kind supervised|supported --start RFC3339 --end RFC3339
            [--place TEXT] [--room ROOM] [--decision ID]
   visit reschedule VISIT --start RFC3339 --end RFC3339 [--room ROOM]
@@ -47,6 +51,10 @@ Commands:
   audit export --child ID          the access log entries about a child: dates, kinds of use, purposes
   device enroll --user NAME        print a one-time enrollment code (valid 15 minutes)
   device list
+  device revoke ID --lost|--retire lost: refused at once and told to wipe; retire: final push, then wipe
+  keys rotate-signing              a new token signing key; tokens signed before stay valid until they expire
+  audit verify                     check the audit log's hash chain
+  audit list [--since T] [--until T] [--user NAME] [--device ID] [--case ID]
   digest CASE                      the case's state digest (equal on every converged replica)
   backup FILE                      a consistent copy of the database, while the server runs
 `
@@ -85,7 +93,7 @@ func (c *AdminCommand) Run(ctx context.Context, args []string) error {
 		return c.caseList(ctx)
 	case cmd == "visit add":
 		return c.visitAdd(ctx, rest[2:])
-	case cmd == "case decision", cmd == "case conditions", cmd == "case goal", cmd == "case wish", cmd == "case member":
+	case cmd == "case decision", cmd == "case conditions", cmd == "case goal", cmd == "case wish":
 		return c.caseEdit(ctx, rest[1], rest[2:])
 	case cmd == "visit reschedule" && len(rest) >= 3:
 		return c.visitReschedule(ctx, rest[2], rest[3:])
@@ -106,6 +114,40 @@ func (c *AdminCommand) Run(ctx context.Context, args []string) error {
 		return c.deviceEnroll(ctx, rest[2:])
 	case cmd == "device list":
 		return c.deviceList(ctx)
+	case cmd == "device revoke":
+		return c.deviceRevoke(ctx, rest[2:])
+	case (cmd == "user disable" || cmd == "user enable") && len(rest) == 3:
+		u, err := c.store.SetUserDisabled(ctx, server.Actor{}, rest[2], cmd == "user disable")
+		if err != nil {
+			return err
+		}
+		text := fmt.Sprintf("%s is enabled.\n", u.Name)
+		if u.Disabled {
+			text = fmt.Sprintf("%s is disabled: every device of theirs is refused from its next request.\n", u.Name)
+		}
+		return output(c.Stdout, c.json, u, text)
+	case cmd == "user password" && len(rest) == 3:
+		return c.userPassword(ctx, rest[2])
+	case cmd == "case assign":
+		return c.caseAssign(ctx, rest[2:])
+	case cmd == "case unassign":
+		return c.caseUnassign(ctx, rest[2:])
+	case cmd == "case close" && len(rest) == 3:
+		if err := c.store.CloseCase(ctx, server.Actor{}, rest[2]); err != nil {
+			return err
+		}
+		return output(c.Stdout, c.json, map[string]string{"closed": rest[2]}, "Case closed; every tablet deletes it at its next sync.\n")
+	case cmd == "keys rotate-signing" && len(rest) == 2:
+		kid, err := c.store.RotateSigningKey(ctx)
+		if err != nil {
+			return err
+		}
+		return output(c.Stdout, c.json, map[string]string{"kid": kid},
+			"New signing key "+kid+"; tokens signed with older keys stay valid until they expire.\n")
+	case cmd == "audit verify" && len(rest) == 2:
+		return c.auditVerify(ctx)
+	case cmd == "audit list":
+		return c.auditList(ctx, rest[2:])
 	case rest[0] == "digest" && len(rest) == 2:
 		d, err := c.store.CaseDigest(ctx, rest[1])
 		if err != nil {

@@ -41,8 +41,6 @@ func (c *AdminCommand) caseEdit(ctx context.Context, what string, args []string)
 	child := fs.String("child", "", "the child's id")
 	support := fs.Bool("support-person", false, "the child asks for a support person at visits")
 	pause := fs.String("pause-until", "", "the child asks for visits to pause until then (RFC 3339)")
-	user := fs.String("user", "", "the user")
-	role := fs.String("role", "", "caseworker, coordinator or consultant")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -74,9 +72,6 @@ func (c *AdminCommand) caseEdit(ctx context.Context, what string, args []string)
 		}
 		id, err = c.store.AddWish(ctx, nil, *caseID, *child, *text, *support, pauseMs)
 		msg = "Wish recorded, id "
-	case "member":
-		err = c.store.AddMember(ctx, nil, *caseID, *user, *role)
-		id, msg = *caseID, "Member added to case "
 	}
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/samvaer/sync/syncer"
 )
 
 // cli runs the samvaer command as a person would, in-process.
@@ -148,6 +151,32 @@ func TestWalkThrough(t *testing.T) {
 	c.must("admin", "--data", data, "backup", backup)
 	if fi, err := os.Stat(backup); err != nil || fi.Size() == 0 {
 		t.Fatalf("backup: %v", err)
+	}
+
+	// The tablet is lost with a change it never sent. An admin revokes it while the server runs;
+	// at its next contact the tablet is refused, deletes everything, and confirms.
+	c.must(append(tablet, "observe", visitID, "Never", "sent.")...)
+	var listed []map[string]any
+	if err := json.Unmarshal([]byte(c.must(append(admin, "device", "list")...)), &listed); err != nil || len(listed) != 1 {
+		t.Fatalf("device list: %v", err)
+	}
+	deviceID := listed[0]["id"].(string)
+	c.must("admin", "--data", data, "device", "revoke", deviceID, "--lost")
+	_, err := c.run("", append(tablet, "sync")...)
+	if err == nil || !strings.Contains(syncer.ErrorMessage(err), "enrolled again") {
+		t.Fatalf("a lost tablet's sync: %v", err)
+	}
+	if _, err := os.Stat(home); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the lost tablet's home is still there: %v", err)
+	}
+	audit := c.must("admin", "--data", data, "audit", "list", "--device", deviceID)
+	for _, want := range []string{"device.enrolled", "device.revoked", "device.wiped", `"unsent_changes_refused":"1"`} {
+		if !strings.Contains(audit, want) {
+			t.Fatalf("audit list lacks %s:\n%s", want, audit)
+		}
+	}
+	if out := c.must("admin", "--data", data, "audit", "verify"); !strings.Contains(out, "intact") {
+		t.Fatalf("audit verify: %s", out)
 	}
 }
 

@@ -1,0 +1,100 @@
+package clientlib
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"connectrpc.com/connect"
+
+	v1 "github.com/samvaer/sync/gen/samvaer/v1"
+	"github.com/samvaer/sync/syncer"
+)
+
+// Revocation on the tablet. An admin revokes a lost or retired tablet on the server; the server
+// then refuses the tablet with an Unauthenticated error that carries a v1.WipeInstruction detail.
+// A tablet that meets it counts its unsent changes, sends a wipe confirmation signed with its
+// device key (the server writes it to the audit log), and deletes its home: database, key and all.
+// A retired tablet is allowed its final push first, so it is told to wipe when it pulls.
+
+// ErrWiped is what a wiped tablet answers to every call.
+var ErrWiped = syncer.Errorf(syncer.CodeUnauthenticated,
+	"An admin revoked this tablet and its data has been deleted from it; it must be enrolled again with a new code.")
+
+// errWipeRequired is a server's instruction to wipe, found on a refused call.
+type errWipeRequired struct {
+	revocation v1.Revocation
+	cause      error
+}
+
+func (e *errWipeRequired) Error() string { return e.cause.Error() }
+func (e *errWipeRequired) Unwrap() error { return e.cause }
+
+// wipeInstruction returns the wipe instruction a refused call carries, or nil.
+func wipeInstruction(err error) *errWipeRequired {
+	var ce *connect.Error
+	if connect.CodeOf(err) != connect.CodeUnauthenticated || !errors.As(err, &ce) {
+		return nil
+	}
+	for _, d := range ce.Details() {
+		msg, derr := d.Value()
+		if w, ok := msg.(*v1.WipeInstruction); derr == nil && ok {
+			return &errWipeRequired{revocation: w.Revocation, cause: err}
+		}
+	}
+	return nil
+}
+
+// Wipe closes the tablet's database and deletes everything in its home directory (database,
+// write-ahead log, device key, anything else) and the directory itself. The tablet is unusable
+// afterwards; every call answers ErrWiped.
+func (t *Tablet) Wipe() error {
+	t.mu.Lock()
+	t.wiped = true
+	t.token, t.tokenExp = "", 0
+	t.mu.Unlock()
+	cerr := t.store.close()
+	// The key's bytes are overwritten before the file goes, in case the file system keeps them.
+	if f, err := os.OpenFile(filepath.Join(t.home, keyFile), os.O_WRONLY, 0); err == nil {
+		f.Write(make([]byte, ed25519.SeedSize))
+		f.Sync()
+		f.Close()
+	}
+	if err := os.RemoveAll(t.home); err != nil {
+		return fmt.Errorf("delete the tablet's data: %w", err)
+	}
+	if cerr != nil && !errors.Is(cerr, os.ErrClosed) {
+		return fmt.Errorf("close the tablet's database before deleting it: %w", cerr)
+	}
+	return nil
+}
+
+// isWiped reports whether the tablet has been wiped.
+func (t *Tablet) isWiped() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.wiped
+}
+
+// obeyWipe confirms the wipe to the server (best effort: the data goes whether or not the
+// confirmation arrives) and wipes the tablet.
+func (t *Tablet) obeyWipe(ctx context.Context) error {
+	var unsent int64
+	if err := t.store.db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE server_seq = 0`).Scan(&unsent); err != nil {
+		unsent = -1
+	}
+	if unsent >= 0 {
+		now, nonce := t.nowMs(), syncer.NewID()
+		_, _ = t.deviceRPC.ConfirmWipe(ctx, connect.NewRequest(&v1.ConfirmWipeRequest{
+			DeviceId: t.device, Nonce: nonce, TimeMs: now, UnsentChanges: unsent,
+			Signature: ed25519.Sign(t.key, syncer.WipeSigningPayload(t.device, nonce, now, unsent)),
+		}))
+	}
+	if err := t.Wipe(); err != nil {
+		return err
+	}
+	return ErrWiped
+}

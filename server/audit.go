@@ -1,0 +1,284 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// The audit log: security events and (later) every use of a child's data, in an append-only,
+// hash-chained table. Each entry's hash covers a canonical encoding of all its columns and the
+// hash of the entry before, so `audit verify` finds an entry that was edited, inserted or deleted.
+// Entries carry ids and counts only: never text a person wrote, never a child's name.
+
+// Kinds of audit events.
+const (
+	AuditDeviceEnrolled   = "device.enrolled"
+	AuditTokenRefused     = "token.refused"
+	AuditRequestRefused   = "request.refused"
+	AuditDeviceRevoked    = "device.revoked"
+	AuditWipeConfirmed    = "device.wiped"
+	AuditUserDisabled     = "user.disabled"
+	AuditUserEnabled      = "user.enabled"
+	AuditPasswordSet      = "user.password_set"
+	AuditSignIn           = "sign_in"
+	AuditSignInFailed     = "sign_in.failed"
+	AuditCaseAssigned     = "case.assigned"
+	AuditCaseUnassigned   = "case.unassigned"
+	AuditCaseClosed       = "case.closed"
+	AuditCaseRead         = "case.read" // the access log: a person read a case or a report, with why
+	AuditSigningKeyRotate = "keys.rotated"
+)
+
+// AuditEvent is what an audit entry records. Detail holds non-sensitive keys and values such as
+// counts, roles and reasons chosen from a fixed list: NEVER text a person wrote or a name.
+type AuditEvent struct {
+	Kind        string            `json:"kind"`
+	ActorUserID string            `json:"actor_user_id,omitempty"`
+	DeviceID    string            `json:"device_id,omitempty"`
+	CaseID      string            `json:"case_id,omitempty"`
+	Purpose     string            `json:"purpose,omitempty"`
+	Detail      map[string]string `json:"detail,omitempty"`
+}
+
+// AuditEntry is a stored audit event.
+type AuditEntry struct {
+	ID   int64 `json:"id"`
+	AtMs int64 `json:"at_ms"`
+	AuditEvent
+	Hash string `json:"hash"`
+}
+
+// Limits that keep audit entries small.
+const (
+	maxAuditField  = 200
+	maxAuditDetail = 32
+)
+
+func (e AuditEvent) validate() error {
+	if e.Kind == "" {
+		return errors.New("audit event without a kind")
+	}
+	for _, v := range []string{e.Kind, e.ActorUserID, e.DeviceID, e.CaseID, e.Purpose} {
+		if len(v) > maxAuditField {
+			return errors.New("audit event field too long")
+		}
+	}
+	if len(e.Detail) > maxAuditDetail {
+		return errors.New("audit event detail too large")
+	}
+	for k, v := range e.Detail {
+		if len(k) > maxAuditField || len(v) > maxAuditField {
+			return errors.New("audit event detail too long")
+		}
+	}
+	return nil
+}
+
+// encodeDetail is the stored, canonical form of a detail map: JSON with sorted keys.
+func encodeDetail(d map[string]string) string {
+	if len(d) == 0 {
+		return "{}"
+	}
+	b, _ := json.Marshal(d) // maps are encoded in key order
+	return string(b)
+}
+
+// auditHash is SHA-256 over a canonical encoding of every column of an entry: integers as 8
+// bytes big-endian, strings and blobs each prefixed with their length as 4 bytes big-endian.
+func auditHash(id, atMs int64, kind, actor, device, caseID, purpose, detail string, prev []byte) []byte {
+	h := sha256.New()
+	var n [8]byte
+	putInt := func(v int64) { binary.BigEndian.PutUint64(n[:], uint64(v)); h.Write(n[:]) }
+	putBytes := func(b []byte) { binary.BigEndian.PutUint32(n[:4], uint32(len(b))); h.Write(n[:4]); h.Write(b) }
+	h.Write([]byte("samvaer-audit-v1"))
+	putInt(id)
+	putInt(atMs)
+	for _, s := range []string{kind, actor, device, caseID, purpose, detail} {
+		putBytes([]byte(s))
+	}
+	putBytes(prev)
+	return h.Sum(nil)
+}
+
+// genesisHash is the prev_hash of the first entry.
+var genesisHash = make([]byte, sha256.Size)
+
+// appendAudit appends an event to the audit log inside the caller's write transaction, so the
+// event and what it records commit together.
+func appendAudit(ctx context.Context, tx *sql.Tx, nowMs int64, e AuditEvent) error {
+	if err := e.validate(); err != nil {
+		return err
+	}
+	prev := genesisHash
+	var headID int64
+	err := tx.QueryRowContext(ctx, `SELECT id, hash FROM audit_head WHERE one = 1`).Scan(&headID, &prev)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("read audit head: %w", err)
+	}
+	detail := encodeDetail(e.Detail)
+	res, err := tx.ExecContext(ctx, `INSERT INTO audit_log (at_ms, kind, actor_user, device_id, case_id, purpose, detail, prev_hash, hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, x'')`, nowMs, e.Kind, e.ActorUserID, e.DeviceID, e.CaseID, e.Purpose, detail, prev)
+	if err != nil {
+		return fmt.Errorf("append audit entry: %w", err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return err
+	}
+	hash := auditHash(id, nowMs, e.Kind, e.ActorUserID, e.DeviceID, e.CaseID, e.Purpose, detail, prev)
+	if _, err := tx.ExecContext(ctx, `UPDATE audit_log SET hash = ? WHERE id = ?`, hash, id); err != nil {
+		return fmt.Errorf("seal audit entry: %w", err)
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO audit_head (one, id, hash) VALUES (1, ?, ?)
+		ON CONFLICT (one) DO UPDATE SET id = excluded.id, hash = excluded.hash`, id, hash)
+	return err
+}
+
+// Audit appends one event to the audit log in a transaction of its own.
+func (s *Store) Audit(ctx context.Context, e AuditEvent) error {
+	return s.db.WriteTx(ctx, func(tx *sql.Tx) error { return appendAudit(ctx, tx, s.nowMs(), e) })
+}
+
+// AuditFilter selects audit entries; zero fields select everything.
+type AuditFilter struct {
+	Since, Until time.Time // Until is exclusive
+	UserID       string    // the actor
+	DeviceID     string
+	CaseID       string
+	Limit        int // 0: no limit
+}
+
+// AuditEntries lists audit entries matching f, oldest first.
+func (s *Store) AuditEntries(ctx context.Context, f AuditFilter) ([]AuditEntry, error) {
+	var where []string
+	var args []any
+	add := func(cond string, v any) { where = append(where, cond); args = append(args, v) }
+	if !f.Since.IsZero() {
+		add("at_ms >= ?", f.Since.UnixMilli())
+	}
+	if !f.Until.IsZero() {
+		add("at_ms < ?", f.Until.UnixMilli())
+	}
+	if f.UserID != "" {
+		add("actor_user = ?", f.UserID)
+	}
+	if f.DeviceID != "" {
+		add("device_id = ?", f.DeviceID)
+	}
+	if f.CaseID != "" {
+		add("case_id = ?", f.CaseID)
+	}
+	query := `SELECT id, at_ms, kind, actor_user, device_id, case_id, purpose, detail, hash FROM audit_log`
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	query += " ORDER BY id"
+	if f.Limit > 0 {
+		query += fmt.Sprintf(" LIMIT %d", f.Limit)
+	}
+	rows, err := s.db.Read.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read audit log: %w", err)
+	}
+	defer rows.Close()
+	var out []AuditEntry
+	for rows.Next() {
+		var e AuditEntry
+		var detail string
+		var hash []byte
+		if err := rows.Scan(&e.ID, &e.AtMs, &e.Kind, &e.ActorUserID, &e.DeviceID, &e.CaseID, &e.Purpose, &detail, &hash); err != nil {
+			return nil, err
+		}
+		if detail != "{}" {
+			if err := json.Unmarshal([]byte(detail), &e.Detail); err != nil {
+				return nil, fmt.Errorf("audit entry %d: detail: %w", e.ID, err)
+			}
+		}
+		e.Hash = hex.EncodeToString(hash)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// AuditVerification is the outcome of checking the audit log.
+type AuditVerification struct {
+	Entries  int64  `json:"entries"`
+	HeadID   int64  `json:"head_id"`
+	HeadHash string `json:"head_hash"`
+	// Problems name each entry that fails a check; empty when the log is intact.
+	Problems []string `json:"problems,omitempty"`
+}
+
+// VerifyAudit walks the audit log and checks that ids run 1, 2, 3… without gaps, that each
+// entry's prev_hash is the hash of the entry before, that each hash matches the entry's columns,
+// and that the last entry is the one the head and the id sequence name.
+func (s *Store) VerifyAudit(ctx context.Context) (AuditVerification, error) {
+	var v AuditVerification
+	err := s.db.ReadTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT id, at_ms, kind, actor_user, device_id, case_id, purpose, detail, prev_hash, hash FROM audit_log ORDER BY id`)
+		if err != nil {
+			return fmt.Errorf("read audit log: %w", err)
+		}
+		defer rows.Close()
+		prev, lastID := genesisHash, int64(0)
+		problem := func(format string, args ...any) {
+			if len(v.Problems) < 100 {
+				v.Problems = append(v.Problems, fmt.Sprintf(format, args...))
+			}
+		}
+		for rows.Next() {
+			var id, at int64
+			var kind, actor, device, caseID, purpose, detail string
+			var prevHash, hash []byte
+			if err := rows.Scan(&id, &at, &kind, &actor, &device, &caseID, &purpose, &detail, &prevHash, &hash); err != nil {
+				return err
+			}
+			v.Entries++
+			if id != lastID+1 {
+				problem("entries %d to %d are missing (deleted)", lastID+1, id-1)
+			}
+			if !bytes.Equal(prevHash, prev) {
+				problem("entry %d does not follow the entry before it (an entry was inserted, deleted or edited)", id)
+			}
+			if !bytes.Equal(hash, auditHash(id, at, kind, actor, device, caseID, purpose, detail, prevHash)) {
+				problem("entry %d was changed after it was written", id)
+			}
+			prev, lastID = hash, id
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		v.HeadID, v.HeadHash = lastID, hex.EncodeToString(prev)
+		var seq int64
+		err = tx.QueryRowContext(ctx, `SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'`).Scan(&seq)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("read audit sequence: %w", err)
+		}
+		if seq != lastID {
+			problem("entries %d to %d at the end are missing (deleted)", lastID+1, seq)
+		}
+		var headID int64
+		var headHash []byte
+		err = tx.QueryRowContext(ctx, `SELECT id, hash FROM audit_head WHERE one = 1`).Scan(&headID, &headHash)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("read audit head: %w", err)
+		}
+		if headID != lastID || (lastID > 0 && !bytes.Equal(headHash, prev)) {
+			problem("the last entry is %d but the log's head names entry %d", lastID, headID)
+		}
+		return nil
+	})
+	return v, err
+}
+
+// auditCount is a detail value for a count.
+func auditCount(n int64) string { return fmt.Sprint(n) }

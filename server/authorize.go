@@ -1,0 +1,98 @@
+package server
+
+import (
+	"context"
+	"slices"
+
+	"connectrpc.com/connect"
+	"github.com/rs/zerolog"
+
+	"github.com/samvaer/sync/gen/samvaer/v1/samvaerv1connect"
+	"github.com/samvaer/sync/syncer"
+)
+
+// Authorization: every RPC is decided here, by procedure name, before its body is read. A
+// procedure without a rule is refused, so a new RPC is closed until someone writes its rule (and
+// its rows of the authorization matrix in docs/security.md and e2e/authz_test.go). Which cases a
+// caller may see is decided per record by case_members, in Push and Pull.
+
+// rule is who may call a procedure.
+type rule struct {
+	// signed: no access token; the request is signed by a device key or is an enrollment code.
+	signed bool
+	// roles: the caller needs one of them; empty means any enrolled user.
+	roles []string
+	// retiredMay: a retired device may still make the call (its final push).
+	retiredMay bool
+}
+
+// rules is the authorization table, keyed by procedure name.
+var rules = map[string]rule{
+	samvaerv1connect.AuthServiceEnrollProcedure:        {signed: true},
+	samvaerv1connect.AuthServiceTokenProcedure:         {signed: true},
+	samvaerv1connect.DeviceServiceConfirmWipeProcedure: {signed: true},
+
+	samvaerv1connect.SyncServicePushProcedure:      {retiredMay: true},
+	samvaerv1connect.SyncServicePullProcedure:      {},
+	samvaerv1connect.SyncServiceSubscribeProcedure: {},
+
+	samvaerv1connect.AdminServiceListDevicesProcedure:  {roles: []string{"admin"}},
+	samvaerv1connect.AdminServiceRevokeDeviceProcedure: {roles: []string{"admin"}},
+	samvaerv1connect.AdminServiceDisableUserProcedure:  {roles: []string{"admin"}},
+	samvaerv1connect.AdminServiceEnableUserProcedure:   {roles: []string{"admin"}},
+
+	// Case and report calls: the role a call needs at all is checked here; the part the caller
+	// plays in the case it names (case_members) is checked by the handler (authz.go).
+	samvaerv1connect.CaseServiceCreateCaseProcedure:           {roles: []string{"caseworker", "coordinator"}},
+	samvaerv1connect.CaseServiceGetCaseProcedure:              {roles: caseWorkers},
+	samvaerv1connect.CaseServiceSetDecisionProcedure:          {roles: casePlanners},
+	samvaerv1connect.CaseServiceSetConditionsProcedure:        {roles: casePlanners},
+	samvaerv1connect.CaseServiceAddGoalProcedure:              {roles: casePlanners},
+	samvaerv1connect.CaseServiceAddWishProcedure:              {roles: casePlanners},
+	samvaerv1connect.CaseServiceAddVisitProcedure:             {roles: casePlanners},
+	samvaerv1connect.CaseServiceRescheduleVisitProcedure:      {roles: casePlanners},
+	samvaerv1connect.CaseServiceGetChecklistTemplateProcedure: {},
+	samvaerv1connect.CaseServiceSetChecklistTemplateProcedure: {roles: []string{"coordinator"}},
+	samvaerv1connect.ReportServiceListReportsProcedure:        {roles: caseWorkers},
+	samvaerv1connect.ReportServiceGetReportProcedure:          {roles: caseWorkers},
+	samvaerv1connect.ReportServiceAcknowledgeReportProcedure:  {roles: []string{"caseworker"}},
+	samvaerv1connect.ReportServiceAddAddendumProcedure:        {roles: []string{"caseworker", "consultant"}},
+	samvaerv1connect.ReportServiceAddParentCommentProcedure:   {roles: []string{"caseworker"}},
+}
+
+// caseWorkers are the roles that work on cases; casePlanners those that set cases up.
+var (
+	caseWorkers  = []string{"caseworker", "coordinator", "consultant"}
+	casePlanners = []string{"caseworker", "coordinator"}
+)
+
+// authorize authenticates and authorizes one call. It returns nil identity for signed calls.
+func (s *Server) authorize(ctx context.Context, procedure, authorization string) (any, error) {
+	r, ok := rules[procedure]
+	if !ok {
+		return nil, syncer.Errorf(syncer.CodePermissionDenied, "This call is not open to anyone.")
+	}
+	if r.signed {
+		return nil, nil
+	}
+	id, err := s.tokens.Authenticate(ctx, authorization, r.retiredMay)
+	if err != nil {
+		return nil, err
+	}
+	if len(r.roles) > 0 && !slices.ContainsFunc(r.roles, func(role string) bool { return slices.Contains(id.Roles, role) }) {
+		if err := s.Store.Audit(ctx, AuditEvent{Kind: AuditRequestRefused, ActorUserID: id.UserID, DeviceID: id.DeviceID,
+			Detail: map[string]string{"procedure": procedure}}); err != nil {
+			return nil, err
+		}
+		return nil, syncer.Errorf(syncer.CodePermissionDenied, "Your role does not allow this call.")
+	}
+	return id, nil
+}
+
+// refuse counts and logs a refused call.
+func refuse(ctx context.Context, procedure string, err error) error {
+	err = toConnect(ctx, err)
+	rpcRequests.WithLabelValues(procedure, connect.CodeOf(err).String()).Inc()
+	zerolog.Ctx(ctx).Warn().Str("procedure", procedure).Str("code", connect.CodeOf(err).String()).Msg("request refused")
+	return err
+}
