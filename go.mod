@@ -3,6 +3,7 @@ module github.com/samvaer/sync
 go 1.26.8
 
 require (
+	codeberg.org/go-pdf/fpdf v0.12.0 // PDF export of reports for the case system (the maintained fpdf)
 	connectrpc.com/authn v0.1.0 // authentication middleware that runs before the body is read, streams included
 	connectrpc.com/connect v1.21.1 // the RPC framework: Connect, gRPC and gRPC-Web from one handler
 	connectrpc.com/grpchealth v1.4.0 // gRPC health checks for load balancers and probes
@@ -12,6 +13,7 @@ require (
 	github.com/prometheus/client_golang v1.25.0 // /metrics
 	github.com/rs/zerolog v1.35.1 // structured JSON logs
 	github.com/sergi/go-diff v1.4.0 // the diffs under the three-way text merge
+	golang.org/x/image v0.47.0 // the Go fonts, embedded in exported PDFs so every Latin letter prints
 	golang.org/x/term v0.47.0 // console logs when a person is at a terminal
 	google.golang.org/protobuf v1.36.12 // wire types, also the stored form of records
 	modernc.org/sqlite v1.61.1 // SQLite in pure Go on both ends: no cgo for tablets or the server
