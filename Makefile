@@ -17,9 +17,12 @@ build:
 	go build -o bin/samvaer ./cmd/samvaer
 
 # deps installs the Debian packages the tests use when they are missing (as root, as on CI):
-# pdftotext reads exported PDFs back.
+# pdftotext reads exported PDFs back, Chromium runs the browser tests.
 deps:
-	@command -v pdftotext >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends poppler-utils; }
+	@missing=""; \
+	command -v pdftotext >/dev/null || missing="$$missing poppler-utils"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
 
 test: deps
 	RAPID_CHECKS=$(RAPID_CHECKS) go test -race -count=1 -timeout 20m ./...
