@@ -8,6 +8,8 @@ require (
 	connectrpc.com/connect v1.21.1 // the RPC framework: Connect, gRPC and gRPC-Web from one handler
 	connectrpc.com/grpchealth v1.4.0 // gRPC health checks for load balancers and probes
 	connectrpc.com/grpcreflect v1.3.1 // reflection, so grpcurl and buf curl can list and call services
+	github.com/chromedp/cdproto v0.159.0 // browser tests: the DevTools protocol types chromedp speaks
+	github.com/chromedp/chromedp v0.23.0 // browser tests: drives headless Chromium from Go tests
 	github.com/golang-jwt/jwt/v5 v5.3.1 // access tokens (EdDSA, algorithm pinned)
 	github.com/google/uuid v1.6.0 // UUIDv7 record ids made offline
 	github.com/prometheus/client_golang v1.25.0 // /metrics
@@ -18,11 +20,6 @@ require (
 	google.golang.org/protobuf v1.36.12 // wire types, also the stored form of records
 	modernc.org/sqlite v1.61.1 // SQLite in pure Go on both ends: no cgo for tablets or the server
 	pgregory.net/rapid v1.3.0 // property tests of convergence and the merge
-)
-
-require (
-	github.com/chromedp/cdproto v0.159.0
-	github.com/chromedp/chromedp v0.23.0
 )
 
 require (
