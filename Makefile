@@ -9,14 +9,22 @@ GOBIN                  ?= $(shell go env GOPATH)/bin
 # RAPID_CHECKS: cases per property test (read by the tests; make test-long runs many more).
 RAPID_CHECKS ?= 30
 
-.PHONY: all build test test-long bench generate checkgenerate tools lint run
+.PHONY: all build test test-long bench generate checkgenerate tools lint run deps
 
 all: lint test
 
 build:
 	go build -o bin/samvaer ./cmd/samvaer
 
-test:
+# deps installs the Debian packages the tests use when they are missing (as root, as on CI):
+# pdftotext reads exported PDFs back, Chromium runs the browser tests.
+deps:
+	@missing=""; \
+	command -v pdftotext >/dev/null || missing="$$missing poppler-utils"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
+
+test: deps
 	RAPID_CHECKS=$(RAPID_CHECKS) go test -race -count=1 -timeout 20m ./...
 
 test-long:

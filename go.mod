@@ -3,16 +3,20 @@ module github.com/samvaer/sync
 go 1.26.8
 
 require (
+	codeberg.org/go-pdf/fpdf v0.12.0 // PDF export of reports for the case system (the maintained fpdf)
 	connectrpc.com/authn v0.1.0 // authentication middleware that runs before the body is read, streams included
 	connectrpc.com/connect v1.21.1 // the RPC framework: Connect, gRPC and gRPC-Web from one handler
 	connectrpc.com/grpchealth v1.4.0 // gRPC health checks for load balancers and probes
 	connectrpc.com/grpcreflect v1.3.1 // reflection, so grpcurl and buf curl can list and call services
+	github.com/chromedp/cdproto v0.159.0 // browser tests: the DevTools protocol types chromedp speaks
+	github.com/chromedp/chromedp v0.23.0 // browser tests: drives headless Chromium from Go tests
 	github.com/golang-jwt/jwt/v5 v5.3.1 // access tokens (EdDSA, algorithm pinned)
 	github.com/google/uuid v1.6.0 // UUIDv7 record ids made offline
 	github.com/prometheus/client_golang v1.25.0 // /metrics
 	github.com/rs/zerolog v1.35.1 // structured JSON logs
 	github.com/sergi/go-diff v1.4.0 // the diffs under the three-way text merge
 	golang.org/x/crypto v0.58.0 // Argon2id password hashes
+	golang.org/x/image v0.47.0 // the Go fonts, embedded in exported PDFs so every Latin letter prints
 	golang.org/x/term v0.47.0 // console logs when a person is at a terminal
 	google.golang.org/protobuf v1.36.12 // wire types, also the stored form of records
 	modernc.org/sqlite v1.61.1 // SQLite in pure Go on both ends: no cgo for tablets or the server
@@ -23,6 +27,7 @@ require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/dustin/go-humanize v1.1.0 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260214004413-d219187c3433 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect
 	github.com/mattn/go-isatty v0.0.24 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect

@@ -18,6 +18,7 @@ import (
 
 	"github.com/samvaer/sync/clientlib"
 	"github.com/samvaer/sync/server"
+	"github.com/samvaer/sync/server/web"
 )
 
 // liveServer is the real server on a loopback port that a test can stop and start again on the
@@ -52,6 +53,11 @@ func (s *liveServer) start(addr string) {
 	if err != nil {
 		s.t.Fatal(err)
 	}
+	pages, err := web.New(srv.Store, web.Config{Logger: cfg.Logger})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	srv.Mount("/", pages) // as samvaer serve does
 	var ln net.Listener
 	for i := 0; ; i++ {
 		if ln, err = net.Listen("tcp", addr); err == nil || i == 50 {

@@ -74,6 +74,7 @@ type Server struct {
 	Store    *Store
 	tokens   *Tokens
 	handler  http.Handler
+	mux      *http.ServeMux
 	stopping chan struct{}
 }
 
@@ -119,17 +120,24 @@ func (s *Server) routes() http.Handler {
 	})
 
 	mux := http.NewServeMux()
-	mux.Handle("/", auth.Wrap(rpc))
 	services := []string{samvaerv1connect.SyncServiceName, samvaerv1connect.AuthServiceName,
 		samvaerv1connect.ReportServiceName, samvaerv1connect.CaseServiceName,
 		samvaerv1connect.AdminServiceName, samvaerv1connect.DeviceServiceName}
+	for _, svc := range services {
+		mux.Handle("/"+svc+"/", auth.Wrap(rpc))
+	}
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(services...)))
 	reflector := grpcreflect.NewStaticReflector(services...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
 	mux.Handle("/metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
+	s.mux = mux
 	return withRequestID(s.cfg.Logger, mux)
 }
+
+// Mount serves h at pattern beside the RPC services, e.g. the web pages at "/". Call it before
+// Serve.
+func (s *Server) Mount(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
 // Handler is the server's HTTP handler (Connect, gRPC and gRPC-Web on one mux).
 func (s *Server) Handler() http.Handler { return s.handler }

@@ -66,3 +66,14 @@ func TestValidateChange(t *testing.T) {
 		})
 	}
 }
+
+func TestEveryReportSectionHasATitle(t *testing.T) {
+	if len(ReportSectionTitles) != len(ReportSections) {
+		t.Fatalf("%d titles for %d sections", len(ReportSectionTitles), len(ReportSections))
+	}
+	for _, key := range ReportSections {
+		if ReportSectionTitles[key] == "" {
+			t.Errorf("section %q has no title", key)
+		}
+	}
+}

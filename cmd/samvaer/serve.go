@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/samvaer/sync/server"
+	"github.com/samvaer/sync/server/web"
 )
 
 // ServeCommand runs the sync server.
@@ -44,6 +45,12 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	pages, err := web.New(srv.Store, web.Config{Secure: cfg.TLSCert != "", Logger: cfg.Logger})
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	srv.Mount("/", pages)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		srv.Close()

@@ -1,0 +1,85 @@
+package server
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/samvaer/sync/internal/records"
+	"github.com/samvaer/sync/syncer"
+)
+
+// VisitSlot is a planned visit as a coordinator plans the week: when, where and who covers it.
+// It holds no child's or parent's name.
+type VisitSlot struct {
+	ID             string `json:"id"`
+	CaseID         string `json:"case_id"`
+	CaseReference  string `json:"case_reference"`
+	Kind           string `json:"kind"`
+	Place          string `json:"place"`
+	StartMs        int64  `json:"start_ms"`
+	EndMs          int64  `json:"end_ms"`
+	ConsultantID   string `json:"consultant_id"`
+	ConsultantName string `json:"consultant_name"`
+}
+
+// VisitsBetween lists the visits starting in [fromMs, toMs) in the cases userID works on, by
+// start time.
+func (s *Store) VisitsBetween(ctx context.Context, userID string, fromMs, toMs int64) ([]VisitSlot, error) {
+	var out []VisitSlot
+	err := s.db.ReadTx(ctx, func(tx *sql.Tx) error {
+		cases, err := casesOf(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		names := map[string]string{}
+		refs := map[string]string{}
+		for _, caseID := range cases {
+			visits, err := records.Query(ctx, tx, `SELECT state FROM records WHERE case_id = ? AND type = ?`, caseID, syncer.TypeVisit)
+			if err != nil {
+				return err
+			}
+			for _, v := range visits {
+				start, _ := strconv.ParseInt(syncer.Value(v, "start_ms"), 10, 64)
+				end, _ := strconv.ParseInt(syncer.Value(v, "end_ms"), 10, 64)
+				if v.Deleted || start < fromMs || start >= toMs {
+					continue
+				}
+				slot := VisitSlot{ID: v.Record.Id, CaseID: caseID, Kind: syncer.Value(v, "kind"), Place: syncer.Value(v, "place"),
+					StartMs: start, EndMs: end, ConsultantID: syncer.Value(v, "consultant")}
+				if _, ok := refs[caseID]; !ok {
+					c, err := records.Load(ctx, tx, caseID)
+					if err != nil {
+						return err
+					}
+					refs[caseID] = syncer.Value(c, "reference")
+				}
+				slot.CaseReference = refs[caseID]
+				if _, ok := names[slot.ConsultantID]; !ok {
+					names[slot.ConsultantID] = consultantName(ctx, tx, slot.ConsultantID)
+				}
+				slot.ConsultantName = names[slot.ConsultantID]
+				out = append(out, slot)
+			}
+		}
+		return nil
+	})
+	slices.SortFunc(out, func(a, b VisitSlot) int {
+		return cmp.Or(cmp.Compare(a.StartMs, b.StartMs), strings.Compare(a.ID, b.ID))
+	})
+	return out, err
+}
+
+func consultantName(ctx context.Context, q querier, id string) string {
+	if id == "" {
+		return ""
+	}
+	u, err := userByName(ctx, q, id)
+	if err != nil {
+		return "(unknown)"
+	}
+	return u.Name
+}

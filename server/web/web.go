@@ -1,0 +1,243 @@
+// Package web serves the pages that caseworkers, coordinators and admins use in a browser.
+// Pages are rendered on the server with html/template and work without JavaScript. Every page
+// but sign-in needs a session (an HttpOnly, SameSite=Strict cookie, Secure over TLS); every form
+// carries the session's CSRF token, and cross-origin posts are refused besides.
+//
+// It is a client of the server's Store: it imports server (and syncer), and server does not
+// import it. cmd/samvaer mounts it beside the RPC handler.
+package web
+
+import (
+	"crypto/subtle"
+	"embed"
+	"errors"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+	_ "time/tzdata" // the week view is in Danish time on any machine
+
+	"github.com/rs/zerolog"
+
+	"github.com/samvaer/sync/server"
+	"github.com/samvaer/sync/syncer"
+)
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+//go:embed static
+var staticFiles embed.FS
+
+// SessionCookie is the name of the session cookie.
+const SessionCookie = "samvaer_session"
+
+// Config tunes the pages.
+type Config struct {
+	// Secure marks the session cookie Secure; set it when the server is reached over TLS.
+	Secure bool
+	// Location is the time zone pages show times in; nil means Europe/Copenhagen.
+	Location *time.Location
+	Logger   zerolog.Logger
+}
+
+// Pages is the web interface's HTTP handler.
+type Pages struct {
+	store *server.Store
+	cfg   Config
+	pages map[string]*template.Template
+	mux   *http.ServeMux
+	cop   *http.CrossOriginProtection
+}
+
+// New builds the pages over a store.
+func New(store *server.Store, cfg Config) (*Pages, error) {
+	if cfg.Location == nil {
+		loc, err := time.LoadLocation("Europe/Copenhagen")
+		if err != nil {
+			return nil, err
+		}
+		cfg.Location = loc
+	}
+	p := &Pages{store: store, cfg: cfg, pages: map[string]*template.Template{}, mux: http.NewServeMux(), cop: http.NewCrossOriginProtection()}
+	if err := p.parse(); err != nil {
+		return nil, err
+	}
+	static, err := fs.Sub(staticFiles, "static")
+	if err != nil {
+		return nil, err
+	}
+	p.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	p.mux.HandleFunc("GET /{$}", p.signedIn(p.home))
+	p.mux.HandleFunc("POST /signout", p.signedIn(p.signOut))
+	p.mux.HandleFunc("GET /week", p.role(p.week, "coordinator", "caseworker", "consultant"))
+	p.mux.HandleFunc("GET /admin/users", p.role(p.users, "admin"))
+	p.mux.HandleFunc("POST /admin/users", p.role(p.addUser, "admin"))
+	p.mux.HandleFunc("GET /admin/devices", p.role(p.devices, "admin"))
+	p.mux.HandleFunc("POST /admin/enrollment-codes", p.role(p.enrollmentCode, "admin"))
+	return p, nil
+}
+
+func (p *Pages) parse() error {
+	layout, err := template.New("layout.html").Funcs(template.FuncMap{
+		"when":    func(ms int64) string { return time.UnixMilli(ms).In(p.cfg.Location).Format("2006-01-02 15:04") },
+		"hhmm":    func(ms int64) string { return time.UnixMilli(ms).In(p.cfg.Location).Format("15:04") },
+		"has":     slices.Contains[[]string],
+		"join":    strings.Join,
+		"weekend": func(day int) bool { return day >= 5 },
+	}).ParseFS(templateFiles, "templates/layout.html")
+	if err != nil {
+		return err
+	}
+	names, err := fs.Glob(templateFiles, "templates/*.html")
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		if name == "templates/layout.html" {
+			continue
+		}
+		t, err := template.Must(layout.Clone()).ParseFS(templateFiles, name)
+		if err != nil {
+			return err
+		}
+		p.pages[name[len("templates/"):len(name)-len(".html")]] = t
+	}
+	return nil
+}
+
+// ServeHTTP serves a page with the headers every page gets: no caching (pages hold data about
+// children), no framing, no referrer, and a content security policy that allows only this
+// server's own stylesheet — no script at all.
+func (p *Pages) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	if err := p.cop.Check(r); err != nil {
+		p.fail(w, r, nil, syncer.Errorf(syncer.CodePermissionDenied, "The form was sent from another site; it was refused."))
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	p.mux.ServeHTTP(w, r)
+}
+
+// maxFormBytes bounds every form a page receives.
+const maxFormBytes = 256 << 10
+
+// page is what every template gets.
+type page struct {
+	Title   string
+	Session *server.Session
+	Notice  string
+	Error   string
+	Data    any
+}
+
+// render writes a page with status 200, or the status of the error it shows.
+func (p *Pages) render(w http.ResponseWriter, r *http.Request, name string, status int, pg page) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := p.pages[name].ExecuteTemplate(w, "layout", pg); err != nil {
+		zerolog.Ctx(r.Context()).Error().Err(err).Str("page", name).Msg("render page")
+	}
+}
+
+// statuses maps application error codes to HTTP statuses for pages.
+var statuses = map[syncer.Code]int{
+	syncer.CodeInvalid:            http.StatusBadRequest,
+	syncer.CodeNotFound:           http.StatusNotFound,
+	syncer.CodeUnauthenticated:    http.StatusUnauthorized,
+	syncer.CodePermissionDenied:   http.StatusForbidden,
+	syncer.CodeFailedPrecondition: http.StatusConflict,
+	syncer.CodeResourceExhausted:  http.StatusRequestEntityTooLarge,
+	syncer.CodeUnavailable:        http.StatusServiceUnavailable,
+	syncer.CodeInternal:           http.StatusInternalServerError,
+}
+
+// fail shows an error page with a sentence a person understands; internal details go to the log
+// only (they never hold what a person wrote).
+func (p *Pages) fail(w http.ResponseWriter, r *http.Request, sess *server.Session, err error) {
+	code := syncer.ErrorCode(err)
+	if code == syncer.CodeInternal {
+		zerolog.Ctx(r.Context()).Error().Err(err).Str("path", r.URL.Path).Msg("page failed")
+	}
+	p.render(w, r, "error", statuses[code], page{Title: "Something went wrong", Session: sess, Error: syncer.ErrorMessage(err)})
+}
+
+// signedIn runs h only with a live session; without one it sends the person to sign in. A POST
+// must carry the session's CSRF token.
+func (p *Pages) signedIn(h func(http.ResponseWriter, *http.Request, *server.Session)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, err := r.Cookie(SessionCookie)
+		var sess server.Session
+		if err == nil {
+			sess, err = p.store.Session(r.Context(), c.Value)
+		}
+		if err != nil {
+			if syncer.ErrorCode(err) != syncer.CodeUnauthenticated && !errors.Is(err, http.ErrNoCookie) {
+				p.fail(w, r, nil, err)
+				return
+			}
+			if r.Method == http.MethodGet {
+				http.Redirect(w, r, "/signin", http.StatusSeeOther)
+				return
+			}
+			p.fail(w, r, nil, syncer.Errorf(syncer.CodeUnauthenticated, "Your session has ended; sign in again."))
+			return
+		}
+		if r.Method == http.MethodPost && subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(sess.CSRF)) != 1 {
+			p.fail(w, r, &sess, syncer.Errorf(syncer.CodePermissionDenied, "The form could not be verified (its security token is missing or old); open the page again and resend it."))
+			return
+		}
+		h(w, r, &sess)
+	}
+}
+
+// role runs h only for a session whose user holds one of the roles.
+func (p *Pages) role(h func(http.ResponseWriter, *http.Request, *server.Session), roles ...string) http.HandlerFunc {
+	return p.signedIn(func(w http.ResponseWriter, r *http.Request, sess *server.Session) {
+		if !slices.ContainsFunc(roles, func(role string) bool { return slices.Contains(sess.User.Roles, role) }) {
+			p.fail(w, r, sess, syncer.Errorf(syncer.CodePermissionDenied, "This page is for the roles %v; you are signed in as %s.", roles, sess.User.Name))
+			return
+		}
+		h(w, r, sess)
+	})
+}
+
+// setSession sets or clears (token "") the session cookie.
+func (p *Pages) setSession(w http.ResponseWriter, token string) {
+	c := &http.Cookie{Name: SessionCookie, Value: token, Path: "/", HttpOnly: true, Secure: p.cfg.Secure, SameSite: http.SameSiteStrictMode}
+	if token == "" {
+		c.MaxAge = -1
+	}
+	http.SetCookie(w, c)
+}
+
+// home sends each person to the page of their main task.
+func (p *Pages) home(w http.ResponseWriter, r *http.Request, sess *server.Session) {
+	roles := sess.User.Roles
+	switch {
+	case slices.Contains(roles, "coordinator"), slices.Contains(roles, "caseworker"), slices.Contains(roles, "consultant"):
+		http.Redirect(w, r, "/week", http.StatusSeeOther)
+	case slices.Contains(roles, "admin"):
+		http.Redirect(w, r, "/admin/devices", http.StatusSeeOther)
+	default:
+		p.fail(w, r, sess, syncer.Errorf(syncer.CodePermissionDenied, "Your user has no role with pages here."))
+	}
+}
+
+func (p *Pages) signOut(w http.ResponseWriter, r *http.Request, sess *server.Session) {
+	if c, err := r.Cookie(SessionCookie); err == nil {
+		if err := p.store.EndSession(r.Context(), c.Value); err != nil {
+			p.fail(w, r, sess, err)
+			return
+		}
+	}
+	p.setSession(w, "")
+	http.Redirect(w, r, "/signin", http.StatusSeeOther)
+}
