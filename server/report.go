@@ -99,6 +99,7 @@ type Report struct {
 	VisitKind      string `json:"visit_kind"`
 	VisitStartMs   int64  `json:"visit_start_ms"`
 	VisitEndMs     int64  `json:"visit_end_ms"`
+	CaseReference  string `json:"case_reference"`
 	State          string `json:"state"`
 	Overdue        bool   `json:"overdue"`
 	SubmittedMs    int64  `json:"submitted_ms,omitempty"`
@@ -109,10 +110,33 @@ type Report struct {
 	ConditionsID string `json:"conditions_id,omitempty"`
 	// Recipients are the case's caseworkers (user ids): the report is delivered to them.
 	Recipients []string `json:"recipients"`
-	// Sections, Addenda and ParentComments are filled only by GetReport.
-	Sections       []Section  `json:"sections,omitempty"`
-	Addenda        []Addendum `json:"addenda,omitempty"`
-	ParentComments []Addendum `json:"parent_comments,omitempty"`
+	// The rest is filled only by GetReport: the report's text and everything an export of it
+	// shows.
+	Sections        []Section     `json:"sections,omitempty"`
+	Addenda         []Addendum    `json:"addenda,omitempty"`
+	ParentComments  []Addendum    `json:"parent_comments,omitempty"`
+	Observations    []Observation `json:"observations,omitempty"`
+	Checklist       []Checked     `json:"checklist,omitempty"`
+	SubmittedDevice string        `json:"submitted_device,omitempty"`
+	Children        []string      `json:"children,omitempty"` // names
+	Place           string        `json:"place,omitempty"`
+	Room            string        `json:"room,omitempty"`
+	Consultant      string        `json:"consultant,omitempty"` // user id
+}
+
+// Observation is one timestamped note from a visit.
+type Observation struct {
+	AtMs   int64  `json:"at_ms"`
+	Text   string `json:"text"`
+	Author string `json:"author"` // user id
+}
+
+// Checked is one item of a visit's checklist.
+type Checked struct {
+	Phase   string `json:"phase"`
+	Key     string `json:"key"`
+	Label   string `json:"label"`
+	Checked bool   `json:"checked"`
 }
 
 // Section is one section of a report.
@@ -253,6 +277,11 @@ func (s *Store) reportSummary(ctx context.Context, q querier, rep *v1.CommittedC
 		ConditionsID: syncer.Value(rep, "conditions_id"),
 		Recipients:   []string{},
 	}
+	c, err := records.Load(ctx, q, r.CaseID)
+	if err != nil {
+		return nil, err
+	}
+	r.CaseReference = syncer.Value(c, "reference")
 	rows, err := q.QueryContext(ctx, `SELECT user_id FROM case_members WHERE case_id = ? AND role = 'caseworker' ORDER BY user_id`, r.CaseID)
 	if err != nil {
 		return nil, fmt.Errorf("read recipients: %w", err)
@@ -300,6 +329,10 @@ func (s *Store) GetReport(ctx context.Context, who Identity, reportID, purpose s
 		for _, key := range syncer.ReportSections {
 			r.Sections = append(r.Sections, Section{Key: key, Text: syncer.Value(rep, key)})
 		}
+		r.SubmittedDevice = syncer.Value(rep, "submitted_device")
+		if err := s.visitContext(ctx, tx, r); err != nil {
+			return err
+		}
 		docs, err := records.Query(ctx, tx, `SELECT state FROM records WHERE case_id = ? AND type IN (?, ?) ORDER BY id`,
 			rep.Record.CaseId, syncer.TypeAddendum, syncer.TypeParentComment)
 		if err != nil {
@@ -325,6 +358,40 @@ func (s *Store) GetReport(ctx context.Context, who Identity, reportID, purpose s
 			What: "report " + reportID, Purpose: purpose})
 	})
 	return out, err
+}
+
+// visitContext adds to a report what its export shows about the visit: the children, place and room, the consultant, the checklist and the observation timeline.
+func (s *Store) visitContext(ctx context.Context, tx *sql.Tx, r *Report) error {
+	recs, err := records.Query(ctx, tx, `SELECT state FROM records WHERE case_id = ? AND type IN (?, ?, ?, ?) ORDER BY id`,
+		r.CaseID, syncer.TypeChild, syncer.TypeVisit, syncer.TypeChecklistItem, syncer.TypeObservation)
+	if err != nil {
+		return err
+	}
+	for _, rec := range recs {
+		if rec.Deleted {
+			continue
+		}
+		v := func(name string) string { return syncer.Value(rec, name) }
+		switch rec.Record.Type {
+		case syncer.TypeChild:
+			r.Children = append(r.Children, v("name"))
+		case syncer.TypeVisit:
+			if rec.Record.Id == r.VisitID {
+				r.Place, r.Room, r.Consultant = v("place"), v("room"), v("consultant")
+			}
+		case syncer.TypeChecklistItem:
+			if v("visit_id") == r.VisitID {
+				r.Checklist = append(r.Checklist, Checked{Phase: v("phase"), Key: v("key"), Label: v("label"), Checked: v("checked") == "true"})
+			}
+		case syncer.TypeObservation:
+			if v("visit_id") == r.VisitID {
+				at, _ := strconv.ParseInt(v("at_ms"), 10, 64)
+				r.Observations = append(r.Observations, Observation{AtMs: at, Text: v("text"), Author: v("author")})
+			}
+		}
+	}
+	slices.SortStableFunc(r.Observations, func(a, b Observation) int { return cmp.Compare(a.AtMs, b.AtMs) })
+	return nil
 }
 
 // loadReport reads a report the caller may act on.

@@ -33,7 +33,8 @@ type Session struct {
 
 var errNoSession = syncer.Errorf(syncer.CodeUnauthenticated, "Your session has ended; sign in again.")
 
-func randomToken() (string, error) {
+// RandomToken returns 32 random bytes, URL-safe base64: for session and form tokens.
+func RandomToken() (string, error) {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
 		return "", err
@@ -48,11 +49,11 @@ func tokenHash(token string) []byte {
 
 // NewSession starts a session for a signed-in user and returns its token (for the cookie).
 func (s *Store) NewSession(ctx context.Context, userID string) (string, Session, error) {
-	token, err := randomToken()
+	token, err := RandomToken()
 	if err != nil {
 		return "", Session{}, err
 	}
-	csrf, err := randomToken()
+	csrf, err := RandomToken()
 	if err != nil {
 		return "", Session{}, err
 	}

@@ -176,7 +176,11 @@ func Write(w io.Writer, r Report) error {
 		heading("Addenda (corrections after submission)", 12)
 		for _, a := range r.Addenda {
 			pdf.SetFont(font, "B", 10)
-			pdf.MultiCell(0, lineH, fmt.Sprintf("%s, %s (device %s)", when(a.AtMs), a.Author, a.Device), "", "L", false)
+			by := when(a.AtMs) + ", " + a.Author
+			if a.Device != "" {
+				by += " (device " + a.Device + ")"
+			}
+			pdf.MultiCell(0, lineH, by, "", "L", false)
 			para(a.Text)
 		}
 	}

@@ -2,7 +2,9 @@ package web
 
 import (
 	"net/http"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/samvaer/sync/server"
 	"github.com/samvaer/sync/syncer"
@@ -71,4 +73,75 @@ func (p *Pages) formError(w http.ResponseWriter, r *http.Request, sess *server.S
 		return
 	}
 	again(w, r, sess, status, "", syncer.ErrorMessage(err))
+}
+
+func (p *Pages) revoke(w http.ResponseWriter, r *http.Request, sess *server.Session) {
+	d, err := p.store.RevokeDevice(r.Context(), actor(sess), r.PathValue("id"), r.PostFormValue("as"))
+	if err != nil {
+		p.formError(w, r, sess, err, p.devicesPage)
+		return
+	}
+	p.devicesPage(w, r, sess, http.StatusOK, "Device "+d.Name+" of "+d.UserName+" revoked as "+d.Status+": it is refused from its next request and told to wipe itself.", "")
+}
+
+func (p *Pages) setDisabled(disabled bool) func(http.ResponseWriter, *http.Request, *server.Session) {
+	return func(w http.ResponseWriter, r *http.Request, sess *server.Session) {
+		u, err := p.store.SetUserDisabled(r.Context(), actor(sess), r.PathValue("user"), disabled)
+		if err != nil {
+			p.formError(w, r, sess, err, p.usersPage)
+			return
+		}
+		what := "enabled"
+		if disabled {
+			what = "disabled: every device and session of theirs is refused from now on"
+		}
+		p.usersPage(w, r, sess, http.StatusOK, "User "+u.Name+" "+what+".", "")
+	}
+}
+
+func (p *Pages) resetPassword(w http.ResponseWriter, r *http.Request, sess *server.Session) {
+	u, err := p.store.UserByName(r.Context(), r.PathValue("user"))
+	if err == nil {
+		err = p.store.SetPassword(r.Context(), actor(sess), u.ID, r.PostFormValue("password"))
+	}
+	if err != nil {
+		p.formError(w, r, sess, err, p.usersPage)
+		return
+	}
+	p.usersPage(w, r, sess, http.StatusOK, "A new password is set for "+u.Name+".", "")
+}
+
+// audit shows the audit log, newest first, with filters.
+func (p *Pages) audit(w http.ResponseWriter, r *http.Request, sess *server.Session) {
+	q := r.URL.Query()
+	f := server.AuditFilter{DeviceID: q.Get("device"), CaseID: q.Get("case"), Limit: 500}
+	if name := q.Get("user"); name != "" {
+		u, err := p.store.UserByName(r.Context(), name)
+		if err != nil {
+			p.fail(w, r, sess, err)
+			return
+		}
+		f.UserID = u.ID
+	}
+	for _, t := range []struct {
+		key string
+		to  *time.Time
+		add int
+	}{{"since", &f.Since, 0}, {"until", &f.Until, 1}} {
+		if s := q.Get(t.key); s != "" {
+			d, err := time.ParseInLocation(time.DateOnly, s, p.cfg.Location)
+			if err != nil {
+				p.fail(w, r, sess, syncer.Errorf(syncer.CodeInvalid, "Dates are written like 2026-11-24."))
+				return
+			}
+			*t.to = d.AddDate(0, 0, t.add) // until a date means to the end of that day
+		}
+	}
+	entries, err := p.store.AuditEntries(r.Context(), f)
+	if err != nil {
+		p.fail(w, r, sess, err)
+		return
+	}
+	slices.Reverse(entries)
+	p.render(w, r, "audit", http.StatusOK, page{Title: "Audit log", Session: sess, Data: map[string]any{"Entries": entries, "Query": q}})
 }

@@ -31,6 +31,9 @@ var templateFiles embed.FS
 //go:embed static
 var staticFiles embed.FS
 
+// caseRoles are the roles that work on cases (the admin role alone sees no case).
+var caseRoles = []string{"caseworker", "coordinator", "consultant"}
+
 // SessionCookie is the name of the session cookie.
 const SessionCookie = "samvaer_session"
 
@@ -70,13 +73,25 @@ func New(store *server.Store, cfg Config) (*Pages, error) {
 		return nil, err
 	}
 	p.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	p.mux.HandleFunc("GET /signin", p.signInForm)
+	p.mux.HandleFunc("POST /signin", p.signIn)
 	p.mux.HandleFunc("GET /{$}", p.signedIn(p.home))
 	p.mux.HandleFunc("POST /signout", p.signedIn(p.signOut))
-	p.mux.HandleFunc("GET /week", p.role(p.week, "coordinator", "caseworker", "consultant"))
+	p.mux.HandleFunc("GET /week", p.role(p.week, caseRoles...))
+	p.mux.HandleFunc("GET /inbox", p.role(p.inbox, caseRoles...))
+	p.mux.HandleFunc("GET /reports/{id}", p.role(p.report, caseRoles...))
+	p.mux.HandleFunc("POST /reports/{id}/acknowledge", p.role(p.acknowledge, "caseworker"))
+	p.mux.HandleFunc("POST /reports/{id}/parent-comments", p.role(p.parentComment, "caseworker"))
+	p.mux.HandleFunc("GET /reports/{id}/pdf", p.role(p.reportPDF, caseRoles...))
 	p.mux.HandleFunc("GET /admin/users", p.role(p.users, "admin"))
 	p.mux.HandleFunc("POST /admin/users", p.role(p.addUser, "admin"))
 	p.mux.HandleFunc("GET /admin/devices", p.role(p.devices, "admin"))
 	p.mux.HandleFunc("POST /admin/enrollment-codes", p.role(p.enrollmentCode, "admin"))
+	p.mux.HandleFunc("POST /admin/devices/{id}/revoke", p.role(p.revoke, "admin"))
+	p.mux.HandleFunc("POST /admin/users/{user}/disable", p.role(p.setDisabled(true), "admin"))
+	p.mux.HandleFunc("POST /admin/users/{user}/enable", p.role(p.setDisabled(false), "admin"))
+	p.mux.HandleFunc("POST /admin/users/{user}/password", p.role(p.resetPassword, "admin"))
+	p.mux.HandleFunc("GET /admin/audit", p.role(p.audit, "admin"))
 	return p, nil
 }
 
@@ -222,7 +237,9 @@ func (p *Pages) setSession(w http.ResponseWriter, token string) {
 func (p *Pages) home(w http.ResponseWriter, r *http.Request, sess *server.Session) {
 	roles := sess.User.Roles
 	switch {
-	case slices.Contains(roles, "coordinator"), slices.Contains(roles, "caseworker"), slices.Contains(roles, "consultant"):
+	case slices.Contains(roles, "caseworker"):
+		http.Redirect(w, r, "/inbox", http.StatusSeeOther)
+	case slices.Contains(roles, "coordinator"), slices.Contains(roles, "consultant"):
 		http.Redirect(w, r, "/week", http.StatusSeeOther)
 	case slices.Contains(roles, "admin"):
 		http.Redirect(w, r, "/admin/devices", http.StatusSeeOther)

@@ -28,6 +28,11 @@ type site struct {
 
 func newSite(t *testing.T) *site {
 	t.Helper()
+	return newSiteWith(t, web.Config{})
+}
+
+func newSiteWith(t *testing.T, wcfg web.Config) *site {
+	t.Helper()
 	s := &site{t: t, clock: time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)}
 	cfg := server.DefaultConfig()
 	cfg.DataDir = t.TempDir()
@@ -36,7 +41,7 @@ func newSite(t *testing.T) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pages, err := web.New(srv.Store, web.Config{})
+	pages, err := web.New(srv.Store, wcfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,65 @@
+package web
+
+import (
+	"crypto/subtle"
+	"net/http"
+
+	"github.com/samvaer/sync/server"
+	"github.com/samvaer/sync/syncer"
+)
+
+// Signing in. Before there is a session there is no session token to bind a form to, so the
+// sign-in form carries a token that must equal a short-lived cookie set with the form (a
+// double-submit token): another site can neither read the cookie nor set it, so it cannot sign a
+// person in to an account of its choosing. Cross-origin posts are refused besides.
+
+const signInCookie = "samvaer_signin"
+
+func (p *Pages) signInForm(w http.ResponseWriter, r *http.Request) {
+	p.signInPage(w, r, http.StatusOK, "")
+}
+
+func (p *Pages) signInPage(w http.ResponseWriter, r *http.Request, status int, errMsg string) {
+	token, err := server.RandomToken()
+	if err != nil {
+		p.fail(w, r, nil, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: signInCookie, Value: token, Path: "/signin", MaxAge: 900,
+		HttpOnly: true, Secure: p.cfg.Secure, SameSite: http.SameSiteStrictMode})
+	p.render(w, r, "signin", status, page{Title: "Sign in", Error: errMsg, Data: token})
+}
+
+func (p *Pages) signIn(w http.ResponseWriter, r *http.Request) {
+	c, err := r.Cookie(signInCookie)
+	if err != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue("csrf"))) != 1 {
+		p.signInPage(w, r, http.StatusForbidden, "The sign-in form had expired; please sign in again.")
+		return
+	}
+	u, err := p.store.SignIn(r.Context(), r.PostFormValue("name"), r.PostFormValue("password"))
+	if err != nil {
+		status := statuses[syncer.ErrorCode(err)]
+		if status >= 500 {
+			p.fail(w, r, nil, err)
+			return
+		}
+		p.signInPage(w, r, status, syncer.ErrorMessage(err))
+		return
+	}
+	token, _, err := p.store.NewSession(r.Context(), u.ID)
+	if err != nil {
+		p.fail(w, r, nil, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: signInCookie, Path: "/signin", MaxAge: -1})
+	p.setSession(w, token)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// identity is who a session acts as in the store: the person, with no device.
+func identity(sess *server.Session) server.Identity {
+	return server.Identity{UserID: sess.User.ID, Roles: sess.User.Roles}
+}
+
+// actor is who a session acts as in the audit log.
+func actor(sess *server.Session) server.Actor { return server.Actor{UserID: sess.User.ID} }
