@@ -42,7 +42,7 @@ func BenchmarkApplyPage(b *testing.B) {
 		start = time.Now()
 		err = f.tab.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
 			for _, ch := range page {
-				blob, err := encodeState(ch)
+				blob, err := f.tab.store.encodeState(ch)
 				if err != nil {
 					return err
 				}

@@ -131,7 +131,7 @@ func (s *Store) AddCase(ctx context.Context, nc NewCase) (string, error) {
 		if !slices.Contains(cw.Roles, "caseworker") {
 			return syncer.Errorf(syncer.CodeInvalid, "%s is not a caseworker.", cw.Name)
 		}
-		log, err := newCommitLog(ctx, tx, s.nowMs())
+		log, err := s.newCommitLog(ctx, tx, s.nowMs())
 		if err != nil {
 			return err
 		}
@@ -173,7 +173,7 @@ func (s *Store) AddVisit(ctx context.Context, nv NewVisit) (string, error) {
 	}
 	visitID := syncer.NewID()
 	err := s.db.WriteTx(ctx, func(tx *sql.Tx) error {
-		c, err := records.Load(ctx, tx, nv.CaseID)
+		c, err := records.Load(ctx, tx, s.keys, nv.CaseID)
 		if err != nil {
 			return err
 		}
@@ -187,7 +187,7 @@ func (s *Store) AddVisit(ctx context.Context, nv NewVisit) (string, error) {
 		if !slices.Contains(consultant.Roles, "consultant") {
 			return syncer.Errorf(syncer.CodeInvalid, "%s is not a consultant.", consultant.Name)
 		}
-		log, err := newCommitLog(ctx, tx, s.nowMs())
+		log, err := s.newCommitLog(ctx, tx, s.nowMs())
 		if err != nil {
 			return err
 		}
@@ -222,15 +222,15 @@ func (s *Store) AddVisit(ctx context.Context, nv NewVisit) (string, error) {
 // offline still wins when it arrives: it restores the record it edits.
 func (s *Store) CancelVisit(ctx context.Context, visitID string) error {
 	return s.db.WriteTx(ctx, func(tx *sql.Tx) error {
-		recs, err := records.Query(ctx, tx, `SELECT state FROM records WHERE id = ? AND type = 'visit'
-			UNION ALL SELECT state FROM records WHERE visit_id = ? AND visit_id <> '' AND type <> 'observation'`, visitID, visitID)
+		recs, err := records.Query(ctx, tx, s.keys, `SELECT id, state FROM records WHERE id = ? AND type = 'visit'
+			UNION ALL SELECT id, state FROM records WHERE visit_id = ? AND visit_id <> '' AND type <> 'observation'`, visitID, visitID)
 		if err != nil {
 			return err
 		}
 		if len(recs) == 0 {
 			return syncer.Errorf(syncer.CodeNotFound, "No visit has id %q.", visitID)
 		}
-		log, err := newCommitLog(ctx, tx, s.nowMs())
+		log, err := s.newCommitLog(ctx, tx, s.nowMs())
 		if err != nil {
 			return err
 		}
@@ -251,7 +251,7 @@ func (s *Store) CaseDigest(ctx context.Context, caseID string) (string, error) {
 	var sum string
 	err := s.db.ReadTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		sum, err = records.Digest(ctx, tx, caseID)
+		sum, err = records.Digest(ctx, tx, s.keys, caseID)
 		return err
 	})
 	return sum, err
@@ -323,7 +323,7 @@ type CaseSummary struct {
 
 // Cases lists cases by id.
 func (s *Store) Cases(ctx context.Context) ([]CaseSummary, error) {
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT c.state, (SELECT COUNT(*) FROM records v WHERE v.case_id = c.id AND v.type = 'visit')
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT c.id, c.state, (SELECT COUNT(*) FROM records v WHERE v.case_id = c.id AND v.type = 'visit')
 		FROM records c WHERE c.type = 'case' ORDER BY c.id`)
 	if err != nil {
 		return nil, err
@@ -331,12 +331,13 @@ func (s *Store) Cases(ctx context.Context) ([]CaseSummary, error) {
 	defer rows.Close()
 	var out []CaseSummary
 	for rows.Next() {
+		var id string
 		var blob []byte
 		var cs CaseSummary
-		if err := rows.Scan(&blob, &cs.Visits); err != nil {
+		if err := rows.Scan(&id, &blob, &cs.Visits); err != nil {
 			return nil, err
 		}
-		rec, err := records.Decode(blob)
+		rec, err := records.Decode(s.keys, id, blob)
 		if err != nil {
 			return nil, err
 		}

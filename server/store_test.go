@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	v1 "github.com/samvaer/sync/gen/samvaer/v1"
+	"github.com/samvaer/sync/internal/records"
 	"github.com/samvaer/sync/syncer"
 )
 
@@ -82,8 +83,8 @@ func newFixture(t testing.TB) *fixture {
 		if err := rows.Scan(&id, &typ, &blob); err != nil {
 			t.Fatal(err)
 		}
-		rec := new(v1.CommittedChange)
-		if err := proto.Unmarshal(blob, rec); err != nil {
+		rec, err := records.Decode(f.store.keys, id, blob)
+		if err != nil {
 			t.Fatal(err)
 		}
 		switch typ {

@@ -78,6 +78,7 @@ func TestWalkThrough(t *testing.T) {
 	dir := t.TempDir()
 	data, home := filepath.Join(dir, "data"), filepath.Join(dir, "tablet")
 	addr := freeAddr(t)
+	t.Setenv("SAMVAER_PIN", "4711")
 	ctx, stop := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() {
@@ -148,6 +149,30 @@ func TestWalkThrough(t *testing.T) {
 	c.must("admin", "--data", data, "backup", backup)
 	if fi, err := os.Stat(backup); err != nil || fi.Size() == 0 {
 		t.Fatalf("backup: %v", err)
+	}
+
+	// A new PIN opens the same data; the old one no longer does (and counts as a wrong PIN).
+	t.Setenv("SAMVAER_NEW_PIN", "12")
+	if _, err := c.run("", append(tablet, "pin")...); err == nil || !strings.Contains(err.Error(), "at least 4") {
+		t.Fatalf("a 2-character PIN: %v", err)
+	}
+	t.Setenv("SAMVAER_NEW_PIN", "8642")
+	c.must(append(tablet, "pin")...)
+	if _, err := c.run("", append(tablet, "status")...); err == nil || !strings.Contains(err.Error(), "Wrong PIN") {
+		t.Fatalf("the old PIN after a change: %v", err)
+	}
+	t.Setenv("SAMVAER_PIN", "8642")
+	if d := strings.TrimSpace(c.must(append(tablet, "digest", caseID)...)); d != serverDigest {
+		t.Fatal("the data changed with the PIN")
+	}
+
+	// Wipe asks first; --yes skips the question; nothing of the tablet is left.
+	if _, err := c.run("no\n", append(tablet, "wipe")...); err == nil {
+		t.Fatal("wipe went on without a yes")
+	}
+	c.must(append(tablet, "wipe", "--yes")...)
+	if _, err := os.Stat(home); !os.IsNotExist(err) {
+		t.Fatalf("the tablet's home is still there: %v", err)
 	}
 }
 
