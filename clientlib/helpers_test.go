@@ -15,6 +15,7 @@ import (
 
 	v1 "github.com/samvaer/sync/gen/samvaer/v1"
 	"github.com/samvaer/sync/internal/records"
+	"github.com/samvaer/sync/internal/seal"
 	"github.com/samvaer/sync/syncer"
 )
 
@@ -77,6 +78,13 @@ func newFixture(t testing.TB, opts Options) *fixture {
 // newFixtureAt makes the fixture for a server at serverURL, with the tablet's clock.
 func newFixtureAt(t testing.TB, serverURL string, clock *testClock, opts Options) *fixture {
 	t.Helper()
+	return newFixtureSealing(t, serverURL, clock, opts, nil)
+}
+
+// newFixtureSealing makes the fixture; a non-nil sealer replaces the data key for everything the
+// store holds (benchmarks compare sealing with storing plaintext).
+func newFixtureSealing(t testing.TB, serverURL string, clock *testClock, opts Options, sealer seal.Sealer) *fixture {
+	t.Helper()
 	f := &fixture{t: t, home: t.TempDir(), clock: clock, items: map[string]string{}}
 	if opts.Now == nil {
 		opts.Now = f.clock.Now
@@ -103,6 +111,9 @@ func newFixtureAt(t testing.TB, serverURL string, clock *testClock, opts Options
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.tab.Close() })
+	if sealer != nil {
+		f.tab.store.keys = sealer
+	}
 
 	f.caseID, f.visitID, f.reportID = syncer.NewID(), syncer.NewID(), syncer.NewID()
 	page := []*v1.CommittedChange{

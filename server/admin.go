@@ -173,7 +173,7 @@ func (s *Store) AddVisit(ctx context.Context, nv NewVisit) (string, error) {
 	}
 	visitID := syncer.NewID()
 	err := s.db.WriteTx(ctx, func(tx *sql.Tx) error {
-		c, err := records.Load(ctx, tx, s.keys, nv.CaseID)
+		c, err := records.Load(ctx, tx, s.sealer, nv.CaseID)
 		if err != nil {
 			return err
 		}
@@ -222,7 +222,7 @@ func (s *Store) AddVisit(ctx context.Context, nv NewVisit) (string, error) {
 // offline still wins when it arrives: it restores the record it edits.
 func (s *Store) CancelVisit(ctx context.Context, visitID string) error {
 	return s.db.WriteTx(ctx, func(tx *sql.Tx) error {
-		recs, err := records.Query(ctx, tx, s.keys, `SELECT id, state FROM records WHERE id = ? AND type = 'visit'
+		recs, err := records.Query(ctx, tx, s.sealer, `SELECT id, state FROM records WHERE id = ? AND type = 'visit'
 			UNION ALL SELECT id, state FROM records WHERE visit_id = ? AND visit_id <> '' AND type <> 'observation'`, visitID, visitID)
 		if err != nil {
 			return err
@@ -251,7 +251,7 @@ func (s *Store) CaseDigest(ctx context.Context, caseID string) (string, error) {
 	var sum string
 	err := s.db.ReadTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		sum, err = records.Digest(ctx, tx, s.keys, caseID)
+		sum, err = records.Digest(ctx, tx, s.sealer, caseID)
 		return err
 	})
 	return sum, err
@@ -337,7 +337,7 @@ func (s *Store) Cases(ctx context.Context) ([]CaseSummary, error) {
 		if err := rows.Scan(&id, &blob, &cs.Visits); err != nil {
 			return nil, err
 		}
-		rec, err := records.Decode(s.keys, id, blob)
+		rec, err := records.Decode(s.sealer, id, blob)
 		if err != nil {
 			return nil, err
 		}

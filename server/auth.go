@@ -121,7 +121,7 @@ func (t *Tokens) load(ctx context.Context) error {
 		if err := rows.Scan(&kid, &sealed, &isPrimary); err != nil {
 			return err
 		}
-		seed, err := t.store.keys.Open(sealed, signingKeyAD(kid))
+		seed, err := t.store.sealer.Open(sealed, signingKeyAD(kid))
 		if err != nil {
 			return fmt.Errorf("open signing key %s: %w", kid, err)
 		}
@@ -154,7 +154,7 @@ func (s *Store) RotateSigningKey(ctx context.Context) (string, error) {
 		return "", err
 	}
 	kid := hex.EncodeToString(kidRaw)
-	sealed, err := s.keys.Seal(seed, signingKeyAD(kid))
+	sealed, err := s.sealer.Seal(seed, signingKeyAD(kid))
 	if err != nil {
 		return "", err
 	}

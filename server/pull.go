@@ -122,7 +122,7 @@ func (s *Store) snapshots(ctx context.Context, tx *sql.Tx, scope []string, req *
 				res.SnapshotCase, res.SnapshotAfter, full = caseID, after, true
 				break
 			}
-			rec, err := records.Decode(s.keys, recID, blob)
+			rec, err := records.Decode(s.sealer, recID, blob)
 			if err != nil {
 				rows.Close()
 				return err
@@ -165,7 +165,7 @@ func (s *Store) logPage(ctx context.Context, tx *sql.Tx, id Identity, cursor, he
 			}
 			break
 		}
-		ch, err := openEffect(s.keys, seq, blob)
+		ch, err := openEffect(s.sealer, seq, blob)
 		if err != nil {
 			return err
 		}

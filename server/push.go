@@ -44,7 +44,7 @@ func (s *Store) Push(ctx context.Context, id Identity, changes []*v1.Change) ([]
 			return err
 		}
 		scope := newScope(ctx, tx, id.UserID)
-		hist := txHistory{ctx: ctx, q: tx, keys: s.keys}
+		hist := txHistory{ctx: ctx, q: tx, keys: s.sealer}
 		for _, c := range changes {
 			if c.DeviceSeq <= lastSeq {
 				r, err := priorResult(ctx, tx, id.DeviceID, c.DeviceSeq)

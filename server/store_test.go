@@ -64,8 +64,15 @@ func MustOpenStore(tb testing.TB, dir string, clock *fakeClock) *Store {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	f := &fixture{t: t, ctx: context.Background(), dir: t.TempDir(), clock: &fakeClock{t: time.UnixMilli(1_800_000_000_000)}}
+	f := &fixture{t: t, dir: t.TempDir(), clock: &fakeClock{t: time.UnixMilli(1_800_000_000_000)}}
 	f.store = MustOpenStore(t, f.dir, f.clock)
+	return newFixtureOn(t, f)
+}
+
+// newFixtureOn adds the fixture's people, case, visit and tablet to f's store.
+func newFixtureOn(t testing.TB, f *fixture) *fixture {
+	t.Helper()
+	f.ctx = context.Background()
 	_ = must(f.store.AddUser(f.ctx, "Sara Caseworker", []string{"caseworker"}))
 	consultant := must(f.store.AddUser(f.ctx, "Kim Consultant", []string{"consultant"}))
 	f.caseID = must(f.store.AddCase(f.ctx, NewCase{Children: []string{"MARKER-child Ida"}, Parents: []string{"MARKER-parent"}, Caseworker: "Sara Caseworker"}))
@@ -83,7 +90,7 @@ func newFixture(t testing.TB) *fixture {
 		if err := rows.Scan(&id, &typ, &blob); err != nil {
 			t.Fatal(err)
 		}
-		rec, err := records.Decode(f.store.keys, id, blob)
+		rec, err := records.Decode(f.store.sealer, id, blob)
 		if err != nil {
 			t.Fatal(err)
 		}
