@@ -466,4 +466,27 @@ func TestEnroll(t *testing.T) {
 		t.Fatal("reopened with another device id")
 	}
 	must(t, tab.Close())
+
+	// A PIN too short is refused before the code is spent.
+	short := opts
+	short.PIN = "123"
+	_, err = Enroll(ctx, filepath.Join(t.TempDir(), "other"), srv.URL, "ANY", "iPad 4", short)
+	if e := wantCode(t, err, syncer.CodeInvalid); !strings.Contains(e.Message, "at least 4") {
+		t.Fatalf("message %q", e.Message)
+	}
+
+	// Once too many wrong PINs destroyed the data key, enrolling again clears the home.
+	wrong := opts
+	wrong.PIN, wrong.MaxPINAttempts = "9999", 1
+	_, err = Open(home, wrong)
+	wantCode(t, err, syncer.CodeFailedPrecondition)
+	fs.mu.Lock()
+	fs.code = "SECOND"
+	fs.mu.Unlock()
+	tab, err = Enroll(ctx, home, srv.URL, "SECOND", "iPad 3", opts)
+	must(t, err)
+	if tab.DeviceID() != fs.device {
+		t.Fatal("the new enrollment is not the one registered")
+	}
+	must(t, tab.Close())
 }

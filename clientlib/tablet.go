@@ -133,6 +133,9 @@ func Open(home string, opts Options) (*Tablet, error) {
 	return t, nil
 }
 
+// Enrolled reports whether home holds an enrolled tablet (a command asks for the PIN only then).
+func Enrolled(home string) bool { return enrolled(home) }
+
 // enrolled reports whether home holds a device key, the last thing enrollment writes.
 func enrolled(home string) bool {
 	_, err := os.Stat(filepath.Join(home, keyFile))

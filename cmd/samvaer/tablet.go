@@ -72,6 +72,9 @@ func (c *TabletCommand) Run(ctx context.Context, args []string) error {
 	if rest[0] == "enroll" {
 		return c.enroll(ctx, rest[1:])
 	}
+	if !clientlib.Enrolled(c.home) {
+		return syncer.Errorf(syncer.CodeFailedPrecondition, "This tablet (%s) is not enrolled yet: enroll it with a code from an admin.", c.home)
+	}
 	pin, err := c.readPIN("PIN: ", pinEnv, false)
 	if err != nil {
 		return err
