@@ -250,7 +250,11 @@ func unlock(ctx context.Context, home string, s *store, opts Options) ([]byte, e
 	}
 	dataKey, err := unwrapDataKey(home, opts.KeyProvider, opts.PIN)
 	if err == nil {
-		if err := s.db.WriteTx(ctx, func(tx *sql.Tx) error { return setMeta(ctx, tx, metaPINFailures, "0") }); err != nil {
+		failures, err := metaInt(ctx, s.db.Read, metaPINFailures)
+		if err == nil && failures != 0 {
+			err = s.db.WriteTx(ctx, func(tx *sql.Tx) error { return setMeta(ctx, tx, metaPINFailures, "0") })
+		}
+		if err != nil {
 			return nil, err
 		}
 		return dataKey, nil

@@ -176,6 +176,10 @@ func newKEK(nowMs int64) (keyFileKEK, error) {
 func openKeyring(dir string, nowMs int64) (*seal.Keyring, *kekSource, error) {
 	src := &kekSource{path: filepath.Join(dir, KEKFile), env: os.Getenv(KEKEnv)}
 	if _, err := os.Stat(src.path); errors.Is(err, fs.ErrNotExist) && src.env == "" {
+		if _, err := os.Stat(filepath.Join(dir, DBFile)); err == nil {
+			// A new key could not open what is stored: the old one was lost or not given.
+			return nil, nil, syncer.Errorf(syncer.CodeFailedPrecondition, "The data directory %s has a database but no key-encryption key: set %s or restore %s from where its copy is kept.", dir, KEKEnv, KEKFile)
+		}
 		k, err := newKEK(nowMs)
 		if err != nil {
 			return nil, nil, err

@@ -150,6 +150,10 @@ func TestKEKFromEnvironment(t *testing.T) {
 	if _, err := other.CaseDigest(f.ctx, f.caseID); err == nil {
 		t.Fatal("read the data with another key")
 	}
+	t.Setenv(KEKEnv, "")
+	if _, err := OpenStore(f.dir, f.clock.Now); err == nil || !strings.Contains(err.Error(), "no key-encryption key") {
+		t.Fatalf("a database without its key: %v", err)
+	}
 	t.Setenv(KEKEnv, "not base64")
 	if _, err := OpenStore(f.dir, f.clock.Now); err == nil || !strings.Contains(err.Error(), KEKEnv) {
 		t.Fatalf("a malformed %s: %v", KEKEnv, err)
