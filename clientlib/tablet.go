@@ -16,6 +16,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/samvaer/sync/gen/samvaer/v1/samvaerv1connect"
+	"github.com/samvaer/sync/internal/seal"
 	"github.com/samvaer/sync/syncer"
 )
 
@@ -188,8 +189,11 @@ func newClients(hc *http.Client, serverURL string) (samvaerv1connect.AuthService
 	return samvaerv1connect.NewAuthServiceClient(hc, serverURL, opt), samvaerv1connect.NewSyncServiceClient(hc, serverURL, opt)
 }
 
-// Close closes the tablet's database.
-func (t *Tablet) Close() error { return t.store.close() }
+// Close closes the tablet's database and forgets the data key.
+func (t *Tablet) Close() error {
+	seal.Wipe(t.dataKey)
+	return t.store.close()
+}
 
 // Home is the tablet's home directory.
 func (t *Tablet) Home() string { return t.home }

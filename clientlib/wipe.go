@@ -18,13 +18,10 @@ func (t *Tablet) Wipe() error {
 	// A checkpoint first, so the WAL is empty when its file goes. Best effort: the files go
 	// anyway, and without the data key what they held cannot be read.
 	_ = t.store.db.Checkpoint(context.Background())
-	cerr := t.store.close()
+	cerr := t.Close()
 	t.mu.Lock()
 	t.token, t.tokenExp = "", 0
 	t.mu.Unlock()
-	for i := range t.dataKey {
-		t.dataKey[i] = 0
-	}
 	if err := wipeHome(t.home); err != nil {
 		return err
 	}
