@@ -169,6 +169,7 @@ func load(home string, s *store, opts Options, dataKey []byte) (*Tablet, error) 
 		device:  meta[metaDevice],
 		user:    meta[metaUser],
 	}
+	t.opts.PIN = "" // unlocked: the PIN is not needed (nor kept) any more
 	t.offsetMs, _ = strconv.ParseInt(meta[metaClockOffset], 10, 64)
 	last, _ := strconv.ParseUint(meta[metaHLC], 10, 64)
 	t.clock = syncer.NewClock(t.nowMs, syncer.HLC(last))
