@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/samvaer/sync/internal/records"
 	"github.com/samvaer/sync/internal/seal"
 	"github.com/samvaer/sync/syncer"
 )
@@ -198,10 +199,12 @@ func openKeyring(dir string, nowMs int64) (*seal.Keyring, *kekSource, error) {
 	return kr, src, nil
 }
 
-// Associated data of the server's sealed columns: each names the table, column and row.
-func effectAD(seq int64) []byte      { return []byte("changes.effect|" + strconv.FormatInt(seq, 10)) }
-func submittedAD(seq int64) []byte   { return []byte("changes.submitted|" + strconv.FormatInt(seq, 10)) }
-func signingKeyAD(kid string) []byte { return []byte("signing_keys.private_key|" + kid) }
+// Associated data of the server's sealed columns: each names the table, column and row (a
+// record's state uses records.StateAD, shared with the tablet).
+func columnAD(column, row string) []byte { return []byte(column + "|" + row) }
+func effectAD(seq int64) []byte          { return columnAD("changes.effect", strconv.FormatInt(seq, 10)) }
+func submittedAD(seq int64) []byte       { return columnAD("changes.submitted", strconv.FormatInt(seq, 10)) }
+func signingKeyAD(kid string) []byte     { return columnAD("signing_keys.private_key", kid) }
 
 // KEKInfo describes a key-encryption key for `admin keys list`.
 type KEKInfo struct {
@@ -237,10 +240,10 @@ var sealedColumns = []struct {
 	table, column, key string
 	ad                 func(key string) []byte
 }{
-	{"records", "state", "id", func(k string) []byte { return []byte("record-state|" + k) }},
-	{"changes", "effect", "seq", func(k string) []byte { return []byte("changes.effect|" + k) }},
-	{"changes", "submitted", "seq", func(k string) []byte { return []byte("changes.submitted|" + k) }},
-	{"signing_keys", "private_key", "kid", func(k string) []byte { return signingKeyAD(k) }},
+	{"records", "state", "id", records.StateAD},
+	{"changes", "effect", "seq", func(k string) []byte { return columnAD("changes.effect", k) }},
+	{"changes", "submitted", "seq", func(k string) []byte { return columnAD("changes.submitted", k) }},
+	{"signing_keys", "private_key", "kid", signingKeyAD},
 }
 
 // rewrapBatch bounds one write transaction of a re-wrap, so the server's pushes wait little.
