@@ -94,8 +94,9 @@ type KDFParams struct {
 	Threads   uint8  `json:"threads"`
 }
 
-// DefaultKDF costs about 0.1 s and 64 MiB per unlock on a 2-core server (docs/benchmarks.md):
-// RFC 9106's second recommended setting with the parallelism a tablet has.
+// DefaultKDF is RFC 9106's second recommended setting (t=3, 64 MiB) with 2 lanes: about 0.1 s
+// and 64 MiB per unlock on the 2-core development machine (BenchmarkPINUnlock,
+// docs/benchmarks.md).
 var DefaultKDF = KDFParams{Time: 3, MemoryKiB: 64 * 1024, Threads: 2}
 
 // DefaultMaxPINAttempts is how many wrong PINs in a row destroy the data key.
