@@ -33,7 +33,7 @@ test-long:
 # Each benchmark reports its figure beside a baseline measured in the same run (ratio-* metrics).
 bench:
 	go test -run '^$$' -bench . -benchtime 3x -timeout 60m ./e2e/
-	go test -run '^$$' -bench . ./syncer/ ./clientlib/
+	go test -run '^$$' -bench . ./syncer/ ./clientlib/ ./server/
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1)

@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -16,23 +17,34 @@ import (
 	"connectrpc.com/connect"
 
 	v1 "github.com/samvaer/sync/gen/samvaer/v1"
+	"github.com/samvaer/sync/internal/seal"
 	"github.com/samvaer/sync/syncer"
 )
 
 // Enrollment and access tokens. The tablet's Ed25519 private key is made here, kept in
-// home/device.key (0600) and never sent anywhere; the server holds the public key and gives
-// short-lived access tokens for requests signed with the private key.
+// home/device.key (0600, sealed with the data key) and never sent anywhere; the server holds the
+// public key and gives short-lived access tokens for requests signed with the private key.
 
 // tokenMarginMs is how long before its expiry a cached access token is replaced, so a token
 // never expires in the middle of a sync.
 const tokenMarginMs = 30_000
 
 // Enroll enrolls a tablet with a one-time code an admin issued: it makes the device key pair,
-// registers the public key with the server and sets up the tablet's home directory. It refuses a
-// home that is already enrolled.
+// registers the public key with the server and sets up the tablet's home directory with a new
+// data key protected by opts.PIN and the platform's key. It refuses a home that is already
+// enrolled, unless its data key was destroyed (too many wrong PINs): that home is cleared.
 func Enroll(ctx context.Context, home, serverURL, code, deviceName string, opts Options) (*Tablet, error) {
 	if enrolled(home) {
-		return nil, syncer.Errorf(syncer.CodeFailedPrecondition, "This tablet is already enrolled; its data must be wiped before it can be enrolled again.")
+		if _, err := os.Stat(filepath.Join(home, dataKeyFile)); !errors.Is(err, fs.ErrNotExist) {
+			return nil, syncer.Errorf(syncer.CodeFailedPrecondition, "This tablet is already enrolled; its data must be wiped before it can be enrolled again.")
+		}
+		// Nothing in it can be read any more.
+		if err := wipeHome(home); err != nil {
+			return nil, err
+		}
+	}
+	if err := ValidatePIN(opts.PIN); err != nil {
+		return nil, err
 	}
 	u, err := url.Parse(serverURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -42,7 +54,7 @@ func Enroll(ctx context.Context, home, serverURL, code, deviceName string, opts 
 	if strings.TrimSpace(code) == "" {
 		return nil, syncer.Errorf(syncer.CodeInvalid, "Enrolling needs the one-time code an admin gave you.")
 	}
-	opts = opts.withDefaults()
+	opts = opts.forHome(home)
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("make device key: %w", err)
@@ -61,7 +73,7 @@ func Enroll(ctx context.Context, home, serverURL, code, deviceName string, opts 
 	if res.Msg.ServerTimeMs > 0 {
 		offsetMs = res.Msg.ServerTimeMs - opts.Now().UnixMilli()
 	}
-	s, err := createHome(ctx, home, serverURL, priv, res.Msg, offsetMs)
+	s, dataKey, err := createHome(ctx, home, serverURL, priv, res.Msg, offsetMs, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +84,7 @@ func Enroll(ctx context.Context, home, serverURL, code, deviceName string, opts 
 		s.close()
 		return nil, err
 	}
-	t, err := load(home, s, opts)
+	t, err := load(home, s, opts, dataKey)
 	if err != nil {
 		s.close()
 		return nil, err
@@ -80,19 +92,31 @@ func Enroll(ctx context.Context, home, serverURL, code, deviceName string, opts 
 	return t, nil
 }
 
-// createHome sets up an enrolled tablet's home: the directory (0700), the database with the
-// device's identity and a fresh sync state, and last the device key (0600), whose presence marks
-// the home as enrolled. Tests use it to make a tablet without a server.
-func createHome(ctx context.Context, home, serverURL string, key ed25519.PrivateKey, enrollment *v1.EnrollResponse, offsetMs int64) (*store, error) {
+// createHome sets up an enrolled tablet's home: the directory (0700), a new data key wrapped
+// by the PIN and the platform key, the database with the device's identity and a fresh sync
+// state, and last the device key (0600, sealed), whose presence marks the home as enrolled. opts
+// are complete (forHome). Tests use it to make a tablet without a server.
+func createHome(ctx context.Context, home, serverURL string, key ed25519.PrivateKey, enrollment *v1.EnrollResponse, offsetMs int64, opts Options) (*store, []byte, error) {
 	if err := os.MkdirAll(home, 0o700); err != nil {
-		return nil, fmt.Errorf("make tablet home: %w", err)
+		return nil, nil, fmt.Errorf("make tablet home: %w", err)
 	}
 	if err := os.Chmod(home, 0o700); err != nil {
-		return nil, fmt.Errorf("protect tablet home: %w", err)
+		return nil, nil, fmt.Errorf("protect tablet home: %w", err)
+	}
+	dataKey, err := seal.RandomKey()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := wrapDataKey(home, opts.KeyProvider, opts.PIN, opts.KDF, dataKey); err != nil {
+		return nil, nil, err
 	}
 	s, err := openStore(home)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if err := s.useKey(dataKey); err != nil {
+		s.close()
+		return nil, nil, err
 	}
 	err = s.db.WriteTx(ctx, func(tx *sql.Tx) error {
 		return setMeta(ctx, tx,
@@ -108,36 +132,16 @@ func createHome(ctx context.Context, home, serverURL string, key ed25519.Private
 		)
 	})
 	if err == nil {
-		err = writeKey(home, key.Seed())
+		var sealed []byte
+		if sealed, err = s.keys.Seal(key.Seed(), deviceKeyAD); err == nil {
+			err = writeFileAtomic(filepath.Join(home, keyFile), sealed)
+		}
 	}
 	if err != nil {
 		s.close()
-		return nil, err
+		return nil, nil, err
 	}
-	return s, nil
-}
-
-// writeKey stores the device key's seed atomically with mode 0600.
-func writeKey(home string, seed []byte) error {
-	f, err := os.CreateTemp(home, keyFile+".*") // created 0600
-	if err != nil {
-		return fmt.Errorf("write device key: %w", err)
-	}
-	_, err = f.Write(seed)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), filepath.Join(home, keyFile))
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write device key: %w", err)
-	}
-	return nil
+	return s, dataKey, nil
 }
 
 // AccessToken returns a valid access token, from the cache while it lasts, otherwise by a token
@@ -172,13 +176,19 @@ func (t *Tablet) AccessToken(ctx context.Context) (string, error) {
 	return res.AccessToken, nil
 }
 
+// SignTokenRequest signs a token request's payload with the device key (which never leaves the
+// tablet).
+func (t *Tablet) SignTokenRequest(nonce string, timeMs int64) []byte {
+	return ed25519.Sign(t.key, syncer.TokenSigningPayload(t.device, nonce, timeMs))
+}
+
 func (t *Tablet) requestToken(ctx context.Context) (*v1.TokenResponse, error) {
 	now, nonce := t.nowMs(), syncer.NewID()
 	res, err := t.auth.Token(ctx, connect.NewRequest(&v1.TokenRequest{
 		DeviceId:  t.device,
 		Nonce:     nonce,
 		TimeMs:    now,
-		Signature: ed25519.Sign(t.key, syncer.TokenSigningPayload(t.device, nonce, now)),
+		Signature: t.SignTokenRequest(nonce, now),
 	}))
 	if err != nil {
 		return nil, err

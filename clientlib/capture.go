@@ -22,7 +22,7 @@ import (
 func (t *Tablet) Observe(ctx context.Context, visitID, text string) (Observation, error) {
 	o := Observation{ID: syncer.NewID(), Text: text}
 	err := t.write(ctx, func(tx *sql.Tx, nowMs int64) (*v1.Change, map[string]string, error) {
-		visit, err := findVisit(ctx, tx, visitID)
+		visit, err := t.store.findVisit(ctx, tx, visitID)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -46,10 +46,10 @@ func (t *Tablet) Observe(ctx context.Context, visitID, text string) (Observation
 // Check ticks (or unticks) an item of a visit's checklist, named by its key.
 func (t *Tablet) Check(ctx context.Context, visitID, key string, checked bool) error {
 	return t.write(ctx, func(tx *sql.Tx, _ int64) (*v1.Change, map[string]string, error) {
-		if _, err := findVisit(ctx, tx, visitID); err != nil {
+		if _, err := t.store.findVisit(ctx, tx, visitID); err != nil {
 			return nil, nil, err
 		}
-		items, err := recordsOfVisit(ctx, tx, visitID, syncer.TypeChecklistItem)
+		items, err := t.store.recordsOfVisit(ctx, tx, visitID, syncer.TypeChecklistItem)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -72,11 +72,11 @@ func (t *Tablet) SetReportSection(ctx context.Context, visitID, section, text st
 		return syncer.Errorf(syncer.CodeInvalid, "A report has no such section; the sections are: %s.", strings.Join(syncer.ReportSections, ", "))
 	}
 	return t.write(ctx, func(tx *sql.Tx, _ int64) (*v1.Change, map[string]string, error) {
-		report, _, err := visitReport(ctx, tx, visitID)
+		report, _, err := t.store.visitReport(ctx, tx, visitID)
 		if err != nil {
 			return nil, nil, err
 		}
-		if locked, err := submittedHere(ctx, tx, report); err != nil {
+		if locked, err := t.store.submittedHere(ctx, tx, report); err != nil {
 			return nil, nil, err
 		} else if locked {
 			return nil, nil, syncer.Errorf(syncer.CodeFailedPrecondition, "The report of visit %s is submitted and locked; write an addendum instead.", visitID)
@@ -96,7 +96,7 @@ func (t *Tablet) fieldEdit(ctx context.Context, tx *sql.Tx, rec *v1.CommittedCha
 	if f := syncer.FieldOf(rec, field); f != nil {
 		edit.BaseRev, base = f.Rev, f.Value
 	}
-	prev, err := lastEdit(ctx, tx, rec.Record.Id, field)
+	prev, err := t.store.lastEdit(ctx, tx, rec.Record.Id, field)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -144,7 +144,7 @@ func (t *Tablet) stage(ctx context.Context, tx *sql.Tx, now int64, c *v1.Change,
 	if err := syncer.ValidateChange(c, seen); err != nil {
 		return err
 	}
-	if err := appendOutbox(ctx, tx, c, bases, now); err != nil {
+	if err := t.store.appendOutbox(ctx, tx, c, bases, now); err != nil {
 		return err
 	}
 	return setMeta(ctx, tx, metaNextSeq, itoa(c.DeviceSeq+1), metaHLC, strconv.FormatUint(uint64(t.clock.Last()), 10))
@@ -159,14 +159,14 @@ func (t *Tablet) Resolve(ctx context.Context, conflictID, text string) error {
 	}
 	return t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
 		now := t.nowMs()
-		conflict, err := records.Load(ctx, tx, conflictID)
+		conflict, err := records.Load(ctx, tx, t.store.keys, conflictID)
 		if err != nil {
 			return err
 		}
 		if conflict == nil || conflict.Record.Type != syncer.TypeConflict || syncer.Value(conflict, "resolved") != "false" {
 			return syncer.Errorf(syncer.CodeNotFound, "No open conflict on this tablet has that id; 'conflicts' lists them.")
 		}
-		target, err := records.Load(ctx, tx, syncer.Value(conflict, "record_id"))
+		target, err := records.Load(ctx, tx, t.store.keys, syncer.Value(conflict, "record_id"))
 		if err != nil {
 			return err
 		}
@@ -192,11 +192,11 @@ func (t *Tablet) Resolve(ctx context.Context, conflictID, text string) error {
 }
 
 // findVisit returns a visit the tablet holds.
-func findVisit(ctx context.Context, q querier, visitID string) (*v1.CommittedChange, error) {
+func (s *store) findVisit(ctx context.Context, q querier, visitID string) (*v1.CommittedChange, error) {
 	if !syncer.ValidID(visitID) {
 		return nil, syncer.Errorf(syncer.CodeInvalid, "That is not a visit id; 'visits' lists the visits on this tablet.")
 	}
-	rec, err := records.Load(ctx, q, visitID)
+	rec, err := records.Load(ctx, q, s.keys, visitID)
 	if err != nil {
 		return nil, err
 	}
@@ -207,8 +207,8 @@ func findVisit(ctx context.Context, q querier, visitID string) (*v1.CommittedCha
 }
 
 // recordsOfVisit returns a visit's confirmed records of one type, not deleted, in id order.
-func recordsOfVisit(ctx context.Context, q querier, visitID, typ string) ([]*v1.CommittedChange, error) {
-	recs, err := records.Query(ctx, q, `SELECT state FROM records WHERE visit_id = ? AND type = ? ORDER BY id`, visitID, typ)
+func (s *store) recordsOfVisit(ctx context.Context, q querier, visitID, typ string) ([]*v1.CommittedChange, error) {
+	recs, err := records.Query(ctx, q, s.keys, `SELECT id, state FROM records WHERE visit_id = ? AND type = ? ORDER BY id`, visitID, typ)
 	if err != nil {
 		return nil, err
 	}
@@ -254,7 +254,7 @@ func (t *Tablet) SetPresent(ctx context.Context, visitID, text string) error {
 // setVisitField sets one of the visit's fields the consultant records; a time field takes now.
 func (t *Tablet) setVisitField(ctx context.Context, visitID, field, value string) error {
 	return t.write(ctx, func(tx *sql.Tx, nowMs int64) (*v1.Change, map[string]string, error) {
-		visit, err := findVisit(ctx, tx, visitID)
+		visit, err := t.store.findVisit(ctx, tx, visitID)
 		if err != nil {
 			return nil, nil, err
 		}

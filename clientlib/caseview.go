@@ -66,7 +66,7 @@ type Wish struct {
 func (t *Tablet) Case(ctx context.Context, caseID string) (Case, error) {
 	c := Case{ID: caseID}
 	err := t.store.db.ReadTx(ctx, func(tx *sql.Tx) error {
-		recs, err := records.Query(ctx, tx, `SELECT state FROM records WHERE case_id = ? AND type IN (?, ?, ?, ?, ?, ?) ORDER BY id`, caseID,
+		recs, err := records.Query(ctx, tx, t.store.keys, `SELECT id, state FROM records WHERE case_id = ? AND type IN (?, ?, ?, ?, ?, ?) ORDER BY id`, caseID,
 			syncer.TypeCase, syncer.TypeChild, syncer.TypeDecision, syncer.TypeConditions, syncer.TypeGoal, syncer.TypeWish)
 		if err != nil {
 			return err

@@ -15,6 +15,7 @@ import (
 
 	v1 "github.com/samvaer/sync/gen/samvaer/v1"
 	"github.com/samvaer/sync/internal/records"
+	"github.com/samvaer/sync/internal/seal"
 	"github.com/samvaer/sync/syncer"
 )
 
@@ -61,6 +62,12 @@ type fixture struct {
 
 const visitStartMs = 1_763_632_800_000 // 2025-11-20 10:00 UTC
 
+// testPIN opens test tablets; testKDF keeps Argon2id cheap in tests (the default costs 0.1 s and
+// 64 MiB per unlock, on purpose).
+const testPIN = "2468"
+
+var testKDF = KDFParams{Time: 1, MemoryKiB: 8 * 1024, Threads: 1}
+
 // newFixture makes an enrolled tablet without a server: the home, the meta rows and the device
 // key are written directly, as enrollment would write them.
 func newFixture(t testing.TB, opts Options) *fixture {
@@ -71,9 +78,22 @@ func newFixture(t testing.TB, opts Options) *fixture {
 // newFixtureAt makes the fixture for a server at serverURL, with the tablet's clock.
 func newFixtureAt(t testing.TB, serverURL string, clock *testClock, opts Options) *fixture {
 	t.Helper()
+	return newFixtureSealing(t, serverURL, clock, opts, nil)
+}
+
+// newFixtureSealing makes the fixture; a non-nil sealer replaces the data key for everything the
+// store holds (benchmarks compare sealing with storing plaintext).
+func newFixtureSealing(t testing.TB, serverURL string, clock *testClock, opts Options, sealer seal.Sealer) *fixture {
+	t.Helper()
 	f := &fixture{t: t, home: t.TempDir(), clock: clock, items: map[string]string{}}
 	if opts.Now == nil {
 		opts.Now = f.clock.Now
+	}
+	if opts.PIN == "" {
+		opts.PIN = testPIN
+	}
+	if opts.KDF == (KDFParams{}) {
+		opts.KDF = testKDF
 	}
 	f.opts = opts
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -82,15 +102,18 @@ func newFixtureAt(t testing.TB, serverURL string, clock *testClock, opts Options
 	}
 	f.key = priv
 	f.device = syncer.NewID()
-	s, err := createHome(context.Background(), f.home, serverURL, priv,
-		&v1.EnrollResponse{DeviceId: f.device, UserId: syncer.NewID(), UserName: "Kim"}, 0)
+	s, dataKey, err := createHome(context.Background(), f.home, serverURL, priv,
+		&v1.EnrollResponse{DeviceId: f.device, UserId: syncer.NewID(), UserName: "Kim"}, 0, opts.forHome(f.home))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.tab, err = load(f.home, s, opts); err != nil {
+	if f.tab, err = load(f.home, s, opts, dataKey); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.tab.Close() })
+	if sealer != nil {
+		f.tab.store.keys = sealer
+	}
 
 	f.caseID, f.visitID, f.reportID = syncer.NewID(), syncer.NewID(), syncer.NewID()
 	page := []*v1.CommittedChange{
@@ -174,7 +197,7 @@ func (f *fixture) reopen() {
 // outbox returns every outbox entry in seq order.
 func (f *fixture) outbox() []outboxEntry {
 	f.t.Helper()
-	entries, err := readOutbox(context.Background(), f.tab.store.db.Read, "")
+	entries, err := f.tab.store.readOutbox(context.Background(), f.tab.store.db.Read, "")
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -192,7 +215,7 @@ func (f *fixture) meta(key string) int64 {
 
 func (f *fixture) record(id string) *v1.CommittedChange {
 	f.t.Helper()
-	rec, err := records.Load(context.Background(), f.tab.store.db.Read, id)
+	rec, err := records.Load(context.Background(), f.tab.store.db.Read, f.tab.store.keys, id)
 	if err != nil {
 		f.t.Fatal(err)
 	}

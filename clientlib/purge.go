@@ -30,7 +30,7 @@ func (t *Tablet) purgeDelivered(ctx context.Context) (int, error) {
 	now := t.nowMs()
 	n := 0
 	err := t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
-		reports, err := records.Query(ctx, tx, `SELECT state FROM records WHERE type = ? ORDER BY id`, syncer.TypeReport)
+		reports, err := records.Query(ctx, tx, t.store.keys, `SELECT id, state FROM records WHERE type = ? ORDER BY id`, syncer.TypeReport)
 		if err != nil {
 			return err
 		}
@@ -39,13 +39,13 @@ func (t *Tablet) purgeDelivered(ctx context.Context) (int, error) {
 				continue
 			}
 			visitID := syncer.Value(rep, "visit_id")
-			recs, err := records.Query(ctx, tx, `SELECT state FROM records WHERE visit_id = ? AND type IN (?, ?, ?)
-				UNION ALL SELECT state FROM records WHERE id = ?`, visitID,
+			recs, err := records.Query(ctx, tx, t.store.keys, `SELECT id, state FROM records WHERE visit_id = ? AND type IN (?, ?, ?)
+				UNION ALL SELECT id, state FROM records WHERE id = ?`, visitID,
 				syncer.TypeAddendum, syncer.TypeParentComment, syncer.TypeObservation, rep.Record.Id)
 			if err != nil {
 				return err
 			}
-			conflicts, err := records.Query(ctx, tx, `SELECT state FROM records WHERE case_id = ? AND type = ?`, rep.Record.CaseId, syncer.TypeConflict)
+			conflicts, err := records.Query(ctx, tx, t.store.keys, `SELECT id, state FROM records WHERE case_id = ? AND type = ?`, rep.Record.CaseId, syncer.TypeConflict)
 			if err != nil {
 				return err
 			}
@@ -70,7 +70,7 @@ func (t *Tablet) purgeDelivered(ctx context.Context) (int, error) {
 				continue
 			}
 			for _, r := range recs {
-				if err := saveStripped(ctx, tx, r); err != nil {
+				if err := t.store.saveStripped(ctx, tx, r); err != nil {
 					return err
 				}
 			}
@@ -118,7 +118,7 @@ func anySensitive(recs []*v1.CommittedChange) bool {
 
 // saveStripped stores a record without its sensitive fields (secure_delete overwrites the old
 // bytes).
-func saveStripped(ctx context.Context, tx *sql.Tx, rec *v1.CommittedChange) error {
+func (s *store) saveStripped(ctx context.Context, tx *sql.Tx, rec *v1.CommittedChange) error {
 	kept := rec.Fields[:0]
 	for _, f := range rec.Fields {
 		if !sensitive(rec, f.Name) {
@@ -126,7 +126,7 @@ func saveStripped(ctx context.Context, tx *sql.Tx, rec *v1.CommittedChange) erro
 		}
 	}
 	rec.Fields = kept
-	blob, err := encodeState(rec)
+	blob, err := s.encodeState(rec)
 	if err != nil {
 		return err
 	}

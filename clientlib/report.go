@@ -16,12 +16,12 @@ import (
 // corrections are addenda.
 
 // visitReport returns the visit's report (confirmed state) and the visit.
-func visitReport(ctx context.Context, q querier, visitID string) (report, visit *v1.CommittedChange, err error) {
-	visit, err = findVisit(ctx, q, visitID)
+func (s *store) visitReport(ctx context.Context, q querier, visitID string) (report, visit *v1.CommittedChange, err error) {
+	visit, err = s.findVisit(ctx, q, visitID)
 	if err != nil {
 		return nil, nil, err
 	}
-	reports, err := recordsOfVisit(ctx, q, visitID, syncer.TypeReport)
+	reports, err := s.recordsOfVisit(ctx, q, visitID, syncer.TypeReport)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -33,11 +33,11 @@ func visitReport(ctx context.Context, q querier, visitID string) (report, visit 
 
 // submittedHere reports whether the report is locked: submitted on the server, or by a
 // submission from this tablet still on its way.
-func submittedHere(ctx context.Context, q querier, report *v1.CommittedChange) (bool, error) {
+func (s *store) submittedHere(ctx context.Context, q querier, report *v1.CommittedChange) (bool, error) {
 	if syncer.Locked(report) {
 		return true, nil
 	}
-	pending, err := readOutbox(ctx, q, report.Record.Id)
+	pending, err := s.readOutbox(ctx, q, report.Record.Id)
 	if err != nil {
 		return false, err
 	}
@@ -55,23 +55,23 @@ func submittedHere(ctx context.Context, q querier, report *v1.CommittedChange) (
 // know. Once submitted the report is locked: corrections are addenda.
 func (t *Tablet) Submit(ctx context.Context, visitID string) error {
 	return t.write(ctx, func(tx *sql.Tx, nowMs int64) (*v1.Change, map[string]string, error) {
-		report, visit, err := visitReport(ctx, tx, visitID)
+		report, visit, err := t.store.visitReport(ctx, tx, visitID)
 		if err != nil {
 			return nil, nil, err
 		}
-		if locked, err := submittedHere(ctx, tx, report); err != nil {
+		if locked, err := t.store.submittedHere(ctx, tx, report); err != nil {
 			return nil, nil, err
 		} else if locked {
 			return nil, nil, syncer.Errorf(syncer.CodeFailedPrecondition, "The report of visit %s is already submitted; corrections are addenda.", visitID)
 		}
-		decisions, err := records.Query(ctx, tx, `SELECT state FROM records WHERE case_id = ? AND type = ?`, visit.Record.CaseId, syncer.TypeDecision)
+		decisions, err := records.Query(ctx, tx, t.store.keys, `SELECT id, state FROM records WHERE case_id = ? AND type = ?`, visit.Record.CaseId, syncer.TypeDecision)
 		if err != nil {
 			return nil, nil, err
 		}
 		if err := syncer.WrittenDescriptionsAllowed(visit, syncer.DecisionFor(visit, decisions)); err != nil {
 			return nil, nil, err
 		}
-		pending, err := readOutbox(ctx, tx, report.Record.Id)
+		pending, err := t.store.readOutbox(ctx, tx, report.Record.Id)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -97,11 +97,11 @@ func (t *Tablet) signed(ref *v1.RecordRef, op v1.Op, fields []*v1.FieldEdit, val
 func (t *Tablet) AddAddendum(ctx context.Context, visitID, section, text string) (string, error) {
 	id := syncer.NewID()
 	err := t.write(ctx, func(tx *sql.Tx, nowMs int64) (*v1.Change, map[string]string, error) {
-		report, _, err := visitReport(ctx, tx, visitID)
+		report, _, err := t.store.visitReport(ctx, tx, visitID)
 		if err != nil {
 			return nil, nil, err
 		}
-		if locked, err := submittedHere(ctx, tx, report); err != nil {
+		if locked, err := t.store.submittedHere(ctx, tx, report); err != nil {
 			return nil, nil, err
 		} else if !locked {
 			return nil, nil, syncer.Errorf(syncer.CodeFailedPrecondition, "The report of visit %s is not submitted yet: change the report itself; addenda are for submitted reports.", visitID)
@@ -124,19 +124,19 @@ func (t *Tablet) AddAddendum(ctx context.Context, visitID, section, text string)
 // a report after the report was submitted.
 func (t *Tablet) SignAddendum(ctx context.Context, addendumID string) error {
 	return t.write(ctx, func(tx *sql.Tx, nowMs int64) (*v1.Change, map[string]string, error) {
-		rec, err := records.Load(ctx, tx, addendumID)
+		rec, err := records.Load(ctx, tx, t.store.keys, addendumID)
 		if err != nil {
 			return nil, nil, err
 		}
 		if rec == nil || rec.Deleted || rec.Record.Type != syncer.TypeAddendum {
 			return nil, nil, syncer.Errorf(syncer.CodeNotFound, "No addendum on this tablet has id %s.", addendumID)
 		}
-		if locked, err := submittedHere(ctx, tx, rec); err != nil {
+		if locked, err := t.store.submittedHere(ctx, tx, rec); err != nil {
 			return nil, nil, err
 		} else if locked {
 			return nil, nil, syncer.Errorf(syncer.CodeFailedPrecondition, "Addendum %s is already signed.", addendumID)
 		}
-		pending, err := readOutbox(ctx, tx, addendumID)
+		pending, err := t.store.readOutbox(ctx, tx, addendumID)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -17,6 +17,7 @@ import (
 
 	v1 "github.com/samvaer/sync/gen/samvaer/v1"
 	"github.com/samvaer/sync/internal/records"
+	"github.com/samvaer/sync/internal/seal"
 	"github.com/samvaer/sync/internal/sqlitedb"
 	"github.com/samvaer/sync/syncer"
 )
@@ -48,7 +49,18 @@ const (
 // store is the tablet's SQLite database. Exported methods of Tablet own the transactions; the
 // helpers here take the transaction (or a read pool) they run in.
 type store struct {
-	db *sqlitedb.DB
+	db   *sqlitedb.DB
+	keys seal.Sealer // the data key; set once the tablet is unlocked
+}
+
+// useKey sets the data key that seals what the store holds.
+func (s *store) useKey(dataKey []byte) error {
+	k, err := seal.NewKey(dataKey)
+	if err != nil {
+		return err
+	}
+	s.keys = k
+	return nil
 }
 
 func openStore(home string) (*store, error) {
@@ -121,36 +133,67 @@ func metaInt(ctx context.Context, q querier, key string) (int64, error) {
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
-// The stored forms of records, changes and merge bases. Everything sensitive the tablet stores
-// passes through these six functions, so encryption at rest slots in here.
+// The stored forms of records, changes and merge bases. Everything a person wrote passes
+// through these functions and reaches SQLite sealed with the data key, bound to its row: a
+// record's state to the record id (records.StateAD), an outbox change and its merge bases to the
+// device seq (the same associated data holds when a refused change moves to dead_letters with
+// its seq).
 
-func encodeState(rec *v1.CommittedChange) ([]byte, error) { return proto.Marshal(rec) }
+func changeAD(seq int64) []byte { return []byte("change|" + itoa(seq)) }
+func basesAD(seq int64) []byte  { return []byte("bases|" + itoa(seq)) }
 
-func decodeState(blob []byte) (*v1.CommittedChange, error) { return records.Decode(blob) }
+// deviceKeyAD binds the sealed device key to its file.
+var deviceKeyAD = []byte("device-key")
 
-func encodeChange(c *v1.Change) ([]byte, error) { return proto.Marshal(c) }
+func (s *store) encodeState(rec *v1.CommittedChange) ([]byte, error) {
+	return records.Encode(s.keys, rec)
+}
 
-func decodeChange(blob []byte) (*v1.Change, error) {
+func (s *store) decodeState(id string, blob []byte) (*v1.CommittedChange, error) {
+	return records.Decode(s.keys, id, blob)
+}
+
+func (s *store) encodeChange(c *v1.Change) ([]byte, error) {
+	plain, err := proto.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("encode change: %w", err)
+	}
+	return s.keys.Seal(plain, changeAD(c.DeviceSeq))
+}
+
+func (s *store) decodeChange(seq int64, blob []byte) (*v1.Change, error) {
+	plain, err := s.keys.Open(blob, changeAD(seq))
+	if err != nil {
+		return nil, fmt.Errorf("open change %d: %w", seq, err)
+	}
 	c := new(v1.Change)
-	if err := proto.Unmarshal(blob, c); err != nil {
-		return nil, fmt.Errorf("decode change: %w", err)
+	if err := proto.Unmarshal(plain, c); err != nil {
+		return nil, fmt.Errorf("decode change %d: %w", seq, err)
 	}
 	return c, nil
 }
 
-func encodeBases(bases map[string]string) ([]byte, error) {
+func (s *store) encodeBases(seq int64, bases map[string]string) ([]byte, error) {
 	if len(bases) == 0 {
 		return nil, nil
 	}
-	return json.Marshal(bases)
+	plain, err := json.Marshal(bases)
+	if err != nil {
+		return nil, err
+	}
+	return s.keys.Seal(plain, basesAD(seq))
 }
 
-func decodeBases(blob []byte) (map[string]string, error) {
+func (s *store) decodeBases(seq int64, blob []byte) (map[string]string, error) {
 	if len(blob) == 0 {
 		return nil, nil
 	}
+	plain, err := s.keys.Open(blob, basesAD(seq))
+	if err != nil {
+		return nil, fmt.Errorf("open merge bases of change %d: %w", seq, err)
+	}
 	var bases map[string]string
-	if err := json.Unmarshal(blob, &bases); err != nil {
+	if err := json.Unmarshal(plain, &bases); err != nil {
 		return nil, fmt.Errorf("decode merge bases: %w", err)
 	}
 	return bases, nil
@@ -199,7 +242,7 @@ func (t *Tablet) applyPage(ctx context.Context, tx *sql.Tx, page *v1.PullRespons
 		// Most pulled changes make records the tablet does not have yet (a new tablet's first
 		// sync, a new visit): try the one-statement insert of the new record's state first.
 		fresh := syncer.ApplyCommitted(nil, ch)
-		blob, err := encodeState(fresh)
+		blob, err := t.store.encodeState(fresh)
 		if err != nil {
 			return err
 		}
@@ -216,12 +259,12 @@ func (t *Tablet) applyPage(ctx context.Context, tx *sql.Tx, page *v1.PullRespons
 		case err != nil:
 			return fmt.Errorf("read record: %w", err)
 		default:
-			if cur, err = decodeState(blob); err != nil {
+			if cur, err = t.store.decodeState(ref.Id, blob); err != nil {
 				return err
 			}
 		}
 		rec := syncer.ApplyCommitted(cur, ch)
-		if blob, err = encodeState(rec); err != nil {
+		if blob, err = t.store.encodeState(rec); err != nil {
 			return err
 		}
 		r := rec.Record
@@ -233,7 +276,7 @@ func (t *Tablet) applyPage(ctx context.Context, tx *sql.Tx, page *v1.PullRespons
 		return fmt.Errorf("remove confirmed changes: %w", err)
 	}
 	for _, caseID := range page.PurgeCases {
-		if err := purgeCase(ctx, tx, caseID); err != nil {
+		if err := t.store.purgeCase(ctx, tx, caseID); err != nil {
 			return err
 		}
 	}
@@ -254,7 +297,7 @@ type outboxEntry struct {
 }
 
 // readOutbox returns outbox entries in seq order: of one record, or all when recordID is "".
-func readOutbox(ctx context.Context, q querier, recordID string) ([]outboxEntry, error) {
+func (s *store) readOutbox(ctx context.Context, q querier, recordID string) ([]outboxEntry, error) {
 	query, args := `SELECT seq, change, bases, server_seq FROM outbox ORDER BY seq`, []any(nil)
 	if recordID != "" {
 		query, args = `SELECT seq, change, bases, server_seq FROM outbox WHERE record_id = ? ORDER BY seq`, []any{recordID}
@@ -271,10 +314,10 @@ func readOutbox(ctx context.Context, q querier, recordID string) ([]outboxEntry,
 		if err := rows.Scan(&e.seq, &change, &bases, &e.serverSeq); err != nil {
 			return nil, err
 		}
-		if e.change, err = decodeChange(change); err != nil {
+		if e.change, err = s.decodeChange(e.seq, change); err != nil {
 			return nil, err
 		}
-		if e.bases, err = decodeBases(bases); err != nil {
+		if e.bases, err = s.decodeBases(e.seq, bases); err != nil {
 			return nil, err
 		}
 		out = append(out, e)
@@ -284,7 +327,7 @@ func readOutbox(ctx context.Context, q querier, recordID string) ([]outboxEntry,
 
 // lastEdit returns the newest outbox entry (pending or acknowledged) that sets a record's field,
 // or nil.
-func lastEdit(ctx context.Context, q querier, recordID, field string) (*outboxEntry, error) {
+func (s *store) lastEdit(ctx context.Context, q querier, recordID, field string) (*outboxEntry, error) {
 	var e outboxEntry
 	var change, bases []byte
 	err := q.QueryRowContext(ctx, `SELECT seq, change, bases, server_seq FROM outbox
@@ -296,22 +339,22 @@ func lastEdit(ctx context.Context, q querier, recordID, field string) (*outboxEn
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
 	}
-	if e.change, err = decodeChange(change); err != nil {
+	if e.change, err = s.decodeChange(e.seq, change); err != nil {
 		return nil, err
 	}
-	if e.bases, err = decodeBases(bases); err != nil {
+	if e.bases, err = s.decodeBases(e.seq, bases); err != nil {
 		return nil, err
 	}
 	return &e, nil
 }
 
 // appendOutbox stores a change with the merge bases of its text fields.
-func appendOutbox(ctx context.Context, q querier, c *v1.Change, bases map[string]string, nowMs int64) error {
-	blob, err := encodeChange(c)
+func (s *store) appendOutbox(ctx context.Context, q querier, c *v1.Change, bases map[string]string, nowMs int64) error {
+	blob, err := s.encodeChange(c)
 	if err != nil {
 		return err
 	}
-	basesBlob, err := encodeBases(bases)
+	basesBlob, err := s.encodeBases(c.DeviceSeq, bases)
 	if err != nil {
 		return err
 	}
@@ -331,7 +374,7 @@ func appendOutbox(ctx context.Context, q querier, c *v1.Change, bases map[string
 // any change to it still waiting (the push before this pull offered them to the server, which
 // refused or kept them) or refused. With secure_delete on, the content is overwritten; the
 // caller checkpoints the WAL afterwards so no copy lingers there either.
-func purgeCase(ctx context.Context, tx *sql.Tx, caseID string) error {
+func (s *store) purgeCase(ctx context.Context, tx *sql.Tx, caseID string) error {
 	for _, q := range []string{
 		`DELETE FROM outbox WHERE record_id IN (SELECT id FROM records WHERE case_id = ?)`,
 		`DELETE FROM dead_letters WHERE record_id IN (SELECT id FROM records WHERE case_id = ?)`,
@@ -344,7 +387,7 @@ func purgeCase(ctx context.Context, tx *sql.Tx, caseID string) error {
 	// Changes to records the tablet never had confirmed (a new observation the server refused,
 	// once the case left the user's scope) name their case only inside the change.
 	for _, table := range []string{"outbox", "dead_letters"} {
-		if err := purgeChangesOfCase(ctx, tx, table, caseID); err != nil {
+		if err := s.purgeChangesOfCase(ctx, tx, table, caseID); err != nil {
 			return err
 		}
 	}
@@ -352,7 +395,7 @@ func purgeCase(ctx context.Context, tx *sql.Tx, caseID string) error {
 }
 
 // purgeChangesOfCase deletes the rows of table (outbox or dead_letters) whose change is for caseID.
-func purgeChangesOfCase(ctx context.Context, tx *sql.Tx, table, caseID string) error {
+func (s *store) purgeChangesOfCase(ctx context.Context, tx *sql.Tx, table, caseID string) error {
 	rows, err := tx.QueryContext(ctx, `SELECT seq, change FROM `+table)
 	if err != nil {
 		return fmt.Errorf("purge case: %w", err)
@@ -365,7 +408,7 @@ func purgeChangesOfCase(ctx context.Context, tx *sql.Tx, table, caseID string) e
 			rows.Close()
 			return err
 		}
-		if c, err := decodeChange(blob); err == nil && c.Record.GetCaseId() == caseID {
+		if c, err := s.decodeChange(seq, blob); err == nil && c.Record.GetCaseId() == caseID {
 			seqs = append(seqs, seq)
 		}
 	}

@@ -111,7 +111,7 @@ func (t *Tablet) push(ctx context.Context, r *SyncResult) error {
 
 // nextBatch reads the unacknowledged changes after seq, in order, bounded in count and bytes.
 func (t *Tablet) nextBatch(ctx context.Context, after int64) ([]*v1.Change, error) {
-	rows, err := t.store.db.Read.QueryContext(ctx, `SELECT change FROM outbox WHERE server_seq = 0 AND seq > ?
+	rows, err := t.store.db.Read.QueryContext(ctx, `SELECT seq, change FROM outbox WHERE server_seq = 0 AND seq > ?
 		ORDER BY seq LIMIT ?`, after, t.opts.PushBatch)
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
@@ -120,14 +120,15 @@ func (t *Tablet) nextBatch(ctx context.Context, after int64) ([]*v1.Change, erro
 	var batch []*v1.Change
 	size := 0
 	for rows.Next() {
+		var seq int64
 		var blob []byte
-		if err := rows.Scan(&blob); err != nil {
+		if err := rows.Scan(&seq, &blob); err != nil {
 			return nil, err
 		}
 		if size += len(blob); len(batch) > 0 && size > pushBytes {
 			break
 		}
-		c, err := decodeChange(blob)
+		c, err := t.store.decodeChange(seq, blob)
 		if err != nil {
 			return nil, err
 		}

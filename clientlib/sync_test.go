@@ -1,6 +1,7 @@
 package clientlib
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"database/sql"
@@ -417,7 +418,7 @@ func TestEnroll(t *testing.T) {
 	clock := newTestClock()
 	fs, srv := newFakeServer(t, func() time.Time { return clock.Now().Add(-10 * time.Minute) })
 	home := filepath.Join(t.TempDir(), "tablet")
-	opts := Options{Now: clock.Now}
+	opts := Options{Now: clock.Now, PIN: testPIN, KDF: testKDF}
 
 	_, err := Open(home, opts)
 	wantCode(t, err, syncer.CodeFailedPrecondition)
@@ -433,12 +434,18 @@ func TestEnroll(t *testing.T) {
 	if tab.DeviceID() != fs.device || tab.UserID() == "" {
 		t.Fatalf("device %q user %q", tab.DeviceID(), tab.UserID())
 	}
-	seed, err := os.ReadFile(filepath.Join(home, keyFile))
+	sealed, err := os.ReadFile(filepath.Join(home, keyFile))
+	must(t, err)
+	if bytes.Contains(sealed, tab.key.Seed()) {
+		t.Fatal("the device key is stored in plaintext")
+	}
+	seed, err := tab.store.keys.Open(sealed, deviceKeyAD)
 	must(t, err)
 	if !ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey).Equal(fs.pub) {
 		t.Fatal("the stored key is not the enrolled one")
 	}
-	for path, mode := range map[string]os.FileMode{home: 0o700 | os.ModeDir, filepath.Join(home, keyFile): 0o600} {
+	for path, mode := range map[string]os.FileMode{home: 0o700 | os.ModeDir, filepath.Join(home, keyFile): 0o600,
+		filepath.Join(home, dataKeyFile): 0o600, filepath.Join(home, platformKeyFile): 0o600} {
 		st, err := os.Stat(path)
 		must(t, err)
 		if st.Mode() != mode {
@@ -457,6 +464,29 @@ func TestEnroll(t *testing.T) {
 	must(t, err)
 	if tab.DeviceID() != fs.device {
 		t.Fatal("reopened with another device id")
+	}
+	must(t, tab.Close())
+
+	// A PIN too short is refused before the code is spent.
+	short := opts
+	short.PIN = "123"
+	_, err = Enroll(ctx, filepath.Join(t.TempDir(), "other"), srv.URL, "ANY", "iPad 4", short)
+	if e := wantCode(t, err, syncer.CodeInvalid); !strings.Contains(e.Message, "at least 4") {
+		t.Fatalf("message %q", e.Message)
+	}
+
+	// Once too many wrong PINs destroyed the data key, enrolling again clears the home.
+	wrong := opts
+	wrong.PIN, wrong.MaxPINAttempts = "9999", 1
+	_, err = Open(home, wrong)
+	wantCode(t, err, syncer.CodeFailedPrecondition)
+	fs.mu.Lock()
+	fs.code = "SECOND"
+	fs.mu.Unlock()
+	tab, err = Enroll(ctx, home, srv.URL, "SECOND", "iPad 3", opts)
+	must(t, err)
+	if tab.DeviceID() != fs.device {
+		t.Fatal("the new enrollment is not the one registered")
 	}
 	must(t, tab.Close())
 }

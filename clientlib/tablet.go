@@ -16,6 +16,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/samvaer/sync/gen/samvaer/v1/samvaerv1connect"
+	"github.com/samvaer/sync/internal/seal"
 	"github.com/samvaer/sync/syncer"
 )
 
@@ -40,6 +41,17 @@ type Options struct {
 	// LockAfter is how long the tablet may go without a successful sync before it locks itself
 	// (default 3 days). A locked tablet refuses to show or change data until a sync succeeds.
 	LockAfter time.Duration
+
+	// PIN unlocks the tablet's data key (keys.go); Enroll sets it. At least MinPINLength
+	// characters.
+	PIN string
+	// KeyProvider is the platform's key store that wraps the data key a second time; nil means
+	// FileKeyProvider with a key file in the tablet's home.
+	KeyProvider KeyProvider
+	// MaxPINAttempts is how many wrong PINs in a row destroy the data key (default 5).
+	MaxPINAttempts int
+	// KDF are the Argon2id parameters for a PIN set by Enroll or ChangePIN (zero: DefaultKDF).
+	KDF KDFParams
 }
 
 // DefaultLockAfter is how long a tablet may go without reaching the server before it locks.
@@ -69,19 +81,35 @@ func (o Options) withDefaults() Options {
 	if o.LockAfter <= 0 {
 		o.LockAfter = DefaultLockAfter
 	}
+	if o.MaxPINAttempts <= 0 {
+		o.MaxPINAttempts = DefaultMaxPINAttempts
+	}
+	if o.KDF == (KDFParams{}) {
+		o.KDF = DefaultKDF
+	}
+	return o
+}
+
+// forHome completes the options with what depends on the tablet's home.
+func (o Options) forHome(home string) Options {
+	o = o.withDefaults()
+	if o.KeyProvider == nil {
+		o.KeyProvider = FileKeyProvider{Path: filepath.Join(home, platformKeyFile)}
+	}
 	return o
 }
 
 // Tablet is an enrolled tablet: its local store and its connection to the server. Its methods
 // are safe for concurrent use; syncs run one at a time.
 type Tablet struct {
-	opts   Options
-	home   string
-	store  *store
-	key    ed25519.PrivateKey
-	device string
-	user   string
-	clock  *syncer.Clock
+	opts    Options
+	home    string
+	dataKey []byte // seals what the store holds; ChangePIN wraps it again
+	store   *store
+	key     ed25519.PrivateKey
+	device  string
+	user    string
+	clock   *syncer.Clock
 
 	auth      samvaerv1connect.AuthServiceClient
 	syncRPC   samvaerv1connect.SyncServiceClient
@@ -96,16 +124,29 @@ type Tablet struct {
 	wiped     bool
 }
 
-// Open opens an enrolled tablet's home directory.
+// Open opens an enrolled tablet's home directory with its PIN (opts.PIN). A wrong PIN counts;
+// past opts.MaxPINAttempts wrong PINs in a row the data key is destroyed.
 func Open(home string, opts Options) (*Tablet, error) {
 	if !enrolled(home) {
 		return nil, syncer.Errorf(syncer.CodeFailedPrecondition, "This tablet is not enrolled yet: enroll it with a code from an admin.")
 	}
+	if _, err := os.Stat(filepath.Join(home, dataKeyFile)); errors.Is(err, fs.ErrNotExist) {
+		return nil, errKeyDestroyed
+	}
+	opts = opts.forHome(home)
 	s, err := openStore(home)
 	if err != nil {
 		return nil, err
 	}
-	t, err := load(home, s, opts)
+	dataKey, err := unlock(context.Background(), home, s, opts)
+	if err == nil {
+		err = s.useKey(dataKey)
+	}
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	t, err := load(home, s, opts, dataKey)
 	if err != nil {
 		s.close()
 		return nil, err
@@ -113,20 +154,24 @@ func Open(home string, opts Options) (*Tablet, error) {
 	return t, nil
 }
 
+// Enrolled reports whether home holds an enrolled tablet (a command asks for the PIN only then).
+func Enrolled(home string) bool { return enrolled(home) }
+
 // enrolled reports whether home holds a device key, the last thing enrollment writes.
 func enrolled(home string) bool {
 	_, err := os.Stat(filepath.Join(home, keyFile))
 	return !errors.Is(err, fs.ErrNotExist)
 }
 
-// load reads the device key and the sync state of an opened store.
-func load(home string, s *store, opts Options) (*Tablet, error) {
-	seed, err := os.ReadFile(filepath.Join(home, keyFile))
+// load reads the device key and the sync state of an opened and unlocked store.
+func load(home string, s *store, opts Options, dataKey []byte) (*Tablet, error) {
+	sealed, err := os.ReadFile(filepath.Join(home, keyFile))
 	if err != nil {
 		return nil, fmt.Errorf("read device key: %w", err)
 	}
-	if len(seed) != ed25519.SeedSize {
-		return nil, syncer.Errorf(syncer.CodeFailedPrecondition, "The tablet's device key is damaged; the tablet must be enrolled again.")
+	seed, err := s.keys.Open(sealed, deviceKeyAD)
+	if err != nil || len(seed) != ed25519.SeedSize {
+		return nil, syncer.Errorf(syncer.CodeFailedPrecondition, "The tablet's device key is damaged; the tablet must be wiped and enrolled again.")
 	}
 	meta, err := readMeta(context.Background(), s.db.Read)
 	if err != nil {
@@ -136,13 +181,15 @@ func load(home string, s *store, opts Options) (*Tablet, error) {
 		return nil, syncer.Errorf(syncer.CodeFailedPrecondition, "This tablet's enrollment did not finish; enroll it again.")
 	}
 	t := &Tablet{
-		opts:   opts.withDefaults(),
-		home:   home,
-		store:  s,
-		key:    ed25519.NewKeyFromSeed(seed),
-		device: meta[metaDevice],
-		user:   meta[metaUser],
+		opts:    opts.forHome(home),
+		home:    home,
+		dataKey: dataKey,
+		store:   s,
+		key:     ed25519.NewKeyFromSeed(seed),
+		device:  meta[metaDevice],
+		user:    meta[metaUser],
 	}
+	t.opts.PIN = "" // unlocked: the PIN is not needed (nor kept) any more
 	t.offsetMs, _ = strconv.ParseInt(meta[metaClockOffset], 10, 64)
 	t.contactMs, _ = strconv.ParseInt(meta[metaLastContact], 10, 64)
 	if t.contactMs == 0 {
@@ -169,13 +216,17 @@ func newClients(hc *http.Client, serverURL string) (samvaerv1connect.AuthService
 	return samvaerv1connect.NewAuthServiceClient(hc, serverURL, opt), samvaerv1connect.NewSyncServiceClient(hc, serverURL, opt)
 }
 
-// Close closes the tablet's database.
+// Close closes the tablet's database and forgets the data key.
 func (t *Tablet) Close() error {
 	if t.isWiped() {
 		return nil
 	}
+	seal.Wipe(t.dataKey)
 	return t.store.close()
 }
+
+// Home is the tablet's home directory.
+func (t *Tablet) Home() string { return t.home }
 
 // usable refuses access to data on a wiped tablet, and on one that has not reached the server
 // for longer than Options.LockAfter (a lost tablet that is kept offline locks itself).

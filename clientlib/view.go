@@ -85,11 +85,11 @@ func (t *Tablet) Visits(ctx context.Context) ([]Visit, error) {
 	}
 	var visits []Visit
 	err := t.store.db.ReadTx(ctx, func(tx *sql.Tx) error {
-		pending, err := pendingByRecord(ctx, tx)
+		pending, err := t.store.pendingByRecord(ctx, tx)
 		if err != nil {
 			return err
 		}
-		recs, err := records.Query(ctx, tx, `SELECT state FROM records WHERE type = ? ORDER BY id`, syncer.TypeVisit)
+		recs, err := records.Query(ctx, tx, t.store.keys, `SELECT id, state FROM records WHERE type = ? ORDER BY id`, syncer.TypeVisit)
 		if err != nil {
 			return err
 		}
@@ -97,12 +97,12 @@ func (t *Tablet) Visits(ctx context.Context) ([]Visit, error) {
 			if rec.Deleted {
 				continue
 			}
-			v, err := visitView(ctx, tx, rec, pending)
+			v, err := t.store.visitView(ctx, tx, rec, pending)
 			if err != nil {
 				return err
 			}
 			if v.ReportState == syncer.StateDraft && v.ReportID != "" {
-				rep, err := records.Load(ctx, tx, v.ReportID)
+				rep, err := records.Load(ctx, tx, t.store.keys, v.ReportID)
 				if err != nil {
 					return err
 				}
@@ -120,8 +120,8 @@ func (t *Tablet) Visits(ctx context.Context) ([]Visit, error) {
 }
 
 // pendingByRecord returns every outbox entry, grouped by record, each group in seq order.
-func pendingByRecord(ctx context.Context, q querier) (map[string][]outboxEntry, error) {
-	all, err := readOutbox(ctx, q, "")
+func (s *store) pendingByRecord(ctx context.Context, q querier) (map[string][]outboxEntry, error) {
+	all, err := s.readOutbox(ctx, q, "")
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +134,7 @@ func pendingByRecord(ctx context.Context, q querier) (map[string][]outboxEntry, 
 }
 
 // visitView builds one visit from its records and the pending edits of them.
-func visitView(ctx context.Context, q querier, visit *v1.CommittedChange, pending map[string][]outboxEntry) (Visit, error) {
+func (s *store) visitView(ctx context.Context, q querier, visit *v1.CommittedChange, pending map[string][]outboxEntry) (Visit, error) {
 	v := Visit{
 		ID:         visit.Record.Id,
 		CaseID:     visit.Record.CaseId,
@@ -146,7 +146,7 @@ func visitView(ctx context.Context, q querier, visit *v1.CommittedChange, pendin
 	}
 	vf := visible(visit, pending[visit.Record.Id])
 	v.Room, v.ActualStartMs, v.ActualEndMs, v.Present = vf["room"], atoi(vf["actual_start_ms"]), atoi(vf["actual_end_ms"]), vf["present"]
-	recs, err := records.Query(ctx, q, `SELECT state FROM records WHERE visit_id = ? ORDER BY id`, v.ID)
+	recs, err := records.Query(ctx, q, s.keys, `SELECT id, state FROM records WHERE visit_id = ? ORDER BY id`, v.ID)
 	if err != nil {
 		return Visit{}, err
 	}
@@ -169,7 +169,7 @@ func visitView(ctx context.Context, q querier, visit *v1.CommittedChange, pendin
 				if syncer.Locked(rec) {
 					// Nothing changes a submitted report: a pending edit will become an addendum draft.
 					fields = visible(rec, nil)
-				} else if locked, err := submittedHere(ctx, q, rec); err != nil {
+				} else if locked, err := s.submittedHere(ctx, q, rec); err != nil {
 					return Visit{}, err
 				} else if locked {
 					v.ReportState = syncer.StateSubmitted
@@ -297,7 +297,7 @@ func (t *Tablet) Status(ctx context.Context) (Status, error) {
 		if s.Cursor, err = metaInt(ctx, tx, metaCursor); err != nil {
 			return err
 		}
-		open, err := openConflicts(ctx, tx)
+		open, err := t.store.openConflicts(ctx, tx)
 		s.OpenConflicts = len(open)
 		return err
 	})
@@ -326,7 +326,7 @@ func (t *Tablet) Conflicts(ctx context.Context) ([]Conflict, error) {
 	}
 	var out []Conflict
 	err := t.store.db.ReadTx(ctx, func(tx *sql.Tx) error {
-		open, err := openConflicts(ctx, tx)
+		open, err := t.store.openConflicts(ctx, tx)
 		if err != nil {
 			return err
 		}
@@ -340,7 +340,7 @@ func (t *Tablet) Conflicts(ctx context.Context) ([]Conflict, error) {
 				OtherValue:  syncer.Value(rec, "other_value"),
 				OtherDevice: syncer.Value(rec, "other_device"),
 			}
-			target, err := records.Load(ctx, tx, c.RecordID)
+			target, err := records.Load(ctx, tx, t.store.keys, c.RecordID)
 			if err != nil {
 				return err
 			}
@@ -354,12 +354,12 @@ func (t *Tablet) Conflicts(ctx context.Context) ([]Conflict, error) {
 
 // openConflicts returns the conflict records not yet resolved, in id order: neither on the
 // server nor by a person on this tablet whose resolution is still on its way.
-func openConflicts(ctx context.Context, q querier) ([]*v1.CommittedChange, error) {
-	recs, err := records.Query(ctx, q, `SELECT state FROM records WHERE type = ? ORDER BY id`, syncer.TypeConflict)
+func (s *store) openConflicts(ctx context.Context, q querier) ([]*v1.CommittedChange, error) {
+	recs, err := records.Query(ctx, q, s.keys, `SELECT id, state FROM records WHERE type = ? ORDER BY id`, syncer.TypeConflict)
 	if err != nil {
 		return nil, err
 	}
-	pending, err := pendingByRecord(ctx, q)
+	pending, err := s.pendingByRecord(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -395,7 +395,7 @@ func (t *Tablet) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
 			if err := rows.Scan(&d.Seq, &blob, &d.Reason, &d.AtMs); err != nil {
 				return err
 			}
-			c, err := decodeChange(blob)
+			c, err := t.store.decodeChange(d.Seq, blob)
 			if err != nil {
 				return err
 			}
@@ -416,7 +416,7 @@ func (t *Tablet) Digest(ctx context.Context, caseID string) (string, error) {
 	}
 	err := t.store.db.ReadTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		sum, err = records.Digest(ctx, tx, caseID)
+		sum, err = records.Digest(ctx, tx, t.store.keys, caseID)
 		return err
 	})
 	return sum, err

@@ -159,7 +159,7 @@ func TestDigest(t *testing.T) {
 	must(t, err)
 
 	// What the server computes: the case's records in id order.
-	recs, err := records.Query(ctx, f.tab.store.db.Read, `SELECT state FROM records ORDER BY id`)
+	recs, err := records.Query(ctx, f.tab.store.db.Read, f.tab.store.keys, `SELECT id, state FROM records ORDER BY id`)
 	must(t, err)
 	server := syncer.NewDigester()
 	for _, r := range recs {

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -17,7 +18,7 @@ import (
 // Revocation on the tablet. An admin revokes a lost or retired tablet on the server; the server
 // then refuses the tablet with an Unauthenticated error that carries a v1.WipeInstruction detail.
 // A tablet that meets it counts its unsent changes, sends a wipe confirmation signed with its
-// device key (the server writes it to the audit log), and deletes its home: database, key and all.
+// device key (the server writes it to the audit log), and wipes itself.
 // A retired tablet is allowed its final push first, so it is told to wipe when it pulls.
 
 // ErrWiped is what a wiped tablet answers to every call.
@@ -48,26 +49,41 @@ func wipeInstruction(err error) *errWipeRequired {
 	return nil
 }
 
-// Wipe closes the tablet's database and deletes everything in its home directory (database,
-// write-ahead log, device key, anything else) and the directory itself. The tablet is unusable
-// afterwards; every call answers ErrWiped.
+// Wipe erases the tablet: it checkpoints and closes the database, destroys the key files (the
+// wrapped data key, the platform key file, the sealed device key) and removes every file in the
+// tablet's home — the database with its -wal and -shm, anything else — and the home itself. What
+// was sealed with the data key cannot be read once the key files are gone, whatever the storage
+// keeps of the removed files. Every call on the Tablet answers ErrWiped afterwards.
 func (t *Tablet) Wipe() error {
+	if t.isWiped() {
+		return nil
+	}
+	// A checkpoint first, so the WAL is empty when its file goes. Best effort: the files go
+	// anyway, and without the data key what they held cannot be read.
+	_ = t.store.db.Checkpoint(context.Background())
+	cerr := t.Close()
 	t.mu.Lock()
 	t.wiped = true
 	t.token, t.tokenExp = "", 0
 	t.mu.Unlock()
-	cerr := t.store.close()
-	// The key's bytes are overwritten before the file goes, in case the file system keeps them.
-	if f, err := os.OpenFile(filepath.Join(t.home, keyFile), os.O_WRONLY, 0); err == nil {
-		f.Write(make([]byte, ed25519.SeedSize))
-		f.Sync()
-		f.Close()
-	}
-	if err := os.RemoveAll(t.home); err != nil {
-		return fmt.Errorf("delete the tablet's data: %w", err)
+	if err := wipeHome(t.home); err != nil {
+		return err
 	}
 	if cerr != nil && !errors.Is(cerr, os.ErrClosed) {
-		return fmt.Errorf("close the tablet's database before deleting it: %w", cerr)
+		return fmt.Errorf("wipe: the files are gone, but closing the database failed: %w", cerr)
+	}
+	return nil
+}
+
+// wipeHome destroys the key files of a tablet's home, then removes the home with everything in it.
+func wipeHome(home string) error {
+	for _, name := range []string{dataKeyFile, platformKeyFile, keyFile} {
+		if err := destroyFile(filepath.Join(home, name)); err != nil {
+			return fmt.Errorf("wipe: destroy %s: %w", name, err)
+		}
+	}
+	if err := os.RemoveAll(home); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("wipe: remove the tablet's files: %w", err)
 	}
 	return nil
 }

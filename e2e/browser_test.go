@@ -130,7 +130,7 @@ func TestBrowserAdminEnrollsATablet(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no code on the page: %q", notice)
 	}
-	tb, err := clientlib.Enroll(ctx, t.TempDir(), w.srv.URL(), m[1], "iPad 3, Team Nord", clientlib.Options{})
+	tb, err := clientlib.Enroll(ctx, t.TempDir(), w.srv.URL(), m[1], "iPad 3, Team Nord", clientlib.Options{PIN: testPIN, KDF: testKDF})
 	if err != nil {
 		t.Fatalf("enroll with the code from the page: %v", err)
 	}

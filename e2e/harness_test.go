@@ -2,13 +2,10 @@ package e2e
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -190,6 +187,12 @@ func (f *flaky) close() {
 	}
 }
 
+// testPIN opens every test tablet; testKDF keeps Argon2id cheap (the default costs about 0.1 s
+// and 64 MiB per unlock, on purpose, and property tests enroll many tablets).
+const testPIN = "1357"
+
+var testKDF = clientlib.KDFParams{Time: 1, MemoryKiB: 8 * 1024, Threads: 1}
+
 // tablet is a clientlib tablet with its home and transport.
 type tablet struct {
 	t    testing.TB
@@ -208,7 +211,8 @@ func enrollTablet(t testing.TB, s *liveServer, user string) *tablet {
 		t.Fatal(err)
 	}
 	tb := &tablet{t: t, home: t.TempDir(), net: newFlaky()}
-	tb.opts = clientlib.Options{HTTPClient: &http.Client{Transport: tb.net, Timeout: 30 * time.Second}}
+	tb.opts = clientlib.Options{HTTPClient: &http.Client{Transport: tb.net, Timeout: 30 * time.Second},
+		PIN: testPIN, KDF: testKDF}
 	tb.Tablet, err = clientlib.Enroll(ctx, tb.home, s.URL(), code, "test tablet", tb.opts)
 	if err != nil {
 		t.Fatal(err)
@@ -227,14 +231,4 @@ func (tb *tablet) restart() {
 	if tb.Tablet, err = clientlib.Open(tb.home, tb.opts); err != nil {
 		tb.t.Fatal(err)
 	}
-}
-
-// readDeviceKey reads the tablet's device key from its home, as only the tablet itself does.
-func readDeviceKey(t testing.TB, tb *tablet) ed25519.PrivateKey {
-	t.Helper()
-	seed, err := os.ReadFile(filepath.Join(tb.home, "device.key"))
-	if err != nil || len(seed) != ed25519.SeedSize {
-		t.Fatalf("read device key: %v", err)
-	}
-	return ed25519.NewKeyFromSeed(seed)
 }

@@ -28,7 +28,9 @@ func filesHolding(t *testing.T, dir, marker string) []string {
 }
 
 // After a user is unassigned from a case and their tablet syncs, the case's data is gone from the
-// tablet's files (tablet.db, its -wal and -shm): not hidden, gone.
+// tablet's files (tablet.db, its -wal and -shm): not hidden, gone. What a person wrote is sealed at
+// rest, so its text is never in the files; the rows that held it are found by their ids, which
+// are stored in the clear beside each sealed blob (the case, the visit, each observation).
 func TestUnassignedCaseIsGoneFromTheTabletsFiles(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t, "Kim")
@@ -42,20 +44,20 @@ func TestUnassignedCaseIsGoneFromTheTabletsFiles(t *testing.T) {
 	tb := enrollTablet(t, w.srv, "Kim")
 	_, err = tb.Sync(ctx)
 	mustDo(t, err)
-	_, err = tb.Observe(ctx, visitID, "Barnet "+observation+" leger.")
+	noted, err := tb.Observe(ctx, visitID, "Barnet "+observation+" leger.")
 	mustDo(t, err)
 	_, err = tb.Sync(ctx)
 	mustDo(t, err)
-	for _, m := range []string{child, observation} {
-		if len(filesHolding(t, tb.home, m)) == 0 {
-			t.Fatalf("the test cannot see %s in the tablet's files before the purge", m)
+	for _, id := range []string{caseID, visitID, noted.ID} {
+		if len(filesHolding(t, tb.home, id)) == 0 {
+			t.Fatalf("the test cannot see the rows of %s in the tablet's files before the purge", id)
 		}
 	}
 
 	// Written offline while the admin unassigns Kim: the server refuses it, and the refused
 	// change (a dead letter) goes with the case.
 	const late = "MARKER-LATE-OBSERVATION-5e8a"
-	_, err = tb.Observe(ctx, visitID, late)
+	lateNote, err := tb.Observe(ctx, visitID, late)
 	mustDo(t, err)
 	mustDo(t, st.UnassignCase(ctx, server.Actor{}, caseID, "Kim"))
 	r, err := tb.Sync(ctx)
@@ -68,7 +70,7 @@ func TestUnassignedCaseIsGoneFromTheTabletsFiles(t *testing.T) {
 	if len(dead) != 0 {
 		t.Fatalf("dead letters of the purged case remain: %d", len(dead))
 	}
-	for _, m := range []string{child, observation, "MARKER-PARENT-3a7b", late} {
+	for _, m := range []string{caseID, visitID, noted.ID, lateNote.ID, child, observation, "MARKER-PARENT-3a7b", late} {
 		if files := filesHolding(t, tb.home, m); len(files) > 0 {
 			t.Fatalf("%s is still in %v after the case was unassigned", m, files)
 		}

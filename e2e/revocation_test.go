@@ -21,6 +21,7 @@ import (
 	"github.com/samvaer/sync/clientlib"
 	v1 "github.com/samvaer/sync/gen/samvaer/v1"
 	"github.com/samvaer/sync/gen/samvaer/v1/samvaerv1connect"
+	"github.com/samvaer/sync/internal/seal"
 	"github.com/samvaer/sync/server"
 	"github.com/samvaer/sync/syncer"
 )
@@ -115,10 +116,9 @@ func TestLostTabletRevokedByRPCIsRefusedAndWipes(t *testing.T) {
 		t.Fatalf("a lost tablet's pull: %v", err)
 	}
 	// A token request signed with its key gets the same instruction.
-	key := readDeviceKey(t, tb)
 	nonce, now := syncer.NewID(), time.Now().UnixMilli()
 	_, err = samvaerv1connect.NewAuthServiceClient(http.DefaultClient, w.srv.URL()).Token(ctx, connect.NewRequest(&v1.TokenRequest{
-		DeviceId: tb.DeviceID(), Nonce: nonce, TimeMs: now, Signature: ed25519.Sign(key, syncer.TokenSigningPayload(tb.DeviceID(), nonce, now))}))
+		DeviceId: tb.DeviceID(), Nonce: nonce, TimeMs: now, Signature: tb.SignTokenRequest(nonce, now)}))
 	if connect.CodeOf(err) != connect.CodeUnauthenticated || wipeOf(err) != v1.Revocation_REVOCATION_LOST {
 		t.Fatalf("a lost tablet's token request: %v", err)
 	}
@@ -284,16 +284,38 @@ type forgery struct {
 
 func ago(d time.Duration) int64 { return time.Now().Add(-d).Unix() }
 
-// serverKeyForger reads the server's primary signing key from its database file and returns a
-// function that makes tokens with it: by default exactly as the server does, changed by edit.
+// serverKeyForger reads the server's primary signing key from its database file, opened with the
+// key-encryption key file beside it (an attacker who holds the whole data directory), and returns
+// a function that makes tokens with it: by default exactly as the server does, changed by edit.
 func serverKeyForger(t *testing.T, s *liveServer, userID, deviceID string) func(edit func(*forgery)) string {
 	t.Helper()
 	db, err := sql.Open("sqlite", filepath.Join(s.dir, server.DBFile))
 	mustDo(t, err)
 	defer db.Close()
 	var kid string
-	var seed []byte
-	mustDo(t, db.QueryRow(`SELECT kid, private_key FROM signing_keys WHERE is_primary = 1`).Scan(&kid, &seed))
+	var sealed []byte
+	mustDo(t, db.QueryRow(`SELECT kid, private_key FROM signing_keys WHERE is_primary = 1`).Scan(&kid, &sealed))
+	raw, err := os.ReadFile(filepath.Join(s.dir, server.KEKFile))
+	mustDo(t, err)
+	var file struct {
+		Primary string `json:"primary"`
+		Keys    []struct{ ID, Key string }
+	}
+	mustDo(t, json.Unmarshal(raw, &file))
+	keyring, err := seal.NewKeyring(func() ([]seal.KEK, string, error) {
+		var keks []seal.KEK
+		for _, k := range file.Keys {
+			b, err := base64.StdEncoding.DecodeString(k.Key)
+			if err != nil {
+				return nil, "", err
+			}
+			keks = append(keks, seal.KEK{ID: k.ID, Key: b})
+		}
+		return keks, file.Primary, nil
+	})
+	mustDo(t, err)
+	seed, err := keyring.Open(sealed, []byte("signing_keys.private_key|"+kid))
+	mustDo(t, err)
 	key := ed25519.NewKeyFromSeed(seed)
 	return func(edit func(*forgery)) string {
 		f := &forgery{method: jwt.SigningMethodEdDSA, key: key, pub: key.Public().(ed25519.PublicKey), kid: kid, typ: "at+jwt",

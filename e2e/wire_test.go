@@ -118,12 +118,15 @@ func TestTokenRequestsCannotBeReplayedOrForged(t *testing.T) {
 	auth := samvaerv1connect.NewAuthServiceClient(http.DefaultClient, w.srv.URL())
 	_, otherKey, _ := ed25519.GenerateKey(rand.Reader)
 	now := time.Now().UnixMilli()
-	signed := func(key ed25519.PrivateKey, nonce string, at int64) *v1.TokenRequest {
-		return &v1.TokenRequest{DeviceId: tb.DeviceID(), Nonce: nonce, TimeMs: at,
-			Signature: ed25519.Sign(key, syncer.TokenSigningPayload(tb.DeviceID(), nonce, at))}
+	type signer func(nonce string, at int64) []byte
+	signed := func(sign signer, nonce string, at int64) *v1.TokenRequest {
+		return &v1.TokenRequest{DeviceId: tb.DeviceID(), Nonce: nonce, TimeMs: at, Signature: sign(nonce, at)}
 	}
-	// The test signs token requests with the tablet's own key, read from its home.
-	key := readDeviceKey(t, tb)
+	// The test signs token requests with the tablet's own key (which stays inside the tablet).
+	key := signer(tb.SignTokenRequest)
+	other := func(nonce string, at int64) []byte {
+		return ed25519.Sign(otherKey, syncer.TokenSigningPayload(tb.DeviceID(), nonce, at))
+	}
 	first := signed(key, "nonce-1", now)
 	if _, err := auth.Token(ctx, connect.NewRequest(first)); err != nil {
 		t.Fatal(err)
@@ -131,7 +134,7 @@ func TestTokenRequestsCannotBeReplayedOrForged(t *testing.T) {
 	for name, req := range map[string]*v1.TokenRequest{
 		"replayed":        first,
 		"stale":           signed(key, "nonce-2", now-int64(10*time.Minute/time.Millisecond)),
-		"another key":     signed(otherKey, "nonce-3", now),
+		"another key":     signed(other, "nonce-3", now),
 		"unknown device":  {DeviceId: syncer.NewID(), Nonce: "n", TimeMs: now, Signature: make([]byte, 64)},
 		"malformed input": {DeviceId: "x", Nonce: "", TimeMs: now},
 	} {

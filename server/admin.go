@@ -138,7 +138,7 @@ func (s *Store) AddCase(ctx context.Context, nc NewCase) (string, error) {
 		if !slices.Contains(cw.Roles, "caseworker") {
 			return syncer.Errorf(syncer.CodeInvalid, "%s is not a caseworker.", cw.Name)
 		}
-		log, err := newCommitLog(ctx, tx, s.nowMs())
+		log, err := s.newCommitLog(ctx, tx, s.nowMs())
 		if err != nil {
 			return err
 		}
@@ -208,7 +208,7 @@ func (s *Store) AddVisit(ctx context.Context, nv NewVisit) (string, error) {
 	}
 	visitID := syncer.NewID()
 	err := s.db.WriteTx(ctx, func(tx *sql.Tx) error {
-		if err := openCase(ctx, tx, nv.CaseID); err != nil {
+		if err := s.openCase(ctx, tx, nv.CaseID); err != nil {
 			return err
 		}
 		if nv.By != nil {
@@ -216,11 +216,11 @@ func (s *Store) AddVisit(ctx context.Context, nv NewVisit) (string, error) {
 				return err
 			}
 		}
-		if err := roomTaken(ctx, tx, nv.Room, "", nv.Start, nv.End); err != nil {
+		if err := s.roomTaken(ctx, tx, nv.Room, "", nv.Start, nv.End); err != nil {
 			return err
 		}
 		if nv.DecisionID != "" {
-			d, err := records.Load(ctx, tx, nv.DecisionID)
+			d, err := records.Load(ctx, tx, s.sealer, nv.DecisionID)
 			if err != nil {
 				return err
 			}
@@ -235,7 +235,7 @@ func (s *Store) AddVisit(ctx context.Context, nv NewVisit) (string, error) {
 		if !slices.Contains(consultant.Roles, "consultant") {
 			return syncer.Errorf(syncer.CodeInvalid, "%s is not a consultant.", consultant.Name)
 		}
-		log, err := newCommitLog(ctx, tx, s.nowMs())
+		log, err := s.newCommitLog(ctx, tx, s.nowMs())
 		if err != nil {
 			return err
 		}
@@ -275,8 +275,8 @@ func (s *Store) AddVisit(ctx context.Context, nv NewVisit) (string, error) {
 // offline still wins when it arrives: it restores the record it edits.
 func (s *Store) CancelVisit(ctx context.Context, visitID string) error {
 	return s.db.WriteTx(ctx, func(tx *sql.Tx) error {
-		recs, err := records.Query(ctx, tx, `SELECT state FROM records WHERE id = ? AND type = 'visit'
-			UNION ALL SELECT state FROM records WHERE visit_id = ? AND visit_id <> '' AND type <> 'observation'`, visitID, visitID)
+		recs, err := records.Query(ctx, tx, s.sealer, `SELECT id, state FROM records WHERE id = ? AND type = 'visit'
+			UNION ALL SELECT id, state FROM records WHERE visit_id = ? AND visit_id <> '' AND type <> 'observation'`, visitID, visitID)
 		if err != nil {
 			return err
 		}
@@ -288,7 +288,7 @@ func (s *Store) CancelVisit(ctx context.Context, visitID string) error {
 				return syncer.Errorf(syncer.CodeFailedPrecondition, "Visit %s has a submitted report; a visit that took place cannot be cancelled.", visitID)
 			}
 		}
-		log, err := newCommitLog(ctx, tx, s.nowMs())
+		log, err := s.newCommitLog(ctx, tx, s.nowMs())
 		if err != nil {
 			return err
 		}
@@ -309,7 +309,7 @@ func (s *Store) CaseDigest(ctx context.Context, caseID string) (string, error) {
 	var sum string
 	err := s.db.ReadTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		sum, err = records.Digest(ctx, tx, caseID)
+		sum, err = records.Digest(ctx, tx, s.sealer, caseID)
 		return err
 	})
 	return sum, err
@@ -383,7 +383,7 @@ type CaseSummary struct {
 
 // Cases lists cases by id.
 func (s *Store) Cases(ctx context.Context) ([]CaseSummary, error) {
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT c.state, (SELECT COUNT(*) FROM records v WHERE v.case_id = c.id AND v.type = 'visit')
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT c.id, c.state, (SELECT COUNT(*) FROM records v WHERE v.case_id = c.id AND v.type = 'visit')
 		FROM records c WHERE c.type = 'case' ORDER BY c.id`)
 	if err != nil {
 		return nil, err
@@ -391,12 +391,13 @@ func (s *Store) Cases(ctx context.Context) ([]CaseSummary, error) {
 	defer rows.Close()
 	var out []CaseSummary
 	for rows.Next() {
+		var id string
 		var blob []byte
 		var cs CaseSummary
-		if err := rows.Scan(&blob, &cs.Visits); err != nil {
+		if err := rows.Scan(&id, &blob, &cs.Visits); err != nil {
 			return nil, err
 		}
-		rec, err := records.Decode(blob)
+		rec, err := records.Decode(s.sealer, id, blob)
 		if err != nil {
 			return nil, err
 		}

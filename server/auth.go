@@ -125,10 +125,14 @@ func (t *Tokens) load(ctx context.Context) error {
 	var primary string
 	for rows.Next() {
 		var kid string
-		var seed []byte
+		var sealed []byte
 		var isPrimary bool
-		if err := rows.Scan(&kid, &seed, &isPrimary); err != nil {
+		if err := rows.Scan(&kid, &sealed, &isPrimary); err != nil {
 			return err
+		}
+		seed, err := t.store.sealer.Open(sealed, signingKeyAD(kid))
+		if err != nil {
+			return fmt.Errorf("open signing key %s: %w", kid, err)
 		}
 		if len(seed) != ed25519.SeedSize {
 			return fmt.Errorf("signing key %s is damaged", kid)
@@ -177,11 +181,15 @@ func (s *Store) RotateSigningKey(ctx context.Context) (string, error) {
 		return "", err
 	}
 	kid := hex.EncodeToString(kidRaw)
-	err := s.db.WriteTx(ctx, func(tx *sql.Tx) error {
+	sealed, err := s.sealer.Seal(seed, signingKeyAD(kid))
+	if err != nil {
+		return "", err
+	}
+	err = s.db.WriteTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE signing_keys SET is_primary = 0`); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (kid, private_key, created_ms, is_primary) VALUES (?, ?, ?, 1)`, kid, seed, s.nowMs()); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (kid, private_key, created_ms, is_primary) VALUES (?, ?, ?, 1)`, kid, sealed, s.nowMs()); err != nil {
 			return err
 		}
 		return appendAudit(ctx, tx, s.nowMs(), AuditEvent{Kind: AuditSigningKeyRotate, Detail: map[string]string{"kid": kid}})

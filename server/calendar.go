@@ -38,7 +38,7 @@ func (s *Store) VisitsBetween(ctx context.Context, userID string, fromMs, toMs i
 		names := map[string]string{}
 		refs := map[string]string{}
 		for _, caseID := range cases {
-			visits, err := records.Query(ctx, tx, `SELECT state FROM records WHERE case_id = ? AND type = ?`, caseID, syncer.TypeVisit)
+			visits, err := records.Query(ctx, tx, s.sealer, `SELECT id, state FROM records WHERE case_id = ? AND type = ?`, caseID, syncer.TypeVisit)
 			if err != nil {
 				return err
 			}
@@ -51,7 +51,7 @@ func (s *Store) VisitsBetween(ctx context.Context, userID string, fromMs, toMs i
 				slot := VisitSlot{ID: v.Record.Id, CaseID: caseID, Kind: syncer.Value(v, "kind"), Place: syncer.Value(v, "place"),
 					StartMs: start, EndMs: end, ConsultantID: syncer.Value(v, "consultant")}
 				if _, ok := refs[caseID]; !ok {
-					c, err := records.Load(ctx, tx, caseID)
+					c, err := records.Load(ctx, tx, s.sealer, caseID)
 					if err != nil {
 						return err
 					}

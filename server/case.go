@@ -41,7 +41,7 @@ type Decision struct {
 // the caller may edit it.
 func (s *Store) editCase(ctx context.Context, who *Identity, caseID string, fn func(tx *sql.Tx, log *commitLog, hlc syncer.HLC) error) error {
 	return s.db.WriteTx(ctx, func(tx *sql.Tx) error {
-		if err := caseExists(ctx, tx, caseID); err != nil {
+		if err := s.caseExists(ctx, tx, caseID); err != nil {
 			return err
 		}
 		if who != nil {
@@ -49,7 +49,7 @@ func (s *Store) editCase(ctx context.Context, who *Identity, caseID string, fn f
 				return err
 			}
 		}
-		log, err := newCommitLog(ctx, tx, s.nowMs())
+		log, err := s.newCommitLog(ctx, tx, s.nowMs())
 		if err != nil {
 			return err
 		}
@@ -57,11 +57,11 @@ func (s *Store) editCase(ctx context.Context, who *Identity, caseID string, fn f
 	})
 }
 
-func caseExists(ctx context.Context, q querier, caseID string) error {
+func (s *Store) caseExists(ctx context.Context, q querier, caseID string) error {
 	if !syncer.ValidID(caseID) {
 		return syncer.Errorf(syncer.CodeInvalid, "That is not a case id.")
 	}
-	c, err := records.Load(ctx, q, caseID)
+	c, err := records.Load(ctx, q, s.sealer, caseID)
 	if err != nil {
 		return err
 	}
@@ -137,7 +137,7 @@ func (s *Store) AddWish(ctx context.Context, who *Identity, caseID, childID, tex
 	}
 	id := syncer.NewID()
 	err := s.editCase(ctx, who, caseID, func(tx *sql.Tx, log *commitLog, hlc syncer.HLC) error {
-		child, err := records.Load(ctx, tx, childID)
+		child, err := records.Load(ctx, tx, s.sealer, childID)
 		if err != nil {
 			return err
 		}
@@ -182,13 +182,13 @@ func (s *Store) GetCase(ctx context.Context, who Identity, caseID, purpose strin
 	}
 	view := CaseView{ID: caseID}
 	err = s.db.WriteTx(ctx, func(tx *sql.Tx) error {
-		if err := caseExists(ctx, tx, caseID); err != nil {
+		if err := s.caseExists(ctx, tx, caseID); err != nil {
 			return err
 		}
 		if err := authorize(ctx, tx, who, caseID, actRead); err != nil {
 			return err
 		}
-		recs, err := records.Query(ctx, tx, `SELECT state FROM records WHERE case_id = ? AND type IN (?, ?, ?, ?, ?, ?, ?) ORDER BY id`, caseID,
+		recs, err := records.Query(ctx, tx, s.sealer, `SELECT id, state FROM records WHERE case_id = ? AND type IN (?, ?, ?, ?, ?, ?, ?) ORDER BY id`, caseID,
 			syncer.TypeCase, syncer.TypeChild, syncer.TypeDecision, syncer.TypeConditions, syncer.TypeGoal, syncer.TypeWish, syncer.TypeVisit)
 		if err != nil {
 			return err
@@ -224,11 +224,11 @@ func (s *Store) GetCase(ctx context.Context, who Identity, caseID, purpose strin
 }
 
 // roomTaken refuses a visit that would hold a room another visit holds at the same time.
-func roomTaken(ctx context.Context, q querier, room, exceptVisit string, start, end time.Time) error {
+func (s *Store) roomTaken(ctx context.Context, q querier, room, exceptVisit string, start, end time.Time) error {
 	if strings.TrimSpace(room) == "" {
 		return nil
 	}
-	visits, err := records.Query(ctx, q, `SELECT state FROM records WHERE type = ? ORDER BY id`, syncer.TypeVisit)
+	visits, err := records.Query(ctx, q, s.sealer, `SELECT id, state FROM records WHERE type = ? ORDER BY id`, syncer.TypeVisit)
 	if err != nil {
 		return err
 	}
@@ -337,7 +337,7 @@ func (s *Store) RescheduleVisit(ctx context.Context, who *Identity, visitID stri
 	if !syncer.ValidID(visitID) {
 		return syncer.Errorf(syncer.CodeInvalid, "That is not a visit id.")
 	}
-	visit, err := records.Load(ctx, s.db.Read, visitID)
+	visit, err := records.Load(ctx, s.db.Read, s.sealer, visitID)
 	if err != nil {
 		return err
 	}
@@ -345,7 +345,7 @@ func (s *Store) RescheduleVisit(ctx context.Context, who *Identity, visitID stri
 		return syncer.Errorf(syncer.CodeNotFound, "No visit has id %q.", visitID)
 	}
 	return s.editCase(ctx, who, visit.Record.CaseId, func(tx *sql.Tx, log *commitLog, hlc syncer.HLC) error {
-		if err := roomTaken(ctx, tx, room, visitID, start, end); err != nil {
+		if err := s.roomTaken(ctx, tx, room, visitID, start, end); err != nil {
 			return err
 		}
 		_, err := log.serverChange(visit.Record, false, map[string]string{

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"slices"
 
-	"google.golang.org/protobuf/proto"
-
 	v1 "github.com/samvaer/sync/gen/samvaer/v1"
 	"github.com/samvaer/sync/internal/records"
 	"github.com/samvaer/sync/syncer"
@@ -124,7 +122,7 @@ func (s *Store) snapshots(ctx context.Context, tx *sql.Tx, scope []string, req *
 				res.SnapshotCase, res.SnapshotAfter, full = caseID, after, true
 				break
 			}
-			rec, err := records.Decode(blob)
+			rec, err := records.Decode(s.sealer, recID, blob)
 			if err != nil {
 				rows.Close()
 				return err
@@ -167,9 +165,9 @@ func (s *Store) logPage(ctx context.Context, tx *sql.Tx, id Identity, cursor, he
 			}
 			break
 		}
-		ch := new(v1.CommittedChange)
-		if err := proto.Unmarshal(blob, ch); err != nil {
-			return fmt.Errorf("decode change %d: %w", seq, err)
+		ch, err := openEffect(s.sealer, seq, blob)
+		if err != nil {
+			return err
 		}
 		b.add(len(blob))
 		res.Changes = append(res.Changes, ch)

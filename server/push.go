@@ -39,12 +39,12 @@ func (s *Store) Push(ctx context.Context, id Identity, changes []*v1.Change) ([]
 		if err := tx.QueryRowContext(ctx, `SELECT last_seq FROM devices WHERE id = ?`, id.DeviceID).Scan(&lastSeq); err != nil {
 			return fmt.Errorf("read device: %w", err)
 		}
-		log, err := newCommitLog(ctx, tx, now)
+		log, err := s.newCommitLog(ctx, tx, now)
 		if err != nil {
 			return err
 		}
 		scope := newScope(ctx, tx, id.UserID)
-		hist := txHistory{ctx: ctx, q: tx}
+		hist := txHistory{ctx: ctx, q: tx, keys: s.sealer}
 		for _, c := range changes {
 			if c.DeviceSeq <= lastSeq {
 				r, err := priorResult(ctx, tx, id.DeviceID, c.DeviceSeq)

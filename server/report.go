@@ -62,7 +62,7 @@ func (s *Store) acceptSubmission(log *commitLog, id Identity, cur *v1.CommittedC
 		if err != nil {
 			return "", err
 		}
-		decisions, err := records.Query(log.ctx, log.tx, `SELECT state FROM records WHERE case_id = ? AND type = ?`, c.Record.CaseId, syncer.TypeDecision)
+		decisions, err := records.Query(log.ctx, log.tx, s.sealer, `SELECT id, state FROM records WHERE case_id = ? AND type = ?`, c.Record.CaseId, syncer.TypeDecision)
 		if err != nil {
 			return "", err
 		}
@@ -211,11 +211,11 @@ func (s *Store) reports(ctx context.Context, tx *sql.Tx, who *Identity, caseID, 
 		return nil, syncer.Errorf(syncer.CodeInvalid, "Unknown filter %q; filters are new, overdue and acknowledged.", filter)
 	}
 	var out []Report
-	query, args := `SELECT state FROM records WHERE type = ? ORDER BY id`, []any{syncer.TypeReport}
+	query, args := `SELECT id, state FROM records WHERE type = ? ORDER BY id`, []any{syncer.TypeReport}
 	if caseID != "" {
-		query, args = `SELECT state FROM records WHERE type = ? AND case_id = ? ORDER BY id`, []any{syncer.TypeReport, caseID}
+		query, args = `SELECT id, state FROM records WHERE type = ? AND case_id = ? ORDER BY id`, []any{syncer.TypeReport, caseID}
 	}
-	reps, err := records.Query(ctx, tx, query, args...)
+	reps, err := records.Query(ctx, tx, s.sealer, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -256,7 +256,7 @@ func (s *Store) reports(ctx context.Context, tx *sql.Tx, who *Identity, caseID, 
 
 // reportSummary describes a report without its text; nil when its visit is gone.
 func (s *Store) reportSummary(ctx context.Context, q querier, rep *v1.CommittedChange) (*Report, error) {
-	visit, err := records.Load(ctx, q, syncer.Value(rep, "visit_id"))
+	visit, err := records.Load(ctx, q, s.sealer, syncer.Value(rep, "visit_id"))
 	if err != nil {
 		return nil, err
 	}
@@ -277,7 +277,7 @@ func (s *Store) reportSummary(ctx context.Context, q querier, rep *v1.CommittedC
 		ConditionsID: syncer.Value(rep, "conditions_id"),
 		Recipients:   []string{},
 	}
-	c, err := records.Load(ctx, q, r.CaseID)
+	c, err := records.Load(ctx, q, s.sealer, r.CaseID)
 	if err != nil {
 		return nil, err
 	}
@@ -333,7 +333,7 @@ func (s *Store) GetReport(ctx context.Context, who Identity, reportID, purpose s
 		if err := s.visitContext(ctx, tx, r); err != nil {
 			return err
 		}
-		docs, err := records.Query(ctx, tx, `SELECT state FROM records WHERE case_id = ? AND type IN (?, ?) ORDER BY id`,
+		docs, err := records.Query(ctx, tx, s.sealer, `SELECT id, state FROM records WHERE case_id = ? AND type IN (?, ?) ORDER BY id`,
 			rep.Record.CaseId, syncer.TypeAddendum, syncer.TypeParentComment)
 		if err != nil {
 			return err
@@ -362,7 +362,7 @@ func (s *Store) GetReport(ctx context.Context, who Identity, reportID, purpose s
 
 // visitContext adds to a report what its export shows about the visit: the children, place and room, the consultant, the checklist and the observation timeline.
 func (s *Store) visitContext(ctx context.Context, tx *sql.Tx, r *Report) error {
-	recs, err := records.Query(ctx, tx, `SELECT state FROM records WHERE case_id = ? AND type IN (?, ?, ?, ?) ORDER BY id`,
+	recs, err := records.Query(ctx, tx, s.sealer, `SELECT id, state FROM records WHERE case_id = ? AND type IN (?, ?, ?, ?) ORDER BY id`,
 		r.CaseID, syncer.TypeChild, syncer.TypeVisit, syncer.TypeChecklistItem, syncer.TypeObservation)
 	if err != nil {
 		return err
@@ -399,7 +399,7 @@ func (s *Store) loadReport(ctx context.Context, tx *sql.Tx, who Identity, report
 	if !syncer.ValidID(reportID) {
 		return nil, syncer.Errorf(syncer.CodeInvalid, "That is not a report id.")
 	}
-	rep, err := records.Load(ctx, tx, reportID)
+	rep, err := records.Load(ctx, tx, s.sealer, reportID)
 	if err != nil {
 		return nil, err
 	}
@@ -426,7 +426,7 @@ func (s *Store) Acknowledge(ctx context.Context, who Identity, reportID string) 
 		case syncer.StateDraft:
 			return syncer.Errorf(syncer.CodeFailedPrecondition, "Report %s has not been submitted yet; only a submitted report can be acknowledged.", reportID)
 		}
-		log, err := newCommitLog(ctx, tx, s.nowMs())
+		log, err := s.newCommitLog(ctx, tx, s.nowMs())
 		if err != nil {
 			return err
 		}
@@ -467,7 +467,7 @@ func (s *Store) AddAddendum(ctx context.Context, who Identity, reportID, section
 		if !syncer.Locked(rep) {
 			return syncer.Errorf(syncer.CodeFailedPrecondition, "Report %s is still a draft: change the report itself; addenda are for submitted reports.", reportID)
 		}
-		log, err := newCommitLog(ctx, tx, s.nowMs())
+		log, err := s.newCommitLog(ctx, tx, s.nowMs())
 		if err != nil {
 			return err
 		}
@@ -497,7 +497,7 @@ func (s *Store) AddParentComment(ctx context.Context, who Identity, reportID, te
 		if err != nil {
 			return err
 		}
-		log, err := newCommitLog(ctx, tx, s.nowMs())
+		log, err := s.newCommitLog(ctx, tx, s.nowMs())
 		if err != nil {
 			return err
 		}

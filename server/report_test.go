@@ -37,7 +37,7 @@ func (f *fixture) enrollSigner(name string) *signer {
 
 func (f *fixture) report() *v1.CommittedChange {
 	f.t.Helper()
-	return must(records.Load(f.ctx, f.store.db.Read, f.reportID))
+	return must(records.Load(f.ctx, f.store.db.Read, f.store.sealer, f.reportID))
 }
 
 // push sends changes from the signer, numbering them.
@@ -175,7 +175,7 @@ func TestEditOfASubmittedReportBecomesAnAddendumDraft(t *testing.T) {
 	if after := f.report(); after.Seq != submitted.Seq || syncer.Value(after, "ending") != "" {
 		t.Fatal("the submitted report changed")
 	}
-	drafts := must(records.Query(f.ctx, f.store.db.Read, `SELECT state FROM records WHERE type = ?`, syncer.TypeAddendum))
+	drafts := must(records.Query(f.ctx, f.store.db.Read, f.store.sealer, `SELECT id, state FROM records WHERE type = ?`, syncer.TypeAddendum))
 	if len(drafts) != 1 {
 		t.Fatalf("%d addenda", len(drafts))
 	}
@@ -195,7 +195,7 @@ func TestEditOfASubmittedReportBecomesAnAddendumDraft(t *testing.T) {
 	if res[0].Result != v1.Result_RESULT_APPLIED {
 		t.Fatalf("signing the draft: %v %s", res[0].Result, res[0].Reason)
 	}
-	if got := must(records.Load(f.ctx, f.store.db.Read, d.Record.Id)); syncer.State(got) != syncer.StateSubmitted {
+	if got := must(records.Load(f.ctx, f.store.db.Read, f.store.sealer, d.Record.Id)); syncer.State(got) != syncer.StateSubmitted {
 		t.Fatalf("addendum state %q", syncer.State(got))
 	}
 }
@@ -205,7 +205,7 @@ func TestSupportedVisitWithoutConsentCannotHaveAReport(t *testing.T) {
 	kim := f.enrollSigner("Kim Consultant")
 	start := f.clock.Now().Add(48 * time.Hour)
 	visitID := must(f.store.AddVisit(f.ctx, NewVisit{CaseID: f.caseID, Consultant: "Kim Consultant", Kind: syncer.KindSupported, Start: start, End: start.Add(time.Hour)}))
-	reps := must(records.Query(f.ctx, f.store.db.Read, `SELECT state FROM records WHERE visit_id = ? AND type = ?`, visitID, syncer.TypeReport))
+	reps := must(records.Query(f.ctx, f.store.db.Read, f.store.sealer, `SELECT id, state FROM records WHERE visit_id = ? AND type = ?`, visitID, syncer.TypeReport))
 	f.reportID = reps[0].Record.Id
 
 	res := f.push(kim, f.submission(kim, nil))
@@ -255,7 +255,7 @@ func TestReadsAreLoggedWithTheirPurpose(t *testing.T) {
 	_ = must(f.store.GetCase(f.ctx, sara, f.caseID, "plan the next visit"))
 	f.clock.Add(time.Minute)
 	_ = must(f.store.GetReport(f.ctx, sara, f.reportID, "prepare the follow-up meeting"))
-	child := must(records.Query(f.ctx, f.store.db.Read, `SELECT state FROM records WHERE case_id = ? AND type = ?`, f.caseID, syncer.TypeChild))
+	child := must(records.Query(f.ctx, f.store.db.Read, f.store.sealer, `SELECT id, state FROM records WHERE case_id = ? AND type = ?`, f.caseID, syncer.TypeChild))
 	if len(child) != 1 {
 		t.Fatalf("%d child records", len(child))
 	}
@@ -338,7 +338,7 @@ func TestVisitsKeepTheChecklistVersionTheyStartedWith(t *testing.T) {
 	count := func(visitID string) (int, string) {
 		var n int
 		must(0, f.store.db.Read.QueryRow(`SELECT COUNT(*) FROM records WHERE visit_id = ? AND type = ?`, visitID, syncer.TypeChecklistItem).Scan(&n))
-		return n, syncer.Value(must(records.Load(f.ctx, f.store.db.Read, visitID)), "checklist_version")
+		return n, syncer.Value(must(records.Load(f.ctx, f.store.db.Read, f.store.sealer, visitID)), "checklist_version")
 	}
 	if n, v := count(f.visitID); n != len(syncer.DefaultChecklist) || v != "0" {
 		t.Fatalf("the earlier visit: %d items, version %s", n, v)

@@ -25,7 +25,7 @@ func (s *Store) AssignCase(ctx context.Context, by Actor, caseID, user, role str
 	}
 	now := s.nowMs()
 	return s.db.WriteTx(ctx, func(tx *sql.Tx) error {
-		if err := openCase(ctx, tx, caseID); err != nil {
+		if err := s.openCase(ctx, tx, caseID); err != nil {
 			return err
 		}
 		u, err := userByName(ctx, tx, user)
@@ -75,7 +75,7 @@ func (s *Store) UnassignCase(ctx context.Context, by Actor, caseID, user string)
 func (s *Store) CloseCase(ctx context.Context, by Actor, caseID string) error {
 	now := s.nowMs()
 	return s.db.WriteTx(ctx, func(tx *sql.Tx) error {
-		if err := openCase(ctx, tx, caseID); err != nil {
+		if err := s.openCase(ctx, tx, caseID); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM case_members WHERE case_id = ?`, caseID)
@@ -92,8 +92,8 @@ func (s *Store) CloseCase(ctx context.Context, by Actor, caseID string) error {
 }
 
 // openCase fails unless caseID is an existing case that is not closed.
-func openCase(ctx context.Context, tx *sql.Tx, caseID string) error {
-	c, err := records.Load(ctx, tx, caseID)
+func (s *Store) openCase(ctx context.Context, tx *sql.Tx, caseID string) error {
+	c, err := records.Load(ctx, tx, s.sealer, caseID)
 	if err != nil {
 		return err
 	}

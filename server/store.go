@@ -16,6 +16,7 @@ import (
 
 	v1 "github.com/samvaer/sync/gen/samvaer/v1"
 	"github.com/samvaer/sync/internal/records"
+	"github.com/samvaer/sync/internal/seal"
 	"github.com/samvaer/sync/internal/sqlitedb"
 	"github.com/samvaer/sync/syncer"
 )
@@ -29,15 +30,19 @@ const DBFile = "samvaer.db"
 // Store is the server's storage: records, the change log, people, devices and keys. Exported
 // methods own their transactions; helpers take the transaction.
 type Store struct {
-	db    *sqlitedb.DB
-	now   func() time.Time
-	clock *syncer.Clock
+	db     *sqlitedb.DB
+	now    func() time.Time
+	clock  *syncer.Clock
+	keys   *seal.Keyring // the key-encryption keys (keys.go)
+	sealer seal.Sealer   // seals and opens what a person wrote: keys (benchmarks compare without)
+	kekSrc *kekSource
 	// ReportOverdue is how long after a supervised visit's end its report is overdue (0: 72 hours).
 	ReportOverdue time.Duration
 }
 
 // OpenStore opens (creating if needed) the store in data directory dir. now is the clock; nil
-// means time.Now.
+// means time.Now. The key-encryption keys come from SAMVAER_KEK or the key file in dir, made on
+// first start (keys.go).
 func OpenStore(dir string, now func() time.Time) (*Store, error) {
 	if now == nil {
 		now = time.Now
@@ -46,11 +51,15 @@ func OpenStore(dir string, now func() time.Time) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	keys, src, err := openKeyring(dir, now().UnixMilli())
+	if err != nil {
+		return nil, err
+	}
 	db, err := sqlitedb.Open(filepath.Join(dir, DBFile), sqlitedb.Options{Migrations: migrations, SecureDelete: true})
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, now: now}
+	s := &Store{db: db, now: now, keys: keys, sealer: keys, kekSrc: src}
 	s.clock = syncer.NewClock(s.nowMs, 0)
 	return s, nil
 }
@@ -81,6 +90,7 @@ type querier interface {
 // transaction. Sequences are assigned here, in commit order (there is one writer). Its hot
 // statements are prepared once per transaction: parsing SQL was a fifth of a push's time.
 type commitLog struct {
+	keys    seal.Sealer
 	ctx     context.Context
 	tx      *sql.Tx
 	next    int64
@@ -95,12 +105,17 @@ type commitLog struct {
 // errRecordExists: a change creates a record whose id is taken.
 var errRecordExists = errors.New("record exists")
 
-func newCommitLog(ctx context.Context, tx *sql.Tx, nowMs int64) (*commitLog, error) {
+func (s *Store) newCommitLog(ctx context.Context, tx *sql.Tx, nowMs int64) (*commitLog, error) {
+	// Another process (admin keys rotate) may have made a new primary key: seal under it. The
+	// key file is read again only when it changed.
+	if err := s.keys.Reload(); err != nil {
+		return nil, err
+	}
 	var head int64
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&head); err != nil {
 		return nil, fmt.Errorf("read head: %w", err)
 	}
-	l := &commitLog{ctx: ctx, tx: tx, next: head + 1, now: nowMs, visits: map[string]string{}}
+	l := &commitLog{keys: s.sealer, ctx: ctx, tx: tx, next: head + 1, now: nowMs, visits: map[string]string{}}
 	var err error
 	prepare := func(query string) *sql.Stmt {
 		var st *sql.Stmt
@@ -132,7 +147,7 @@ func (l *commitLog) record(id string) (*v1.CommittedChange, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load record: %w", err)
 	}
-	return records.Decode(blob)
+	return records.Decode(l.keys, id, blob)
 }
 
 // visitInCase reports whether a visit exists, undeleted, in the case.
@@ -178,21 +193,32 @@ func (l *commitLog) append(e entry) (int64, error) {
 		} else {
 			rec = syncer.ApplyCommitted(e.cur, e.effect)
 		}
-		if effect, err = proto.Marshal(e.effect); err != nil {
+		plain, err := proto.Marshal(e.effect)
+		if err != nil {
 			return 0, err
 		}
-		state := effect
+		if effect, err = l.keys.Seal(plain, effectAD(seq)); err != nil {
+			return 0, err
+		}
 		if rec != e.effect {
-			if state, err = proto.Marshal(rec); err != nil {
+			if plain, err = proto.Marshal(rec); err != nil {
 				return 0, err
 			}
+		}
+		state, err := l.keys.Seal(plain, records.StateAD(rec.Record.Id))
+		if err != nil {
+			return 0, err
 		}
 		if err := l.saveRecord(rec, state, e.create); err != nil {
 			return 0, err
 		}
 	}
 	if e.submitted != nil {
-		if submitted, err = proto.Marshal(e.submitted); err != nil {
+		plain, err := proto.Marshal(e.submitted)
+		if err != nil {
+			return 0, err
+		}
+		if submitted, err = l.keys.Seal(plain, submittedAD(seq)); err != nil {
 			return 0, err
 		}
 	}
@@ -204,7 +230,7 @@ func (l *commitLog) append(e entry) (int64, error) {
 	return seq, nil
 }
 
-// saveRecord writes a record's new state (state is rec marshalled).
+// saveRecord writes a record's new state (state is rec marshalled and sealed).
 func (l *commitLog) saveRecord(rec *v1.CommittedChange, state []byte, create bool) error {
 	visitID := records.VisitOf(rec)
 	stmt := l.save
@@ -238,8 +264,9 @@ func (l *commitLog) serverChange(ref *v1.RecordRef, deleted bool, fields map[str
 
 // txHistory answers syncer.History from the change log inside a transaction.
 type txHistory struct {
-	ctx context.Context
-	q   querier
+	ctx  context.Context
+	q    querier
+	keys seal.Sealer
 }
 
 func (h txHistory) ValueAt(recordID, field string, rev int64) (string, error) {
@@ -255,9 +282,9 @@ func (h txHistory) ValueAt(recordID, field string, rev int64) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("read base: %w", err)
 	}
-	eff := new(v1.CommittedChange)
-	if err := proto.Unmarshal(blob, eff); err != nil {
-		return "", fmt.Errorf("decode base: %w", err)
+	eff, err := openEffect(h.keys, rev, blob)
+	if err != nil {
+		return "", err
 	}
 	return syncer.Value(eff, field), nil
 }
@@ -273,9 +300,11 @@ func (h txHistory) OwnEdit(deviceID string, deviceSeq int64, recordID, field str
 	if err != nil {
 		return "", 0, false, fmt.Errorf("read own edit: %w", err)
 	}
-	eff := new(v1.CommittedChange)
-	if err := proto.Unmarshal(effBlob, eff); err != nil {
-		return "", 0, false, err
+	eff := new(v1.CommittedChange) // a rejected change committed nothing
+	if effBlob != nil {
+		if eff, err = openEffect(h.keys, seq, effBlob); err != nil {
+			return "", 0, false, err
+		}
 	}
 	if subBlob == nil {
 		// Committed exactly as pushed.
@@ -285,8 +314,12 @@ func (h txHistory) OwnEdit(deviceID string, deviceSeq int64, recordID, field str
 		}
 		return f.Value, seq, true, nil
 	}
+	plain, err := h.keys.Open(subBlob, submittedAD(seq))
+	if err != nil {
+		return "", 0, false, fmt.Errorf("open submitted change %d: %w", seq, err)
+	}
 	sub := new(v1.Change)
-	if err := proto.Unmarshal(subBlob, sub); err != nil {
+	if err := proto.Unmarshal(plain, sub); err != nil {
 		return "", 0, false, err
 	}
 	for _, e := range sub.Fields {
@@ -299,4 +332,17 @@ func (h txHistory) OwnEdit(deviceID string, deviceSeq int64, recordID, field str
 		}
 	}
 	return "", 0, false, nil
+}
+
+// openEffect opens and decodes the effect of log row seq.
+func openEffect(keys seal.Sealer, seq int64, blob []byte) (*v1.CommittedChange, error) {
+	plain, err := keys.Open(blob, effectAD(seq))
+	if err != nil {
+		return nil, fmt.Errorf("open change %d: %w", seq, err)
+	}
+	eff := new(v1.CommittedChange)
+	if err := proto.Unmarshal(plain, eff); err != nil {
+		return nil, fmt.Errorf("decode change %d: %w", seq, err)
+	}
+	return eff, nil
 }

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	v1 "github.com/samvaer/sync/gen/samvaer/v1"
+	"github.com/samvaer/sync/internal/records"
 	"github.com/samvaer/sync/syncer"
 )
 
@@ -63,8 +64,15 @@ func MustOpenStore(tb testing.TB, dir string, clock *fakeClock) *Store {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	f := &fixture{t: t, ctx: context.Background(), dir: t.TempDir(), clock: &fakeClock{t: time.UnixMilli(1_800_000_000_000)}}
+	f := &fixture{t: t, dir: t.TempDir(), clock: &fakeClock{t: time.UnixMilli(1_800_000_000_000)}}
 	f.store = MustOpenStore(t, f.dir, f.clock)
+	return newFixtureOn(t, f)
+}
+
+// newFixtureOn adds the fixture's people, case, visit and tablet to f's store.
+func newFixtureOn(t testing.TB, f *fixture) *fixture {
+	t.Helper()
+	f.ctx = context.Background()
 	_ = must(f.store.AddUser(f.ctx, "Sara Caseworker", []string{"caseworker"}))
 	consultant := must(f.store.AddUser(f.ctx, "Kim Consultant", []string{"consultant"}))
 	f.caseID = must(f.store.AddCase(f.ctx, NewCase{Children: []string{"MARKER-child Ida"}, Parents: []string{"MARKER-parent"}, Caseworker: "Sara Caseworker"}))
@@ -82,8 +90,8 @@ func newFixture(t testing.TB) *fixture {
 		if err := rows.Scan(&id, &typ, &blob); err != nil {
 			t.Fatal(err)
 		}
-		rec := new(v1.CommittedChange)
-		if err := proto.Unmarshal(blob, rec); err != nil {
+		rec, err := records.Decode(f.store.sealer, id, blob)
+		if err != nil {
 			t.Fatal(err)
 		}
 		switch typ {

@@ -57,6 +57,14 @@ Commands:
   audit list [--since T] [--until T] [--user NAME] [--device ID] [--case ID]
   digest CASE                      the case's state digest (equal on every converged replica)
   backup FILE                      a consistent copy of the database, while the server runs
+  keys list                        the key-encryption keys and how many stored values each seals
+  keys rotate                      make a new primary key-encryption key; older ones keep opening
+  keys rewrap                      re-wrap every stored value under the primary key (content untouched)
+  keys retire KID                  drop a key no stored value uses any more (after rewrap)
+
+What a person wrote is stored sealed under key-encryption keys from the environment variable
+SAMVAER_KEK (base64, comma-separated, first is primary) or else the key file kek.json in the
+data directory (made on first start). Keep a copy of the keys apart from the database backups.
 `
 
 // Run parses the global flags and runs one admin command.
@@ -154,6 +162,26 @@ func (c *AdminCommand) Run(ctx context.Context, args []string) error {
 			return err
 		}
 		return output(c.Stdout, c.json, map[string]string{"case": rest[1], "digest": d}, d+"\n")
+	case cmd == "keys list":
+		return c.keysList(ctx)
+	case cmd == "keys rotate":
+		kid, err := c.store.RotateKEK(ctx)
+		if err != nil {
+			return err
+		}
+		return output(c.Stdout, c.json, map[string]string{"primary": kid},
+			fmt.Sprintf("New primary key-encryption key %s. A running server uses it from its next write. Run 'keys rewrap', then 'keys retire' the old key.\n", kid))
+	case cmd == "keys rewrap":
+		n, err := c.store.RewrapKEK(ctx)
+		if err != nil {
+			return err
+		}
+		return output(c.Stdout, c.json, map[string]int{"rewrapped": n}, fmt.Sprintf("%d stored values re-wrapped under the primary key.\n", n))
+	case cmd == "keys retire" && len(rest) == 3:
+		if err := c.store.RetireKEK(ctx, rest[2]); err != nil {
+			return err
+		}
+		return output(c.Stdout, c.json, map[string]string{"retired": rest[2]}, "Key "+rest[2]+" retired.\n")
 	case rest[0] == "backup" && len(rest) == 2:
 		if err := c.store.Backup(ctx, rest[1]); err != nil {
 			return err
@@ -162,6 +190,21 @@ func (c *AdminCommand) Run(ctx context.Context, args []string) error {
 	}
 	fs.Usage()
 	return usageError("Unknown admin command %q.", strings.Join(rest, " "))
+}
+
+func (c *AdminCommand) keysList(ctx context.Context) error {
+	keys, err := c.store.KEKs(ctx)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KEY\tPRIMARY\tSOURCE\tVALUES")
+	for _, k := range keys {
+		fmt.Fprintf(tw, "%s\t%v\t%s\t%d\n", k.ID, k.Primary, k.Source, k.InUse)
+	}
+	tw.Flush()
+	return output(c.Stdout, c.json, keys, b.String())
 }
 
 // stringList is a repeatable flag.

@@ -81,6 +81,7 @@ func TestWalkThrough(t *testing.T) {
 	dir := t.TempDir()
 	data, home := filepath.Join(dir, "data"), filepath.Join(dir, "tablet")
 	addr := freeAddr(t)
+	t.Setenv("SAMVAER_PIN", "4711")
 	ctx, stop := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() {
@@ -151,6 +152,49 @@ func TestWalkThrough(t *testing.T) {
 	c.must("admin", "--data", data, "backup", backup)
 	if fi, err := os.Stat(backup); err != nil || fi.Size() == 0 {
 		t.Fatalf("backup: %v", err)
+	}
+
+	// Key rotation on the server's data directory while it runs: old values keep opening, the
+	// old key cannot be retired until everything is re-wrapped, and then it can.
+	var keys []map[string]any
+	if err := json.Unmarshal([]byte(c.must("admin", "--data", data, "--json", "keys", "list")), &keys); err != nil || len(keys) != 1 {
+		t.Fatalf("keys list: %v %v", keys, err)
+	}
+	oldKID := keys[0]["id"].(string)
+	c.must("admin", "--data", data, "keys", "rotate")
+	if d := strings.TrimSpace(c.must("admin", "--data", data, "digest", caseID)); d != serverDigest {
+		t.Fatal("the digest changed after a key rotation")
+	}
+	if _, err := c.run("", "admin", "--data", data, "keys", "retire", oldKID); err == nil {
+		t.Fatal("retired a key still in use")
+	}
+	c.must("admin", "--data", data, "keys", "rewrap")
+	c.must("admin", "--data", data, "keys", "retire", oldKID)
+	c.must(append(tablet, "observe", visitID, "after", "rotation")...)
+	c.must(append(tablet, "sync")...)
+	if a, b := strings.TrimSpace(c.must(append(tablet, "digest", caseID)...)), strings.TrimSpace(c.must("admin", "--data", data, "digest", caseID)); a != b {
+		t.Fatal("digests differ after rotation, re-wrap and retire")
+	}
+	serverDigest = strings.TrimSpace(c.must("admin", "--data", data, "digest", caseID))
+
+	// A new PIN opens the same data; the old one no longer does (and counts as a wrong PIN).
+	t.Setenv("SAMVAER_NEW_PIN", "12")
+	if _, err := c.run("", append(tablet, "pin")...); err == nil || !strings.Contains(err.Error(), "at least 4") {
+		t.Fatalf("a 2-character PIN: %v", err)
+	}
+	t.Setenv("SAMVAER_NEW_PIN", "8642")
+	c.must(append(tablet, "pin")...)
+	if _, err := c.run("", append(tablet, "status")...); err == nil || !strings.Contains(err.Error(), "Wrong PIN") {
+		t.Fatalf("the old PIN after a change: %v", err)
+	}
+	t.Setenv("SAMVAER_PIN", "8642")
+	if d := strings.TrimSpace(c.must(append(tablet, "digest", caseID)...)); d != serverDigest {
+		t.Fatal("the data changed with the PIN")
+	}
+
+	// Wipe asks first; --yes skips the question; nothing of the tablet is left.
+	if _, err := c.run("no\n", append(tablet, "wipe")...); err == nil {
+		t.Fatal("wipe went on without a yes")
 	}
 
 	// The tablet is lost with a change it never sent. An admin revokes it while the server runs;

@@ -13,6 +13,7 @@ import (
 // submits the report, the caseworker reads and acknowledges it through the RPC API on her own
 // enrolled device, and every read is in the access log the child's parents may ask for.
 func TestReportFromVisitToAcknowledgement(t *testing.T) {
+	t.Setenv("SAMVAER_PIN", "4711") // both tablets' PIN, as a script would set it
 	c := cli{t}
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"flag"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"golang.org/x/term"
 
 	"github.com/samvaer/sync/clientlib"
 	"github.com/samvaer/sync/syncer"
@@ -27,8 +30,14 @@ type TabletCommand struct {
 
 const tabletUsage = `Usage: samvaer tablet --home DIR [--json] COMMAND
 
+The tablet's data is encrypted and opens with its PIN: every command asks for it at a terminal,
+or reads the environment variable SAMVAER_PIN (scripts). A PIN has at least 4 characters; after
+5 wrong PINs in a row the data is made unreadable and the tablet must be enrolled again.
+
 Commands:
-  enroll --server URL --code CODE [--name NAME]   enroll this tablet (one-time code from an admin)
+  enroll --server URL --code CODE [--name NAME]   enroll this tablet (one-time code from an admin) and set its PIN
+  pin                                             change the PIN (the new one from SAMVAER_NEW_PIN or the terminal)
+  wipe [--yes]                                    erase this tablet: its data, its keys, its home directory
   visits                                          your visits, with checklists and report sections
   observe VISIT TEXT                              note an observation (timestamped now); TEXT "-" reads stdin
   check VISIT ITEM | uncheck VISIT ITEM           tick or untick a checklist item (keys in 'visits')
@@ -73,12 +82,30 @@ func (c *TabletCommand) Run(ctx context.Context, args []string) error {
 	if rest[0] == "enroll" {
 		return c.enroll(ctx, rest[1:])
 	}
-	t, err := clientlib.Open(c.home, clientlib.Options{})
+	if !clientlib.Enrolled(c.home) {
+		return syncer.Errorf(syncer.CodeFailedPrecondition, "This tablet (%s) is not enrolled yet: enroll it with a code from an admin.", c.home)
+	}
+	pin, err := c.readPIN("PIN: ", pinEnv, false)
+	if err != nil {
+		return err
+	}
+	t, err := clientlib.Open(c.home, clientlib.Options{PIN: pin})
 	if err != nil {
 		return err
 	}
 	defer t.Close()
 	switch {
+	case rest[0] == "pin" && len(rest) == 1:
+		newPIN, err := c.readPIN("New PIN: ", newPINEnv, true)
+		if err != nil {
+			return err
+		}
+		if err := t.ChangePIN(newPIN); err != nil {
+			return err
+		}
+		return output(c.Stdout, c.json, map[string]bool{"pin_changed": true}, "PIN changed.\n")
+	case rest[0] == "wipe":
+		return c.wipe(t, rest[1:])
 	case rest[0] == "visits" && len(rest) == 1:
 		return c.visits(ctx, t)
 	case rest[0] == "observe" && len(rest) >= 3:
@@ -266,13 +293,81 @@ func (c *TabletCommand) enroll(ctx context.Context, args []string) error {
 	if *name == "" {
 		*name, _ = os.Hostname()
 	}
-	t, err := clientlib.Enroll(ctx, c.home, *serverURL, *code, *name, clientlib.Options{})
+	pin, err := c.readPIN("Choose a PIN for this tablet (at least 4 characters): ", pinEnv, true)
+	if err != nil {
+		return err
+	}
+	t, err := clientlib.Enroll(ctx, c.home, *serverURL, *code, *name, clientlib.Options{PIN: pin})
 	if err != nil {
 		return err
 	}
 	defer t.Close()
 	return output(c.Stdout, c.json, map[string]string{"device_id": t.DeviceID(), "user_id": t.UserID()},
 		fmt.Sprintf("Enrolled: device %s. Run 'sync' to fetch your visits.\n", t.DeviceID()))
+}
+
+// Environment variables that give PINs to scripts instead of the terminal.
+const (
+	pinEnv    = "SAMVAER_PIN"
+	newPINEnv = "SAMVAER_NEW_PIN"
+)
+
+// readPIN reads a PIN from the environment variable env when it is set, otherwise from the
+// terminal without echo (twice when confirm, for a new PIN).
+func (c *TabletCommand) readPIN(prompt, env string, confirm bool) (string, error) {
+	if pin, ok := os.LookupEnv(env); ok {
+		if confirm {
+			return pin, clientlib.ValidatePIN(pin)
+		}
+		return pin, nil
+	}
+	f, ok := c.Stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return "", syncer.Errorf(syncer.CodeInvalid, "This needs the tablet's PIN: run it at a terminal or set %s.", env)
+	}
+	fmt.Fprint(c.Stderr, prompt)
+	pin, err := term.ReadPassword(int(f.Fd()))
+	fmt.Fprintln(c.Stderr)
+	if err != nil {
+		return "", fmt.Errorf("read PIN: %w", err)
+	}
+	if !confirm {
+		return string(pin), nil
+	}
+	if err := clientlib.ValidatePIN(string(pin)); err != nil {
+		return "", err
+	}
+	fmt.Fprint(c.Stderr, "Again: ")
+	again, err := term.ReadPassword(int(f.Fd()))
+	fmt.Fprintln(c.Stderr)
+	if err != nil {
+		return "", fmt.Errorf("read PIN: %w", err)
+	}
+	if string(again) != string(pin) {
+		return "", syncer.Errorf(syncer.CodeInvalid, "The two PINs differ; nothing was changed.")
+	}
+	return string(pin), nil
+}
+
+// wipe erases the tablet after a confirmation (or --yes).
+func (c *TabletCommand) wipe(t *clientlib.Tablet, args []string) error {
+	fs := flag.NewFlagSet("wipe", flag.ContinueOnError)
+	fs.SetOutput(c.Stderr)
+	yes := fs.Bool("yes", false, "do not ask for confirmation")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if !*yes {
+		fmt.Fprintf(c.Stderr, "This erases everything on this tablet (%s), including changes not yet synced. Type yes to go on: ", c.home)
+		answer, _ := bufio.NewReader(c.Stdin).ReadString('\n')
+		if strings.TrimSpace(answer) != "yes" {
+			return syncer.Errorf(syncer.CodeFailedPrecondition, "Nothing was erased.")
+		}
+	}
+	if err := t.Wipe(); err != nil {
+		return err
+	}
+	return output(c.Stdout, c.json, map[string]bool{"wiped": true}, "The tablet is wiped; enroll it again to use it.\n")
 }
 
 func (c *TabletCommand) visits(ctx context.Context, t *clientlib.Tablet) error {

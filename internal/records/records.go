@@ -1,9 +1,10 @@
 // Package records keeps record state in SQLite the same way on both ends: a table
 // records(id, type, case_id, visit_id, state) with one row per record, state the record's
-// CommittedChange (all its fields, sorted). The server and the tablet each create the table in
-// their own migrations and read it through these functions, so the two stores cannot drift apart
-// and their digests compare. It imports syncer and the generated wire types; server and
-// clientlib import it.
+// CommittedChange (all its fields, sorted) sealed by the store's seal.Sealer and bound to the
+// record's id (StateAD), so a state moved to another row does not open. The server and the
+// tablet each create the table in their own migrations and read it through these functions, so
+// the two stores cannot drift apart and their digests (over the plaintext state) compare. It
+// imports syncer, internal/seal and the generated wire types; server and clientlib import it.
 package records
 
 import (
@@ -15,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	v1 "github.com/samvaer/sync/gen/samvaer/v1"
+	"github.com/samvaer/sync/internal/seal"
 	"github.com/samvaer/sync/syncer"
 )
 
@@ -33,17 +35,37 @@ func VisitOf(rec *v1.CommittedChange) string {
 	return syncer.Value(rec, "visit_id")
 }
 
-// Decode reads a stored state.
-func Decode(blob []byte) (*v1.CommittedChange, error) {
+// StateAD is the associated data of a record's stored state: it binds the ciphertext to the
+// record's row.
+func StateAD(id string) []byte { return []byte("record-state|" + id) }
+
+// Encode returns the stored form of a record's state.
+func Encode(s seal.Sealer, rec *v1.CommittedChange) ([]byte, error) {
+	plain, err := proto.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("encode record state: %w", err)
+	}
+	return s.Seal(plain, StateAD(rec.GetRecord().GetId()))
+}
+
+// Decode reads the stored state of record id.
+func Decode(s seal.Sealer, id string, blob []byte) (*v1.CommittedChange, error) {
+	plain, err := s.Open(blob, StateAD(id))
+	if err != nil {
+		return nil, fmt.Errorf("open state of record %s: %w", id, err)
+	}
 	rec := new(v1.CommittedChange)
-	if err := proto.Unmarshal(blob, rec); err != nil {
+	if err := proto.Unmarshal(plain, rec); err != nil {
 		return nil, fmt.Errorf("decode record state: %w", err)
+	}
+	if rec.GetRecord().GetId() != id {
+		return nil, fmt.Errorf("record %s holds the state of another record", id)
 	}
 	return rec, nil
 }
 
 // Load returns a record's state, or nil when the store does not hold it.
-func Load(ctx context.Context, q Querier, id string) (*v1.CommittedChange, error) {
+func Load(ctx context.Context, q Querier, s seal.Sealer, id string) (*v1.CommittedChange, error) {
 	var blob []byte
 	err := q.QueryRowContext(ctx, `SELECT state FROM records WHERE id = ?`, id).Scan(&blob)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -52,22 +74,23 @@ func Load(ctx context.Context, q Querier, id string) (*v1.CommittedChange, error
 	if err != nil {
 		return nil, fmt.Errorf("read record: %w", err)
 	}
-	return Decode(blob)
+	return Decode(s, id, blob)
 }
 
-// Each calls fn with every record a query selects; the query selects the state column only.
-func Each(ctx context.Context, q Querier, fn func(*v1.CommittedChange) error, query string, args ...any) error {
+// Each calls fn with every record a query selects; the query selects the id and state columns.
+func Each(ctx context.Context, q Querier, s seal.Sealer, fn func(*v1.CommittedChange) error, query string, args ...any) error {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("read records: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
+		var id string
 		var blob []byte
-		if err := rows.Scan(&blob); err != nil {
+		if err := rows.Scan(&id, &blob); err != nil {
 			return err
 		}
-		rec, err := Decode(blob)
+		rec, err := Decode(s, id, blob)
 		if err != nil {
 			return err
 		}
@@ -78,19 +101,19 @@ func Each(ctx context.Context, q Querier, fn func(*v1.CommittedChange) error, qu
 	return rows.Err()
 }
 
-// Query returns every record a query selects.
-func Query(ctx context.Context, q Querier, query string, args ...any) ([]*v1.CommittedChange, error) {
+// Query returns every record a query selects (id and state columns).
+func Query(ctx context.Context, q Querier, s seal.Sealer, query string, args ...any) ([]*v1.CommittedChange, error) {
 	var out []*v1.CommittedChange
-	err := Each(ctx, q, func(rec *v1.CommittedChange) error { out = append(out, rec); return nil }, query, args...)
+	err := Each(ctx, q, s, func(rec *v1.CommittedChange) error { out = append(out, rec); return nil }, query, args...)
 	return out, err
 }
 
-// Digest is the digest of a case's state (syncer.Digester over its records in id order). Run it
-// in a read transaction so it sees one snapshot.
-func Digest(ctx context.Context, q Querier, caseID string) (string, error) {
+// Digest is the digest of a case's state (syncer.Digester over its plaintext records in id
+// order). Run it in a read transaction so it sees one snapshot.
+func Digest(ctx context.Context, q Querier, s seal.Sealer, caseID string) (string, error) {
 	d := syncer.NewDigester()
-	err := Each(ctx, q, func(rec *v1.CommittedChange) error { d.Add(rec); return nil },
-		`SELECT state FROM records WHERE case_id = ? ORDER BY id`, caseID)
+	err := Each(ctx, q, s, func(rec *v1.CommittedChange) error { d.Add(rec); return nil },
+		`SELECT id, state FROM records WHERE case_id = ? ORDER BY id`, caseID)
 	if err != nil {
 		return "", err
 	}

@@ -4,12 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"strings"
 	"testing"
 
-	"google.golang.org/protobuf/proto"
 	_ "modernc.org/sqlite"
 
 	v1 "github.com/samvaer/sync/gen/samvaer/v1"
+	"github.com/samvaer/sync/internal/seal"
 	"github.com/samvaer/sync/syncer"
 )
 
@@ -26,9 +27,18 @@ func open(t *testing.T) *sql.DB {
 	return db
 }
 
+// testKey seals the states of every test store: digests compare over plaintext whatever the key.
+var testKey = func() *seal.Key {
+	k, err := seal.NewKey(make([]byte, seal.KeySize))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
+
 func put(t *testing.T, db *sql.DB, rec *v1.CommittedChange) {
 	t.Helper()
-	blob, err := proto.Marshal(rec)
+	blob, err := Encode(testKey, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,22 +64,47 @@ func TestDigestComparesStores(t *testing.T) {
 	put(t, b, item)
 	put(t, b, other)
 	put(t, b, visit)
-	da, err := Digest(ctx, a, "c1")
+	da, err := Digest(ctx, a, testKey, "c1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := Digest(ctx, b, "c1")
+	db, err := Digest(ctx, b, testKey, "c1")
 	if err != nil || da != db {
 		t.Fatalf("digests %s / %s (%v)", da, db, err)
 	}
 	put(t, b, rec(syncer.TypeChecklistItem, "i1", "c1", &v1.Field{Name: "visit_id", Value: "v1", Rev: 2}))
-	if db, _ = Digest(ctx, b, "c1"); db == da {
+	if db, _ = Digest(ctx, b, testKey, "c1"); db == da {
 		t.Fatal("a changed revision must change the digest")
 	}
-	if got, _ := Load(ctx, a, "nope"); got != nil {
+	if got, _ := Load(ctx, a, testKey, "nope"); got != nil {
 		t.Fatal("a missing record must load as nil")
 	}
 	if VisitOf(visit) != "v1" || VisitOf(item) != "v1" || VisitOf(other) != "" {
 		t.Fatal("VisitOf")
+	}
+}
+
+// A state moved to another record's row does not open, and says which record failed without
+// its content.
+func TestMovedStateFailsToOpen(t *testing.T) {
+	ctx := context.Background()
+	db := open(t)
+	put(t, db, rec(syncer.TypeObservation, "o1", "c1", &v1.Field{Name: "text", Value: "MARKER", Rev: 1}))
+	put(t, db, rec(syncer.TypeObservation, "o2", "c1", &v1.Field{Name: "text", Value: "other", Rev: 1}))
+	if got, err := Load(ctx, db, testKey, "o1"); err != nil || syncer.Value(got, "text") != "MARKER" {
+		t.Fatalf("load: %v", err)
+	}
+	if _, err := db.Exec(`UPDATE records SET state = (SELECT state FROM records WHERE id = 'o1') WHERE id = 'o2'`); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(ctx, db, testKey, "o2")
+	if err == nil {
+		t.Fatal("a state moved to another row opened")
+	}
+	if strings.Contains(err.Error(), "MARKER") {
+		t.Fatalf("error holds content: %v", err)
+	}
+	if _, err := Digest(ctx, db, testKey, "c1"); err == nil {
+		t.Fatal("digest over a moved state succeeded")
 	}
 }

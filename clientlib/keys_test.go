@@ -1,0 +1,214 @@
+package clientlib
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/samvaer/sync/syncer"
+)
+
+// homeHolds reports which files under home hold marker.
+func homeHolds(t *testing.T, home, marker string) []string {
+	t.Helper()
+	var found []string
+	err := filepath.WalkDir(home, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(b, []byte(marker)) {
+			found = append(found, path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
+}
+
+// visibleObservations returns the texts of the first visit's observations.
+func visibleObservations(t *testing.T, tab *Tablet) []string {
+	t.Helper()
+	visits, err := tab.Visits(context.Background())
+	must(t, err)
+	var out []string
+	for _, o := range visits[0].Observations {
+		out = append(out, o.Text)
+	}
+	return out
+}
+
+// What a person writes on the tablet reaches no file of its home in plaintext: not the
+// database, its WAL, nor a key file; the names and places pulled from the server neither.
+func TestTabletFilesHoldNoPlaintext(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, Options{})
+	f.pull(f.commit(syncer.TypeCase, f.caseID, "children", "MARKER-child", "parents", "MARKER-parent"))
+	_, err := f.tab.Observe(ctx, f.visitID, "MARKER-observation Ida hugs her mother")
+	must(t, err)
+	must(t, f.tab.SetReportSection(ctx, f.visitID, "opening", "MARKER-section"))
+	if got := homeHolds(t, f.home, "MARKER"); len(got) > 0 {
+		t.Fatalf("plaintext in %v", got)
+	}
+	if obs := visibleObservations(t, f.tab); len(obs) != 1 || !strings.HasPrefix(obs[0], "MARKER-observation") {
+		t.Fatalf("observations %q", obs)
+	}
+	f.reopen()
+	if got := homeHolds(t, f.home, "MARKER"); len(got) > 0 {
+		t.Fatalf("plaintext after reopening in %v", got)
+	}
+}
+
+// A ciphertext copied onto another row does not open: a record's state onto another record, an
+// outbox change onto another change.
+func TestTabletCiphertextMovedFailsToOpen(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, Options{})
+	_, err := f.tab.Observe(ctx, f.visitID, "first")
+	must(t, err)
+	_, err = f.tab.Observe(ctx, f.visitID, "second")
+	must(t, err)
+	db := f.tab.store.db.Write
+	if _, err := db.Exec(`UPDATE outbox SET change = (SELECT change FROM outbox WHERE seq = 1) WHERE seq = 2`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.tab.Visits(ctx); err == nil {
+		t.Fatal("an outbox change moved to another seq opened")
+	}
+	if _, err := db.Exec(`DELETE FROM outbox`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE records SET state = (SELECT state FROM records WHERE id = ?) WHERE id = ?`, f.reportID, f.visitID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.tab.Visits(ctx)
+	if err == nil {
+		t.Fatal("a record state moved to another record opened")
+	}
+	if strings.Contains(err.Error(), "Mor læser") {
+		t.Fatalf("the error holds content: %v", err)
+	}
+}
+
+// A wrong PIN fails, counts and is recorded (time only); a right one resets the count; past the
+// limit the wrapped data key is destroyed and the tablet says it must be enrolled again.
+func TestPINLimitDestroysTheKey(t *testing.T) {
+	f := newFixture(t, Options{MaxPINAttempts: 3})
+	must(t, f.tab.Close())
+	wrong := f.opts
+	wrong.PIN = "0000"
+
+	_, err := Open(f.home, wrong)
+	if e := wantCode(t, err, syncer.CodeUnauthenticated); !strings.Contains(e.Message, "Wrong PIN. 2 more") {
+		t.Fatalf("message %q", e.Message)
+	}
+	_, err = Open(f.home, Options{})
+	wantCode(t, err, syncer.CodeInvalid) // no PIN at all: not counted
+	var err2 error
+	f.tab, err2 = Open(f.home, f.opts)
+	must(t, err2)
+	failed, err := f.tab.FailedUnlocks(context.Background())
+	must(t, err)
+	if len(failed) != 1 || failed[0].AtMs != f.clock.Now().UnixMilli() {
+		t.Fatalf("failed unlocks %v", failed)
+	}
+	if n := f.meta(metaPINFailures); n != 0 {
+		t.Fatalf("wrong PINs in a row after a right one: %d", n)
+	}
+	must(t, f.tab.Close())
+
+	for i := 1; i <= 2; i++ {
+		_, err = Open(f.home, wrong)
+		wantCode(t, err, syncer.CodeUnauthenticated)
+	}
+	_, err = Open(f.home, wrong)
+	if e := wantCode(t, err, syncer.CodeFailedPrecondition); !strings.Contains(e.Message, "destroyed") || !strings.Contains(e.Message, "Enroll the tablet again") {
+		t.Fatalf("message %q", e.Message)
+	}
+	if _, err := os.Stat(filepath.Join(f.home, dataKeyFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the wrapped data key is still there: %v", err)
+	}
+	// The right PIN cannot help any more.
+	_, err = Open(f.home, f.opts)
+	if e := wantCode(t, err, syncer.CodeFailedPrecondition); !strings.Contains(e.Message, "Enroll the tablet again") {
+		t.Fatalf("message %q", e.Message)
+	}
+}
+
+// Changing the PIN re-wraps the data key: the data stays, the old PIN stops working, and a new
+// PIN must be valid.
+func TestChangePINKeepsTheData(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, Options{})
+	_, err := f.tab.Observe(ctx, f.visitID, "Ida smiler")
+	must(t, err)
+	wantCode(t, f.tab.ChangePIN("12"), syncer.CodeInvalid)
+	must(t, f.tab.ChangePIN("new-pin-9"))
+	must(t, f.tab.Close())
+	_, err = Open(f.home, f.opts)
+	wantCode(t, err, syncer.CodeUnauthenticated)
+	f.opts.PIN = "new-pin-9"
+	f.tab, err = Open(f.home, f.opts)
+	must(t, err)
+	if obs := visibleObservations(t, f.tab); len(obs) != 1 || obs[0] != "Ida smiler" {
+		t.Fatalf("observations after a PIN change: %q", obs)
+	}
+}
+
+// Another platform key does not open the data key, whatever the PIN.
+func TestPlatformKeyIsNeeded(t *testing.T) {
+	f := newFixture(t, Options{})
+	must(t, f.tab.Close())
+	other := f.opts
+	other.KeyProvider = FileKeyProvider{Path: filepath.Join(t.TempDir(), "other.key")}
+	must(t, os.WriteFile(other.KeyProvider.(FileKeyProvider).Path, bytes.Repeat([]byte{1}, 32), 0o600))
+	_, err := Open(f.home, other)
+	wantCode(t, err, syncer.CodeFailedPrecondition)
+	if n := f.metaAfterOpen(); n != 0 {
+		t.Fatalf("a missing platform key counted as a wrong PIN: %d", n)
+	}
+}
+
+// metaAfterOpen reopens the tablet and reads the count of wrong PINs in a row before the open.
+func (f *fixture) metaAfterOpen() int64 {
+	f.t.Helper()
+	s, err := openStore(f.home)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer s.close()
+	n, err := metaInt(context.Background(), s.db.Read, metaPINFailures)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var err2 error
+	if f.tab, err2 = Open(f.home, f.opts); err2 != nil {
+		f.t.Fatal(err2)
+	}
+	return n
+}
+
+// Wipe leaves no file of the tablet, and not its home.
+func TestWipeLeavesNoFile(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, Options{})
+	_, err := f.tab.Observe(ctx, f.visitID, "Ida smiler")
+	must(t, err)
+	must(t, f.tab.Wipe())
+	if _, err := os.Stat(f.home); !errors.Is(err, fs.ErrNotExist) {
+		entries, _ := os.ReadDir(f.home)
+		t.Fatalf("the home is still there (%v): %v", err, entries)
+	}
+	_, err = Open(f.home, f.opts)
+	wantCode(t, err, syncer.CodeFailedPrecondition)
+}
