@@ -73,6 +73,17 @@ func New(store *server.Store, cfg Config) (*Pages, error) {
 	p.mux.HandleFunc("GET /{$}", p.signedIn(p.home))
 	p.mux.HandleFunc("POST /signout", p.signedIn(p.signOut))
 	p.mux.HandleFunc("GET /week", p.role(p.week, "coordinator", "caseworker", "consultant"))
+	// Cases: caseworkers and coordinators list and create them; on a case's page the store
+	// decides, per case, who may read and who may edit, so consultants reach it too.
+	p.mux.HandleFunc("GET /cases", p.role(p.cases, "caseworker", "coordinator"))
+	p.mux.HandleFunc("POST /cases", p.role(p.createCase, "caseworker", "coordinator"))
+	p.mux.HandleFunc("GET /cases/{id}", p.role(p.openCase, "caseworker", "coordinator", "consultant"))
+	p.mux.HandleFunc("POST /cases/{id}/decision", p.role(p.caseForm("decision", p.setDecision), "caseworker", "coordinator", "consultant"))
+	p.mux.HandleFunc("POST /cases/{id}/conditions", p.role(p.caseForm("conditions", p.setConditions), "caseworker", "coordinator", "consultant"))
+	p.mux.HandleFunc("POST /cases/{id}/goals", p.role(p.caseForm("goal", p.addGoal), "caseworker", "coordinator", "consultant"))
+	p.mux.HandleFunc("POST /cases/{id}/wishes", p.role(p.caseForm("wish", p.addWish), "caseworker", "coordinator", "consultant"))
+	p.mux.HandleFunc("POST /cases/{id}/visits", p.role(p.caseForm("visit", p.addVisit), "caseworker", "coordinator", "consultant"))
+	p.mux.HandleFunc("POST /cases/{id}/visits/{visit}/reschedule", p.role(p.caseForm("reschedule", p.rescheduleVisit), "caseworker", "coordinator", "consultant"))
 	p.mux.HandleFunc("GET /admin/users", p.role(p.users, "admin"))
 	p.mux.HandleFunc("POST /admin/users", p.role(p.addUser, "admin"))
 	p.mux.HandleFunc("GET /admin/devices", p.role(p.devices, "admin"))
