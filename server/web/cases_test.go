@@ -161,7 +161,7 @@ func TestCaseFormsAndWhoMayUseThem(t *testing.T) {
 		form   url.Values
 		shows  string
 	}{
-		{"decision", url.Values{"kind": {"supervised"}, "from": {"2026-11-01"}, "to": {"2027-04-30"}, "decision_purpose": {"Keep the child safe"}}, "2026-11-01 to 2027-04-30"},
+		{"decision", url.Values{"kind": {"supervised"}, "from": {"2026-11-01"}, "to": {"2027-04-30"}, "decision_purpose": {"Keep the child safe"}}, "from 2026-11-01 until 2027-04-30"},
 		{"conditions", url.Values{"text": {"Sober on arrival"}}, "Version 1"},
 		{"conditions", url.Values{"text": {"Visit ends at 15:00"}}, "Version 2"},
 		{"goals", url.Values{"text": {"Reads the child's signals"}}, "Reads the child&#39;s signals (open)"},
