@@ -146,18 +146,18 @@ type caseVisit struct {
 func (p *Pages) openCase(w http.ResponseWriter, r *http.Request, sess *server.Session) {
 	q := r.URL.Query()
 	if q.Get("purpose") == "" {
-		// The purpose form sends a common reason and the person's own words, joined here.
-		purpose := strings.TrimSpace(q.Get("reason"))
-		if note := strings.TrimSpace(q.Get("note")); note != "" {
-			purpose = strings.TrimSpace(purpose + " — " + note)
-			purpose = strings.TrimPrefix(purpose, "— ")
+		// The purpose form sends a common purpose and the person's own words, joined here.
+		var parts []string
+		for _, s := range []string{q.Get("reason"), q.Get("note")} {
+			if s = strings.TrimSpace(s); s != "" {
+				parts = append(parts, s)
+			}
 		}
+		purpose := strings.Join(parts, " — ")
 		if purpose == "" {
-			errMsg := ""
-			status := http.StatusOK
+			status, errMsg := http.StatusOK, ""
 			if q.Has("reason") || q.Has("note") {
-				errMsg = syncer.ErrorMessage(syncer.Errorf(syncer.CodeInvalid, "Say why you open this case: every use of a child's data is logged with its purpose."))
-				status = http.StatusBadRequest
+				status, errMsg = http.StatusBadRequest, "Say why you open this case: every use of a child's data is logged with its purpose."
 			}
 			p.render(w, r, "case_purpose", status, page{Title: "Why do you open this case?", Session: sess, Error: errMsg,
 				Data: map[string]any{"ID": r.PathValue("id"), "Purposes": purposes}})

@@ -245,6 +245,25 @@ func TestAVisitInATakenRoomIsRefused(t *testing.T) {
 	if n := cs.visits(); n != 1 {
 		t.Fatalf("refused visits were added: %d visits", n)
 	}
+
+	// Moving another visit into the room at that time is refused the same way; it stays put.
+	other, err := cs.srv.Store.AddVisit(ctx, server.NewVisit{CaseID: cs.caseID, Consultant: "kim", Kind: "supervised", Start: start, End: start.Add(time.Hour), Room: "Rum 3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	move := form("2026-11-28T10:30", "2026-11-28T11:30")
+	if code, body := b.post("/cases/"+cs.caseID+"/visits/"+other+"/reschedule", move, nil); code != http.StatusConflict || !strings.Contains(body, `Room &#34;Rum 2&#34; is booked`) {
+		t.Fatalf("moving a visit into a taken room: %d", code)
+	}
+	slots, err := cs.srv.Store.VisitsBetween(ctx, cs.sara.ID, start.UnixMilli(), start.Add(time.Hour).UnixMilli())
+	if err != nil || len(slots) != 2 {
+		t.Fatalf("visits after the refused move: %+v, %v", slots, err)
+	}
+	for _, sl := range slots {
+		if sl.ID == other && (sl.Room != "Rum 3" || sl.StartMs != start.UnixMilli()) {
+			t.Fatalf("the refused move changed the visit: %+v", sl)
+		}
+	}
 }
 
 // A case form without the session's token is refused and changes nothing.
