@@ -20,6 +20,7 @@ type VisitSlot struct {
 	CaseReference  string `json:"case_reference"`
 	Kind           string `json:"kind"`
 	Place          string `json:"place"`
+	Room           string `json:"room"`
 	StartMs        int64  `json:"start_ms"`
 	EndMs          int64  `json:"end_ms"`
 	ConsultantID   string `json:"consultant_id"`
@@ -49,6 +50,7 @@ func (s *Store) VisitsBetween(ctx context.Context, userID string, fromMs, toMs i
 					continue
 				}
 				slot := VisitSlot{ID: v.Record.Id, CaseID: caseID, Kind: syncer.Value(v, "kind"), Place: syncer.Value(v, "place"),
+					Room:    syncer.Value(v, "room"),
 					StartMs: start, EndMs: end, ConsultantID: syncer.Value(v, "consultant")}
 				if _, ok := refs[caseID]; !ok {
 					c, err := records.Load(ctx, tx, s.sealer, caseID)

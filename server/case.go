@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -151,6 +152,72 @@ func (s *Store) AddWish(ctx context.Context, who *Identity, caseID, childID, tex
 		return err
 	})
 	return id, err
+}
+
+// CreateCase creates a case for a person: a caseworker creates cases of their own (an empty
+// caseworker means themselves); a coordinator names the caseworker and becomes a member of the
+// case, since they plan its visits. The RPC and the web pages both create cases through it, so
+// the rule is one.
+func (s *Store) CreateCase(ctx context.Context, who Identity, nc NewCase) (string, error) {
+	if err := authorizeRole(who, "caseworker", "coordinator"); err != nil {
+		return "", err
+	}
+	nc.Coordinator = ""
+	isCaseworker := authorizeRole(who, "caseworker") == nil
+	if strings.TrimSpace(nc.Caseworker) == "" {
+		if !isCaseworker {
+			return "", syncer.Errorf(syncer.CodeInvalid, "Name the case's caseworker.")
+		}
+		nc.Caseworker = who.UserID
+	}
+	cw, err := s.UserByName(ctx, nc.Caseworker)
+	if err != nil {
+		return "", err
+	}
+	if !isCaseworker || cw.ID != who.UserID {
+		if authorizeRole(who, "coordinator") != nil {
+			return "", syncer.Errorf(syncer.CodePermissionDenied, "A caseworker creates cases of their own; name yourself or leave the caseworker empty.")
+		}
+		nc.Coordinator = who.UserID
+	}
+	return s.AddCase(ctx, nc)
+}
+
+// CasesOf lists the cases a user works on (is a member of), by reference. A summary holds ids,
+// references and counts, never a name, so a list on a screen shows nothing about a child.
+func (s *Store) CasesOf(ctx context.Context, userID string) ([]CaseSummary, error) {
+	var out []CaseSummary
+	err := s.db.ReadTx(ctx, func(tx *sql.Tx) error {
+		ids, err := casesOf(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			c, err := records.Load(ctx, tx, s.sealer, id)
+			if err != nil {
+				return err
+			}
+			if c == nil || c.Deleted || c.Record.Type != syncer.TypeCase {
+				continue
+			}
+			visits, err := records.Query(ctx, tx, s.sealer, `SELECT id, state FROM records WHERE case_id = ? AND type = ?`, id, syncer.TypeVisit)
+			if err != nil {
+				return err
+			}
+			cs := CaseSummary{ID: id, Reference: syncer.Value(c, "reference")}
+			for _, v := range visits {
+				if !v.Deleted {
+					cs.Visits++
+				}
+			}
+			out = append(out, cs)
+		}
+		return nil
+	})
+	slices.SortFunc(out, func(a, b CaseSummary) int {
+		return cmp.Or(strings.Compare(a.Reference, b.Reference), strings.Compare(a.ID, b.ID))
+	})
+	return out, err
 }
 
 // CaseRecord is one record of a case as the case view shows it.

@@ -142,32 +142,10 @@ func callerAnd[Res any](ctx context.Context, fn func(id Identity) (*Res, error))
 
 func (h *caseHandler) CreateCase(ctx context.Context, req *connect.Request[v1.CreateCaseRequest]) (*connect.Response[v1.CreateCaseResponse], error) {
 	return callerAnd(ctx, func(id Identity) (*v1.CreateCaseResponse, error) {
-		if err := authorizeRole(id, "caseworker", "coordinator"); err != nil {
-			return nil, err
-		}
 		m := req.Msg
 		nc := NewCase{Children: m.Children, Parents: m.Parents, Relatives: m.Relatives, Placement: m.Placement,
 			Caseworker: m.Caseworker, Reference: m.Reference}
-		isCaseworker := authorizeRole(id, "caseworker") == nil
-		if nc.Caseworker == "" {
-			if !isCaseworker {
-				return nil, syncer.Errorf(syncer.CodeInvalid, "Name the case's caseworker.")
-			}
-			nc.Caseworker = id.UserID
-		}
-		cw, err := h.store.UserByName(ctx, nc.Caseworker)
-		if err != nil {
-			return nil, err
-		}
-		if !isCaseworker || cw.ID != id.UserID {
-			// A coordinator creating a case for a caseworker plans its visits.
-			if authorizeRole(id, "coordinator") == nil {
-				nc.Coordinator = id.UserID
-			} else {
-				return nil, syncer.Errorf(syncer.CodePermissionDenied, "A caseworker creates cases of their own; name yourself or leave the caseworker empty.")
-			}
-		}
-		caseID, err := h.store.AddCase(ctx, nc)
+		caseID, err := h.store.CreateCase(ctx, id, nc)
 		if err != nil {
 			return nil, err
 		}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/samvaer/sync/server"
@@ -19,12 +20,42 @@ import (
 // inboxPurpose is the purpose of reading the inbox, written to the access log.
 const inboxPurpose = "Reading the inbox of delivered reports"
 
-// readingPurposes are offered when a report is opened; a person may also write their own.
-var readingPurposes = []string{
+// purposes are the reasons most often given for opening a case or a report; a person may add
+// their own words.
+var purposes = []string{
 	"Reading a delivered report",
+	"Planning visits",
 	"Preparing a follow-up meeting (opfølgningsmøde)",
-	"Reviewing the case",
+	"Preparing a start-up meeting (opstartsmøde)",
+	"Case review",
 	"Filing the report in the case system",
+}
+
+// askPurpose returns the purpose a page was opened for (the URL's purpose). Without one it asks:
+// the form sends a common purpose and the person's own words, which are joined and sent back to
+// the page's address (base, ending in "?purpose=" or "&purpose="); ok is false when it answered.
+func (p *Pages) askPurpose(w http.ResponseWriter, r *http.Request, sess *server.Session, what, base string) (purpose string, ok bool) {
+	q := r.URL.Query()
+	if purpose := strings.TrimSpace(q.Get("purpose")); purpose != "" {
+		return purpose, true
+	}
+	var parts []string
+	for _, s := range []string{q.Get("reason"), q.Get("note")} {
+		if s = strings.TrimSpace(s); s != "" {
+			parts = append(parts, s)
+		}
+	}
+	if len(parts) > 0 {
+		http.Redirect(w, r, base+url.QueryEscape(strings.Join(parts, " — ")), http.StatusSeeOther)
+		return "", false
+	}
+	status, errMsg := http.StatusOK, ""
+	if q.Has("reason") || q.Has("note") {
+		status, errMsg = http.StatusBadRequest, "Say why you open this "+what+": every use of a child's data is logged with its purpose."
+	}
+	p.render(w, r, "purpose", status, page{Title: "Why do you open this " + what + "?", Session: sess, Error: errMsg,
+		Data: map[string]any{"Action": r.URL.Path, "What": what, "Purposes": purposes}})
+	return "", false
 }
 
 var inboxFilters = []struct{ Key, Label string }{
@@ -45,13 +76,8 @@ func (p *Pages) inbox(w http.ResponseWriter, r *http.Request, sess *server.Sessi
 		Data: map[string]any{"Reports": reports, "Filter": filter, "Filters": inboxFilters}})
 }
 
-// purposeOf reads the purpose of a report request: the chosen one, or the one written in.
-func purposeOf(r *http.Request) string {
-	if p := r.FormValue("purpose"); p != "" && p != "other" {
-		return p
-	}
-	return r.FormValue("other_purpose")
-}
+// purposeOf is the purpose a report page was opened for, carried in the URL of its forms.
+func purposeOf(r *http.Request) string { return r.URL.Query().Get("purpose") }
 
 func reportURL(id, purpose string) string {
 	return "/reports/" + url.PathEscape(id) + "?purpose=" + url.QueryEscape(purpose)
@@ -62,11 +88,9 @@ func (p *Pages) report(w http.ResponseWriter, r *http.Request, sess *server.Sess
 }
 
 func (p *Pages) reportPage(w http.ResponseWriter, r *http.Request, sess *server.Session, status int, notice, errMsg string) {
-	id, purpose := r.PathValue("id"), purposeOf(r)
-	if purpose == "" {
-		// Opening a report asks why, for the access log.
-		p.render(w, r, "purpose", http.StatusOK, page{Title: "Why are you opening this report?", Session: sess,
-			Data: map[string]any{"Action": "/reports/" + id, "Purposes": readingPurposes}})
+	id := r.PathValue("id")
+	purpose, ok := p.askPurpose(w, r, sess, "report", reportURL(id, ""))
+	if !ok {
 		return
 	}
 	rep, err := p.store.GetReport(r.Context(), identity(sess), id, purpose)

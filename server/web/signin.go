@@ -56,10 +56,5 @@ func (p *Pages) signIn(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
-// identity is who a session acts as in the store: the person, with no device.
-func identity(sess *server.Session) server.Identity {
-	return server.Identity{UserID: sess.User.ID, Roles: sess.User.Roles}
-}
-
 // actor is who a session acts as in the audit log.
 func actor(sess *server.Session) server.Actor { return server.Actor{UserID: sess.User.ID} }

@@ -83,6 +83,17 @@ func New(store *server.Store, cfg Config) (*Pages, error) {
 	p.mux.HandleFunc("POST /reports/{id}/acknowledge", p.role(p.acknowledge, "caseworker"))
 	p.mux.HandleFunc("POST /reports/{id}/parent-comments", p.role(p.parentComment, "caseworker"))
 	p.mux.HandleFunc("GET /reports/{id}/pdf", p.role(p.reportPDF, caseRoles...))
+	// Cases: caseworkers and coordinators list and create them; on a case's page the store
+	// decides, per case, who may read and who may edit, so consultants reach it too.
+	p.mux.HandleFunc("GET /cases", p.role(p.cases, "caseworker", "coordinator"))
+	p.mux.HandleFunc("POST /cases", p.role(p.createCase, "caseworker", "coordinator"))
+	p.mux.HandleFunc("GET /cases/{id}", p.role(p.openCase, caseRoles...))
+	p.mux.HandleFunc("POST /cases/{id}/decision", p.role(p.caseForm("decision", p.setDecision), caseRoles...))
+	p.mux.HandleFunc("POST /cases/{id}/conditions", p.role(p.caseForm("conditions", p.setConditions), caseRoles...))
+	p.mux.HandleFunc("POST /cases/{id}/goals", p.role(p.caseForm("goal", p.addGoal), caseRoles...))
+	p.mux.HandleFunc("POST /cases/{id}/wishes", p.role(p.caseForm("wish", p.addWish), caseRoles...))
+	p.mux.HandleFunc("POST /cases/{id}/visits", p.role(p.caseForm("visit", p.addVisit), caseRoles...))
+	p.mux.HandleFunc("POST /cases/{id}/visits/{visit}/reschedule", p.role(p.caseForm("reschedule", p.rescheduleVisit), caseRoles...))
 	p.mux.HandleFunc("GET /admin/users", p.role(p.users, "admin"))
 	p.mux.HandleFunc("POST /admin/users", p.role(p.addUser, "admin"))
 	p.mux.HandleFunc("GET /admin/devices", p.role(p.devices, "admin"))

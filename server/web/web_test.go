@@ -262,12 +262,14 @@ func TestTheWeekShowsVisitsByRoomAndDay(t *testing.T) {
 		t.Fatal(err)
 	}
 	cph, _ := time.LoadLocation("Europe/Copenhagen")
+	// Wednesday and Saturday in Rum 2; on Saturday also a visit with no room, at the playground,
+	// which shows under its place.
 	for _, v := range []struct {
-		day   int
-		place string
-	}{{25, "Rum 2"}, {28, "Rum 2"}, {28, "Legepladsen"}} { // Wednesday, Saturday, Saturday
+		day         int
+		room, place string
+	}{{25, "Rum 2", "Familiehuset"}, {28, "Rum 2", "Familiehuset"}, {28, "", "Legepladsen"}} {
 		start := time.Date(2026, 11, v.day, 10, 0, 0, 0, cph)
-		if _, err := s.srv.Store.AddVisit(ctx, server.NewVisit{CaseID: caseID, Consultant: "kim", Kind: "supervised", Start: start, End: start.Add(2 * time.Hour), Place: v.place}); err != nil {
+		if _, err := s.srv.Store.AddVisit(ctx, server.NewVisit{CaseID: caseID, Consultant: "kim", Kind: "supervised", Start: start, End: start.Add(2 * time.Hour), Room: v.room, Place: v.place}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -286,7 +288,7 @@ func TestTheWeekShowsVisitsByRoomAndDay(t *testing.T) {
 		return regexp.MustCompile(`(?s)<td( class="weekend")?>(.*?)</td>`).FindAllString(row, -1)
 	}
 	rum2 := cells(rows[1][2])
-	if len(rum2) != 7 || !strings.Contains(rum2[2], "10:00–12:00 · case 2026-0042") || !strings.Contains(rum2[5], "kim") || !strings.Contains(rum2[5], `class="weekend"`) {
+	if len(rum2) != 7 || !strings.Contains(rum2[2], "10:00–12:00 · case 2026-0042 · Familiehuset") || !strings.Contains(rum2[5], "kim") || !strings.Contains(rum2[5], `class="weekend"`) {
 		t.Fatalf("Rum 2's week: %q", rum2)
 	}
 	if strings.Contains(rum2[0], "visit") || strings.Contains(rum2[6], "visit") {

@@ -11,7 +11,8 @@ import (
 )
 
 // The coordinator's week: the visits of the cases they work on, by room and day, Monday to
-// Sunday, with the weekend marked (many visits fall on weekends), and who covers each.
+// Sunday, with the weekend marked (many visits fall on weekends), and who covers each. A row is a
+// room, since a room cannot hold two visits at once; a visit with no room is under its place.
 
 // weekView is the week page's data.
 type weekView struct {
@@ -27,8 +28,8 @@ type weekDay struct {
 }
 
 type weekRoom struct {
-	Place string
-	Days  [][]server.VisitSlot // one list per day, Monday first
+	Name string               // the room, or the place of visits with no room
+	Days [][]server.VisitSlot // one list per day, Monday first
 }
 
 func (p *Pages) week(w http.ResponseWriter, r *http.Request, sess *server.Session) {
@@ -56,10 +57,11 @@ func (p *Pages) week(w http.ResponseWriter, r *http.Request, sess *server.Sessio
 	}
 	rooms := map[string]*weekRoom{}
 	for _, s := range slots {
-		room := rooms[s.Place]
+		name := cmp.Or(s.Room, s.Place)
+		room := rooms[name]
 		if room == nil {
-			room = &weekRoom{Place: s.Place, Days: make([][]server.VisitSlot, 7)}
-			rooms[s.Place] = room
+			room = &weekRoom{Name: name, Days: make([][]server.VisitSlot, 7)}
+			rooms[name] = room
 		}
 		start := time.UnixMilli(s.StartMs).In(loc)
 		i := int(time.Date(start.Year(), start.Month(), start.Day(), 0, 0, 0, 0, loc).Sub(monday).Hours()+12) / 24
@@ -71,6 +73,6 @@ func (p *Pages) week(w http.ResponseWriter, r *http.Request, sess *server.Sessio
 	for _, room := range rooms {
 		v.Rooms = append(v.Rooms, *room)
 	}
-	slices.SortFunc(v.Rooms, func(a, b weekRoom) int { return cmp.Compare(a.Place, b.Place) })
+	slices.SortFunc(v.Rooms, func(a, b weekRoom) int { return cmp.Compare(a.Name, b.Name) })
 	p.render(w, r, "week", http.StatusOK, page{Title: "Week of " + v.Days[0].Label, Session: sess, Data: v})
 }
