@@ -11,6 +11,7 @@ require (
 	github.com/chromedp/cdproto v0.159.0 // browser tests: the DevTools protocol types chromedp speaks
 	github.com/chromedp/chromedp v0.23.0 // browser tests: drives headless Chromium from Go tests
 	github.com/golang-jwt/jwt/v5 v5.3.1 // access tokens (EdDSA, algorithm pinned)
+	github.com/google/renameio/v2 v2.0.2 // key files written by rename with a fixed mode, on both ends
 	github.com/google/uuid v1.6.0 // UUIDv7 record ids made offline
 	github.com/prometheus/client_golang v1.25.0 // /metrics
 	github.com/rs/zerolog v1.35.1 // structured JSON logs

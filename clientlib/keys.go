@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/google/renameio/v2"
+
 	"golang.org/x/crypto/argon2"
 
 	"github.com/samvaer/sync/internal/seal"
@@ -212,24 +214,10 @@ func destroyFile(path string) error {
 	return nil
 }
 
-// writeFileAtomic writes a file (mode 0600) by rename, so a crash leaves the old or the new one.
+// writeFileAtomic writes a file with mode 0600 (whatever the umask) by rename, so a crash leaves
+// the old or the new one, never half of one.
 func writeFileAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*") // created 0600
-	if err != nil {
-		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
+	if err := renameio.WriteFile(path, b, 0o600, renameio.WithStaticPermissions(0o600)); err != nil {
 		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
 	}
 	return nil

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/renameio/v2"
+
 	"github.com/samvaer/sync/internal/records"
 	"github.com/samvaer/sync/internal/seal"
 	"github.com/samvaer/sync/syncer"
@@ -142,22 +144,8 @@ func writeKeyFile(path string, f keyFileData) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), KEKFile+".*") // created 0600
-	if err != nil {
-		return fmt.Errorf("write key file: %w", err)
-	}
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
+	// By rename, so a crash leaves the old key file or the new one; mode 0600 whatever the umask.
+	if err := renameio.WriteFile(path, b, 0o600, renameio.WithStaticPermissions(0o600)); err != nil {
 		return fmt.Errorf("write key file: %w", err)
 	}
 	return nil
