@@ -305,13 +305,9 @@ func (c *AdminCommand) visitAdd(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	st, err := time.Parse(time.RFC3339, *start)
+	st, en, err := visitTimes(*start, *end)
 	if err != nil {
-		return usageError("--start must be a time like 2026-11-28T10:00:00+01:00.")
-	}
-	en, err := time.Parse(time.RFC3339, *end)
-	if err != nil {
-		return usageError("--end must be a time like 2026-11-28T12:00:00+01:00.")
+		return err
 	}
 	id, err := c.store.AddVisit(ctx, server.NewVisit{CaseID: *caseID, Consultant: *consultant, Kind: *kind, Start: st, End: en, Place: *place,
 		Room: *room, DecisionID: *decision})
@@ -352,4 +348,17 @@ func (c *AdminCommand) deviceList(ctx context.Context) error {
 	}
 	tw.Flush()
 	return output(c.Stdout, c.json, devices, b.String())
+}
+
+// visitTimes parses a visit's --start and --end.
+func visitTimes(start, end string) (time.Time, time.Time, error) {
+	st, err := time.Parse(time.RFC3339, start)
+	if err != nil {
+		return time.Time{}, time.Time{}, usageError("--start must be a time like 2026-11-28T10:00:00+01:00.")
+	}
+	en, err := time.Parse(time.RFC3339, end)
+	if err != nil {
+		return time.Time{}, time.Time{}, usageError("--end must be a time like 2026-11-28T12:00:00+01:00.")
+	}
+	return st, en, nil
 }

@@ -87,13 +87,9 @@ func (c *AdminCommand) visitReschedule(ctx context.Context, visitID string, args
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	st, err := time.Parse(time.RFC3339, *start)
+	st, en, err := visitTimes(*start, *end)
 	if err != nil {
-		return usageError("--start must be a time like 2026-11-28T10:00:00+01:00.")
-	}
-	en, err := time.Parse(time.RFC3339, *end)
-	if err != nil {
-		return usageError("--end must be a time like 2026-11-28T12:00:00+01:00.")
+		return err
 	}
 	if err := c.store.RescheduleVisit(ctx, nil, visitID, st, en, *room); err != nil {
 		return err

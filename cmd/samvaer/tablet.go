@@ -109,11 +109,7 @@ func (c *TabletCommand) Run(ctx context.Context, args []string) error {
 	case rest[0] == "visits" && len(rest) == 1:
 		return c.visits(ctx, t)
 	case rest[0] == "observe" && len(rest) >= 3:
-		visit, err := c.visitID(ctx, t, rest[1])
-		if err != nil {
-			return err
-		}
-		text, err := c.text(rest[2:])
+		visit, text, err := c.visitAndText(ctx, t, rest[1], rest[2:])
 		if err != nil {
 			return err
 		}
@@ -132,11 +128,7 @@ func (c *TabletCommand) Run(ctx context.Context, args []string) error {
 		}
 		return output(c.Stdout, c.json, map[string]any{"item": rest[2], "checked": rest[0] == "check"}, fmt.Sprintf("%s: %sed.\n", rest[2], rest[0]))
 	case rest[0] == "report" && len(rest) >= 5 && rest[1] == "set":
-		visit, err := c.visitID(ctx, t, rest[2])
-		if err != nil {
-			return err
-		}
-		text, err := c.text(rest[4:])
+		visit, text, err := c.visitAndText(ctx, t, rest[2], rest[4:])
 		if err != nil {
 			return err
 		}
@@ -158,11 +150,7 @@ func (c *TabletCommand) Run(ctx context.Context, args []string) error {
 		}
 		return output(c.Stdout, c.json, map[string]any{"visit": visit, rest[0]: true}, msg)
 	case rest[0] == "present" && len(rest) >= 3:
-		visit, err := c.visitID(ctx, t, rest[1])
-		if err != nil {
-			return err
-		}
-		text, err := c.text(rest[2:])
+		visit, text, err := c.visitAndText(ctx, t, rest[1], rest[2:])
 		if err != nil {
 			return err
 		}
@@ -182,11 +170,7 @@ func (c *TabletCommand) Run(ctx context.Context, args []string) error {
 		}
 		return output(c.Stdout, c.json, map[string]any{"visit": visit, "submitted": true}, "Report signed and submitted; it is locked now. Sync to deliver it.\n")
 	case rest[0] == "addendum" && len(rest) >= 3:
-		visit, err := c.visitID(ctx, t, rest[1])
-		if err != nil {
-			return err
-		}
-		text, err := c.text(rest[2:])
+		visit, text, err := c.visitAndText(ctx, t, rest[1], rest[2:])
 		if err != nil {
 			return err
 		}
@@ -252,6 +236,16 @@ func (c *TabletCommand) text(words []string) (string, error) {
 		return strings.TrimRight(string(b), "\n"), nil
 	}
 	return strings.Join(words, " "), nil
+}
+
+// visitAndText resolves a VISIT argument and reads the TEXT after it.
+func (c *TabletCommand) visitAndText(ctx context.Context, t *clientlib.Tablet, visitArg string, words []string) (string, string, error) {
+	visit, err := c.visitID(ctx, t, visitArg)
+	if err != nil {
+		return "", "", err
+	}
+	text, err := c.text(words)
+	return visit, text, err
 }
 
 // visitID resolves a visit id or a unique prefix of one.
