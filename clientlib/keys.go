@@ -284,8 +284,8 @@ func (t *Tablet) ChangePIN(newPIN string) error {
 	return wrapDataKey(t.home, t.opts.KeyProvider, newPIN, t.opts.KDF, t.dataKey)
 }
 
-// FailedUnlocks returns the wrong PINs entered on this tablet, oldest first, so they can be
-// reported to the server's audit log. They hold only times.
+// FailedUnlocks returns the wrong PINs entered on this tablet and not yet reported to the
+// server's audit log (Sync reports them, unlockreport.go), oldest first. They hold only times.
 func (t *Tablet) FailedUnlocks(ctx context.Context) ([]FailedUnlock, error) {
 	rows, err := t.store.db.Read.QueryContext(ctx, `SELECT at_ms FROM unlock_failures ORDER BY id`)
 	if err != nil {

@@ -33,6 +33,8 @@ type SyncResult struct {
 	Pulled int `json:"pulled"`
 	// Purged is the number of delivered reports whose text left the tablet.
 	Purged int `json:"purged"`
+	// UnlockFailuresReported is the number of wrong PINs the server's audit log took.
+	UnlockFailuresReported int `json:"unlock_failures_reported"`
 }
 
 // Sync pushes every pending change and pulls everything the server committed since the last
@@ -40,6 +42,10 @@ type SyncResult struct {
 //
 // Sync works on a locked tablet (it is how the tablet unlocks). When the server says the tablet
 // was revoked, Sync wipes the tablet and returns ErrWiped.
+//
+// After the data transfer, Sync reports the wrong PINs entered since the last report to the
+// server's audit log. When that fails, the changes pushed and pulled stay committed (and the
+// sync time recorded), the failures are kept for the next sync, and Sync returns the error.
 func (t *Tablet) Sync(ctx context.Context) (SyncResult, error) {
 	t.syncMu.Lock()
 	defer t.syncMu.Unlock()
@@ -48,6 +54,11 @@ func (t *Tablet) Sync(ctx context.Context) (SyncResult, error) {
 	}
 	r, err := t.sync(ctx)
 	if w := new(errWipeRequired); errors.As(err, &w) {
+		if w.revocation == v1.Revocation_REVOCATION_RETIRED {
+			// A retired tablet may still report, like its final push. Best effort: it is wiped
+			// whatever the answer, and its wrong PINs go with its data.
+			r.UnlockFailuresReported, _ = t.reportUnlockFailures(ctx)
+		}
 		return r, t.obeyWipe(ctx)
 	}
 	return r, err
@@ -69,11 +80,13 @@ func (t *Tablet) sync(ctx context.Context) (SyncResult, error) {
 	err = t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
 		return setMeta(ctx, tx, metaLastSync, itoa(now), metaLastContact, itoa(now), metaClockOffset, itoa(t.clockOffset()))
 	})
-	if err == nil {
-		t.mu.Lock()
-		t.contactMs = now
-		t.mu.Unlock()
+	if err != nil {
+		return r, err
 	}
+	t.mu.Lock()
+	t.contactMs = now
+	t.mu.Unlock()
+	r.UnlockFailuresReported, err = t.reportUnlockFailures(ctx)
 	return r, err
 }
 

@@ -56,6 +56,8 @@ var authorizationMatrix = map[string]matrixRow{
 	samvaerv1connect.AuthServiceEnrollProcedure:        {nobody, nobody, probeEnroll},
 	samvaerv1connect.AuthServiceTokenProcedure:         {nobody, nobody, probeToken},
 	samvaerv1connect.DeviceServiceConfirmWipeProcedure: {nobody, nobody, probeConfirmWipe},
+	// Only the caller's own device's wrong PINs: open to every enrolled user, in and out of scope.
+	samvaerv1connect.DeviceServiceReportUnlockFailuresProcedure: {everyone, everyone, probeReportUnlockFailures},
 
 	samvaerv1connect.AdminServiceListDevicesProcedure:  {adminsOnly, adminsOnly, probeListDevices},
 	samvaerv1connect.AdminServiceRevokeDeviceProcedure: {adminsOnly, adminsOnly, probeRevokeDevice},
@@ -243,6 +245,13 @@ func probeSubscribe(t *testing.T, m *matrixWorld, c *matrixCaller, _ string) boo
 		return true
 	}
 	return !refused(t, stream.Err(), connect.CodeUnauthenticated, connect.CodePermissionDenied)
+}
+
+func probeReportUnlockFailures(t *testing.T, m *matrixWorld, c *matrixCaller, _ string) bool {
+	// The same failure each time: the server logs it once per device, so the probe may repeat.
+	_, err := m.deviceRPC.ReportUnlockFailures(context.Background(), withToken(&v1.ReportUnlockFailuresRequest{
+		Failures: []*v1.UnlockFailure{{Id: 1, AtMs: time.Now().UnixMilli()}}}, c.tok))
+	return !refused(t, err, connect.CodeUnauthenticated, connect.CodePermissionDenied)
 }
 
 func probeEnroll(t *testing.T, m *matrixWorld, c *matrixCaller, _ string) bool {

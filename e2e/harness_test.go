@@ -117,10 +117,12 @@ func (b *syncBuffer) String() string {
 // flaky is an http.RoundTripper that can lose responses (the server did the work, the tablet
 // never hears) and replay earlier requests late (a duplicated, reordered push).
 type flaky struct {
-	mu     sync.Mutex
-	next   http.RoundTripper
-	lose   int // how many of the next responses to lose
-	pushes []recorded
+	mu   sync.Mutex
+	next http.RoundTripper
+	lose int // how many of the next responses to lose
+	// loseOnly, when set, limits losing to requests whose path ends with it.
+	loseOnly string
+	pushes   []recorded
 }
 
 type recorded struct {
@@ -144,7 +146,7 @@ func (f *flaky) RoundTrip(req *http.Request) (*http.Response, error) {
 		req.Body = io.NopCloser(strings.NewReader(string(body)))
 	}
 	f.mu.Lock()
-	lose := f.lose > 0
+	lose := f.lose > 0 && strings.HasSuffix(req.URL.Path, f.loseOnly)
 	if lose {
 		f.lose--
 	}

@@ -80,7 +80,8 @@ func (h *adminHandler) EnableUser(ctx context.Context, req *connect.Request[v1.E
 	return connect.NewResponse(&v1.EnableUserResponse{}), nil
 }
 
-// deviceHandler serves DeviceService: calls signed with a device key, no access token.
+// deviceHandler serves DeviceService: ConfirmWipe is signed with a device key and carries no
+// access token; ReportUnlockFailures is token-authenticated and concerns only the caller's device.
 type deviceHandler struct {
 	store *Store
 }
@@ -93,4 +94,16 @@ func (h *deviceHandler) ConfirmWipe(ctx context.Context, req *connect.Request[v1
 		return nil, toConnect(ctx, err)
 	}
 	return connect.NewResponse(&v1.ConfirmWipeResponse{}), nil
+}
+
+func (h *deviceHandler) ReportUnlockFailures(ctx context.Context, req *connect.Request[v1.ReportUnlockFailuresRequest]) (*connect.Response[v1.ReportUnlockFailuresResponse], error) {
+	id, err := identity(ctx)
+	if err != nil {
+		return nil, err
+	}
+	through, err := h.store.ReportUnlockFailures(ctx, id, req.Msg.Failures)
+	if err != nil {
+		return nil, toConnect(ctx, err)
+	}
+	return connect.NewResponse(&v1.ReportUnlockFailuresResponse{ReportedThrough: through}), nil
 }

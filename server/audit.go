@@ -26,6 +26,7 @@ const (
 	AuditRequestRefused   = "request.refused"
 	AuditDeviceRevoked    = "device.revoked"
 	AuditWipeConfirmed    = "device.wiped"
+	AuditPINFailed        = "tablet.pin_failed" // a wrong PIN on a tablet, reported at its next sync
 	AuditUserDisabled     = "user.disabled"
 	AuditUserEnabled      = "user.enabled"
 	AuditPasswordSet      = "user.password_set"

@@ -32,9 +32,11 @@ var rules = map[string]rule{
 	samvaerv1connect.AuthServiceTokenProcedure:         {signed: true},
 	samvaerv1connect.DeviceServiceConfirmWipeProcedure: {signed: true},
 
-	samvaerv1connect.SyncServicePushProcedure:      {retiredMay: true},
-	samvaerv1connect.SyncServicePullProcedure:      {},
-	samvaerv1connect.SyncServiceSubscribeProcedure: {},
+	samvaerv1connect.SyncServicePushProcedure: {retiredMay: true},
+	// Only the caller's own device's wrong PINs; a retired tablet reports them with its final push.
+	samvaerv1connect.DeviceServiceReportUnlockFailuresProcedure: {retiredMay: true},
+	samvaerv1connect.SyncServicePullProcedure:                   {},
+	samvaerv1connect.SyncServiceSubscribeProcedure:              {},
 
 	samvaerv1connect.AdminServiceListDevicesProcedure:  {roles: []string{"admin"}},
 	samvaerv1connect.AdminServiceRevokeDeviceProcedure: {roles: []string{"admin"}},

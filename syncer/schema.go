@@ -18,9 +18,11 @@ const (
 // its outbox, so a change it stores is never refused for its shape.
 const (
 	MaxChangesPerPush = 1000
-	MaxTextBytes      = 64 << 10
-	MaxRegisterBytes  = 256
-	MaxFieldsPerEdit  = 32
+	// MaxUnlockFailuresPerReport bounds the wrong PINs one ReportUnlockFailures call carries.
+	MaxUnlockFailuresPerReport = 100
+	MaxTextBytes               = 64 << 10
+	MaxRegisterBytes           = 256
+	MaxFieldsPerEdit           = 32
 	// MaxClockSkewMs is how far ahead of the server's clock a change's HLC may be.
 	MaxClockSkewMs = 5 * 60 * 1000
 	// ServerDevice is the writer id of values set on the server (admin commands, conflict records).

@@ -682,6 +682,152 @@ func (*ConfirmWipeResponse) Descriptor() ([]byte, []int) {
 	return file_samvaer_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
+// UnlockFailure is one wrong PIN: its row id on the tablet (increasing, never reused) and when it
+// was entered (tablet time). Never the PIN.
+type UnlockFailure struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	AtMs          int64                  `protobuf:"varint,2,opt,name=at_ms,json=atMs,proto3" json:"at_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlockFailure) Reset() {
+	*x = UnlockFailure{}
+	mi := &file_samvaer_v1_admin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlockFailure) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlockFailure) ProtoMessage() {}
+
+func (x *UnlockFailure) ProtoReflect() protoreflect.Message {
+	mi := &file_samvaer_v1_admin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlockFailure.ProtoReflect.Descriptor instead.
+func (*UnlockFailure) Descriptor() ([]byte, []int) {
+	return file_samvaer_v1_admin_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *UnlockFailure) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *UnlockFailure) GetAtMs() int64 {
+	if x != nil {
+		return x.AtMs
+	}
+	return 0
+}
+
+// ReportUnlockFailuresRequest carries at most 100 failures in increasing id order. Sending the
+// same failures again is harmless: the server logs each id of a device once.
+type ReportUnlockFailuresRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Failures      []*UnlockFailure       `protobuf:"bytes,1,rep,name=failures,proto3" json:"failures,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportUnlockFailuresRequest) Reset() {
+	*x = ReportUnlockFailuresRequest{}
+	mi := &file_samvaer_v1_admin_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportUnlockFailuresRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportUnlockFailuresRequest) ProtoMessage() {}
+
+func (x *ReportUnlockFailuresRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samvaer_v1_admin_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportUnlockFailuresRequest.ProtoReflect.Descriptor instead.
+func (*ReportUnlockFailuresRequest) Descriptor() ([]byte, []int) {
+	return file_samvaer_v1_admin_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ReportUnlockFailuresRequest) GetFailures() []*UnlockFailure {
+	if x != nil {
+		return x.Failures
+	}
+	return nil
+}
+
+type ReportUnlockFailuresResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// reported_through is the highest failure id the server has logged for this device: the tablet
+	// may forget every failure up to it.
+	ReportedThrough int64 `protobuf:"varint,1,opt,name=reported_through,json=reportedThrough,proto3" json:"reported_through,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ReportUnlockFailuresResponse) Reset() {
+	*x = ReportUnlockFailuresResponse{}
+	mi := &file_samvaer_v1_admin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportUnlockFailuresResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportUnlockFailuresResponse) ProtoMessage() {}
+
+func (x *ReportUnlockFailuresResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_samvaer_v1_admin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportUnlockFailuresResponse.ProtoReflect.Descriptor instead.
+func (*ReportUnlockFailuresResponse) Descriptor() ([]byte, []int) {
+	return file_samvaer_v1_admin_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ReportUnlockFailuresResponse) GetReportedThrough() int64 {
+	if x != nil {
+		return x.ReportedThrough
+	}
+	return 0
+}
+
 var File_samvaer_v1_admin_proto protoreflect.FileDescriptor
 
 const file_samvaer_v1_admin_proto_rawDesc = "" +
@@ -727,7 +873,14 @@ const file_samvaer_v1_admin_proto_rawDesc = "" +
 	"\atime_ms\x18\x03 \x01(\x03R\x06timeMs\x12%\n" +
 	"\x0eunsent_changes\x18\x04 \x01(\x03R\runsentChanges\x12\x1c\n" +
 	"\tsignature\x18\x05 \x01(\fR\tsignature\"\x15\n" +
-	"\x13ConfirmWipeResponse*U\n" +
+	"\x13ConfirmWipeResponse\"4\n" +
+	"\rUnlockFailure\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x13\n" +
+	"\x05at_ms\x18\x02 \x01(\x03R\x04atMs\"T\n" +
+	"\x1bReportUnlockFailuresRequest\x125\n" +
+	"\bfailures\x18\x01 \x03(\v2\x19.samvaer.v1.UnlockFailureR\bfailures\"I\n" +
+	"\x1cReportUnlockFailuresResponse\x12)\n" +
+	"\x10reported_through\x18\x01 \x01(\x03R\x0freportedThrough*U\n" +
 	"\n" +
 	"Revocation\x12\x1a\n" +
 	"\x16REVOCATION_UNSPECIFIED\x10\x00\x12\x13\n" +
@@ -738,9 +891,10 @@ const file_samvaer_v1_admin_proto_rawDesc = "" +
 	"\fRevokeDevice\x12\x1f.samvaer.v1.RevokeDeviceRequest\x1a .samvaer.v1.RevokeDeviceResponse\"\x00\x12P\n" +
 	"\vDisableUser\x12\x1e.samvaer.v1.DisableUserRequest\x1a\x1f.samvaer.v1.DisableUserResponse\"\x00\x12M\n" +
 	"\n" +
-	"EnableUser\x12\x1d.samvaer.v1.EnableUserRequest\x1a\x1e.samvaer.v1.EnableUserResponse\"\x002a\n" +
+	"EnableUser\x12\x1d.samvaer.v1.EnableUserRequest\x1a\x1e.samvaer.v1.EnableUserResponse\"\x002\xce\x01\n" +
 	"\rDeviceService\x12P\n" +
-	"\vConfirmWipe\x12\x1e.samvaer.v1.ConfirmWipeRequest\x1a\x1f.samvaer.v1.ConfirmWipeResponse\"\x00B\x97\x01\n" +
+	"\vConfirmWipe\x12\x1e.samvaer.v1.ConfirmWipeRequest\x1a\x1f.samvaer.v1.ConfirmWipeResponse\"\x00\x12k\n" +
+	"\x14ReportUnlockFailures\x12'.samvaer.v1.ReportUnlockFailuresRequest\x1a(.samvaer.v1.ReportUnlockFailuresResponse\"\x00B\x97\x01\n" +
 	"\x0ecom.samvaer.v1B\n" +
 	"AdminProtoP\x01Z0github.com/samvaer/sync/gen/samvaer/v1;samvaerv1\xa2\x02\x03SXX\xaa\x02\n" +
 	"Samvaer.V1\xca\x02\n" +
@@ -759,42 +913,48 @@ func file_samvaer_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_samvaer_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_samvaer_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_samvaer_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_samvaer_v1_admin_proto_goTypes = []any{
-	(Revocation)(0),              // 0: samvaer.v1.Revocation
-	(*WipeInstruction)(nil),      // 1: samvaer.v1.WipeInstruction
-	(*Device)(nil),               // 2: samvaer.v1.Device
-	(*ListDevicesRequest)(nil),   // 3: samvaer.v1.ListDevicesRequest
-	(*ListDevicesResponse)(nil),  // 4: samvaer.v1.ListDevicesResponse
-	(*RevokeDeviceRequest)(nil),  // 5: samvaer.v1.RevokeDeviceRequest
-	(*RevokeDeviceResponse)(nil), // 6: samvaer.v1.RevokeDeviceResponse
-	(*DisableUserRequest)(nil),   // 7: samvaer.v1.DisableUserRequest
-	(*DisableUserResponse)(nil),  // 8: samvaer.v1.DisableUserResponse
-	(*EnableUserRequest)(nil),    // 9: samvaer.v1.EnableUserRequest
-	(*EnableUserResponse)(nil),   // 10: samvaer.v1.EnableUserResponse
-	(*ConfirmWipeRequest)(nil),   // 11: samvaer.v1.ConfirmWipeRequest
-	(*ConfirmWipeResponse)(nil),  // 12: samvaer.v1.ConfirmWipeResponse
+	(Revocation)(0),                      // 0: samvaer.v1.Revocation
+	(*WipeInstruction)(nil),              // 1: samvaer.v1.WipeInstruction
+	(*Device)(nil),                       // 2: samvaer.v1.Device
+	(*ListDevicesRequest)(nil),           // 3: samvaer.v1.ListDevicesRequest
+	(*ListDevicesResponse)(nil),          // 4: samvaer.v1.ListDevicesResponse
+	(*RevokeDeviceRequest)(nil),          // 5: samvaer.v1.RevokeDeviceRequest
+	(*RevokeDeviceResponse)(nil),         // 6: samvaer.v1.RevokeDeviceResponse
+	(*DisableUserRequest)(nil),           // 7: samvaer.v1.DisableUserRequest
+	(*DisableUserResponse)(nil),          // 8: samvaer.v1.DisableUserResponse
+	(*EnableUserRequest)(nil),            // 9: samvaer.v1.EnableUserRequest
+	(*EnableUserResponse)(nil),           // 10: samvaer.v1.EnableUserResponse
+	(*ConfirmWipeRequest)(nil),           // 11: samvaer.v1.ConfirmWipeRequest
+	(*ConfirmWipeResponse)(nil),          // 12: samvaer.v1.ConfirmWipeResponse
+	(*UnlockFailure)(nil),                // 13: samvaer.v1.UnlockFailure
+	(*ReportUnlockFailuresRequest)(nil),  // 14: samvaer.v1.ReportUnlockFailuresRequest
+	(*ReportUnlockFailuresResponse)(nil), // 15: samvaer.v1.ReportUnlockFailuresResponse
 }
 var file_samvaer_v1_admin_proto_depIdxs = []int32{
 	0,  // 0: samvaer.v1.WipeInstruction.revocation:type_name -> samvaer.v1.Revocation
 	2,  // 1: samvaer.v1.ListDevicesResponse.devices:type_name -> samvaer.v1.Device
 	0,  // 2: samvaer.v1.RevokeDeviceRequest.revocation:type_name -> samvaer.v1.Revocation
 	2,  // 3: samvaer.v1.RevokeDeviceResponse.device:type_name -> samvaer.v1.Device
-	3,  // 4: samvaer.v1.AdminService.ListDevices:input_type -> samvaer.v1.ListDevicesRequest
-	5,  // 5: samvaer.v1.AdminService.RevokeDevice:input_type -> samvaer.v1.RevokeDeviceRequest
-	7,  // 6: samvaer.v1.AdminService.DisableUser:input_type -> samvaer.v1.DisableUserRequest
-	9,  // 7: samvaer.v1.AdminService.EnableUser:input_type -> samvaer.v1.EnableUserRequest
-	11, // 8: samvaer.v1.DeviceService.ConfirmWipe:input_type -> samvaer.v1.ConfirmWipeRequest
-	4,  // 9: samvaer.v1.AdminService.ListDevices:output_type -> samvaer.v1.ListDevicesResponse
-	6,  // 10: samvaer.v1.AdminService.RevokeDevice:output_type -> samvaer.v1.RevokeDeviceResponse
-	8,  // 11: samvaer.v1.AdminService.DisableUser:output_type -> samvaer.v1.DisableUserResponse
-	10, // 12: samvaer.v1.AdminService.EnableUser:output_type -> samvaer.v1.EnableUserResponse
-	12, // 13: samvaer.v1.DeviceService.ConfirmWipe:output_type -> samvaer.v1.ConfirmWipeResponse
-	9,  // [9:14] is the sub-list for method output_type
-	4,  // [4:9] is the sub-list for method input_type
-	4,  // [4:4] is the sub-list for extension type_name
-	4,  // [4:4] is the sub-list for extension extendee
-	0,  // [0:4] is the sub-list for field type_name
+	13, // 4: samvaer.v1.ReportUnlockFailuresRequest.failures:type_name -> samvaer.v1.UnlockFailure
+	3,  // 5: samvaer.v1.AdminService.ListDevices:input_type -> samvaer.v1.ListDevicesRequest
+	5,  // 6: samvaer.v1.AdminService.RevokeDevice:input_type -> samvaer.v1.RevokeDeviceRequest
+	7,  // 7: samvaer.v1.AdminService.DisableUser:input_type -> samvaer.v1.DisableUserRequest
+	9,  // 8: samvaer.v1.AdminService.EnableUser:input_type -> samvaer.v1.EnableUserRequest
+	11, // 9: samvaer.v1.DeviceService.ConfirmWipe:input_type -> samvaer.v1.ConfirmWipeRequest
+	14, // 10: samvaer.v1.DeviceService.ReportUnlockFailures:input_type -> samvaer.v1.ReportUnlockFailuresRequest
+	4,  // 11: samvaer.v1.AdminService.ListDevices:output_type -> samvaer.v1.ListDevicesResponse
+	6,  // 12: samvaer.v1.AdminService.RevokeDevice:output_type -> samvaer.v1.RevokeDeviceResponse
+	8,  // 13: samvaer.v1.AdminService.DisableUser:output_type -> samvaer.v1.DisableUserResponse
+	10, // 14: samvaer.v1.AdminService.EnableUser:output_type -> samvaer.v1.EnableUserResponse
+	12, // 15: samvaer.v1.DeviceService.ConfirmWipe:output_type -> samvaer.v1.ConfirmWipeResponse
+	15, // 16: samvaer.v1.DeviceService.ReportUnlockFailures:output_type -> samvaer.v1.ReportUnlockFailuresResponse
+	11, // [11:17] is the sub-list for method output_type
+	5,  // [5:11] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_samvaer_v1_admin_proto_init() }
@@ -808,7 +968,7 @@ func file_samvaer_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_samvaer_v1_admin_proto_rawDesc), len(file_samvaer_v1_admin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   12,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -49,6 +49,9 @@ const (
 	// DeviceServiceConfirmWipeProcedure is the fully-qualified name of the DeviceService's ConfirmWipe
 	// RPC.
 	DeviceServiceConfirmWipeProcedure = "/samvaer.v1.DeviceService/ConfirmWipe"
+	// DeviceServiceReportUnlockFailuresProcedure is the fully-qualified name of the DeviceService's
+	// ReportUnlockFailures RPC.
+	DeviceServiceReportUnlockFailuresProcedure = "/samvaer.v1.DeviceService/ReportUnlockFailures"
 )
 
 // AdminServiceClient is a client for the samvaer.v1.AdminService service.
@@ -210,8 +213,12 @@ func (UnimplementedAdminServiceHandler) EnableUser(context.Context, *connect.Req
 // DeviceServiceClient is a client for the samvaer.v1.DeviceService service.
 type DeviceServiceClient interface {
 	// ConfirmWipe tells the server that the tablet deleted its data, and how many of its changes
-	// never reached the server. Accepted only from a revoked device; each nonce is used once.
+	// never reached the server. Accepted only from a revoked device; it carries no access token:
+	// the request is signed with the device key, like a TokenRequest, and each nonce is used once.
 	ConfirmWipe(context.Context, *connect.Request[v1.ConfirmWipeRequest]) (*connect.Response[v1.ConfirmWipeResponse], error)
+	// ReportUnlockFailures reports the wrong PINs entered on the caller's own tablet, for the audit
+	// log. It needs an access token, like Push, and a retired device may still make it.
+	ReportUnlockFailures(context.Context, *connect.Request[v1.ReportUnlockFailuresRequest]) (*connect.Response[v1.ReportUnlockFailuresResponse], error)
 }
 
 // NewDeviceServiceClient constructs a client for the samvaer.v1.DeviceService service. By default,
@@ -231,12 +238,19 @@ func NewDeviceServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(deviceServiceMethods.ByName("ConfirmWipe")),
 			connect.WithClientOptions(opts...),
 		),
+		reportUnlockFailures: connect.NewClient[v1.ReportUnlockFailuresRequest, v1.ReportUnlockFailuresResponse](
+			httpClient,
+			baseURL+DeviceServiceReportUnlockFailuresProcedure,
+			connect.WithSchema(deviceServiceMethods.ByName("ReportUnlockFailures")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // deviceServiceClient implements DeviceServiceClient.
 type deviceServiceClient struct {
-	confirmWipe *connect.Client[v1.ConfirmWipeRequest, v1.ConfirmWipeResponse]
+	confirmWipe          *connect.Client[v1.ConfirmWipeRequest, v1.ConfirmWipeResponse]
+	reportUnlockFailures *connect.Client[v1.ReportUnlockFailuresRequest, v1.ReportUnlockFailuresResponse]
 }
 
 // ConfirmWipe calls samvaer.v1.DeviceService.ConfirmWipe.
@@ -244,11 +258,20 @@ func (c *deviceServiceClient) ConfirmWipe(ctx context.Context, req *connect.Requ
 	return c.confirmWipe.CallUnary(ctx, req)
 }
 
+// ReportUnlockFailures calls samvaer.v1.DeviceService.ReportUnlockFailures.
+func (c *deviceServiceClient) ReportUnlockFailures(ctx context.Context, req *connect.Request[v1.ReportUnlockFailuresRequest]) (*connect.Response[v1.ReportUnlockFailuresResponse], error) {
+	return c.reportUnlockFailures.CallUnary(ctx, req)
+}
+
 // DeviceServiceHandler is an implementation of the samvaer.v1.DeviceService service.
 type DeviceServiceHandler interface {
 	// ConfirmWipe tells the server that the tablet deleted its data, and how many of its changes
-	// never reached the server. Accepted only from a revoked device; each nonce is used once.
+	// never reached the server. Accepted only from a revoked device; it carries no access token:
+	// the request is signed with the device key, like a TokenRequest, and each nonce is used once.
 	ConfirmWipe(context.Context, *connect.Request[v1.ConfirmWipeRequest]) (*connect.Response[v1.ConfirmWipeResponse], error)
+	// ReportUnlockFailures reports the wrong PINs entered on the caller's own tablet, for the audit
+	// log. It needs an access token, like Push, and a retired device may still make it.
+	ReportUnlockFailures(context.Context, *connect.Request[v1.ReportUnlockFailuresRequest]) (*connect.Response[v1.ReportUnlockFailuresResponse], error)
 }
 
 // NewDeviceServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -264,10 +287,18 @@ func NewDeviceServiceHandler(svc DeviceServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(deviceServiceMethods.ByName("ConfirmWipe")),
 		connect.WithHandlerOptions(opts...),
 	)
+	deviceServiceReportUnlockFailuresHandler := connect.NewUnaryHandler(
+		DeviceServiceReportUnlockFailuresProcedure,
+		svc.ReportUnlockFailures,
+		connect.WithSchema(deviceServiceMethods.ByName("ReportUnlockFailures")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/samvaer.v1.DeviceService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case DeviceServiceConfirmWipeProcedure:
 			deviceServiceConfirmWipeHandler.ServeHTTP(w, r)
+		case DeviceServiceReportUnlockFailuresProcedure:
+			deviceServiceReportUnlockFailuresHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -279,4 +310,8 @@ type UnimplementedDeviceServiceHandler struct{}
 
 func (UnimplementedDeviceServiceHandler) ConfirmWipe(context.Context, *connect.Request[v1.ConfirmWipeRequest]) (*connect.Response[v1.ConfirmWipeResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samvaer.v1.DeviceService.ConfirmWipe is not implemented"))
+}
+
+func (UnimplementedDeviceServiceHandler) ReportUnlockFailures(context.Context, *connect.Request[v1.ReportUnlockFailuresRequest]) (*connect.Response[v1.ReportUnlockFailuresResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samvaer.v1.DeviceService.ReportUnlockFailures is not implemented"))
 }
