@@ -20,16 +20,18 @@ import (
 // Every rule — who may create, read or edit a case, a room booked twice — is the store's, the
 // same as for the RPC; the pages only turn forms into calls and errors into sentences.
 
-// notices are the sentences shown after a form on the case page worked, by the key the redirect
+// notices are the sentences shown after a form on a case or report page worked, by the key the redirect
 // carries (a key, not the sentence, so a link cannot put words on the page).
 var notices = map[string]string{
-	"case":       "The case was created. Open it to set the decision, conditions and visits.",
-	"decision":   "The decision was recorded.",
-	"conditions": "A new version of the conditions is in force.",
-	"goal":       "The goal was added.",
-	"wish":       "The child's wish was recorded.",
-	"visit":      "The visit was planned.",
-	"reschedule": "The visit was moved.",
+	"acknowledged": "Report acknowledged.",
+	"comment":      "The parent's comment is filed with the report.",
+	"case":         "The case was created. Open it to set the decision, conditions and visits.",
+	"decision":     "The decision was recorded.",
+	"conditions":   "A new version of the conditions is in force.",
+	"goal":         "The goal was added.",
+	"wish":         "The child's wish was recorded.",
+	"visit":        "The visit was planned.",
+	"reschedule":   "The visit was moved.",
 }
 
 // identity is the signed-in person as the store knows a caller; a browser is no device.

@@ -84,7 +84,7 @@ func reportURL(id, purpose string) string {
 }
 
 func (p *Pages) report(w http.ResponseWriter, r *http.Request, sess *server.Session) {
-	p.reportPage(w, r, sess, http.StatusOK, r.URL.Query().Get("notice"), "")
+	p.reportPage(w, r, sess, http.StatusOK, notices[r.URL.Query().Get("done")], "")
 }
 
 func (p *Pages) reportPage(w http.ResponseWriter, r *http.Request, sess *server.Session, status int, notice, errMsg string) {
@@ -142,7 +142,7 @@ func (p *Pages) acknowledge(w http.ResponseWriter, r *http.Request, sess *server
 		p.formError(w, r, sess, err, p.reportPage)
 		return
 	}
-	http.Redirect(w, r, reportURL(id, purposeOf(r))+"&notice="+url.QueryEscape("Report acknowledged."), http.StatusSeeOther)
+	http.Redirect(w, r, reportURL(id, purposeOf(r))+"&done=acknowledged", http.StatusSeeOther)
 }
 
 func (p *Pages) parentComment(w http.ResponseWriter, r *http.Request, sess *server.Session) {
@@ -151,7 +151,7 @@ func (p *Pages) parentComment(w http.ResponseWriter, r *http.Request, sess *serv
 		p.formError(w, r, sess, err, p.reportPage)
 		return
 	}
-	http.Redirect(w, r, reportURL(id, purposeOf(r))+"&notice="+url.QueryEscape("The parent's comment is filed with the report."), http.StatusSeeOther)
+	http.Redirect(w, r, reportURL(id, purposeOf(r))+"&done=comment", http.StatusSeeOther)
 }
 
 // reportPDF sends the report as a PDF for the municipality's case system.
