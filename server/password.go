@@ -43,12 +43,23 @@ const (
 	SignInLockout     = 15 * time.Minute
 )
 
+// argonSlots bounds the password hashes computed at once: each takes 64 MiB, so a burst of
+// sign-in attempts (with any name: an unknown one costs the same) queues instead of exhausting
+// the server's memory.
+var argonSlots = make(chan struct{}, 4)
+
+func argonKey(password string, salt []byte, p argonParams) []byte {
+	argonSlots <- struct{}{}
+	defer func() { <-argonSlots }()
+	return argon2.IDKey([]byte(password), salt, p.time, p.memoryKiB, p.threads, tagBytes)
+}
+
 func hashPassword(password string, p argonParams) (string, error) {
 	salt := make([]byte, saltBytes)
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
 	}
-	tag := argon2.IDKey([]byte(password), salt, p.time, p.memoryKiB, p.threads, tagBytes)
+	tag := argonKey(password, salt, p)
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.memoryKiB, p.time, p.threads,
 		b64.EncodeToString(salt), b64.EncodeToString(tag)), nil
@@ -78,7 +89,7 @@ func checkPassword(password, stored string) bool {
 	if !ok {
 		p, salt, tag = passwordParams, make([]byte, saltBytes), make([]byte, tagBytes)
 	}
-	got := argon2.IDKey([]byte(password), salt, p.time, p.memoryKiB, p.threads, tagBytes)
+	got := argonKey(password, salt, p)
 	return subtle.ConstantTimeCompare(got, tag) == 1 && ok
 }
 
