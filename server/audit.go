@@ -155,10 +155,11 @@ type AuditFilter struct {
 	UserID       string    // the actor
 	DeviceID     string
 	CaseID       string
-	Limit        int // 0: no limit
+	Limit        int  // 0: no limit
+	Newest       bool // newest first (with Limit: the newest entries), instead of oldest first
 }
 
-// AuditEntries lists audit entries matching f, oldest first.
+// AuditEntries lists audit entries matching f, oldest first unless f.Newest.
 func (s *Store) AuditEntries(ctx context.Context, f AuditFilter) ([]AuditEntry, error) {
 	var where []string
 	var args []any
@@ -182,7 +183,11 @@ func (s *Store) AuditEntries(ctx context.Context, f AuditFilter) ([]AuditEntry, 
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
-	query += " ORDER BY id"
+	if f.Newest {
+		query += " ORDER BY id DESC"
+	} else {
+		query += " ORDER BY id"
+	}
 	if f.Limit > 0 {
 		query += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}

@@ -94,6 +94,9 @@ func (s *Server) authorize(ctx context.Context, procedure, authorization string)
 // refuse counts and logs a refused call.
 func refuse(ctx context.Context, procedure string, err error) error {
 	err = toConnect(ctx, err)
+	if _, ok := rules[procedure]; !ok {
+		procedure = "unknown" // the caller chose the name: it must not make a metric series of its own
+	}
 	rpcRequests.WithLabelValues(procedure, connect.CodeOf(err).String()).Inc()
 	zerolog.Ctx(ctx).Warn().Str("procedure", procedure).Str("code", connect.CodeOf(err).String()).Msg("request refused")
 	return err

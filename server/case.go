@@ -306,8 +306,10 @@ func (s *Store) roomTaken(ctx context.Context, q querier, room, exceptVisit stri
 		vs, _ := strconv.ParseInt(syncer.Value(v, "start_ms"), 10, 64)
 		ve, _ := strconv.ParseInt(syncer.Value(v, "end_ms"), 10, 64)
 		if start.UnixMilli() < ve && vs < end.UnixMilli() {
-			return syncer.Errorf(syncer.CodeFailedPrecondition, "Room %q is booked from %s to %s by visit %s; choose another room or time.",
-				room, time.UnixMilli(vs).UTC().Format(time.RFC3339), time.UnixMilli(ve).UTC().Format(time.RFC3339), v.Record.Id)
+			// The other visit may be in a case the caller does not work on: the message says when
+			// the room is taken, never which visit holds it.
+			return syncer.Errorf(syncer.CodeFailedPrecondition, "Room %q is booked from %s to %s; choose another room or time.",
+				room, time.UnixMilli(vs).UTC().Format(time.RFC3339), time.UnixMilli(ve).UTC().Format(time.RFC3339))
 		}
 	}
 	return nil
@@ -412,10 +414,26 @@ func (s *Store) RescheduleVisit(ctx context.Context, who *Identity, visitID stri
 		return syncer.Errorf(syncer.CodeNotFound, "No visit has id %q.", visitID)
 	}
 	return s.editCase(ctx, who, visit.Record.CaseId, func(tx *sql.Tx, log *commitLog, hlc syncer.HLC) error {
+		// Read again inside the write: the visit may have been cancelled since, and a visit whose
+		// report is submitted took place as the report says; moving it would change what the
+		// submitted report shows.
+		recs, err := records.Query(ctx, tx, s.sealer, `SELECT id, state FROM records WHERE id = ? AND type = 'visit'
+			UNION ALL SELECT id, state FROM records WHERE visit_id = ? AND type = 'report'`, visitID, visitID)
+		if err != nil {
+			return err
+		}
+		for _, rec := range recs {
+			switch {
+			case rec.Deleted && rec.Record.Type == syncer.TypeVisit:
+				return syncer.Errorf(syncer.CodeNotFound, "Visit %s was cancelled.", visitID)
+			case !rec.Deleted && syncer.Locked(rec):
+				return syncer.Errorf(syncer.CodeFailedPrecondition, "Visit %s has a submitted report; a visit that took place cannot be moved.", visitID)
+			}
+		}
 		if err := s.roomTaken(ctx, tx, room, visitID, start, end); err != nil {
 			return err
 		}
-		_, err := log.serverChange(visit.Record, false, map[string]string{
+		_, err = log.serverChange(visit.Record, false, map[string]string{
 			"start_ms": strconv.FormatInt(start.UnixMilli(), 10), "end_ms": strconv.FormatInt(end.UnixMilli(), 10), "room": room,
 		}, hlc)
 		return err

@@ -110,7 +110,12 @@ func (s *Store) SetPassword(ctx context.Context, by Actor, nameOrID, password st
 		if _, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, hash, u.ID); err != nil {
 			return fmt.Errorf("set password: %w", err)
 		}
+		// A new password is often set because the old one leaked: every browser session of the
+		// user ends with it.
 		if _, err := tx.ExecContext(ctx, `DELETE FROM sign_in_failures WHERE user_id = ?`, u.ID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM web_sessions WHERE user_id = ?`, u.ID); err != nil {
 			return err
 		}
 		return appendAudit(ctx, tx, s.nowMs(), AuditEvent{Kind: AuditPasswordSet, ActorUserID: by.UserID, Detail: by.detail(map[string]string{"user": u.ID})})
@@ -125,8 +130,12 @@ func (s *Store) SignIn(ctx context.Context, name, password string) (User, error)
 	now := s.now()
 	var u User
 	var hash string
-	var failures, newestFailure int64
-	err := s.db.ReadTx(ctx, func(tx *sql.Tx) error {
+	var lockedUntil time.Time
+	// In one write, before the slow password check: refuse a locked account, and count this
+	// attempt as a failure already, so guesses sent in parallel each see the ones before them
+	// and no more than SignInMaxFailures are ever checked in a lockout window. A right
+	// password removes the count.
+	err := s.db.WriteTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		if u, err = userByName(ctx, tx, name); err != nil {
 			return err
@@ -134,8 +143,20 @@ func (s *Store) SignIn(ctx context.Context, name, password string) (User, error)
 		if err := tx.QueryRowContext(ctx, `SELECT password_hash FROM users WHERE id = ?`, u.ID).Scan(&hash); err != nil {
 			return err
 		}
-		return tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(MAX(at_ms), 0) FROM sign_in_failures WHERE user_id = ? AND at_ms > ?`,
-			u.ID, now.Add(-SignInLockout).UnixMilli()).Scan(&failures, &newestFailure)
+		var failures, newest int64
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(MAX(at_ms), 0) FROM sign_in_failures WHERE user_id = ? AND at_ms > ?`,
+			u.ID, now.Add(-SignInLockout).UnixMilli()).Scan(&failures, &newest); err != nil {
+			return err
+		}
+		if failures >= SignInMaxFailures {
+			lockedUntil = time.UnixMilli(newest).Add(SignInLockout)
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sign_in_failures (user_id, at_ms) VALUES (?, ?)`, u.ID, now.UnixMilli()); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM sign_in_failures WHERE at_ms < ?`, now.Add(-24*time.Hour).UnixMilli())
+		return err
 	})
 	if syncer.ErrorCode(err) == syncer.CodeNotFound {
 		checkPassword(password, "") // the same cost as for a known user
@@ -144,22 +165,11 @@ func (s *Store) SignIn(ctx context.Context, name, password string) (User, error)
 	if err != nil {
 		return User{}, fmt.Errorf("sign in: %w", err)
 	}
-	if failures >= SignInMaxFailures {
-		until := time.UnixMilli(newestFailure).Add(SignInLockout)
+	if !lockedUntil.IsZero() {
 		return User{}, s.failSignIn(ctx, u.ID, "locked", syncer.Errorf(syncer.CodePermissionDenied,
-			"Too many failed sign-ins: the account is locked until %s. Try again then, or ask an admin.", until.Local().Format("15:04")))
+			"Too many failed sign-ins: the account is locked until %s. Try again then, or ask an admin.", lockedUntil.Local().Format("15:04")))
 	}
 	if !checkPassword(password, hash) {
-		err := s.db.WriteTx(ctx, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO sign_in_failures (user_id, at_ms) VALUES (?, ?)`, u.ID, now.UnixMilli()); err != nil {
-				return err
-			}
-			_, err := tx.ExecContext(ctx, `DELETE FROM sign_in_failures WHERE at_ms < ?`, now.Add(-24*time.Hour).UnixMilli())
-			return err
-		})
-		if err != nil {
-			return User{}, fmt.Errorf("record failed sign-in: %w", err)
-		}
 		return User{}, s.failSignIn(ctx, u.ID, "wrong password", wrong)
 	}
 	if u.Disabled {

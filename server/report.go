@@ -215,6 +215,12 @@ func (s *Store) reports(ctx context.Context, tx *sql.Tx, who *Identity, caseID, 
 	if caseID != "" {
 		query, args = `SELECT id, state FROM records WHERE type = ? AND case_id = ? ORDER BY id`, []any{syncer.TypeReport, caseID}
 	}
+	if who != nil {
+		// Only the cases the person works on are read (and opened) at all; authorize below
+		// decides which of those their roles let them see.
+		query = strings.Replace(query, " ORDER BY id", " AND case_id IN (SELECT case_id FROM case_members WHERE user_id = ?) ORDER BY id", 1)
+		args = append(args, who.UserID)
+	}
 	reps, err := records.Query(ctx, tx, s.sealer, query, args...)
 	if err != nil {
 		return nil, err
@@ -338,6 +344,7 @@ func (s *Store) GetReport(ctx context.Context, who Identity, reportID, purpose s
 		if err != nil {
 			return err
 		}
+		var mayReadDrafts *bool
 		for _, d := range docs {
 			if d.Deleted || syncer.Value(d, "report_id") != reportID {
 				continue
@@ -350,6 +357,20 @@ func (s *Store) GetReport(ctx context.Context, who Identity, reportID, purpose s
 				continue
 			}
 			a.State = syncer.State(d)
+			if a.State == syncer.StateDraft {
+				// A draft addendum is a consultant's work in progress, like a draft report.
+				if mayReadDrafts == nil {
+					err := authorize(ctx, tx, who, rep.Record.CaseId, actReadDraft)
+					if syncer.ErrorCode(err) == syncer.CodeInternal {
+						return err
+					}
+					ok := err == nil
+					mayReadDrafts = &ok
+				}
+				if !*mayReadDrafts {
+					continue
+				}
+			}
 			a.SubmittedMs, _ = strconv.ParseInt(syncer.Value(d, "submitted_ms"), 10, 64)
 			r.Addenda = append(r.Addenda, a)
 		}
@@ -496,6 +517,9 @@ func (s *Store) AddParentComment(ctx context.Context, who Identity, reportID, te
 		rep, err := s.loadReport(ctx, tx, who, reportID, actParentComment)
 		if err != nil {
 			return err
+		}
+		if !syncer.Locked(rep) {
+			return syncer.Errorf(syncer.CodeFailedPrecondition, "Report %s has not been submitted yet; a parent's comment is filed with a submitted report.", reportID)
 		}
 		log, err := s.newCommitLog(ctx, tx, s.nowMs())
 		if err != nil {

@@ -2,7 +2,6 @@ package web
 
 import (
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -114,7 +113,7 @@ func (p *Pages) resetPassword(w http.ResponseWriter, r *http.Request, sess *serv
 // audit shows the audit log, newest first, with filters.
 func (p *Pages) audit(w http.ResponseWriter, r *http.Request, sess *server.Session) {
 	q := r.URL.Query()
-	f := server.AuditFilter{DeviceID: q.Get("device"), CaseID: q.Get("case"), Limit: 500}
+	f := server.AuditFilter{DeviceID: q.Get("device"), CaseID: q.Get("case"), Limit: 500, Newest: true}
 	if name := q.Get("user"); name != "" {
 		u, err := p.store.UserByName(r.Context(), name)
 		if err != nil {
@@ -142,6 +141,5 @@ func (p *Pages) audit(w http.ResponseWriter, r *http.Request, sess *server.Sessi
 		p.fail(w, r, sess, err)
 		return
 	}
-	slices.Reverse(entries)
 	p.render(w, r, "audit", http.StatusOK, page{Title: "Audit log", Session: sess, Data: map[string]any{"Entries": entries, "Query": q}})
 }

@@ -159,3 +159,22 @@ func TestAdminRevokesADeviceAndDisablesAUser(t *testing.T) {
 		t.Fatal("the audit page does not show the revocation and the disabling")
 	}
 }
+
+// A new password is often set because the old one leaked: the sessions opened with the old one end.
+func TestAPasswordResetEndsTheUsersSessions(t *testing.T) {
+	s := newSite(t)
+	s.withPassword("sara", "the first long password", "caseworker")
+	b := s.newBrowser()
+	if code, _ := b.signIn("sara", "the first long password"); code != http.StatusSeeOther {
+		t.Fatalf("sign in: %d", code)
+	}
+	if code, _, _ := b.get("/week"); code != http.StatusOK {
+		t.Fatalf("a fresh session: %d", code)
+	}
+	if err := s.srv.Store.SetPassword(context.Background(), server.Actor{}, "sara", "a second long password"); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, h := b.get("/week"); code != http.StatusSeeOther || h.Get("Location") != "/signin" {
+		t.Fatalf("the old session after a password reset: %d", code)
+	}
+}
