@@ -1,6 +1,7 @@
--- Wrong PINs entered on this tablet (time only, no content), kept so they can be reported to the
--- server's audit log. The count of wrong PINs in a row is the meta key pin_failures.
+-- Wrong PINs entered on this tablet (time only, no content), kept until they are reported to the
+-- server's audit log. The server logs each id of a device once, so an id is never used again after
+-- its row is deleted: AUTOINCREMENT. The count of wrong PINs in a row is the meta key pin_failures.
 CREATE TABLE unlock_failures (
-	id    INTEGER PRIMARY KEY,
+	id    INTEGER PRIMARY KEY AUTOINCREMENT,
 	at_ms INTEGER NOT NULL
 );
