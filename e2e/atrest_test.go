@@ -6,16 +6,44 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/samvaer/sync/server"
+	"github.com/samvaer/sync/syncer"
 )
 
-// markers are written where a person's words go: children's and parents' names, the place of a
-// visit, observations, report sections, and the other side of a conflict.
-var markers = []string{"QXCHILDIda", "QXPARENTMette", "QXPLACERosenvej12", "QXOBSERVATION", "QXREPORTOPENING", "QXREPORTOTHER", "QXCONFLICT"}
+// The markers are written where a person's words go, each through the API that writes it: the
+// case's people and placement, the case's decision, conditions, goals and the child's wishes
+// (server), the visit's place and who was present, observations, report sections, the other side
+// of a conflict, addenda (signed on a tablet, filed on the server, and a draft the server made
+// from an offline edit that reached a submitted report) and a parent's comment.
+const (
+	mChild          = "QXCHILDIda"
+	mParent         = "QXPARENTMette"
+	mPlace          = "QXPLACERosenvej12"
+	mObservation    = "QXOBSERVATION"
+	mOpening        = "QXREPORTOPENING"
+	mOther          = "QXREPORTOTHER"
+	mConflict       = "QXCONFLICT"
+	mRelative       = "QXRELATIVEMormorGrethe"
+	mPlacement      = "QXPLACEMENTPlejefamilieSkovvej7"
+	mPurpose        = "QXDECISIONPURPOSE"
+	mConditions     = "QXCONDITIONS"
+	mGoal           = "QXGOAL"
+	mWish           = "QXWISH"
+	mPresent        = "QXPRESENTMormorGrethe"
+	mSubmitted      = "QXREPORTSUBMITTED"
+	mAddendumSigned = "QXADDENDUMSIGNED"
+	mAddendumServer = "QXADDENDUMSERVER"
+	mAddendumDraft  = "QXADDENDUMDRAFT"
+	mParentComment  = "QXPARENTCOMMENT"
+)
+
+var markers = []string{mChild, mParent, mPlace, mObservation, mOpening, mOther, mConflict, mRelative, mPlacement,
+	mPurpose, mConditions, mGoal, mWish, mPresent, mSubmitted, mAddendumSigned, mAddendumServer, mAddendumDraft, mParentComment}
 
 // leaks returns "file: marker" for every marker found in a file under the directories or in the
 // extra texts (logs).
@@ -58,8 +86,9 @@ func leaks(t *testing.T, dirs []string, texts map[string]string) []string {
 
 // Everything a person wrote about a child is unreadable in every file the server and the tablets
 // keep — databases, WAL, key files — and in the server's logs: while they run (the WAL holding
-// the latest writes) and after they stop. The same words reach the other tablet intact, so the
-// markers really passed through every store.
+// the latest writes) and after they stop. Every marker is read back first — on the server, and
+// on the tablets, which also hold exactly the server's state — so the markers really passed
+// through every store.
 func TestNothingWrittenIsReadableAtRest(t *testing.T) {
 	ctx := context.Background()
 	s := startServer(t)
@@ -68,12 +97,27 @@ func TestNothingWrittenIsReadableAtRest(t *testing.T) {
 		_, err := st.AddUser(ctx, u[0], []string{u[1]})
 		mustDo(t, err)
 	}
-	caseID, err := st.AddCase(ctx, server.NewCase{Children: []string{markers[0]}, Parents: []string{markers[1]}, Caseworker: "Sara"})
+	caseID, err := st.AddCase(ctx, server.NewCase{Children: []string{mChild}, Parents: []string{mParent}, Caseworker: "Sara",
+		Relatives: []string{mRelative}, Placement: mPlacement + " Skovvej 7"})
 	mustDo(t, err)
 	start := time.Now().Add(-time.Hour)
-	visitID, err := st.AddVisit(ctx, server.NewVisit{CaseID: caseID, Consultant: "Kim", Kind: "supervised", Start: start, End: start.Add(2 * time.Hour), Place: markers[2]})
+	_, err = st.SetDecision(ctx, nil, caseID, server.Decision{Kind: syncer.KindSupervised, FromMs: start.Add(-24 * time.Hour).UnixMilli(),
+		ToMs: start.Add(30 * 24 * time.Hour).UnixMilli(), Purpose: mPurpose + " that Ida keeps her bond with her mother."})
 	mustDo(t, err)
-	_, err = st.AddVisit(ctx, server.NewVisit{CaseID: caseID, Consultant: "Lea", Kind: "supervised", Start: start.Add(24 * time.Hour), End: start.Add(26 * time.Hour), Place: "Rum 2"})
+	_, _, err = st.SetConditions(ctx, nil, caseID, mConditions+" Mother arrives sober.")
+	mustDo(t, err)
+	_, err = st.AddGoal(ctx, nil, caseID, mGoal+" Mother reads Ida's signals.")
+	mustDo(t, err)
+	kids, err := st.ChildIDs(ctx, caseID)
+	mustDo(t, err)
+	if len(kids) != 1 {
+		t.Fatalf("child ids %v", kids)
+	}
+	_, err = st.AddWish(ctx, nil, caseID, kids[0], mWish+" Ida wants her grandmother there.", true, 0)
+	mustDo(t, err)
+	visitID, err := st.AddVisit(ctx, server.NewVisit{CaseID: caseID, Consultant: "Kim", Kind: "supervised", Start: start, End: start.Add(2 * time.Hour), Place: mPlace})
+	mustDo(t, err)
+	visit2, err := st.AddVisit(ctx, server.NewVisit{CaseID: caseID, Consultant: "Lea", Kind: "supervised", Start: start.Add(24 * time.Hour), End: start.Add(26 * time.Hour), Place: "Rum 2"})
 	mustDo(t, err)
 
 	a, b := enrollTablet(t, s, "Kim"), enrollTablet(t, s, "Lea")
@@ -81,40 +125,141 @@ func TestNothingWrittenIsReadableAtRest(t *testing.T) {
 		_, err := tb.Sync(ctx)
 		mustDo(t, err)
 	}
-	_, err = a.Observe(ctx, visitID, markers[3]+" Ida runs to her mother.")
+	_, err = a.Observe(ctx, visitID, mObservation+" Ida runs to her mother.")
 	mustDo(t, err)
-	mustDo(t, a.SetReportSection(ctx, visitID, "opening", markers[4]+" Mother arrives on time."))
+	mustDo(t, a.SetPresent(ctx, visitID, mPresent+" (grandmother)\nMette (mother)"))
+	mustDo(t, a.SetReportSection(ctx, visitID, "opening", mOpening+" Mother arrives on time."))
 	// Both tablets write the same section offline: one side becomes a conflict record.
-	mustDo(t, a.SetReportSection(ctx, visitID, "ending", markers[5]+" the goodbye at the door."))
-	mustDo(t, b.SetReportSection(ctx, visitID, "ending", markers[6]+" the child cries at the goodbye."))
+	mustDo(t, a.SetReportSection(ctx, visitID, "ending", mOther+" the goodbye at the door."))
+	mustDo(t, b.SetReportSection(ctx, visitID, "ending", mConflict+" the child cries at the goodbye."))
+	// Lea submits the second visit's report while Kim, offline, edits it: Kim's edit reaches a
+	// submitted report and the server makes it an addendum draft.
+	mustDo(t, b.SetReportSection(ctx, visit2, "interaction", mSubmitted+" Mother reads a book to Ida."))
+	mustDo(t, b.Submit(ctx, visit2))
+	mustDo(t, a.SetReportSection(ctx, visit2, "interaction", mAddendumDraft+" Ida shows her mother a drawing."))
 	for range 2 {
-		for _, tb := range []*tablet{a, b} {
+		for _, tb := range []*tablet{b, a} {
 			_, err := tb.Sync(ctx)
 			mustDo(t, err)
 		}
 	}
-	// The words arrived: the other tablet shows the observation and the conflict.
+	// A signed addendum from a tablet, one filed on the server, and a parent's comment.
+	_, err = b.AddAddendum(ctx, visit2, "context", mAddendumSigned+" the visit moved to the garden.")
+	mustDo(t, err)
+	_, err = b.Sync(ctx)
+	mustDo(t, err)
+	reportID := visitOn(t, b, visit2).ReportID
+	sara, err := st.UserByName(ctx, "Sara")
+	mustDo(t, err)
+	saraID := server.Identity{UserID: sara.ID, DeviceID: syncer.NewID(), Roles: sara.Roles}
+	_, err = st.AddAddendum(ctx, saraID, reportID, "", mAddendumServer+" the grandmother was invited by the caseworker.")
+	mustDo(t, err)
+	_, err = st.AddParentComment(ctx, saraID, reportID, mParentComment+" I did not cry, I was happy.", 0)
+	mustDo(t, err)
+	for _, tb := range []*tablet{a, b} {
+		_, err := tb.Sync(ctx)
+		mustDo(t, err)
+	}
+
+	// The words arrived: the server reads every marker back, ...
+	const purpose = "at-rest test"
+	var onServer strings.Builder
+	cv, err := st.GetCase(ctx, saraID, caseID, purpose)
+	mustDo(t, err)
+	for _, r := range cv.Records {
+		for _, v := range r.Fields {
+			onServer.WriteString(v + "\x00")
+		}
+	}
+	rep, err := st.GetReport(ctx, saraID, reportID, purpose)
+	mustDo(t, err)
+	for _, sec := range rep.Sections {
+		onServer.WriteString(sec.Text + "\x00")
+	}
+	// The first visit's report is still a draft, which its consultant reads.
+	kim, err := st.UserByName(ctx, "Kim")
+	mustDo(t, err)
+	draft, err := st.GetReport(ctx, server.Identity{UserID: kim.ID, DeviceID: a.DeviceID(), Roles: kim.Roles}, visitOn(t, a, visitID).ReportID, purpose)
+	mustDo(t, err)
+	for _, sec := range draft.Sections {
+		onServer.WriteString(sec.Text + "\x00")
+	}
+	for _, o := range draft.Observations {
+		onServer.WriteString(o.Text + "\x00")
+	}
+	drafts := 0
+	for _, d := range append(rep.Addenda, rep.ParentComments...) {
+		onServer.WriteString(d.Text + "\x00")
+		if d.State == syncer.StateDraft && strings.HasPrefix(d.Text, mAddendumDraft) {
+			drafts++
+		}
+	}
+	if drafts != 1 {
+		t.Fatalf("the offline edit of the submitted report is not an addendum draft on the server: %+v", rep.Addenda)
+	}
+	// ... and the tablets hold the same state as the server (the digest covers every record of
+	// the case, the parents, relatives, placement and the parent's comment too) and show what
+	// their views show: the case, the visits with their addenda, the conflict.
+	want, err := st.CaseDigest(ctx, caseID)
+	mustDo(t, err)
+	for name, tb := range map[string]*tablet{"kim": a, "lea": b} {
+		if got, err := tb.Digest(ctx, caseID); err != nil || got != want {
+			t.Fatalf("%s digest %s, server %s (%v)", name, got, want, err)
+		}
+	}
+	var onTablet strings.Builder
+	c, err := b.Case(ctx, caseID)
+	mustDo(t, err)
+	for _, k := range c.Children {
+		onTablet.WriteString(k.Name + "\x00")
+	}
+	for _, d := range c.Decisions {
+		onTablet.WriteString(d.Purpose + "\x00")
+	}
+	onTablet.WriteString(c.Conditions.Text + "\x00")
+	for _, g := range c.Goals {
+		onTablet.WriteString(g.Text + "\x00")
+	}
+	for _, w := range c.Wishes {
+		onTablet.WriteString(w.Text + "\x00")
+	}
 	visits, err := b.Visits(ctx)
 	mustDo(t, err)
-	var seen strings.Builder
 	for _, v := range visits {
-		seen.WriteString(v.Place)
+		onTablet.WriteString(v.Place + "\x00" + v.Present + "\x00")
 		for _, o := range v.Observations {
-			seen.WriteString(o.Text)
+			onTablet.WriteString(o.Text + "\x00")
 		}
 		for _, r := range v.Report {
-			seen.WriteString(r.Text)
+			onTablet.WriteString(r.Text + "\x00")
+		}
+		for _, d := range v.Addenda {
+			onTablet.WriteString(d.Text + "\x00")
 		}
 	}
 	conflicts, err := b.Conflicts(ctx)
 	mustDo(t, err)
 	for _, c := range conflicts {
-		seen.WriteString(c.CurrentValue + c.OtherValue)
+		onTablet.WriteString(c.CurrentValue + "\x00" + c.OtherValue + "\x00")
 	}
-	for _, m := range markers[2:] {
-		if !strings.Contains(seen.String(), m) {
-			t.Fatalf("%s did not reach the other tablet; the test would prove nothing", m)
+	// The tablets' views do not show the parents, relatives, placement or a parent's comment;
+	// the digest above proves the tablets hold them.
+	// The server's reads do not show conflict records: the side kept in the report must be there,
+	// and the digest proves the server holds the conflict the tablet shows.
+	notShown := []string{mParent, mRelative, mPlacement, mParentComment}
+	if !strings.Contains(onServer.String(), mOther) && !strings.Contains(onServer.String(), mConflict) {
+		t.Errorf("the server reads back neither side of the conflict")
+	}
+	for _, m := range markers {
+		if m != mOther && m != mConflict && !strings.Contains(onServer.String(), m) {
+			t.Errorf("the server does not read back %s; the test would prove nothing", m)
 		}
+		if !slices.Contains(notShown, m) && !strings.Contains(onTablet.String(), m) {
+			t.Errorf("%s did not reach the other tablet; the test would prove nothing", m)
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
 	}
 
 	dirs := []string{s.dir, a.home, b.home}
