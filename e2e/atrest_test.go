@@ -187,15 +187,23 @@ func TestNothingWrittenIsReadableAtRest(t *testing.T) {
 	for _, o := range draft.Observations {
 		onServer.WriteString(o.Text + "\x00")
 	}
+	// A draft addendum is read by the case's consultants only, like a draft report.
+	asConsultant, err := st.GetReport(ctx, server.Identity{UserID: kim.ID, DeviceID: a.DeviceID(), Roles: kim.Roles}, reportID, purpose)
+	mustDo(t, err)
+	for _, d := range rep.Addenda {
+		if d.State == syncer.StateDraft {
+			t.Fatal("the caseworker was given a draft addendum")
+		}
+	}
 	drafts := 0
-	for _, d := range append(rep.Addenda, rep.ParentComments...) {
+	for _, d := range append(asConsultant.Addenda, rep.ParentComments...) {
 		onServer.WriteString(d.Text + "\x00")
 		if d.State == syncer.StateDraft && strings.HasPrefix(d.Text, mAddendumDraft) {
 			drafts++
 		}
 	}
 	if drafts != 1 {
-		t.Fatalf("the offline edit of the submitted report is not an addendum draft on the server: %+v", rep.Addenda)
+		t.Fatalf("the offline edit of the submitted report is not an addendum draft on the server: %+v", asConsultant.Addenda)
 	}
 	// ... and the tablets hold the same state as the server (the digest covers every record of
 	// the case, the parents, relatives, placement and the parent's comment too) and show what
