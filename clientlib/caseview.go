@@ -29,16 +29,7 @@ type Child struct {
 }
 
 // Decision is a decision visits rest on.
-type Decision struct {
-	ID                 string `json:"id"`
-	Kind               string `json:"kind"`
-	ConsentParents     bool   `json:"consent_parents"`
-	YoungPerson        bool   `json:"young_person"`
-	ConsentYoungPerson bool   `json:"consent_young_person"`
-	FromMs             int64  `json:"from_ms"`
-	ToMs               int64  `json:"to_ms"`
-	Purpose            string `json:"purpose"`
-}
+type Decision = syncer.Decision
 
 // Conditions is the newest version of the conditions and agreements.
 type Conditions struct {
@@ -84,9 +75,7 @@ func (t *Tablet) Case(ctx context.Context, caseID string) (Case, error) {
 			case syncer.TypeChild:
 				c.Children = append(c.Children, Child{ID: id, Name: v("name")})
 			case syncer.TypeDecision:
-				c.Decisions = append(c.Decisions, Decision{ID: id, Kind: v("kind"), ConsentParents: v("consent_parents") == "true",
-					YoungPerson: v("young_person") == "true", ConsentYoungPerson: v("consent_young_person") == "true",
-					FromMs: atoi(v("from_ms")), ToMs: atoi(v("to_ms")), Purpose: v("purpose")})
+				c.Decisions = append(c.Decisions, syncer.ReadDecision(id, v))
 			case syncer.TypeConditions:
 				if n, _ := strconv.ParseInt(v("version"), 10, 64); n > c.Conditions.Version {
 					c.Conditions = Conditions{ID: id, Version: n, Text: v("text")}

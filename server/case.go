@@ -23,20 +23,8 @@ import (
 // server and read-only on tablets, so the consultant sees them offline. who is the caller of an
 // RPC (nil for an admin working on the data directory); it must be allowed to edit the case.
 
-// Decision is the decision visits rest on.
-type Decision struct {
-	// Kind is supervised (§ 105) or supported (§ 104).
-	Kind string `json:"kind"`
-	// ConsentParents: the parents consented to written descriptions (supported visits).
-	ConsentParents bool `json:"consent_parents"`
-	// YoungPerson: a child of the case is 15 or over, whose consent is needed too.
-	YoungPerson        bool `json:"young_person"`
-	ConsentYoungPerson bool `json:"consent_young_person"`
-	// From and To bound a supervised visit decision's period; Purpose is its purpose.
-	FromMs  int64  `json:"from_ms"`
-	ToMs    int64  `json:"to_ms"`
-	Purpose string `json:"purpose"`
-}
+// Decision is what SetDecision records (the shared shape of a decision record).
+type Decision = syncer.Decision
 
 // editCase runs fn in a write transaction with a commit log, after checking the case exists and
 // the caller may edit it.
@@ -86,11 +74,7 @@ func (s *Store) SetDecision(ctx context.Context, who *Identity, caseID string, d
 	}
 	id := syncer.NewID()
 	err := s.editCase(ctx, who, caseID, func(_ *sql.Tx, log *commitLog, hlc syncer.HLC) error {
-		_, err := log.serverChange(&v1.RecordRef{Type: syncer.TypeDecision, Id: id, CaseId: caseID}, false, map[string]string{
-			"kind": d.Kind, "consent_parents": strconv.FormatBool(d.ConsentParents), "young_person": strconv.FormatBool(d.YoungPerson),
-			"consent_young_person": strconv.FormatBool(d.ConsentYoungPerson),
-			"from_ms":              strconv.FormatInt(d.FromMs, 10), "to_ms": strconv.FormatInt(d.ToMs, 10), "purpose": d.Purpose,
-		}, hlc)
+		_, err := log.serverChange(&v1.RecordRef{Type: syncer.TypeDecision, Id: id, CaseId: caseID}, false, d.Fields(), hlc)
 		return err
 	})
 	return id, err

@@ -113,8 +113,8 @@ type caseChild struct{ ID, Name string }
 // caseDecision is a decision as the page shows it: § 105 with its period and purpose, or § 104
 // with the consents to written descriptions.
 type caseDecision struct {
-	Kind, From, To, Purpose                         string
-	ConsentParents, YoungPerson, ConsentYoungPerson bool
+	syncer.Decision
+	From, To string // the period as days
 }
 
 // caseConditions is one version of the conditions.
@@ -196,8 +196,8 @@ func (p *Pages) casePage(w http.ResponseWriter, r *http.Request, sess *server.Se
 		case syncer.TypeChild:
 			v.Children = append(v.Children, caseChild{ID: rec.ID, Name: f["name"]})
 		case syncer.TypeDecision:
-			v.Decisions = append(v.Decisions, caseDecision{Kind: f["kind"], From: p.day(f["from_ms"]), To: p.day(f["to_ms"]), Purpose: f["purpose"],
-				ConsentParents: f["consent_parents"] == "true", YoungPerson: f["young_person"] == "true", ConsentYoungPerson: f["consent_young_person"] == "true"})
+			d := syncer.ReadDecision(rec.ID, func(name string) string { return f[name] })
+			v.Decisions = append(v.Decisions, caseDecision{Decision: d, From: p.day(f["from_ms"]), To: p.day(f["to_ms"])})
 		case syncer.TypeConditions:
 			conditions = append(conditions, rec)
 		case syncer.TypeGoal:
