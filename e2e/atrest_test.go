@@ -40,10 +40,11 @@ const (
 	mAddendumServer = "QXADDENDUMSERVER"
 	mAddendumDraft  = "QXADDENDUMDRAFT"
 	mParentComment  = "QXPARENTCOMMENT"
+	mAccessPurpose  = "QXACCESSPURPOSE" // the purpose a person gives for reading, in the access log
 )
 
 var markers = []string{mChild, mParent, mPlace, mObservation, mOpening, mOther, mConflict, mRelative, mPlacement,
-	mPurpose, mConditions, mGoal, mWish, mPresent, mSubmitted, mAddendumSigned, mAddendumServer, mAddendumDraft, mParentComment}
+	mPurpose, mConditions, mGoal, mWish, mPresent, mSubmitted, mAddendumSigned, mAddendumServer, mAddendumDraft, mParentComment, mAccessPurpose}
 
 // leaks returns "file: marker" for every marker found in a file under the directories or in the
 // extra texts (logs).
@@ -162,7 +163,7 @@ func TestNothingWrittenIsReadableAtRest(t *testing.T) {
 	}
 
 	// The words arrived: the server reads every marker back, ...
-	const purpose = "at-rest test"
+	const purpose = "at-rest test " + mAccessPurpose
 	var onServer strings.Builder
 	cv, err := st.GetCase(ctx, saraID, caseID, purpose)
 	mustDo(t, err)
@@ -254,7 +255,13 @@ func TestNothingWrittenIsReadableAtRest(t *testing.T) {
 	// the digest above proves the tablets hold them.
 	// The server's reads do not show conflict records: the side kept in the report must be there,
 	// and the digest proves the server holds the conflict the tablet shows.
-	notShown := []string{mParent, mRelative, mPlacement, mParentComment}
+	// The access log's purposes stay on the server.
+	logged, err := st.AuditEntries(ctx, server.AuditFilter{CaseID: caseID, Kinds: []string{server.AuditCaseRead}})
+	mustDo(t, err)
+	for _, e := range logged {
+		onServer.WriteString(e.Purpose + "\x00")
+	}
+	notShown := []string{mParent, mRelative, mPlacement, mParentComment, mAccessPurpose}
 	if !strings.Contains(onServer.String(), mOther) && !strings.Contains(onServer.String(), mConflict) {
 		t.Errorf("the server reads back neither side of the conflict")
 	}

@@ -112,6 +112,8 @@ type NewCase struct {
 	Placement  string // the foster family or institution
 	// Coordinator (user name or id, optional) plans the case's visits.
 	Coordinator string
+	// By is who creates the case, for the access log (nil: an admin on the command line).
+	By *Identity
 }
 
 // AddCase creates a case; its caseworker is a member from the start.
@@ -159,6 +161,9 @@ func (s *Store) AddCase(ctx context.Context, nc NewCase) (string, error) {
 			if _, err := log.serverChange(ref, false, map[string]string{"name": name}, s.clock.Now()); err != nil {
 				return err
 			}
+		}
+		if err := s.auditChanges(log, viaOf(nc.By)); err != nil {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO case_members (case_id, user_id, role) VALUES (?, ?, 'caseworker')`, caseID, cw.ID); err != nil {
 			return err
@@ -265,6 +270,9 @@ func (s *Store) AddVisit(ctx context.Context, nv NewVisit) (string, error) {
 		if err := add(syncer.TypeReport, syncer.NewID(), map[string]string{"visit_id": visitID}); err != nil {
 			return err
 		}
+		if err := s.auditChanges(log, viaOf(nv.By)); err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, `INSERT OR IGNORE INTO case_members (case_id, user_id, role) VALUES (?, ?, 'consultant')`, nv.CaseID, consultant.ID)
 		return err
 	})
@@ -300,7 +308,7 @@ func (s *Store) CancelVisit(ctx context.Context, visitID string) error {
 				return err
 			}
 		}
-		return nil
+		return s.auditChanges(log, viaOf(nil))
 	})
 }
 

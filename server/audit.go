@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/binary"
@@ -10,8 +11,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/samvaer/sync/internal/seal"
 )
 
 // The audit log: security events and (later) every use of a child's data, in an append-only,
@@ -37,6 +41,13 @@ const (
 	AuditCaseClosed       = "case.closed"
 	AuditCaseRead         = "case.read" // the access log: a person read a case or a report, with why
 	AuditSigningKeyRotate = "keys.rotated"
+	AuditCaseChanged      = "case.changed"     // records of a case were created or changed (counts, by whom, through which door)
+	AuditCaseDeleted      = "case.deleted"     // records of a case were deleted (counts)
+	AuditSearched         = "search"           // a person searched or listed personal data, with the criterion
+	AuditExported         = "export"           // data left the server: a PDF, the parents' copy, CSV, the insight export
+	AuditRetention        = "retention.run"    // the retention job deleted what its settings say (counts, not content)
+	AuditCheckpoint       = "audit.checkpoint" // the retention job deleted the oldest entries up to here (signed)
+	AuditSignInUnblocked  = "sign_in.unblocked"
 )
 
 // AuditEvent is what an audit entry records. Detail holds non-sensitive keys and values such as
@@ -94,8 +105,10 @@ func encodeDetail(d map[string]string) string {
 }
 
 // auditHash is SHA-256 over a canonical encoding of every column of an entry: integers as 8
-// bytes big-endian, strings and blobs each prefixed with their length as 4 bytes big-endian.
-func auditHash(id, atMs int64, kind, actor, device, caseID, purpose, detail string, prev []byte) []byte {
+// bytes big-endian, strings and blobs each prefixed with their length as 4 bytes big-endian. An
+// entry with a sealed purpose adds the purpose's sealed content (not its wrapped data key, which
+// a key rotation re-wraps), so the chain covers the purpose without holding it in the clear.
+func auditHash(id, atMs int64, kind, actor, device, caseID, purpose, detail string, prev, sealedPurpose []byte) []byte {
 	h := sha256.New()
 	var n [8]byte
 	putInt := func(v int64) { binary.BigEndian.PutUint64(n[:], uint64(v)); h.Write(n[:]) }
@@ -107,15 +120,22 @@ func auditHash(id, atMs int64, kind, actor, device, caseID, purpose, detail stri
 		putBytes([]byte(s))
 	}
 	putBytes(prev)
+	if sealedPurpose != nil {
+		putBytes(sealedPurpose)
+	}
 	return h.Sum(nil)
 }
 
 // genesisHash is the prev_hash of the first entry.
 var genesisHash = make([]byte, sha256.Size)
 
+// purposeAD is the associated data of an entry's sealed purpose.
+func purposeAD(id int64) []byte { return columnAD("audit_log.purpose", strconv.FormatInt(id, 10)) }
+
 // appendAudit appends an event to the audit log inside the caller's write transaction, so the
-// event and what it records commit together.
-func appendAudit(ctx context.Context, tx *sql.Tx, nowMs int64, e AuditEvent) error {
+// event and what it records commit together. The purpose is sealed (it is a person's own words);
+// the entry's hash is anchored with the audit key.
+func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, nowMs int64, e AuditEvent) error {
 	if err := e.validate(); err != nil {
 		return err
 	}
@@ -127,7 +147,7 @@ func appendAudit(ctx context.Context, tx *sql.Tx, nowMs int64, e AuditEvent) err
 	}
 	detail := encodeDetail(e.Detail)
 	res, err := tx.ExecContext(ctx, `INSERT INTO audit_log (at_ms, kind, actor_user, device_id, case_id, purpose, detail, prev_hash, hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, x'')`, nowMs, e.Kind, e.ActorUserID, e.DeviceID, e.CaseID, e.Purpose, detail, prev)
+		VALUES (?, ?, ?, ?, ?, '', ?, ?, x'')`, nowMs, e.Kind, e.ActorUserID, e.DeviceID, e.CaseID, detail, prev)
 	if err != nil {
 		return fmt.Errorf("append audit entry: %w", err)
 	}
@@ -135,8 +155,18 @@ func appendAudit(ctx context.Context, tx *sql.Tx, nowMs int64, e AuditEvent) err
 	if err != nil {
 		return err
 	}
-	hash := auditHash(id, nowMs, e.Kind, e.ActorUserID, e.DeviceID, e.CaseID, e.Purpose, detail, prev)
-	if _, err := tx.ExecContext(ctx, `UPDATE audit_log SET hash = ? WHERE id = ?`, hash, id); err != nil {
+	var sealed, content []byte
+	if e.Purpose != "" {
+		if sealed, err = s.sealer.Seal([]byte(e.Purpose), purposeAD(id)); err != nil {
+			return fmt.Errorf("seal audit purpose: %w", err)
+		}
+		if content, err = seal.SealedContent(sealed); err != nil {
+			return err
+		}
+	}
+	hash := auditHash(id, nowMs, e.Kind, e.ActorUserID, e.DeviceID, e.CaseID, "", detail, prev, content)
+	if _, err := tx.ExecContext(ctx, `UPDATE audit_log SET hash = ?, mac = ?, purpose_sealed = ? WHERE id = ?`,
+		hash, auditMAC(s.auditKey, hash), sealed, id); err != nil {
 		return fmt.Errorf("seal audit entry: %w", err)
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO audit_head (one, id, hash) VALUES (1, ?, ?)
@@ -146,7 +176,20 @@ func appendAudit(ctx context.Context, tx *sql.Tx, nowMs int64, e AuditEvent) err
 
 // Audit appends one event to the audit log in a transaction of its own.
 func (s *Store) Audit(ctx context.Context, e AuditEvent) error {
-	return s.db.WriteTx(ctx, func(tx *sql.Tx) error { return appendAudit(ctx, tx, s.nowMs(), e) })
+	return s.db.WriteTx(ctx, func(tx *sql.Tx) error { return s.appendAudit(ctx, tx, s.nowMs(), e) })
+}
+
+// openPurpose returns an entry's purpose: the sealed one, or the plaintext column of an entry
+// written before purposes were sealed.
+func (s *Store) openPurpose(id int64, plain string, sealed []byte) (string, error) {
+	if sealed == nil {
+		return plain, nil
+	}
+	b, err := s.sealer.Open(sealed, purposeAD(id))
+	if err != nil {
+		return "", fmt.Errorf("audit entry %d: purpose: %w", id, err)
+	}
+	return string(b), nil
 }
 
 // AuditFilter selects audit entries; zero fields select everything.
@@ -155,8 +198,9 @@ type AuditFilter struct {
 	UserID       string    // the actor
 	DeviceID     string
 	CaseID       string
-	Limit        int  // 0: no limit
-	Newest       bool // newest first (with Limit: the newest entries), instead of oldest first
+	Kinds        []string // any of these kinds (none: every kind)
+	Limit        int      // 0: no limit
+	Newest       bool     // newest first (with Limit: the newest entries), instead of oldest first
 }
 
 // AuditEntries lists audit entries matching f, oldest first unless f.Newest.
@@ -179,7 +223,13 @@ func (s *Store) AuditEntries(ctx context.Context, f AuditFilter) ([]AuditEntry, 
 	if f.CaseID != "" {
 		add("case_id = ?", f.CaseID)
 	}
-	query := `SELECT id, at_ms, kind, actor_user, device_id, case_id, purpose, detail, hash FROM audit_log`
+	if len(f.Kinds) > 0 {
+		where = append(where, "kind IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(f.Kinds)), ", ")+")")
+		for _, k := range f.Kinds {
+			args = append(args, k)
+		}
+	}
+	query := `SELECT id, at_ms, kind, actor_user, device_id, case_id, purpose, purpose_sealed, detail, hash FROM audit_log`
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -199,9 +249,12 @@ func (s *Store) AuditEntries(ctx context.Context, f AuditFilter) ([]AuditEntry, 
 	var out []AuditEntry
 	for rows.Next() {
 		var e AuditEntry
-		var detail string
-		var hash []byte
-		if err := rows.Scan(&e.ID, &e.AtMs, &e.Kind, &e.ActorUserID, &e.DeviceID, &e.CaseID, &e.Purpose, &detail, &hash); err != nil {
+		var detail, purpose string
+		var hash, sealed []byte
+		if err := rows.Scan(&e.ID, &e.AtMs, &e.Kind, &e.ActorUserID, &e.DeviceID, &e.CaseID, &purpose, &sealed, &detail, &hash); err != nil {
+			return nil, err
+		}
+		if e.Purpose, err = s.openPurpose(e.ID, purpose, sealed); err != nil {
 			return nil, err
 		}
 		if detail != "{}" {
@@ -224,18 +277,24 @@ type AuditVerification struct {
 	Problems []string `json:"problems,omitempty"`
 }
 
-// VerifyAudit walks the audit log and checks that ids run 1, 2, 3… without gaps, that each
-// entry's prev_hash is the hash of the entry before, that each hash matches the entry's columns,
-// and that the last entry is the one the head and the id sequence name.
+// VerifyAudit walks the audit log and checks that ids run without gaps, that each entry's
+// prev_hash is the hash of the entry before, that each hash matches the entry's columns, that
+// each hash carries the audit key's MAC, and that the last entry is the one the head and the id
+// sequence name. Entries the retention job deleted from the start of the log are accounted for
+// by its signed checkpoint: the first remaining entry must follow the last deleted one exactly.
 func (s *Store) VerifyAudit(ctx context.Context) (AuditVerification, error) {
 	var v AuditVerification
 	err := s.db.ReadTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT id, at_ms, kind, actor_user, device_id, case_id, purpose, detail, prev_hash, hash FROM audit_log ORDER BY id`)
+		rows, err := tx.QueryContext(ctx, `SELECT id, at_ms, kind, actor_user, device_id, case_id, purpose, purpose_sealed, detail, prev_hash, hash, mac
+			FROM audit_log ORDER BY id`)
 		if err != nil {
 			return fmt.Errorf("read audit log: %w", err)
 		}
 		defer rows.Close()
 		prev, lastID := genesisHash, int64(0)
+		var firstID int64
+		var firstPrev []byte
+		checkpoints := map[int64]string{} // deleted through id -> hash of that entry, from intact checkpoints
 		problem := func(format string, args ...any) {
 			if len(v.Problems) < 100 {
 				v.Problems = append(v.Problems, fmt.Sprintf(format, args...))
@@ -244,24 +303,58 @@ func (s *Store) VerifyAudit(ctx context.Context) (AuditVerification, error) {
 		for rows.Next() {
 			var id, at int64
 			var kind, actor, device, caseID, purpose, detail string
-			var prevHash, hash []byte
-			if err := rows.Scan(&id, &at, &kind, &actor, &device, &caseID, &purpose, &detail, &prevHash, &hash); err != nil {
+			var sealed, prevHash, hash, mac []byte
+			if err := rows.Scan(&id, &at, &kind, &actor, &device, &caseID, &purpose, &sealed, &detail, &prevHash, &hash, &mac); err != nil {
 				return err
 			}
 			v.Entries++
-			if id != lastID+1 {
-				problem("entries %d to %d are missing (deleted)", lastID+1, id-1)
+			if firstID == 0 {
+				// The start of the log is checked against the checkpoints below.
+				firstID, firstPrev = id, prevHash
+			} else {
+				if id != lastID+1 {
+					problem("entries %d to %d are missing (deleted)", lastID+1, id-1)
+				}
+				if !bytes.Equal(prevHash, prev) {
+					problem("entry %d does not follow the entry before it (an entry was inserted, deleted or edited)", id)
+				}
 			}
-			if !bytes.Equal(prevHash, prev) {
-				problem("entry %d does not follow the entry before it (an entry was inserted, deleted or edited)", id)
+			var content []byte
+			if sealed != nil {
+				if content, err = seal.SealedContent(sealed); err != nil {
+					problem("entry %d's purpose is damaged", id)
+				}
 			}
-			if !bytes.Equal(hash, auditHash(id, at, kind, actor, device, caseID, purpose, detail, prevHash)) {
+			intact := bytes.Equal(hash, auditHash(id, at, kind, actor, device, caseID, purpose, detail, prevHash, content))
+			if !intact {
 				problem("entry %d was changed after it was written", id)
+			}
+			anchored := hmac.Equal(mac, auditMAC(s.auditKey, hash))
+			if !anchored {
+				problem("entry %d does not carry the audit key's signature (it was written or rewritten without the key)", id)
+			}
+			if kind == AuditCheckpoint && intact && anchored {
+				var d map[string]string
+				if json.Unmarshal([]byte(detail), &d) == nil {
+					if through, err := strconv.ParseInt(d["deleted_through"], 10, 64); err == nil {
+						checkpoints[through] = d["last_hash"]
+					}
+				}
 			}
 			prev, lastID = hash, id
 		}
 		if err := rows.Err(); err != nil {
 			return err
+		}
+		switch {
+		case firstID == 1:
+			if !bytes.Equal(firstPrev, genesisHash) {
+				problem("entry 1 does not start the log")
+			}
+		case firstID > 1:
+			if h, ok := checkpoints[firstID-1]; !ok || h != hex.EncodeToString(firstPrev) {
+				problem("entries 1 to %d are missing and no signed retention checkpoint accounts for them", firstID-1)
+			}
 		}
 		v.HeadID, v.HeadHash = lastID, hex.EncodeToString(prev)
 		var seq int64

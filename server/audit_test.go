@@ -106,9 +106,14 @@ func TestAuditVerifyDetectsTampering(t *testing.T) {
 func TestAuditEntriesFilter(t *testing.T) {
 	f := auditFixture(t)
 	all := must(f.store.AuditEntries(f.ctx, AuditFilter{}))
-	byCase := must(f.store.AuditEntries(f.ctx, AuditFilter{CaseID: f.caseID}))
+	byCase := must(f.store.AuditEntries(f.ctx, AuditFilter{CaseID: f.caseID, Kinds: []string{"test.event"}}))
 	if len(byCase) != 4 || len(all) <= len(byCase) {
 		t.Fatalf("%d entries, %d of the case", len(all), len(byCase))
+	}
+	// Making the case was a change of its records, logged with counts.
+	made := must(f.store.AuditEntries(f.ctx, AuditFilter{CaseID: f.caseID, Kinds: []string{AuditCaseChanged}}))
+	if len(made) == 0 || made[0].Detail["records"] == "" || made[0].Detail["via"] == "" {
+		t.Fatalf("the case's creation is not in the access log: %+v", made)
 	}
 	if byCase[0].Detail["n"] != "0" || byCase[0].Purpose != "test" || byCase[0].Hash == "" {
 		t.Fatalf("first entry of the case: %+v", byCase[0])

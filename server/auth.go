@@ -73,7 +73,7 @@ func (s *Store) Enroll(ctx context.Context, code string, publicKey []byte, name 
 		if err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, now, AuditEvent{Kind: AuditDeviceEnrolled, ActorUserID: user.ID, DeviceID: deviceID})
+		return s.appendAudit(ctx, tx, now, AuditEvent{Kind: AuditDeviceEnrolled, ActorUserID: user.ID, DeviceID: deviceID})
 	})
 	return deviceID, user, err
 }
@@ -192,7 +192,7 @@ func (s *Store) RotateSigningKey(ctx context.Context) (string, error) {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (kid, private_key, created_ms, is_primary) VALUES (?, ?, ?, 1)`, kid, sealed, s.nowMs()); err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, s.nowMs(), AuditEvent{Kind: AuditSigningKeyRotate, Detail: map[string]string{"kid": kid}})
+		return s.appendAudit(ctx, tx, s.nowMs(), AuditEvent{Kind: AuditSigningKeyRotate, Detail: map[string]string{"kid": kid}})
 	})
 	return kid, err
 }

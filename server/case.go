@@ -42,7 +42,10 @@ func (s *Store) editCase(ctx context.Context, who *Identity, caseID string, fn f
 		if err != nil {
 			return err
 		}
-		return fn(tx, log, s.clock.Now())
+		if err := fn(tx, log, s.clock.Now()); err != nil {
+			return err
+		}
+		return s.auditChanges(log, viaOf(who))
 	})
 }
 
@@ -164,6 +167,7 @@ func (s *Store) CreateCase(ctx context.Context, who Identity, nc NewCase) (strin
 		}
 		nc.Coordinator = who.UserID
 	}
+	nc.By = &who
 	return s.AddCase(ctx, nc)
 }
 
@@ -269,7 +273,7 @@ func (s *Store) GetCase(ctx context.Context, who Identity, caseID, purpose strin
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		return logAccess(ctx, tx, s.nowMs(), Access{UserID: who.UserID, DeviceID: who.DeviceID, CaseID: caseID, What: "case " + caseID, Purpose: purpose})
+		return s.logAccess(ctx, tx, s.nowMs(), Access{UserID: who.UserID, DeviceID: who.DeviceID, CaseID: caseID, What: "case " + caseID, Purpose: purpose})
 	})
 	return view, err
 }

@@ -118,7 +118,7 @@ func (s *Store) SetPassword(ctx context.Context, by Actor, nameOrID, password st
 		if _, err := tx.ExecContext(ctx, `DELETE FROM web_sessions WHERE user_id = ?`, u.ID); err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, s.nowMs(), AuditEvent{Kind: AuditPasswordSet, ActorUserID: by.UserID, Detail: by.detail(map[string]string{"user": u.ID})})
+		return s.appendAudit(ctx, tx, s.nowMs(), AuditEvent{Kind: AuditPasswordSet, ActorUserID: by.UserID, Detail: by.detail(map[string]string{"user": u.ID})})
 	})
 }
 
@@ -179,7 +179,7 @@ func (s *Store) SignIn(ctx context.Context, name, password string) (User, error)
 		if _, err := tx.ExecContext(ctx, `DELETE FROM sign_in_failures WHERE user_id = ?`, u.ID); err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, now.UnixMilli(), AuditEvent{Kind: AuditSignIn, ActorUserID: u.ID})
+		return s.appendAudit(ctx, tx, now.UnixMilli(), AuditEvent{Kind: AuditSignIn, ActorUserID: u.ID})
 	})
 	if err != nil {
 		return User{}, fmt.Errorf("sign in: %w", err)

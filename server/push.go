@@ -64,6 +64,9 @@ func (s *Store) Push(ctx context.Context, id Identity, changes []*v1.Change) ([]
 			}
 			results = append(results, r)
 		}
+		if err := s.auditChanges(log, door{id.UserID, id.DeviceID, "sync"}); err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, `UPDATE devices SET last_seq = ?, last_seen_ms = ? WHERE id = ?`, lastSeq, now, id.DeviceID)
 		return err
 	})

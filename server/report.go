@@ -176,7 +176,7 @@ func (s *Store) Reports(ctx context.Context, who *Identity, caseID, filter strin
 }
 
 // ListReports lists the reports of the caller's cases (see Reports) and logs, for each case
-// listed, that the caller looked at its reports and why.
+// listed, that the caller searched its reports, with the criterion and why.
 func (s *Store) ListReports(ctx context.Context, who Identity, caseID, filter, purpose string) ([]Report, error) {
 	purpose, err := checkPurpose(purpose)
 	if err != nil {
@@ -188,14 +188,18 @@ func (s *Store) ListReports(ctx context.Context, who Identity, caseID, filter, p
 		if out, err = s.reports(ctx, tx, &who, caseID, filter); err != nil {
 			return err
 		}
+		criterion := "filter=" + filter
+		if caseID != "" {
+			criterion += " case=" + caseID
+		}
 		logged := map[string]bool{}
 		for _, r := range out {
 			if logged[r.CaseID] {
 				continue
 			}
 			logged[r.CaseID] = true
-			if err := logAccess(ctx, tx, s.nowMs(), Access{UserID: who.UserID, DeviceID: who.DeviceID, CaseID: r.CaseID,
-				What: "report list", Purpose: purpose}); err != nil {
+			if err := s.logAccess(ctx, tx, s.nowMs(), Access{Kind: AuditSearched, UserID: who.UserID, DeviceID: who.DeviceID, CaseID: r.CaseID,
+				What: "report list", Purpose: purpose, Detail: map[string]string{"criterion": criterion}}); err != nil {
 				return err
 			}
 		}
@@ -306,6 +310,21 @@ func (s *Store) reportSummary(ctx context.Context, q querier, rep *v1.CommittedC
 // GetReport returns a report with its text, addenda and parents' comments, and logs the read
 // with the caller's purpose in the same transaction.
 func (s *Store) GetReport(ctx context.Context, who Identity, reportID, purpose string) (Report, error) {
+	return s.useReport(ctx, who, reportID, purpose, "")
+}
+
+// ExportReport returns a report as GetReport does, for an export that leaves the server (format
+// ExportPDF or ExportParentsCopy): the access log records an export with its format and purpose,
+// and the report counts as exported for retention.
+func (s *Store) ExportReport(ctx context.Context, who Identity, reportID, purpose, format string) (Report, error) {
+	if format != ExportPDF && format != ExportParentsCopy {
+		return Report{}, syncer.Errorf(syncer.CodeInvalid, "A report is exported as %s or %s.", ExportPDF, ExportParentsCopy)
+	}
+	return s.useReport(ctx, who, reportID, purpose, format)
+}
+
+// useReport reads a report and logs its use: a read, or an export in format.
+func (s *Store) useReport(ctx context.Context, who Identity, reportID, purpose, format string) (Report, error) {
 	purpose, err := checkPurpose(purpose)
 	if err != nil {
 		return Report{}, err
@@ -375,8 +394,15 @@ func (s *Store) GetReport(ctx context.Context, who Identity, reportID, purpose s
 			r.Addenda = append(r.Addenda, a)
 		}
 		out = *r
-		return logAccess(ctx, tx, s.nowMs(), Access{UserID: who.UserID, DeviceID: who.DeviceID, CaseID: rep.Record.CaseId,
-			What: "report " + reportID, Purpose: purpose})
+		use := Access{UserID: who.UserID, DeviceID: who.DeviceID, CaseID: rep.Record.CaseId, What: "report " + reportID, Purpose: purpose}
+		if format != "" {
+			use.Kind, use.Detail = AuditExported, map[string]string{"format": format}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO report_exports (report_id, case_id, exported_ms) VALUES (?, ?, ?)
+				ON CONFLICT (report_id) DO NOTHING`, reportID, rep.Record.CaseId, s.nowMs()); err != nil {
+				return fmt.Errorf("record export: %w", err)
+			}
+		}
+		return s.logAccess(ctx, tx, s.nowMs(), use)
 	})
 	return out, err
 }
@@ -454,7 +480,10 @@ func (s *Store) Acknowledge(ctx context.Context, who Identity, reportID string) 
 		_, err = log.serverChange(rep.Record, false, map[string]string{
 			"state": syncer.StateAcknowledged, "acknowledged_ms": strconv.FormatInt(s.nowMs(), 10), "acknowledged_by": who.UserID,
 		}, s.clock.Now())
-		return err
+		if err != nil {
+			return err
+		}
+		return s.auditChanges(log, viaOf(&who))
 	})
 }
 
@@ -498,7 +527,10 @@ func (s *Store) AddAddendum(ctx context.Context, who Identity, reportID, section
 			"author": who.UserID, "state": syncer.StateSubmitted, "submitted_ms": now,
 			"submitted_by": who.UserID, "submitted_device": who.DeviceID,
 		}, s.clock.Now())
-		return err
+		if err != nil {
+			return err
+		}
+		return s.auditChanges(log, viaOf(&who))
 	})
 	return id, err
 }
@@ -529,7 +561,10 @@ func (s *Store) AddParentComment(ctx context.Context, who Identity, reportID, te
 			"report_id": reportID, "visit_id": syncer.Value(rep, "visit_id"), "text": text,
 			"received_ms": strconv.FormatInt(receivedMs, 10), "recorded_by": who.UserID,
 		}, s.clock.Now())
-		return err
+		if err != nil {
+			return err
+		}
+		return s.auditChanges(log, viaOf(&who))
 	})
 	return id, err
 }

@@ -78,7 +78,7 @@ func (s *Store) RevokeDevice(ctx context.Context, by Actor, deviceID, status str
 		if _, err := tx.ExecContext(ctx, `UPDATE devices SET status = ?, revoked_ms = ? WHERE id = ?`, status, now, deviceID); err != nil {
 			return fmt.Errorf("revoke device: %w", err)
 		}
-		return appendAudit(ctx, tx, now, AuditEvent{Kind: AuditDeviceRevoked, ActorUserID: by.UserID, DeviceID: deviceID,
+		return s.appendAudit(ctx, tx, now, AuditEvent{Kind: AuditDeviceRevoked, ActorUserID: by.UserID, DeviceID: deviceID,
 			Detail: by.detail(map[string]string{"revocation": status, "device_user": userID})})
 	})
 	if err != nil {
@@ -123,7 +123,7 @@ func (s *Store) SetUserDisabled(ctx context.Context, by Actor, nameOrID string, 
 		if disabled {
 			kind = AuditUserDisabled
 		}
-		return appendAudit(ctx, tx, now, AuditEvent{Kind: kind, ActorUserID: by.UserID, Detail: by.detail(map[string]string{"user": u.ID})})
+		return s.appendAudit(ctx, tx, now, AuditEvent{Kind: kind, ActorUserID: by.UserID, Detail: by.detail(map[string]string{"user": u.ID})})
 	})
 	return u, err
 }
@@ -162,7 +162,7 @@ func (s *Store) ConfirmWipe(ctx context.Context, deviceID, nonce string, timeMs,
 				return err
 			}
 		}
-		return appendAudit(ctx, tx, now.UnixMilli(), AuditEvent{Kind: AuditWipeConfirmed, DeviceID: deviceID,
+		return s.appendAudit(ctx, tx, now.UnixMilli(), AuditEvent{Kind: AuditWipeConfirmed, DeviceID: deviceID,
 			Detail: map[string]string{"revocation": status, "unsent_changes_refused": auditCount(unsent)}})
 	})
 }

@@ -42,7 +42,7 @@ func (s *Store) AssignCase(ctx context.Context, by Actor, caseID, user, role str
 		if n, _ := res.RowsAffected(); n == 0 {
 			return nil // already assigned
 		}
-		return appendAudit(ctx, tx, now, AuditEvent{Kind: AuditCaseAssigned, ActorUserID: by.UserID, CaseID: caseID,
+		return s.appendAudit(ctx, tx, now, AuditEvent{Kind: AuditCaseAssigned, ActorUserID: by.UserID, CaseID: caseID,
 			Detail: by.detail(map[string]string{"user": u.ID, "role": role})})
 	})
 }
@@ -64,7 +64,7 @@ func (s *Store) UnassignCase(ctx context.Context, by Actor, caseID, user string)
 		if n == 0 {
 			return syncer.Errorf(syncer.CodeNotFound, "%s is not assigned to that case.", u.Name)
 		}
-		return appendAudit(ctx, tx, now, AuditEvent{Kind: AuditCaseUnassigned, ActorUserID: by.UserID, CaseID: caseID,
+		return s.appendAudit(ctx, tx, now, AuditEvent{Kind: AuditCaseUnassigned, ActorUserID: by.UserID, CaseID: caseID,
 			Detail: by.detail(map[string]string{"user": u.ID})})
 	})
 }
@@ -86,7 +86,7 @@ func (s *Store) CloseCase(ctx context.Context, by Actor, caseID string) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO closed_cases (case_id, closed_ms) VALUES (?, ?)`, caseID, now); err != nil {
 			return fmt.Errorf("close case: %w", err)
 		}
-		return appendAudit(ctx, tx, now, AuditEvent{Kind: AuditCaseClosed, ActorUserID: by.UserID, CaseID: caseID,
+		return s.appendAudit(ctx, tx, now, AuditEvent{Kind: AuditCaseClosed, ActorUserID: by.UserID, CaseID: caseID,
 			Detail: by.detail(map[string]string{"members_removed": auditCount(members)})})
 	})
 }

@@ -121,7 +121,7 @@ func TestScopeChangesAreAuditedAndDecidePull(t *testing.T) {
 		t.Fatalf("assigning to a closed case: %v", err)
 	}
 	var got []string
-	for _, e := range must(f.store.AuditEntries(f.ctx, AuditFilter{CaseID: f.caseID})) {
+	for _, e := range must(f.store.AuditEntries(f.ctx, AuditFilter{CaseID: f.caseID, Kinds: []string{AuditCaseAssigned, AuditCaseUnassigned, AuditCaseClosed}})) {
 		got = append(got, e.Kind)
 		if e.Detail["via"] != "command line" {
 			t.Fatalf("entry without its channel: %+v", e)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -36,6 +37,8 @@ type Store struct {
 	keys   *seal.Keyring // the key-encryption keys (keys.go)
 	sealer seal.Sealer   // seals and opens what a person wrote: keys (benchmarks compare without)
 	kekSrc *kekSource
+	// auditKey anchors every audit entry's hash (auditkey.go); the database does not hold it.
+	auditKey []byte
 	// ReportOverdue is how long after a supervised visit's end its report is overdue (0: 72 hours).
 	ReportOverdue time.Duration
 }
@@ -55,11 +58,27 @@ func OpenStore(dir string, now func() time.Time) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	auditKey, madeAuditKey, err := loadAuditKey(dir)
+	if err != nil {
+		return nil, err
+	}
 	db, err := sqlitedb.Open(filepath.Join(dir, DBFile), sqlitedb.Options{Migrations: migrations, SecureDelete: true})
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, now: now, keys: keys, sealer: keys, kekSrc: src}
+	if madeAuditKey {
+		// A new key cannot vouch for entries signed with the old one: it was lost or not given.
+		var signed int64
+		if err := db.Read.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM audit_log WHERE mac IS NOT NULL`).Scan(&signed); err != nil || signed > 0 {
+			db.Close()
+			os.Remove(filepath.Join(dir, AuditKeyFile))
+			if err != nil {
+				return nil, err
+			}
+			return nil, syncer.Errorf(syncer.CodeFailedPrecondition, "The data directory %s has an audit log signed with an audit key, but no key: set %s or restore %s from where its copy is kept.", dir, AuditKeyEnv, AuditKeyFile)
+		}
+	}
+	s := &Store{db: db, now: now, keys: keys, sealer: keys, kekSrc: src, auditKey: auditKey}
 	s.clock = syncer.NewClock(s.nowMs, 0)
 	return s, nil
 }
@@ -100,7 +119,13 @@ type commitLog struct {
 	insert  *sql.Stmt
 	logStmt *sql.Stmt
 	visits  map[string]string // visit id -> case id, for visits read in this transaction
+	// touched counts, per case, the records this transaction changed and deleted, for the
+	// access log (auditChanges).
+	touched map[string]*caseTouch
 }
+
+// caseTouch counts what one transaction did to a case's records.
+type caseTouch struct{ changed, deleted int64 }
 
 // errRecordExists: a change creates a record whose id is taken.
 var errRecordExists = errors.New("record exists")
@@ -115,7 +140,7 @@ func (s *Store) newCommitLog(ctx context.Context, tx *sql.Tx, nowMs int64) (*com
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&head); err != nil {
 		return nil, fmt.Errorf("read head: %w", err)
 	}
-	l := &commitLog{keys: s.sealer, ctx: ctx, tx: tx, next: head + 1, now: nowMs, visits: map[string]string{}}
+	l := &commitLog{keys: s.sealer, ctx: ctx, tx: tx, next: head + 1, now: nowMs, visits: map[string]string{}, touched: map[string]*caseTouch{}}
 	var err error
 	prepare := func(query string) *sql.Stmt {
 		var st *sql.Stmt
@@ -211,6 +236,16 @@ func (l *commitLog) append(e entry) (int64, error) {
 		}
 		if err := l.saveRecord(rec, state, e.create); err != nil {
 			return 0, err
+		}
+		t := l.touched[rec.Record.CaseId]
+		if t == nil {
+			t = &caseTouch{}
+			l.touched[rec.Record.CaseId] = t
+		}
+		if e.effect.Deleted {
+			t.deleted++
+		} else {
+			t.changed++
 		}
 	}
 	if e.submitted != nil {

@@ -40,7 +40,7 @@ func (s *Store) ReportUnlockFailures(ctx context.Context, id Identity, failures 
 			if f.Id <= logged {
 				continue // logged by an earlier report whose response was lost
 			}
-			err := appendAudit(ctx, tx, now, AuditEvent{Kind: AuditPINFailed, ActorUserID: id.UserID, DeviceID: id.DeviceID,
+			err := s.appendAudit(ctx, tx, now, AuditEvent{Kind: AuditPINFailed, ActorUserID: id.UserID, DeviceID: id.DeviceID,
 				Detail: map[string]string{"tablet_at_ms": strconv.FormatInt(f.AtMs, 10), "tablet_failure_id": strconv.FormatInt(f.Id, 10)}})
 			if err != nil {
 				return err

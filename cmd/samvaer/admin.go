@@ -48,7 +48,7 @@ Commands:
   checklist set FILE               a new template version from JSON [{"phase","key","label"}] ("-": stdin)
   report list [--case ID] [--filter new|overdue|acknowledged]
                                    reports with their visit, state and recipients (no text)
-  audit export --child ID          the access log entries about a child: dates, kinds of use, purposes
+  audit export --child ID [--pdf FILE]  the insight export: dates, kinds of use, purposes (a Danish PDF)
   device enroll --user NAME        print a one-time enrollment code (valid 15 minutes)
   device list
   device revoke ID --lost|--retire lost: refused at once and told to wipe; retire: final push, then wipe

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/samvaer/sync/server"
+	"github.com/samvaer/sync/server/insightpdf"
+	"github.com/samvaer/sync/server/web"
 	"github.com/samvaer/sync/syncer"
 )
 
@@ -175,31 +177,47 @@ func (c *AdminCommand) reportList(ctx context.Context, args []string) error {
 }
 
 // auditExport writes what a child's parents may ask to see: when the child's data was used, what
-// kind of use and why — not who.
+// kind of use and why — not who; as text, JSON (--json) or a Danish PDF (--pdf FILE).
 func (c *AdminCommand) auditExport(ctx context.Context, args []string) error {
 	fs := subFlags("audit export", c)
 	child := fs.String("child", "", "the child's id (case add prints it)")
+	pdfPath := fs.String("pdf", "", "write the insight export as a PDF in Danish to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	entries, err := c.store.AccessForChild(ctx, *child)
+	format := "text"
+	switch {
+	case *pdfPath != "":
+		format = "pdf"
+	case c.json:
+		format = "json"
+	}
+	in, err := c.store.InsightExport(ctx, server.Actor{}, *child, format)
 	if err != nil {
 		return err
 	}
-	if entries == nil {
-		entries = []server.AccessEntry{}
+	if format == "pdf" {
+		f, err := os.OpenFile(*pdfPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return err
+		}
+		if err := insightpdf.Write(f, web.InsightDocument(in, nil)); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.Stdout, "The insight export (%d uses) is written to %s.\n", len(in.Entries), *pdfPath)
+		return nil
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "Use of the data about child %s\n", *child)
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "WHEN\tWHAT\tPURPOSE")
-	for _, e := range entries {
-		what := e.What
-		if i := strings.LastIndexByte(what, ' '); i >= 0 && syncer.ValidID(what[i+1:]) {
-			what = what[:i]
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", time.UnixMilli(e.AtMs).Local().Format(time.DateTime), what, e.Purpose)
+	fmt.Fprintln(tw, "WHEN\tUSE\tPURPOSE")
+	for _, e := range in.Entries {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", time.UnixMilli(e.AtMs).Local().Format(time.DateTime), insightpdf.Use(web.InsightEntry(e)), dash(e.Purpose))
 	}
 	tw.Flush()
-	return output(c.Stdout, c.json, map[string]any{"child": *child, "entries": entries}, b.String())
+	return output(c.Stdout, c.json, in, b.String())
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/samvaer/sync/server"
 )
 
 // From `visit add` to an acknowledged report: the consultant's command-line tablet writes and
@@ -117,6 +119,7 @@ func TestReportFromVisitToAcknowledgement(t *testing.T) {
 	var export struct {
 		Entries []struct {
 			AtMs    int64  `json:"at_ms"`
+			Kind    string `json:"kind"`
 			Purpose string `json:"purpose"`
 		} `json:"entries"`
 	}
@@ -124,11 +127,22 @@ func TestReportFromVisitToAcknowledgement(t *testing.T) {
 		t.Fatal(err)
 	}
 	var purposes []string
+	changes := 0
 	for _, e := range export.Entries {
 		if e.AtMs == 0 {
 			t.Fatalf("an entry without a time: %+v", export)
 		}
-		purposes = append(purposes, e.Purpose)
+		switch e.Kind {
+		case server.AuditCaseRead, server.AuditSearched, server.AuditExported:
+			purposes = append(purposes, e.Purpose)
+		case server.AuditCaseChanged:
+			changes++
+		default:
+			t.Fatalf("an entry of kind %q in the insight export", e.Kind)
+		}
+	}
+	if changes == 0 {
+		t.Fatal("the insight export shows no changes of the case")
 	}
 	if got := strings.Join(purposes, "|"); got != "weekly review|prepare the follow-up meeting|check the correction" {
 		t.Fatalf("access log purposes: %s", got)

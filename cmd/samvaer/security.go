@@ -155,7 +155,7 @@ func (c *AdminCommand) auditList(ctx context.Context, args []string) error {
 		}
 		f.UserID = u.ID
 	}
-	entries, err := c.store.AuditEntries(ctx, f)
+	entries, err := c.store.SearchAudit(ctx, server.Actor{}, f, "")
 	if err != nil {
 		return err
 	}

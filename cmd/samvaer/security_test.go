@@ -45,7 +45,7 @@ func TestScopeUserAndAuditCommands(t *testing.T) {
 	for _, e := range entries {
 		kinds = append(kinds, e["kind"].(string))
 	}
-	if strings.Join(kinds, " ") != "case.assigned case.unassigned case.closed" {
+	if strings.Join(kinds, " ") != "case.changed case.assigned case.unassigned case.closed" {
 		t.Fatalf("the case's audit entries: %v", kinds)
 	}
 	byUser := c.must("admin", "--data", data, "audit", "list", "--since", "2000-01-01", "--until", "2999-01-01")

@@ -215,3 +215,10 @@ func (k *Keyring) Rewrap(blob, ad []byte) ([]byte, error) {
 	out = append(out, rewrapped...)
 	return append(out, body...), nil
 }
+
+// SealedContent returns the sealed content of an envelope: the part a re-wrap keeps as it is.
+// A hash over it stays valid across key rotations while still covering the content.
+func SealedContent(blob []byte) ([]byte, error) {
+	_, _, body, err := parse(blob)
+	return body, err
+}

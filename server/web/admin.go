@@ -136,7 +136,7 @@ func (p *Pages) audit(w http.ResponseWriter, r *http.Request, sess *server.Sessi
 			*t.to = d.AddDate(0, 0, t.add) // until a date means to the end of that day
 		}
 	}
-	entries, err := p.store.AuditEntries(r.Context(), f)
+	entries, err := p.store.SearchAudit(r.Context(), actor(sess), f, "")
 	if err != nil {
 		p.fail(w, r, sess, err)
 		return

@@ -161,7 +161,12 @@ func (p *Pages) reportPDF(w http.ResponseWriter, r *http.Request, sess *server.S
 		p.fail(w, r, sess, syncer.Errorf(syncer.CodeInvalid, "Say why you export this report (purpose): open the report first."))
 		return
 	}
-	rep, err := p.store.GetReport(r.Context(), identity(sess), r.PathValue("id"), purpose)
+	// ?copy=parents is the parents' copy (the child's own words left out); both are exports.
+	format := server.ExportPDF
+	if r.URL.Query().Get("copy") == "parents" {
+		format = server.ExportParentsCopy
+	}
+	rep, err := p.store.ExportReport(r.Context(), identity(sess), r.PathValue("id"), purpose, format)
 	if err != nil {
 		p.fail(w, r, sess, err)
 		return
@@ -180,6 +185,7 @@ func (p *Pages) reportPDF(w http.ResponseWriter, r *http.Request, sess *server.S
 		PlannedStartMs: rep.VisitStartMs, PlannedEndMs: rep.VisitEndMs, Consultant: names[rep.Consultant],
 		Sections: map[string]string{}, SubmittedBy: names[rep.SubmittedBy], SubmittedDevice: rep.SubmittedDevice, SubmittedMs: rep.SubmittedMs,
 		AcknowledgedBy: names[rep.AcknowledgedBy], AcknowledgedMs: rep.AcknowledgedMs, ExportedMs: time.Now().UnixMilli(), Location: p.cfg.Location,
+		ForParents: format == server.ExportParentsCopy,
 	}
 	for _, s := range rep.Sections {
 		doc.Sections[s.Key] = s.Text
