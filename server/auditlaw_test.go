@@ -3,10 +3,12 @@ package server
 import (
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/samvaer/sync/internal/seal"
 	"github.com/samvaer/sync/syncer"
@@ -139,5 +141,69 @@ func TestTheAuditKeyIsRequiredAndChecked(t *testing.T) {
 	s = MustOpenStore(t, f.dir, f.clock)
 	if v := must(s.VerifyAudit(f.ctx)); len(v.Problems) != 0 {
 		t.Fatalf("the restored key: %v", v.Problems)
+	}
+}
+
+// Failed sign-ins block by name and by address for a day, whether or not the name has an
+// account, with the same words either way; an admin lifts a block.
+func TestSignInBlocksByNameAndAddressWithoutRevealingAccounts(t *testing.T) {
+	cheapPasswords(t)
+	f := newFixture(t)
+	const good = "korrekt hest batteri"
+	mustDo(t, f.store.SetPassword(f.ctx, Actor{}, "Sara Caseworker", good))
+	refusal := func(name, password, address string) (syncer.Code, string) {
+		_, err := f.store.SignInFrom(f.ctx, name, password, address)
+		return syncer.ErrorCode(err), syncer.ErrorMessage(err)
+	}
+	// Failures an hour apart still count: the window is a day.
+	for i := range SignInMaxFailures {
+		f.clock.Add(time.Hour)
+		for _, name := range []string{"Sara Caseworker", "nobody at all"} {
+			if code, _ := refusal(name, "wrong "+strings.Repeat("!", i), "10.0.0."+fmt.Sprint(i)); code != syncer.CodeUnauthenticated {
+				t.Fatalf("failure %d for %s: %v", i, name, code)
+			}
+		}
+	}
+	codeKnown, known := refusal("Sara Caseworker", good, "10.0.1.1")
+	codeUnknown, unknown := refusal("Nobody At All", "anything", "10.0.1.2")
+	if codeKnown != syncer.CodePermissionDenied || known != unknown || !strings.Contains(known, "locked until") {
+		t.Fatalf("blocked name %v %q, unknown name %v %q: they must read the same", codeKnown, known, codeUnknown, unknown)
+	}
+	f.clock.Add(SignInLockout - 30*time.Minute)
+	if code, _ := refusal("Sara Caseworker", good, "10.0.1.1"); code != syncer.CodePermissionDenied {
+		t.Fatalf("the block ended early: %v", code)
+	}
+	n := must(f.store.UnblockSignIn(f.ctx, Actor{}, "Sara Caseworker", ""))
+	if n != SignInMaxFailures {
+		t.Fatalf("unblock cleared %d failures", n)
+	}
+	if _, err := f.store.SignInFrom(f.ctx, "Sara Caseworker", good, "10.0.1.1"); err != nil {
+		t.Fatalf("after the admin lifted the block: %v", err)
+	}
+
+	// One address trying many names is blocked, also for a right password; other addresses not.
+	for i := range SignInMaxAddressFailures {
+		if code, _ := refusal(fmt.Sprintf("guess %d", i), "guess", "192.0.2.7"); code != syncer.CodeUnauthenticated {
+			t.Fatalf("guess %d: %v", i, code)
+		}
+	}
+	if code, msg := refusal("Sara Caseworker", good, "192.0.2.7"); code != syncer.CodePermissionDenied || !strings.HasPrefix(msg, "Too many failed sign-ins") {
+		t.Fatalf("the guessing address: %v %q", code, msg)
+	}
+	if _, err := f.store.SignInFrom(f.ctx, "Sara Caseworker", good, "192.0.2.8"); err != nil {
+		t.Fatalf("another address: %v", err)
+	}
+	_ = must(f.store.UnblockSignIn(f.ctx, Actor{}, "", "192.0.2.7"))
+	if _, err := f.store.SignInFrom(f.ctx, "Sara Caseworker", good, "192.0.2.7"); err != nil {
+		t.Fatalf("after the address was unblocked: %v", err)
+	}
+	var unblocks int
+	for _, e := range must(f.store.AuditEntries(f.ctx, AuditFilter{Kinds: []string{AuditSignInUnblocked}})) {
+		if e.Detail["via"] == "command line" {
+			unblocks++
+		}
+	}
+	if unblocks != 2 {
+		t.Fatalf("%d unblocks audited", unblocks)
 	}
 }

@@ -7,12 +7,14 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
 
+	"github.com/samvaer/sync/internal/i18n"
 	"github.com/samvaer/sync/syncer"
 )
 
@@ -37,11 +39,47 @@ const (
 	tagBytes         = 32
 )
 
-// Sign-in lockout: this many failures within the window lock the account for the window.
+// Sign-in blocking, by the defaults of the Danish standard data-processing clauses as the
+// municipality reads them: repeated failures within 24 hours block sign-in until an admin lifts
+// the block or the time passes. Failures are counted per account name as typed and per address.
 const (
-	SignInMaxFailures = 5
-	SignInLockout     = 15 * time.Minute
+	SignInMaxFailures        = 5              // per account name within SignInWindow
+	SignInMaxAddressFailures = 20             // per address within SignInWindow
+	SignInWindow             = 24 * time.Hour // how far back failures count
+	SignInLockout            = 24 * time.Hour // how long a block lasts after the newest failure
 )
+
+// SignInPolicy says when failed sign-ins block. Zero fields take the defaults above.
+type SignInPolicy struct {
+	MaxFailures, MaxAddressFailures int
+	Window, Block                   time.Duration
+}
+
+// DefaultSignInPolicy is the policy with the defaults above.
+func DefaultSignInPolicy() SignInPolicy {
+	return SignInPolicy{MaxFailures: SignInMaxFailures, MaxAddressFailures: SignInMaxAddressFailures, Window: SignInWindow, Block: SignInLockout}
+}
+
+func (p SignInPolicy) withDefaults() SignInPolicy {
+	d := DefaultSignInPolicy()
+	if p.MaxFailures <= 0 {
+		p.MaxFailures = d.MaxFailures
+	}
+	if p.MaxAddressFailures <= 0 {
+		p.MaxAddressFailures = d.MaxAddressFailures
+	}
+	if p.Window <= 0 {
+		p.Window = d.Window
+	}
+	if p.Block <= 0 {
+		p.Block = d.Block
+	}
+	return p
+}
+
+// accountKey is how failures are counted per account: the name as typed, folded, whether or not
+// such a user exists — so a block says nothing about who has an account.
+func accountKey(name string) string { return strings.ToLower(strings.TrimSpace(name)) }
 
 // argonSlots bounds the password hashes computed at once: each takes 64 MiB, so a burst of
 // sign-in attempts (with any name: an unknown one costs the same) queues instead of exhausting
@@ -112,7 +150,7 @@ func (s *Store) SetPassword(ctx context.Context, by Actor, nameOrID, password st
 		}
 		// A new password is often set because the old one leaked: every browser session of the
 		// user ends with it.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM sign_in_failures WHERE user_id = ?`, u.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sign_in_failures WHERE user_id = ? OR account = ?`, u.ID, accountKey(u.Name)); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM web_sessions WHERE user_id = ?`, u.ID); err != nil {
@@ -122,64 +160,95 @@ func (s *Store) SetPassword(ctx context.Context, by Actor, nameOrID, password st
 	})
 }
 
-// SignIn checks a user's name and password. Every attempt is written to the audit log; after
-// SignInMaxFailures failures within SignInLockout the account is locked for SignInLockout, even
-// to the right password.
+// SignIn checks a user's name and password; see SignInFrom.
 func (s *Store) SignIn(ctx context.Context, name, password string) (User, error) {
+	return s.SignInFrom(ctx, name, password, "")
+}
+
+// SignInFrom checks a user's name and password from a network address ("" when unknown). Every
+// attempt is written to the audit log. After SignInPolicy.MaxFailures failures for the name, or
+// MaxAddressFailures from the address, within the window, sign-in is blocked for the name (or
+// from the address) until Block after the newest failure, even to the right password, or until
+// an admin lifts the block (UnblockSignIn). An unknown name is counted and blocked exactly like a
+// known one, with the same words, so neither the refusal nor the block reveals whether an account
+// exists.
+func (s *Store) SignInFrom(ctx context.Context, name, password, address string) (User, error) {
 	wrong := syncer.Errorf(syncer.CodeUnauthenticated, "The name or password is wrong.")
+	policy := s.SignInPolicy.withDefaults()
 	now := s.now()
+	account := accountKey(name)
 	var u User
+	var known bool
 	var hash string
-	var lockedUntil time.Time
-	// In one write, before the slow password check: refuse a locked account, and count this
-	// attempt as a failure already, so guesses sent in parallel each see the ones before them
-	// and no more than SignInMaxFailures are ever checked in a lockout window. A right
-	// password removes the count.
+	var blockedUntil time.Time
+	// In one write, before the slow password check: refuse a blocked name or address, and count
+	// this attempt as a failure already, so guesses sent in parallel each see the ones before
+	// them and no more than the maximum are ever checked in a window. A right password removes
+	// the name's count.
 	err := s.db.WriteTx(ctx, func(tx *sql.Tx) error {
+		for _, c := range []struct {
+			column, key string
+			max         int
+		}{{"account", account, policy.MaxFailures}, {"address", address, policy.MaxAddressFailures}} {
+			if c.key == "" {
+				continue
+			}
+			until, err := blockedBy(ctx, tx, c.column, c.key, c.max, policy, now)
+			if err != nil {
+				return err
+			}
+			if until.After(blockedUntil) {
+				blockedUntil = until
+			}
+		}
 		var err error
-		if u, err = userByName(ctx, tx, name); err != nil {
+		u, err = userByName(ctx, tx, name)
+		switch {
+		case err == nil:
+			known = true
+			if err := tx.QueryRowContext(ctx, `SELECT password_hash FROM users WHERE id = ?`, u.ID).Scan(&hash); err != nil {
+				return err
+			}
+		case syncer.ErrorCode(err) != syncer.CodeNotFound:
 			return err
 		}
-		if err := tx.QueryRowContext(ctx, `SELECT password_hash FROM users WHERE id = ?`, u.ID).Scan(&hash); err != nil {
+		if !blockedUntil.IsZero() {
+			return nil // attempts while blocked do not extend the block
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sign_in_failures (user_id, account, address, at_ms) VALUES (?, ?, ?, ?)`,
+			u.ID, account, address, now.UnixMilli()); err != nil {
 			return err
 		}
-		var failures, newest int64
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(MAX(at_ms), 0) FROM sign_in_failures WHERE user_id = ? AND at_ms > ?`,
-			u.ID, now.Add(-SignInLockout).UnixMilli()).Scan(&failures, &newest); err != nil {
-			return err
-		}
-		if failures >= SignInMaxFailures {
-			lockedUntil = time.UnixMilli(newest).Add(SignInLockout)
-			return nil
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO sign_in_failures (user_id, at_ms) VALUES (?, ?)`, u.ID, now.UnixMilli()); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM sign_in_failures WHERE at_ms < ?`, now.Add(-24*time.Hour).UnixMilli())
+		_, err = tx.ExecContext(ctx, `DELETE FROM sign_in_failures WHERE at_ms < ?`, now.Add(-policy.Window-policy.Block).UnixMilli())
 		return err
 	})
-	if syncer.ErrorCode(err) == syncer.CodeNotFound {
-		checkPassword(password, "") // the same cost as for a known user
-		return User{}, s.failSignIn(ctx, "", "unknown user", wrong)
-	}
 	if err != nil {
 		return User{}, fmt.Errorf("sign in: %w", err)
 	}
-	if !lockedUntil.IsZero() {
-		return User{}, s.failSignIn(ctx, u.ID, "locked", syncer.Errorf(syncer.CodePermissionDenied,
-			"Too many failed sign-ins: the account is locked until %s. Try again then, or ask an admin.", lockedUntil.Local().Format("15:04")))
+	at := map[string]string{}
+	if address != "" {
+		at["address"] = address
+	}
+	if !blockedUntil.IsZero() {
+		return User{}, s.failSignIn(ctx, u.ID, "locked", at, syncer.Errorf(syncer.CodePermissionDenied,
+			"Too many failed sign-ins: signing in with this name or from this address is locked until %s. Try again then, or ask an admin to lift the block.",
+			blockedUntil.In(s.zone()).Format("2006-01-02 15:04")))
+	}
+	if !known {
+		checkPassword(password, "") // the same cost as for a known user
+		return User{}, s.failSignIn(ctx, "", "unknown user", at, wrong)
 	}
 	if !checkPassword(password, hash) {
-		return User{}, s.failSignIn(ctx, u.ID, "wrong password", wrong)
+		return User{}, s.failSignIn(ctx, u.ID, "wrong password", at, wrong)
 	}
 	if u.Disabled {
-		return User{}, s.failSignIn(ctx, u.ID, "user disabled", syncer.Errorf(syncer.CodePermissionDenied, "This user is disabled; ask an admin."))
+		return User{}, s.failSignIn(ctx, u.ID, "user disabled", at, syncer.Errorf(syncer.CodePermissionDenied, "This user is disabled; ask an admin."))
 	}
 	err = s.db.WriteTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM sign_in_failures WHERE user_id = ?`, u.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sign_in_failures WHERE account = ?`, account); err != nil {
 			return err
 		}
-		return s.appendAudit(ctx, tx, now.UnixMilli(), AuditEvent{Kind: AuditSignIn, ActorUserID: u.ID})
+		return s.appendAudit(ctx, tx, now.UnixMilli(), AuditEvent{Kind: AuditSignIn, ActorUserID: u.ID, Detail: at})
 	})
 	if err != nil {
 		return User{}, fmt.Errorf("sign in: %w", err)
@@ -187,10 +256,81 @@ func (s *Store) SignIn(ctx context.Context, name, password string) (User, error)
 	return u, nil
 }
 
+// blockedBy returns until when failures recorded under key (in column account or address) block
+// sign-in: max failures within policy.Window start a block that lasts policy.Block from the
+// last of them. Zero when there is no block now.
+func blockedBy(ctx context.Context, tx *sql.Tx, column, key string, max int, policy SignInPolicy, now time.Time) (time.Time, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT at_ms FROM sign_in_failures WHERE `+column+` = ? AND at_ms > ? ORDER BY at_ms`,
+		key, now.Add(-policy.Window-policy.Block).UnixMilli())
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer rows.Close()
+	var at []int64
+	for rows.Next() {
+		var ms int64
+		if err := rows.Scan(&ms); err != nil {
+			return time.Time{}, err
+		}
+		at = append(at, ms)
+	}
+	if err := rows.Err(); err != nil {
+		return time.Time{}, err
+	}
+	var until time.Time
+	for i := 0; i+max-1 < len(at); i++ {
+		last := at[i+max-1]
+		if last-at[i] <= policy.Window.Milliseconds() {
+			if u := time.UnixMilli(last).Add(policy.Block); u.After(now) && u.After(until) {
+				until = u
+			}
+		}
+	}
+	return until, nil
+}
+
+// UnblockSignIn lifts a sign-in block: for an account name (a user's name, or any name that was
+// typed) or for an address. It is audited.
+func (s *Store) UnblockSignIn(ctx context.Context, by Actor, account, address string) (int64, error) {
+	account = accountKey(account)
+	if account == "" && address == "" {
+		return 0, syncer.Errorf(syncer.CodeInvalid, "Name the account or the address whose sign-in block to lift.")
+	}
+	var n int64
+	err := s.db.WriteTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM sign_in_failures WHERE (? <> '' AND account = ?) OR (? <> '' AND address = ?)`,
+			account, account, address, address)
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		detail := map[string]string{"failures_cleared": auditCount(n)}
+		if address != "" {
+			detail["address"] = address
+		}
+		if u, err := userByName(ctx, tx, account); err == nil {
+			detail["user"] = u.ID
+		}
+		return s.appendAudit(ctx, tx, s.nowMs(), AuditEvent{Kind: AuditSignInUnblocked, ActorUserID: by.UserID, Detail: by.detail(detail)})
+	})
+	return n, err
+}
+
 // failSignIn writes a failed sign-in to the audit log and returns refusal.
-func (s *Store) failSignIn(ctx context.Context, userID, reason string, refusal error) error {
-	if err := s.Audit(ctx, AuditEvent{Kind: AuditSignInFailed, ActorUserID: userID, Detail: map[string]string{"reason": reason}}); err != nil {
+func (s *Store) failSignIn(ctx context.Context, userID, reason string, detail map[string]string, refusal error) error {
+	d := map[string]string{"reason": reason}
+	maps.Copy(d, detail)
+	if err := s.Audit(ctx, AuditEvent{Kind: AuditSignInFailed, ActorUserID: userID, Detail: d}); err != nil {
 		return err
 	}
 	return refusal
+}
+
+// zone is the time zone people read times in: Europe/Copenhagen.
+func (s *Store) zone() *time.Location {
+	loc, err := i18n.LoadZone("")
+	if err != nil {
+		return time.UTC
+	}
+	return loc
 }

@@ -37,6 +37,8 @@ type Config struct {
 	Now func() time.Time
 	// ReportOverdue is how long after a supervised visit's end its report is flagged overdue.
 	ReportOverdue time.Duration
+	// SignIn says when failed sign-ins block (see SignInPolicy).
+	SignIn SignInPolicy
 }
 
 // DefaultConfig runs on loopback with a data directory in the working directory.
@@ -50,6 +52,7 @@ func DefaultConfig() Config {
 		ShutdownTimeout:  30 * time.Second,
 		Logger:           zerolog.Nop(),
 		ReportOverdue:    72 * time.Hour,
+		SignIn:           DefaultSignInPolicy(),
 	}
 }
 
@@ -64,6 +67,8 @@ func (c Config) Validate() error {
 		return errors.New("TLS needs both a certificate and a key")
 	case c.MaxMessageBytes <= 0 || c.SubscribePoll <= 0:
 		return errors.New("message size limit and subscribe poll interval must be positive")
+	case c.SignIn.MaxFailures < 0 || c.SignIn.MaxAddressFailures < 0 || c.SignIn.Window < 0 || c.SignIn.Block < 0:
+		return errors.New("the sign-in limits must not be negative")
 	}
 	return nil
 }
@@ -93,6 +98,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	store.ReportOverdue = cfg.ReportOverdue
+	store.SignInPolicy = cfg.SignIn
 	s := &Server{cfg: cfg, Store: store, tokens: tokens, stopping: make(chan struct{})}
 	s.handler = s.routes()
 	return s, nil

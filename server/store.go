@@ -39,6 +39,8 @@ type Store struct {
 	kekSrc *kekSource
 	// auditKey anchors every audit entry's hash (auditkey.go); the database does not hold it.
 	auditKey []byte
+	// SignInPolicy says when failed sign-ins block (zero fields: the defaults).
+	SignInPolicy SignInPolicy
 	// ReportOverdue is how long after a supervised visit's end its report is overdue (0: 72 hours).
 	ReportOverdue time.Duration
 }

@@ -42,8 +42,8 @@ SAMVAER_KEK (base64, comma-separated, first is primary) or else the key file kek
 data directory (made on first start). Keep a copy of the keys apart from the database backups.`
 	cmd.PersistentFlags().StringVar(&a.data, "data", server.DefaultConfig().DataDir, "the server's data directory")
 	cmd.AddCommand(
-		group("user", "people: add, list, disable, enable, password",
-			a.userAdd(), a.userList(), a.userDisable(true), a.userDisable(false), a.userPassword()),
+		group("user", "people: add, list, disable, enable, password, unblock",
+			a.userAdd(), a.userList(), a.userDisable(true), a.userDisable(false), a.userPassword(), a.userUnblock()),
 		group("case", "cases: add, list, decision, conditions, goal, wish, assign, unassign, close",
 			a.caseAdd(), a.caseList(), a.caseDecision(), a.caseText("conditions"), a.caseText("goal"), a.caseWish(),
 			a.caseAssign(), a.caseUnassign(), a.caseClose()),

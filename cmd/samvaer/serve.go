@@ -46,6 +46,10 @@ func newServeCmd(e *env) *cobra.Command {
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM)")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS key file (PEM)")
 	f.DurationVar(&cfg.ReportOverdue, "report-overdue", cfg.ReportOverdue, "how long after a supervised visit's end its report is flagged overdue")
+	f.IntVar(&cfg.SignIn.MaxFailures, "signin-max-failures", cfg.SignIn.MaxFailures, "failed sign-ins for one name within --signin-window that block it")
+	f.IntVar(&cfg.SignIn.MaxAddressFailures, "signin-max-address-failures", cfg.SignIn.MaxAddressFailures, "failed sign-ins from one address within --signin-window that block it")
+	f.DurationVar(&cfg.SignIn.Window, "signin-window", cfg.SignIn.Window, "how far back failed sign-ins count")
+	f.DurationVar(&cfg.SignIn.Block, "signin-block", cfg.SignIn.Block, "how long a block lasts after the newest failure (an admin can lift it sooner)")
 	f.StringVar(&logFormat, "log", "auto", "log format: json, console, or auto (console on a terminal)")
 	return cmd
 }

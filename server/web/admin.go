@@ -143,3 +143,16 @@ func (p *Pages) audit(w http.ResponseWriter, r *http.Request, sess *server.Sessi
 	}
 	p.render(w, r, "audit", http.StatusOK, page{Title: "Audit log", Session: sess, Data: map[string]any{"Entries": entries, "Query": q}})
 }
+
+// unblock lifts a user's sign-in block after repeated failed sign-ins.
+func (p *Pages) unblock(w http.ResponseWriter, r *http.Request, sess *server.Session) {
+	u, err := p.store.UserByName(r.Context(), r.PathValue("user"))
+	if err == nil {
+		_, err = p.store.UnblockSignIn(r.Context(), actor(sess), u.Name, "")
+	}
+	if err != nil {
+		p.formError(w, r, sess, err, p.usersPage)
+		return
+	}
+	p.usersPage(w, r, sess, http.StatusOK, "Sign-in for "+u.Name+" is open again.", "")
+}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"crypto/subtle"
+	"net"
 	"net/http"
 
 	"github.com/samvaer/sync/server"
@@ -36,7 +37,7 @@ func (p *Pages) signIn(w http.ResponseWriter, r *http.Request) {
 		p.signInPage(w, r, http.StatusForbidden, "The sign-in form had expired; please sign in again.")
 		return
 	}
-	u, err := p.store.SignIn(r.Context(), r.PostFormValue("name"), r.PostFormValue("password"))
+	u, err := p.store.SignInFrom(r.Context(), r.PostFormValue("name"), r.PostFormValue("password"), clientAddress(r))
 	if err != nil {
 		status := statuses[syncer.ErrorCode(err)]
 		if status >= 500 {
@@ -58,3 +59,12 @@ func (p *Pages) signIn(w http.ResponseWriter, r *http.Request) {
 
 // actor is who a session acts as in the audit log.
 func actor(sess *server.Session) server.Actor { return server.Actor{UserID: sess.User.ID} }
+
+// clientAddress is the address failed sign-ins are counted by: the connection's IP address.
+func clientAddress(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -178,3 +178,36 @@ func TestAPasswordResetEndsTheUsersSessions(t *testing.T) {
 		t.Fatalf("the old session after a password reset: %d", code)
 	}
 }
+
+// Once blocked, a name with an account and a name without one get the same page, so the block
+// tells nobody who has an account; an admin lifts the block from the users page.
+func TestABlockedSignInRevealsNoAccount(t *testing.T) {
+	s := newSite(t)
+	s.withPassword("sara", "correct horse battery", "caseworker")
+	b := s.newBrowser()
+	for range server.SignInMaxFailures {
+		b.signIn("sara", "wrong")
+		b.signIn("nobody", "wrong")
+	}
+	codeKnown, known := b.signIn("sara", "correct horse battery")
+	codeUnknown, unknown := b.signIn("nobody", "correct horse battery")
+	known, unknown = csrfField.ReplaceAllString(known, ""), csrfField.ReplaceAllString(unknown, "") // each form has its own token
+	if codeKnown != http.StatusForbidden || codeKnown != codeUnknown || known != unknown || !strings.Contains(known, "locked until") {
+		t.Fatalf("a blocked account (%d) and a blocked unknown name (%d) read differently:\n%s\n---\n%s", codeKnown, codeUnknown, known, unknown)
+	}
+	admin := s.newBrowser()
+	s.withPassword("ada", "the admin's long password", "admin")
+	if code, _ := admin.signIn("ada", "the admin's long password"); code != http.StatusSeeOther {
+		t.Fatalf("admin sign-in: %d", code)
+	}
+	sara, err := s.srv.Store.UserByName(context.Background(), "sara")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body := admin.post("/admin/users/"+sara.ID+"/unblock", url.Values{"csrf": {admin.csrf("/admin/users")}}, nil); code != http.StatusOK || !strings.Contains(body, "open again") {
+		t.Fatalf("unblocking: %d\n%s", code, body)
+	}
+	if code, _ := b.signIn("sara", "correct horse battery"); code != http.StatusSeeOther {
+		t.Fatalf("after the admin lifted the block: %d", code)
+	}
+}

@@ -102,6 +102,7 @@ func New(store *server.Store, cfg Config) (*Pages, error) {
 	p.mux.HandleFunc("POST /admin/users/{user}/disable", p.role(p.setDisabled(true), "admin"))
 	p.mux.HandleFunc("POST /admin/users/{user}/enable", p.role(p.setDisabled(false), "admin"))
 	p.mux.HandleFunc("POST /admin/users/{user}/password", p.role(p.resetPassword, "admin"))
+	p.mux.HandleFunc("POST /admin/users/{user}/unblock", p.role(p.unblock, "admin"))
 	p.mux.HandleFunc("GET /admin/audit", p.role(p.audit, "admin"))
 	p.mux.HandleFunc("GET /admin/insight", p.role(p.insight, "admin"))
 	return p, nil
