@@ -39,6 +39,10 @@ type Config struct {
 	ReportOverdue time.Duration
 	// SignIn says when failed sign-ins block (see SignInPolicy).
 	SignIn SignInPolicy
+	// Retention says how long reports, closed cases and audit entries are kept; the job runs at
+	// start and every RetentionEvery (0: never, for a server whose retention runs elsewhere).
+	Retention      RetentionPolicy
+	RetentionEvery time.Duration
 }
 
 // DefaultConfig runs on loopback with a data directory in the working directory.
@@ -53,6 +57,8 @@ func DefaultConfig() Config {
 		Logger:           zerolog.Nop(),
 		ReportOverdue:    72 * time.Hour,
 		SignIn:           DefaultSignInPolicy(),
+		Retention:        DefaultRetentionPolicy(),
+		RetentionEvery:   24 * time.Hour,
 	}
 }
 
@@ -67,6 +73,10 @@ func (c Config) Validate() error {
 		return errors.New("TLS needs both a certificate and a key")
 	case c.MaxMessageBytes <= 0 || c.SubscribePoll <= 0:
 		return errors.New("message size limit and subscribe poll interval must be positive")
+	case c.RetentionEvery < 0:
+		return errors.New("the retention interval must not be negative")
+	case c.Retention.Validate() != nil:
+		return c.Retention.Validate()
 	case c.SignIn.MaxFailures < 0 || c.SignIn.MaxAddressFailures < 0 || c.SignIn.Window < 0 || c.SignIn.Block < 0:
 		return errors.New("the sign-in limits must not be negative")
 	}
@@ -170,14 +180,19 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	}()
 	s.cfg.Logger.Info().Str("addr", ln.Addr().String()).Str("data", s.cfg.DataDir).Msg("serving")
+	retentionDone := make(chan struct{})
+	go s.retentionLoop(retentionDone)
 	select {
 	case err := <-errc:
+		close(s.stopping)
+		<-retentionDone
 		s.Store.Close()
 		return err
 	case <-ctx.Done():
 	}
 	s.cfg.Logger.Info().Msg("shutting down")
 	close(s.stopping)
+	<-retentionDone
 	shutCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	err := srv.Shutdown(shutCtx)
@@ -189,6 +204,40 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		err = cerr
 	}
 	return err
+}
+
+// retentionLoop runs the retention job at start and every RetentionEvery until the server stops.
+// A failed run is logged (counts and errors only) and tried again at the next tick.
+func (s *Server) retentionLoop(done chan<- struct{}) {
+	defer close(done)
+	if s.cfg.RetentionEvery <= 0 {
+		return
+	}
+	tick := time.NewTicker(s.cfg.RetentionEvery)
+	defer tick.Stop()
+	for {
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			select {
+			case <-s.stopping:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		res, err := s.Store.RunRetention(ctx, Actor{}, s.cfg.Retention, false)
+		cancel()
+		if err != nil {
+			s.cfg.Logger.Error().Err(err).Msg("retention run failed")
+		} else if res.Records+res.AuditEntries > 0 {
+			s.cfg.Logger.Info().Int64("reports", res.Reports).Int64("cases", res.Cases).Int64("records", res.Records).
+				Int64("changes", res.Changes).Int64("audit_entries", res.AuditEntries).Msg("retention run")
+		}
+		select {
+		case <-s.stopping:
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // Close releases the store of a server that is not serving.

@@ -51,6 +51,7 @@ data directory (made on first start). Keep a copy of the keys apart from the dat
 		group("checklist", "the checklist template new visits start with", a.checklistShow(), a.checklistSet()),
 		group("report", "reports", a.reportList()),
 		group("audit", "the audit log: list, verify, export", a.auditList(), a.auditVerify(), a.auditExport()),
+		group("retention", "the retention job: delete what is kept no longer", a.retentionRun()),
 		group("device", "tablets: enroll, list, revoke", a.deviceEnroll(), a.deviceList(), a.deviceRevoke()),
 		group("keys", "key-encryption keys and the token signing key", a.keysList(), a.keysRotate(), a.keysRewrap(), a.keysRetire(), a.keysRotateSigning()),
 		a.digest(), a.backup(),

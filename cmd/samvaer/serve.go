@@ -50,6 +50,8 @@ func newServeCmd(e *env) *cobra.Command {
 	f.IntVar(&cfg.SignIn.MaxAddressFailures, "signin-max-address-failures", cfg.SignIn.MaxAddressFailures, "failed sign-ins from one address within --signin-window that block it")
 	f.DurationVar(&cfg.SignIn.Window, "signin-window", cfg.SignIn.Window, "how far back failed sign-ins count")
 	f.DurationVar(&cfg.SignIn.Block, "signin-block", cfg.SignIn.Block, "how long a block lasts after the newest failure (an admin can lift it sooner)")
+	retentionFlags(cmd, &cfg.Retention)
+	f.DurationVar(&cfg.RetentionEvery, "retention-every", cfg.RetentionEvery, "how often the retention job runs (0: never; run 'admin retention run' instead)")
 	f.StringVar(&logFormat, "log", "auto", "log format: json, console, or auto (console on a terminal)")
 	return cmd
 }
