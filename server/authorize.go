@@ -16,8 +16,9 @@ import (
 
 // Authorization: every RPC is decided here, by procedure name, before its body is read. A
 // procedure without a rule is refused, so a new RPC is closed until someone writes its rule (and
-// its rows of the authorization matrix in docs/security.md and e2e/authz_test.go). Which cases a
-// caller may see is decided per record by case_members, in Push and Pull.
+// its rows of the authorization matrix in docs/security.md and e2e/authz_test.go). The roles of
+// case calls come from syncer.Rules; what a caller may do with a case's records, in Push, Pull,
+// the handlers and the pages, is decided by the same table with their part in the case.
 
 // rule is who may call a procedure.
 type rule struct {
@@ -48,7 +49,7 @@ var rules = map[string]rule{
 
 	// Case and report calls: the role a call needs at all is checked here; the part the caller
 	// plays in the case it names (case_members) is checked by the handler (authz.go).
-	samvaerv1connect.CaseServiceCreateCaseProcedure:           {roles: []string{"caseworker", "coordinator"}},
+	samvaerv1connect.CaseServiceCreateCaseProcedure:           {roles: syncer.RolesFor(syncer.TypeCase, "", syncer.OpCreate)},
 	samvaerv1connect.CaseServiceGetCaseProcedure:              {roles: caseWorkers},
 	samvaerv1connect.CaseServiceSetDecisionProcedure:          {roles: casePlanners},
 	samvaerv1connect.CaseServiceSetConditionsProcedure:        {roles: casePlanners},
@@ -60,15 +61,16 @@ var rules = map[string]rule{
 	samvaerv1connect.CaseServiceSetChecklistTemplateProcedure: {roles: []string{"coordinator"}},
 	samvaerv1connect.ReportServiceListReportsProcedure:        {roles: caseWorkers},
 	samvaerv1connect.ReportServiceGetReportProcedure:          {roles: caseWorkers},
-	samvaerv1connect.ReportServiceAcknowledgeReportProcedure:  {roles: []string{"caseworker"}},
-	samvaerv1connect.ReportServiceAddAddendumProcedure:        {roles: []string{"caseworker", "consultant"}},
-	samvaerv1connect.ReportServiceAddParentCommentProcedure:   {roles: []string{"caseworker"}},
+	samvaerv1connect.ReportServiceAcknowledgeReportProcedure:  {roles: syncer.RolesFor(syncer.TypeReport, "", syncer.OpAcknowledge)},
+	samvaerv1connect.ReportServiceAddAddendumProcedure:        {roles: syncer.RolesFor(syncer.TypeAddendum, "", syncer.OpCreate)},
+	samvaerv1connect.ReportServiceAddParentCommentProcedure:   {roles: syncer.RolesFor(syncer.TypeParentComment, "", syncer.OpCreate)},
 }
 
-// caseWorkers are the roles that work on cases; casePlanners those that set cases up.
+// caseWorkers are the roles that read cases; casePlanners those that set cases up (both from
+// syncer.Rules, the one table).
 var (
-	caseWorkers  = []string{"caseworker", "coordinator", "consultant"}
-	casePlanners = []string{"caseworker", "coordinator"}
+	caseWorkers  = syncer.RolesFor(syncer.TypeCase, "", syncer.OpRead)
+	casePlanners = syncer.RolesFor(syncer.TypeCase, "", syncer.OpEdit)
 )
 
 // authorize authenticates and authorizes one call. It returns nil identity for signed calls.
