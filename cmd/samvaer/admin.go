@@ -55,7 +55,10 @@ Commands:
   keys rotate-signing              a new token signing key; tokens signed before stay valid until they expire
   audit verify                     check the audit log's hash chain
   audit list [--since T] [--until T] [--user NAME] [--device ID] [--case ID]
-  digest CASE                      the case's state digest (equal on every converged replica)
+  digest CASE [--role R | --user NAME]
+                                   the digest of what a device of role R (default consultant) or
+                                   of user NAME should hold of the case: equal to the tablet's
+                                   digest once it synced
   backup FILE                      a consistent copy of the database, while the server runs
   keys list                        the key-encryption keys and how many stored values each seals
   keys rotate                      make a new primary key-encryption key; older ones keep opening
@@ -156,12 +159,8 @@ func (c *AdminCommand) Run(ctx context.Context, args []string) error {
 		return c.auditVerify(ctx)
 	case cmd == "audit list":
 		return c.auditList(ctx, rest[2:])
-	case rest[0] == "digest" && len(rest) == 2:
-		d, err := c.store.CaseDigest(ctx, rest[1])
-		if err != nil {
-			return err
-		}
-		return output(c.Stdout, c.json, map[string]string{"case": rest[1], "digest": d}, d+"\n")
+	case rest[0] == "digest" && len(rest) >= 2:
+		return c.digest(ctx, rest[1], rest[2:])
 	case cmd == "keys list":
 		return c.keysList(ctx)
 	case cmd == "keys rotate":
@@ -361,4 +360,23 @@ func visitTimes(start, end string) (time.Time, time.Time, error) {
 		return time.Time{}, time.Time{}, usageError("--end must be a time like 2026-11-28T12:00:00+01:00.")
 	}
 	return st, en, nil
+}
+
+// digest prints the digest of what a holder's device should hold of a case.
+func (c *AdminCommand) digest(ctx context.Context, caseID string, args []string) error {
+	fs := subFlags("digest", c)
+	role := fs.String("role", "consultant", "consultant, caseworker or coordinator")
+	user := fs.String("user", "", "a user (by name): what their devices should hold")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	h := server.Holder{Role: *role, User: *user}
+	if *user != "" {
+		h.Role = ""
+	}
+	d, err := c.store.CaseDigestFor(ctx, caseID, h)
+	if err != nil {
+		return err
+	}
+	return output(c.Stdout, c.json, map[string]string{"case": caseID, "digest": d}, d+"\n")
 }
