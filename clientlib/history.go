@@ -224,8 +224,8 @@ func (t *Tablet) renumber(ctx context.Context, tx *sql.Tx, entries []outboxEntry
 // keepConfirmed moves outbox entries a pull confirmed (those the condition selects, with its
 // args) to the acknowledged changes kept for a restored server.
 func keepConfirmed(ctx context.Context, tx *sql.Tx, nowMs int64, where string, args ...any) error {
-	if _, err := tx.ExecContext(ctx, `INSERT INTO acknowledged (seq, record_id, change, server_seq, confirmed_ms)
-		SELECT seq, record_id, change, server_seq, ? FROM outbox WHERE `+where+` ON CONFLICT (seq) DO NOTHING`,
+	if _, err := tx.ExecContext(ctx, `INSERT INTO acknowledged (seq, record_id, change, bases, server_seq, confirmed_ms)
+		SELECT seq, record_id, change, bases, server_seq, ? FROM outbox WHERE `+where+` ON CONFLICT (seq) DO NOTHING`,
 		append([]any{nowMs}, args...)...); err != nil {
 		return fmt.Errorf("keep confirmed changes: %w", err)
 	}
@@ -245,7 +245,7 @@ func (s *store) forgetAcknowledged(ctx context.Context, tx *sql.Tx, cutoffMs int
 
 // readAcknowledged returns the kept changes numbered after seq, in seq order.
 func (s *store) readAcknowledged(ctx context.Context, q querier, after int64) ([]outboxEntry, error) {
-	rows, err := q.QueryContext(ctx, `SELECT seq, change, server_seq FROM acknowledged WHERE seq > ? ORDER BY seq`, after)
+	rows, err := q.QueryContext(ctx, `SELECT seq, change, bases, server_seq FROM acknowledged WHERE seq > ? ORDER BY seq`, after)
 	if err != nil {
 		return nil, fmt.Errorf("read kept changes: %w", err)
 	}
@@ -253,11 +253,14 @@ func (s *store) readAcknowledged(ctx context.Context, q querier, after int64) ([
 	var out []outboxEntry
 	for rows.Next() {
 		var e outboxEntry
-		var blob []byte
-		if err := rows.Scan(&e.seq, &blob, &e.serverSeq); err != nil {
+		var blob, bases []byte
+		if err := rows.Scan(&e.seq, &blob, &bases, &e.serverSeq); err != nil {
 			return nil, err
 		}
 		if e.change, err = s.decodeChange(e.seq, blob); err != nil {
+			return nil, err
+		}
+		if e.bases, err = s.decodeBases(e.seq, bases); err != nil {
 			return nil, err
 		}
 		out = append(out, e)

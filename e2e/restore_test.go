@@ -249,6 +249,9 @@ func TestRestoredServerGetsBackWhatTabletsWrote(t *testing.T) {
 		aAcked = append(aAcked, fmt.Sprintf("Kim efter backup %d", i))
 	}
 	observeAll(t, a, w.visitID, aAcked...)
+	mustDo(t, a.SetReportSection(ctx, w.visitID, "opening", "Mor kom til tiden."))
+	syncOK(t, a)
+	// The next edit's base is the commit of the first, which the restore loses.
 	mustDo(t, a.SetReportSection(ctx, w.visitID, "opening", "Mor kom til tiden efter backup."))
 	syncOK(t, a)
 	observeAll(t, a, w.visitID, "Kim venter 1", "Kim venter 2") // not yet sent at the restore
@@ -294,6 +297,10 @@ func TestRestoredServerGetsBackWhatTabletsWrote(t *testing.T) {
 	}
 	if got := section(visitOn(t, reader, w.visitID), "opening"); got != "Mor kom til tiden efter backup." {
 		t.Fatalf("the section written after the backup reads %q on another tablet", got)
+	}
+	// Sent again in order, the second edit continues the first: no conflict with itself.
+	if st, err := a.Status(ctx); err != nil || st.OpenConflicts != 0 {
+		t.Fatalf("status %+v (%v): the consultant's own edits conflict after the restore", st, err)
 	}
 	if got := len(visitOn(t, reader, w.visitID).Observations); got != len(kim) {
 		t.Fatalf("another tablet shows %d observations, want %d", got, len(kim))
