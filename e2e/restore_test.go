@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -297,6 +298,15 @@ func TestRestoredServerGetsBackWhatTabletsWrote(t *testing.T) {
 	}
 	if got := section(visitOn(t, reader, w.visitID), "opening"); got != "Mor kom til tiden efter backup." {
 		t.Fatalf("the section written after the backup reads %q on another tablet", got)
+	}
+	// An operator sees the tablets' repairs.
+	resp, err := http.Get(w.srv.URL() + "/metrics")
+	mustDo(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	mustDo(t, err)
+	if !strings.Contains(string(body), `samvaer_history_mismatches_total{kind="KIND_SERVER_RESTORED"}`) {
+		t.Fatal("the metrics do not show the restore the tablets repaired")
 	}
 	// Sent again in order, the second edit continues the first: no conflict with itself.
 	if st, err := a.Status(ctx); err != nil || st.OpenConflicts != 0 {

@@ -46,6 +46,7 @@ func toConnect(ctx context.Context, err error) error {
 	// A tablet whose history the server does not hold is told how, so it can repair it.
 	var he *errHistory
 	if errors.As(err, &he) {
+		historyMismatches.WithLabelValues(he.detail.Kind.String()).Inc()
 		ce := connect.NewError(connect.CodeFailedPrecondition, errors.New(he.Error()))
 		if detail, derr := connect.NewErrorDetail(he.detail); derr == nil {
 			ce.AddDetail(detail)
