@@ -1,6 +1,7 @@
 package clientlib
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -72,38 +73,43 @@ func historyMismatch(err error) *v1.HistoryMismatch {
 	return nil
 }
 
-// repair brings the tablet's history in line with the server's, as the mismatch says.
-func (t *Tablet) repair(ctx context.Context, d *v1.HistoryMismatch) error {
+// repair brings the tablet's history in line with the server's, as the mismatch says; it returns
+// how many changes it numbered anew.
+func (t *Tablet) repair(ctx context.Context, d *v1.HistoryMismatch) (int, error) {
 	switch d.Kind {
 	case v1.HistoryMismatch_KIND_SEQ_REUSED:
-		return t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
+		n := 0
+		err := t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
 			entries, err := t.store.readOutbox(ctx, tx, "")
 			if err != nil {
 				return err
 			}
 			entries = slices.DeleteFunc(entries, func(e outboxEntry) bool { return e.seq < d.DeviceSeq })
+			n = len(entries)
 			// The server's log is intact: every base revision still names what the editor saw.
 			return t.renumber(ctx, tx, entries, d.DeviceLastSeq, nil)
 		})
+		return n, err
 	case v1.HistoryMismatch_KIND_SERVER_RESTORED:
 		return t.recoverRestoredServer(ctx, d.DeviceLastSeq)
 	}
-	return fmt.Errorf("unknown history mismatch %v", d.Kind)
+	return 0, fmt.Errorf("unknown history mismatch %v", d.Kind)
 }
 
 // recoverRestoredServer gives a restored server back what it lost of this tablet's changes: all
 // the tablet keeps numbered after last, the highest the server holds. When the server no longer
 // holds the tablet's pull position, the tablet fetches everything afresh at the next pull.
-func (t *Tablet) recoverRestoredServer(ctx context.Context, last int64) error {
+func (t *Tablet) recoverRestoredServer(ctx context.Context, last int64) (int, error) {
 	cursor, err := metaInt(ctx, t.store.db.Read, metaCursor)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	held, err := t.heldPosition(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	return t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
+	n := 0
+	err = t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
 		entries, err := t.store.readOutbox(ctx, tx, "")
 		if err != nil {
 			return err
@@ -113,7 +119,8 @@ func (t *Tablet) recoverRestoredServer(ctx context.Context, last int64) error {
 			return err
 		}
 		entries = slices.DeleteFunc(append(kept, entries...), func(e outboxEntry) bool { return e.seq <= last })
-		slices.SortFunc(entries, func(a, b outboxEntry) int { return int(a.seq - b.seq) })
+		slices.SortFunc(entries, func(a, b outboxEntry) int { return cmp.Compare(a.seq, b.seq) })
+		n = len(entries)
 		if _, err := tx.ExecContext(ctx, `DELETE FROM acknowledged WHERE seq > ?`, last); err != nil {
 			return fmt.Errorf("resend kept changes: %w", err)
 		}
@@ -142,6 +149,7 @@ func (t *Tablet) recoverRestoredServer(ctx context.Context, last int64) error {
 		}
 		return setMeta(ctx, tx, kv...)
 	})
+	return n, err
 }
 
 // heldPosition finds the newest of the tablet's pull positions the server still holds (0 when

@@ -35,6 +35,9 @@ type SyncResult struct {
 	Purged int `json:"purged"`
 	// UnlockFailuresReported is the number of wrong PINs the server's audit log took.
 	UnlockFailuresReported int `json:"unlock_failures_reported"`
+	// Renumbered is the number of changes numbered anew and sent again because the tablet or the
+	// server had been restored from an older copy (history.go).
+	Renumbered int `json:"renumbered"`
 }
 
 // Sync pushes every pending change and pulls everything the server committed since the last
@@ -74,9 +77,11 @@ func (t *Tablet) sync(ctx context.Context) (SyncResult, error) {
 		if !errors.As(err, &h) {
 			break
 		}
-		if err = t.repair(ctx, h.detail); err != nil {
-			return r, err
+		n, rerr := t.repair(ctx, h.detail)
+		if rerr != nil {
+			return r, rerr
 		}
+		r.Renumbered += n
 		err = t.transfer(ctx, &r)
 	}
 	if err != nil {

@@ -191,7 +191,9 @@ func TestRestoredTabletHomeLosesNothing(t *testing.T) {
 	a.restoreHome(saved)
 	observeAll(t, a, w.visitID, "efter genskabelsen 1", "efter genskabelsen 2")
 	mustDo(t, a.Check(ctx, w.visitID, "room_ready", true))
-	syncOK(t, a)
+	if r := syncOK(t, a); r.Renumbered != 3 {
+		t.Fatalf("the sync after the restore renumbered %d changes, want the 3 written since", r.Renumbered)
+	}
 
 	want := []string{"før kopien 1", "før kopien 2", "ventede ved kopien", "efter kopien 1", "efter kopien 2",
 		"efter kopien 3", "efter genskabelsen 1", "efter genskabelsen 2"}
@@ -273,8 +275,12 @@ func TestRestoredServerGetsBackWhatTabletsWrote(t *testing.T) {
 	}
 	// b comes back first and writes more: the restored log grows over the old numbers.
 	observeAll(t, b, leaVisit, "Lea efter genskabelsen")
-	syncOK(t, b)
-	syncOK(t, a)
+	if r := syncOK(t, b); r.Renumbered != 4 {
+		t.Fatalf("Lea's tablet sent %d changes again, want the 3 lost and the 1 new", r.Renumbered)
+	}
+	if r := syncOK(t, a); r.Renumbered != 10 {
+		t.Fatalf("Kim's tablet sent %d changes again, want the 7 lost and the 3 waiting", r.Renumbered)
+	}
 	syncOK(t, reader)
 
 	kim := append([]string{"Kim før backup", "Kim venter 1", "Kim venter 2", "Kim venter 3"}, aAcked...)
