@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -37,12 +38,14 @@ const DefaultKeepAcknowledged = 7 * 24 * time.Hour
 const (
 	metaCursorMark  = "cursor_mark" // the server's mark of the commit at the cursor
 	metaAckedSeq    = "acked_seq"   // the highest device seq the server answered
-	metaCheckpoints = "checkpoints" // JSON [[seq, mark], …]: earlier pull positions, newest last
+	metaCheckpoints = "checkpoints" // JSON [[seq, mark, at_ms], …]: earlier pull positions, oldest first
 	metaResync      = "resync"      // "1": the next pulled page replaces every record
 )
 
 // maxCheckpoints bounds the earlier pull positions kept to find what a restored server still
-// holds.
+// holds. They are thinned so their times spread out (notePosition): the newest ones are close
+// together, older ones further apart, so a backup from an hour or from a week ago both find a
+// position near the one it holds.
 const maxCheckpoints = 32
 
 // maxRepairs bounds the repairs in one sync; each makes progress, so more mean a fault.
@@ -276,8 +279,11 @@ func (s *store) readAcknowledged(ctx context.Context, q querier, after int64) ([
 	return out, rows.Err()
 }
 
+// checkpoint is an earlier pull position: the commit seq, its mark and when it was pulled.
+type checkpoint [3]int64
+
 // checkpoints reads the tablet's earlier pull positions, oldest first.
-func checkpoints(ctx context.Context, q querier) ([][2]int64, error) {
+func checkpoints(ctx context.Context, q querier) ([]checkpoint, error) {
 	var v string
 	err := q.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, metaCheckpoints).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -286,12 +292,14 @@ func checkpoints(ctx context.Context, q querier) ([][2]int64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read pull positions: %w", err)
 	}
-	var cps [][2]int64
+	var cps []checkpoint
 	return cps, json.Unmarshal([]byte(v), &cps)
 }
 
-// notePosition records a pull position (with its mark) among the checkpoints.
-func notePosition(ctx context.Context, tx *sql.Tx, seq, mark int64) error {
+// notePosition records a pull position (with its mark) among the checkpoints. Past
+// maxCheckpoints it drops the position closest in time to its older neighbour, never the oldest
+// or the newest, so the kept times spread out the older they are.
+func notePosition(ctx context.Context, tx *sql.Tx, seq, mark, nowMs int64) error {
 	if mark == 0 {
 		return nil
 	}
@@ -302,9 +310,16 @@ func notePosition(ctx context.Context, tx *sql.Tx, seq, mark int64) error {
 	if n := len(cps); n > 0 && cps[n-1][0] == seq {
 		return nil
 	}
-	cps = append(cps, [2]int64{seq, mark})
-	if len(cps) > maxCheckpoints {
-		cps = cps[len(cps)-maxCheckpoints:]
+	cps = append(cps, checkpoint{seq, mark, nowMs})
+	for len(cps) > maxCheckpoints {
+		drop, gap := 1, int64(math.MaxInt64)
+		for i := 1; i < len(cps)-1; i++ {
+			// The gap it closes, weighed by its age: old positions need wider gaps to stay.
+			if g := (cps[i+1][2] - cps[i-1][2]) * 1000 / max(nowMs-cps[i][2], 1); g < gap {
+				drop, gap = i, g
+			}
+		}
+		cps = slices.Delete(cps, drop, drop+1)
 	}
 	b, err := json.Marshal(cps)
 	if err != nil {

@@ -64,3 +64,38 @@ func TestConfirmedChangesAreKeptForTheWindow(t *testing.T) {
 		t.Fatal("a purged case's kept changes stayed")
 	}
 }
+
+// The pull positions kept to find what a restored server holds spread out with age: a tablet
+// that synced every 10 minutes for two weeks still has one near an hour, a day and a week ago.
+func TestPullPositionsSpreadOverTime(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, Options{})
+	const step = 10 * 60_000
+	start := f.clock.Now().UnixMilli()
+	n := int64(14 * 24 * 6)
+	must(t, f.tab.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
+		for i := int64(1); i <= n; i++ {
+			if err := notePosition(ctx, tx, i, 1000+i, start+i*step); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	cps, err := checkpoints(ctx, f.tab.store.db.Read)
+	must(t, err)
+	if len(cps) != maxCheckpoints || cps[0][0] != 1 || cps[len(cps)-1][0] != n || cps[len(cps)-1][1] != 1000+n {
+		t.Fatalf("kept %d positions from %v to %v", len(cps), cps[0], cps[len(cps)-1])
+	}
+	now := start + n*step
+	for _, want := range []struct{ from, to time.Duration }{
+		{0, time.Hour}, {18 * time.Hour, 30 * time.Hour}, {5 * 24 * time.Hour, 9 * 24 * time.Hour}} {
+		found := false
+		for _, cp := range cps {
+			age := time.Duration(now-cp[2]) * time.Millisecond
+			found = found || (age >= want.from && age <= want.to)
+		}
+		if !found {
+			t.Errorf("no position kept between %v and %v ago: %v", want.from, want.to, cps)
+		}
+	}
+}

@@ -305,7 +305,7 @@ func (t *Tablet) applyPage(ctx context.Context, tx *sql.Tx, page *v1.PullRespons
 	if err != nil {
 		return err
 	}
-	if err := notePosition(ctx, tx, nextCursor, page.NextCursorMark); err != nil {
+	if err := notePosition(ctx, tx, nextCursor, page.NextCursorMark, t.nowMs()); err != nil {
 		return err
 	}
 	return setMeta(ctx, tx, metaKnownCases, string(knownJSON), metaCursor, itoa(nextCursor), metaCursorMark, itoa(page.NextCursorMark),
