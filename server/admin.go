@@ -53,7 +53,7 @@ func (s *Store) AddUser(ctx context.Context, name string, roles []string) (User,
 			return err
 		}
 		if n > 0 {
-			return syncer.Errorf(syncer.CodeFailedPrecondition, "A user with that name already exists.")
+			return syncer.Errorf(syncer.CodeAlreadyExists, "A user with that name already exists.")
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO users (id, name, roles, created_ms) VALUES (?, ?, ?, ?)`,
 			u.ID, u.Name, strings.Join(roles, ","), s.nowMs())
@@ -119,6 +119,10 @@ func (s *Store) AddCase(ctx context.Context, nc NewCase) (string, error) {
 	if len(nc.Children) == 0 {
 		return "", syncer.Errorf(syncer.CodeInvalid, "A case needs at least one child.")
 	}
+	nc.Reference = strings.TrimSpace(nc.Reference)
+	if len(nc.Reference) > 100 {
+		return "", syncer.Errorf(syncer.CodeInvalid, "A case reference is at most 100 characters.")
+	}
 	if len(nc.Placement) > 1000 {
 		return "", syncer.Errorf(syncer.CodeInvalid, "The placement must be at most 1000 characters.")
 	}
@@ -137,6 +141,9 @@ func (s *Store) AddCase(ctx context.Context, nc NewCase) (string, error) {
 		}
 		if !slices.Contains(cw.Roles, "caseworker") {
 			return syncer.Errorf(syncer.CodeInvalid, "%s is not a caseworker.", cw.Name)
+		}
+		if err := s.referenceFree(ctx, tx, nc.Reference); err != nil {
+			return err
 		}
 		log, err := s.newCommitLog(ctx, tx, s.nowMs())
 		if err != nil {

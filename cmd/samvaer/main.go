@@ -14,6 +14,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
+	_ "time/tzdata" // the display zone resolves on any machine, also without system zone data
 
 	"github.com/spf13/cobra"
 
@@ -61,6 +63,38 @@ type env struct {
 	stdout, stderr io.Writer
 	json           bool
 	zoneName       string
+	loc            *time.Location
+}
+
+// zoneEnv names the environment variable that sets the display zone when --tz is not given.
+const zoneEnv = "SAMVAER_TZ"
+
+// defaultZone is where the product's users are.
+const defaultZone = "Europe/Copenhagen"
+
+// loadZone resolves --tz, else SAMVAER_TZ, else the default zone.
+func (e *env) loadZone() error {
+	name := e.zoneName
+	if name == "" {
+		name = os.Getenv(zoneEnv)
+	}
+	if name == "" {
+		name = defaultZone
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return usageError("Unknown time zone %q; give a zone name like Europe/Copenhagen (--tz or %s).", name, zoneEnv)
+	}
+	e.loc = loc
+	return nil
+}
+
+// zone is the zone times are shown in.
+func (e *env) zone() *time.Location {
+	if e.loc == nil {
+		return time.UTC
+	}
+	return e.loc
 }
 
 // print writes v as indented JSON when --json was given (for scripts), the text for a person
@@ -93,6 +127,8 @@ Exit codes: 0 done; 1 internal error; 2 wrong usage or invalid input; 3 not foun
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.PersistentFlags().BoolVar(&e.json, "json", false, "print JSON (for scripts)")
+	root.PersistentFlags().StringVar(&e.zoneName, "tz", "", "the time zone times are shown in (default "+defaultZone+", or "+zoneEnv+")")
+	root.PersistentPreRunE = func(*cobra.Command, []string) error { return e.loadZone() }
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return usageError("%s.", sentence(err.Error()))
 	})
@@ -190,6 +226,7 @@ var exitCodes = map[syncer.Code]int{
 	syncer.CodeUnauthenticated:    4,
 	syncer.CodePermissionDenied:   4,
 	syncer.CodeFailedPrecondition: 5,
+	syncer.CodeAlreadyExists:      5,
 	syncer.CodeResourceExhausted:  6,
 	syncer.CodeUnavailable:        6,
 }

@@ -106,7 +106,7 @@ func TestWalkThrough(t *testing.T) {
 
 	tablet := []string{"tablet", "--home", home}
 	c.must(append(tablet, "enroll", "--server", "http://"+addr, "--code", code, "--name", "iPad 3")...)
-	if _, err := c.run("", append(tablet, "enroll", "--server", "http://"+addr, "--code", code)...); err == nil {
+	if _, err := c.run("", append(tablet, "enroll", "--server", "http://"+addr, "--code", code, "--name", "iPad 3")...); err == nil {
 		t.Fatal("enrolling twice must be refused")
 	}
 	c.must(append(tablet, "sync")...)
