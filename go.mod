@@ -13,6 +13,7 @@ require (
 	github.com/golang-jwt/jwt/v5 v5.3.1 // access tokens (EdDSA, algorithm pinned)
 	github.com/google/renameio/v2 v2.0.2 // key files written by rename with a fixed mode, on both ends
 	github.com/google/uuid v1.6.0 // UUIDv7 record ids made offline
+	github.com/nicksnyder/go-i18n/v2 v2.7.0 // the words people see, Danish and English: message files per component, CLDR plural rules, fallback to Danish
 	github.com/prometheus/client_golang v1.25.0 // /metrics
 	github.com/rs/zerolog v1.35.1 // structured JSON logs
 	github.com/sergi/go-diff v1.4.0 // the diffs under the three-way text merge
@@ -20,6 +21,7 @@ require (
 	golang.org/x/crypto v0.58.0 // XChaCha20-Poly1305 sealing at rest, Argon2id for tablet PINs and web passwords (the Go team's, no cgo)
 	golang.org/x/image v0.47.0 // the Go fonts, embedded in exported PDFs so every Latin letter prints
 	golang.org/x/term v0.47.0 // console logs when a person is at a terminal; reading a PIN without echo
+	golang.org/x/text v0.43.0 // matching a browser's Accept-Language (or a person's setting) to the languages offered
 	google.golang.org/protobuf v1.36.12 // wire types, also the stored form of records
 	modernc.org/sqlite v1.61.1 // SQLite in pure Go on both ends: no cgo for tablets or the server
 	pgregory.net/rapid v1.3.0 // property tests of convergence and the merge
