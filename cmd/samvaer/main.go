@@ -15,10 +15,10 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	_ "time/tzdata" // the display zone resolves on any machine, also without system zone data
 
 	"github.com/spf13/cobra"
 
+	"github.com/samvaer/sync/internal/i18n"
 	"github.com/samvaer/sync/syncer"
 )
 
@@ -64,13 +64,11 @@ type env struct {
 	json           bool
 	zoneName       string
 	loc            *time.Location
+	words          *i18n.Localizer
 }
 
 // zoneEnv names the environment variable that sets the display zone when --tz is not given.
 const zoneEnv = "SAMVAER_TZ"
-
-// defaultZone is where the product's users are.
-const defaultZone = "Europe/Copenhagen"
 
 // loadZone resolves --tz, else SAMVAER_TZ, else the default zone.
 func (e *env) loadZone() error {
@@ -78,14 +76,15 @@ func (e *env) loadZone() error {
 	if name == "" {
 		name = os.Getenv(zoneEnv)
 	}
-	if name == "" {
-		name = defaultZone
-	}
-	loc, err := time.LoadLocation(name)
+	loc, err := i18n.LoadZone(name)
 	if err != nil {
-		return usageError("Unknown time zone %q; give a zone name like Europe/Copenhagen (--tz or %s).", name, zoneEnv)
+		return usageError("Unknown time zone %q; give a zone name like %s (--tz or %s).", name, i18n.DefaultZone, zoneEnv)
 	}
-	e.loc = loc
+	cat, err := i18n.NewCatalog()
+	if err != nil {
+		return err
+	}
+	e.loc, e.words = loc, cat.Localizer(loc, i18n.Danish.String())
 	return nil
 }
 
@@ -127,7 +126,7 @@ Exit codes: 0 done; 1 internal error; 2 wrong usage or invalid input; 3 not foun
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.PersistentFlags().BoolVar(&e.json, "json", false, "print JSON (for scripts)")
-	root.PersistentFlags().StringVar(&e.zoneName, "tz", "", "the time zone times are shown in (default "+defaultZone+", or "+zoneEnv+")")
+	root.PersistentFlags().StringVar(&e.zoneName, "tz", "", "the time zone times are shown in (default "+i18n.DefaultZone+", or "+zoneEnv+")")
 	root.PersistentPreRunE = func(*cobra.Command, []string) error { return e.loadZone() }
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return usageError("%s.", sentence(err.Error()))

@@ -100,7 +100,7 @@ func (c *tablet) observe() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		return c.print(map[string]any{"id": o.ID, "at_ms": o.AtMs}, fmt.Sprintf("Observation noted at %s.\n", c.clockSeconds(o.AtMs)))
+		return c.print(map[string]any{"id": o.ID, "at_ms": o.AtMs}, fmt.Sprintf("Observation noted at %s.\n", c.clock(o.AtMs)))
 	})
 	return cmd
 }
@@ -473,7 +473,7 @@ func (c *tablet) visits(ctx context.Context, t *clientlib.Tablet) error {
 		if len(v.Observations) > 0 {
 			b.WriteString("  Observations:\n")
 			for _, o := range v.Observations {
-				fmt.Fprintf(&b, "    %s  %s\n", c.clockSeconds(o.AtMs), o.Text)
+				fmt.Fprintf(&b, "    %s  %s\n", c.clock(o.AtMs), o.Text)
 			}
 		}
 		overdue := ""

@@ -1,34 +1,23 @@
 package main
 
 import (
-	"fmt"
 	"time"
 )
 
-// Times in text output are written for a Danish reader in the display zone (--tz); JSON keeps
-// machine forms (Unix milliseconds or RFC 3339 with offset).
-
-var (
-	daWeekdays = [...]string{"søn.", "man.", "tirs.", "ons.", "tors.", "fre.", "lør."}
-	daMonths   = [...]string{"jan.", "feb.", "mar.", "apr.", "maj", "jun.", "jul.", "aug.", "sep.", "okt.", "nov.", "dec."}
-)
+// Times in text output are written for a Danish reader in the display zone (--tz), the way
+// internal/i18n writes them on the pages and in the PDF; JSON keeps machine forms (Unix
+// milliseconds or RFC 3339 with offset).
 
 // dateTime is "lør. 28. nov. 2026 kl. 10.00"; 0 is "-".
 func (e *env) dateTime(ms int64) string {
 	if ms == 0 {
 		return "-"
 	}
-	t := time.UnixMilli(ms).In(e.zone())
-	return fmt.Sprintf("%s %d. %s %d kl. %s", daWeekdays[t.Weekday()], t.Day(), daMonths[t.Month()-1], t.Year(), t.Format("15.04"))
+	return e.words.Millis(ms)
 }
 
 // clock is "10.00".
-func (e *env) clock(ms int64) string { return time.UnixMilli(ms).In(e.zone()).Format("15.04") }
-
-// clockSeconds is "10.00.05", for entries a person makes a minute apart.
-func (e *env) clockSeconds(ms int64) string {
-	return time.UnixMilli(ms).In(e.zone()).Format("15.04.05")
-}
+func (e *env) clock(ms int64) string { return e.words.Clock(time.UnixMilli(ms)) }
 
 // parseWhen reads a time a person typed: RFC 3339 with an offset, "2026-11-28 10:00" or
 // "2026-11-28T10:00" in the display zone, or (when dateOK) a date, meaning its midnight there.
