@@ -21,6 +21,7 @@ var connectCodes = map[syncer.Code]connect.Code{
 	syncer.CodeAlreadyExists:      connect.CodeAlreadyExists,
 	syncer.CodeResourceExhausted:  connect.CodeResourceExhausted,
 	syncer.CodeUnavailable:        connect.CodeUnavailable,
+	syncer.CodeUnimplemented:      connect.CodeUnimplemented,
 	syncer.CodeInternal:           connect.CodeInternal,
 }
 

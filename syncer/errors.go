@@ -19,6 +19,7 @@ const (
 	CodeAlreadyExists      Code = "already_exists"      // something with that name or reference exists already
 	CodeResourceExhausted  Code = "resource_exhausted"  // too big or too many
 	CodeUnavailable        Code = "unavailable"         // try again later
+	CodeUnimplemented      Code = "unimplemented"       // no such call (the two ends are of different versions)
 	CodeInternal           Code = "internal"            // a bug or a broken disk; details only in the server log
 )
 
