@@ -78,7 +78,7 @@ func (s *Store) ShowCase(ctx context.Context, caseID, purpose string) (CaseOverv
 			return err
 		}
 		return appendAudit(ctx, tx, s.nowMs(), AuditEvent{Kind: AuditCaseRead, CaseID: caseID, Purpose: purpose,
-			Detail: map[string]string{"what": "case " + caseID}})
+			Detail: Actor{}.detail(map[string]string{"what": "case " + caseID})})
 	})
 	return ov, err
 }

@@ -118,7 +118,8 @@ Flags may be given in any position. With --json every command prints JSON for sc
 
 Exit codes: 0 done; 1 internal error; 2 wrong usage or invalid input; 3 not found;
 4 not allowed (not signed in, not permitted, device revoked); 5 refused in the current state
-(already exists, locked, verification failed); 6 unavailable (server unreachable, too busy).`,
+(already exists, locked, verification failed, a call the server does not offer); 6 unavailable
+(server unreachable, too busy).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          cobra.ArbitraryArgs,
@@ -226,6 +227,7 @@ var exitCodes = map[syncer.Code]int{
 	syncer.CodePermissionDenied:   4,
 	syncer.CodeFailedPrecondition: 5,
 	syncer.CodeAlreadyExists:      5,
+	syncer.CodeUnimplemented:      5,
 	syncer.CodeResourceExhausted:  6,
 	syncer.CodeUnavailable:        6,
 }
