@@ -133,8 +133,14 @@ func (s *Store) AddCase(ctx context.Context, nc NewCase) (string, error) {
 			}
 		}
 	}
+	// The references of the cases there are now, read without holding the writer; the write
+	// transaction then reads only cases added since.
+	known, err := s.referencesFree(ctx, s.db.Read, nc.Reference, nil)
+	if err != nil {
+		return "", err
+	}
 	caseID := syncer.NewID()
-	err := s.db.WriteTx(ctx, func(tx *sql.Tx) error {
+	err = s.db.WriteTx(ctx, func(tx *sql.Tx) error {
 		cw, err := userByName(ctx, tx, nc.Caseworker)
 		if err != nil {
 			return err
@@ -142,7 +148,7 @@ func (s *Store) AddCase(ctx context.Context, nc NewCase) (string, error) {
 		if !slices.Contains(cw.Roles, "caseworker") {
 			return syncer.Errorf(syncer.CodeInvalid, "%s is not a caseworker.", cw.Name)
 		}
-		if err := s.referenceFree(ctx, tx, nc.Reference); err != nil {
+		if _, err := s.referencesFree(ctx, tx, nc.Reference, known); err != nil {
 			return err
 		}
 		log, err := s.newCommitLog(ctx, tx, s.nowMs())

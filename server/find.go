@@ -2,9 +2,9 @@ package server
 
 import (
 	"context"
-	"database/sql"
 	"strings"
 
+	v1 "github.com/samvaer/sync/gen/samvaer/v1"
 	"github.com/samvaer/sync/internal/lookup"
 	"github.com/samvaer/sync/internal/records"
 	"github.com/samvaer/sync/syncer"
@@ -103,22 +103,57 @@ func (s *Store) findRecord(ctx context.Context, typ string, kind lookup.Kind, ar
 	return lookup.Find(kind, arg, c, secret)
 }
 
-// referenceFree refuses a case reference another case has (compared without case and surrounding
-// space), so a reference names one case on every door. References are sealed with the rest of a
-// case, so it reads them in the caller's write transaction: no other case can be added between
-// the check and the insert.
-func (s *Store) referenceFree(ctx context.Context, tx *sql.Tx, reference string) error {
+// referencesFree refuses a case reference another case has (compared without letter case and
+// surrounding space), so a reference names one case on every door; it returns the ids of the
+// cases it read. References are sealed with the rest of a case and never change after it is made
+// (only AddCase writes them, and Push cannot create a case), so a second call in the insert's
+// write transaction, given the first call's ids, unseals only the cases added in between: the
+// check and the insert are atomic under SQLite's one writer without the writer unsealing every
+// case.
+func (s *Store) referencesFree(ctx context.Context, q records.Querier, reference string, known map[string]bool) (map[string]bool, error) {
+	seen := map[string]bool{}
 	if reference == "" {
-		return nil
+		return seen, nil
 	}
-	recs, err := records.Query(ctx, tx, s.sealer, `SELECT id, state FROM records WHERE type = ?`, syncer.TypeCase)
+	rows, err := q.QueryContext(ctx, `SELECT id FROM records WHERE type = ?`, syncer.TypeCase)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	for _, r := range recs {
+	var fresh []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		seen[id] = true
+		if !known[id] {
+			fresh = append(fresh, id)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	taken := func(r *v1.CommittedChange) error {
 		if strings.EqualFold(strings.TrimSpace(syncer.Value(r, "reference")), reference) {
 			return syncer.Errorf(syncer.CodeAlreadyExists, "Another case already has the reference %q; a reference names one case.", reference)
 		}
+		return nil
 	}
-	return nil
+	if known == nil { // the first read: every case, in one query
+		return seen, records.Each(ctx, q, s.sealer, taken, `SELECT id, state FROM records WHERE type = ?`, syncer.TypeCase)
+	}
+	for _, id := range fresh {
+		r, err := records.Load(ctx, q, s.sealer, id)
+		if err != nil {
+			return nil, err
+		}
+		if r != nil {
+			if err := taken(r); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return seen, nil
 }

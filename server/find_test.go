@@ -3,9 +3,11 @@ package server
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/samvaer/sync/syncer"
 )
@@ -94,4 +96,25 @@ func TestADeviceIsEnrolledWithTheNameAPersonChose(t *testing.T) {
 	if got := must(f.store.FindDevice(f.ctx, "ipad 3, team nord")); got != id {
 		t.Fatalf("the device by its name: %s", got)
 	}
+}
+
+// BenchmarkCaseReferenceCheck measures adding a case with a reference to a store of 1,000 cases
+// (the check unseals every case's state in the write transaction) against adding one without a
+// reference (no check), in the same run.
+func BenchmarkCaseReferenceCheck(b *testing.B) {
+	f := newFixture(b)
+	for i := range 1000 {
+		must(f.store.AddCase(f.ctx, NewCase{Children: []string{"MARKER-child"}, Caseworker: "Sara Caseworker", Reference: fmt.Sprintf("2026-%05d", i)}))
+	}
+	var t [2]time.Duration
+	for i := 0; b.Loop(); i++ {
+		for j, ref := range []string{"", fmt.Sprintf("2027-%05d", i)} {
+			start := time.Now()
+			must(f.store.AddCase(f.ctx, NewCase{Children: []string{"MARKER-child"}, Caseworker: "Sara Caseworker", Reference: ref}))
+			t[j] += time.Since(start)
+		}
+	}
+	b.ReportMetric(float64(t[1].Microseconds())/float64(b.N), "µs/add-with-reference")
+	b.ReportMetric(float64(t[0].Microseconds())/float64(b.N), "µs/add-without")
+	b.ReportMetric(t[1].Seconds()/t[0].Seconds(), "ratio-reference-vs-none")
 }
