@@ -112,7 +112,7 @@ func TestWalkThrough(t *testing.T) {
 		t.Fatal("enrolling twice must be refused")
 	}
 	c.must(append(tablet, "sync")...)
-	if out := c.must(append(tablet, "visits")...); !strings.Contains(out, visitID) || !strings.Contains(out, "room_ready") {
+	if out := c.must(append(tablet, "visits")...); !strings.Contains(out, visitID) || !strings.Contains(out, "room_ready") || !strings.Contains(out, "(2026-0042)") {
 		t.Fatalf("visits does not show the visit and its checklist:\n%s", out)
 	}
 	c.must(append(tablet, "check", visitID[:8], "room_ready")...)
@@ -129,6 +129,12 @@ func TestWalkThrough(t *testing.T) {
 	st := c.json(append(tablet, "--json", "status")...)
 	if st["pending"].(float64) != 3 {
 		t.Fatalf("status %v; want 3 pending", st)
+	}
+	// The tablet's flags in any position too.
+	for _, line := range [][]string{{"--json", "tablet", "status", "--home", home}, {"tablet", "status", "--json", "--home", home}} {
+		if st := c.json(line...); st["pending"].(float64) != 3 {
+			t.Fatalf("samvaer %s: %v", strings.Join(line, " "), st)
+		}
 	}
 	c.must(append(tablet, "sync")...)
 	st = c.json(append(tablet, "--json", "status")...)

@@ -458,9 +458,19 @@ func (c *tablet) visits(ctx context.Context, t *clientlib.Tablet) error {
 	if err != nil {
 		return err
 	}
+	cases, err := t.Cases(ctx)
+	if err != nil {
+		return err
+	}
+	refs := map[string]string{}
+	for _, cs := range cases {
+		if cs.Reference != "" {
+			refs[cs.ID] = " (" + cs.Reference + ")"
+		}
+	}
 	var b strings.Builder
 	for _, v := range visits {
-		fmt.Fprintf(&b, "Visit %s  case %s\n  %s, %s – %s, %s\n", v.ID, v.CaseID, v.Kind,
+		fmt.Fprintf(&b, "Visit %s  case %s%s\n  %s, %s – %s, %s\n", v.ID, v.CaseID, refs[v.CaseID], v.Kind,
 			c.dateTime(v.StartMs), c.clock(v.EndMs), v.Place)
 		b.WriteString("  Checklist:\n")
 		for _, it := range v.Checklist {
