@@ -53,7 +53,7 @@ func (s *Store) AddUser(ctx context.Context, name string, roles []string) (User,
 			return err
 		}
 		if n > 0 {
-			return syncer.Errorf(syncer.CodeFailedPrecondition, "A user with that name already exists.")
+			return syncer.Errorf(syncer.CodeAlreadyExists, "A user with that name already exists.")
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO users (id, name, roles, created_ms) VALUES (?, ?, ?, ?)`,
 			u.ID, u.Name, strings.Join(roles, ","), s.nowMs())
@@ -119,6 +119,10 @@ func (s *Store) AddCase(ctx context.Context, nc NewCase) (string, error) {
 	if len(nc.Children) == 0 {
 		return "", syncer.Errorf(syncer.CodeInvalid, "A case needs at least one child.")
 	}
+	nc.Reference = strings.TrimSpace(nc.Reference)
+	if len(nc.Reference) > 100 {
+		return "", syncer.Errorf(syncer.CodeInvalid, "A case reference is at most 100 characters.")
+	}
 	if len(nc.Placement) > 1000 {
 		return "", syncer.Errorf(syncer.CodeInvalid, "The placement must be at most 1000 characters.")
 	}
@@ -129,14 +133,23 @@ func (s *Store) AddCase(ctx context.Context, nc NewCase) (string, error) {
 			}
 		}
 	}
+	// The references of the cases there are now, read without holding the writer; the write
+	// transaction then reads only cases added since.
+	known, err := s.referencesFree(ctx, s.db.Read, nc.Reference, nil)
+	if err != nil {
+		return "", err
+	}
 	caseID := syncer.NewID()
-	err := s.db.WriteTx(ctx, func(tx *sql.Tx) error {
+	err = s.db.WriteTx(ctx, func(tx *sql.Tx) error {
 		cw, err := userByName(ctx, tx, nc.Caseworker)
 		if err != nil {
 			return err
 		}
 		if !slices.Contains(cw.Roles, "caseworker") {
 			return syncer.Errorf(syncer.CodeInvalid, "%s is not a caseworker.", cw.Name)
+		}
+		if _, err := s.referencesFree(ctx, tx, nc.Reference, known); err != nil {
+			return err
 		}
 		log, err := s.newCommitLog(ctx, tx, s.nowMs())
 		if err != nil {

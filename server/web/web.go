@@ -180,6 +180,7 @@ var statuses = map[syncer.Code]int{
 	syncer.CodeUnauthenticated:    http.StatusUnauthorized,
 	syncer.CodePermissionDenied:   http.StatusForbidden,
 	syncer.CodeFailedPrecondition: http.StatusConflict,
+	syncer.CodeAlreadyExists:      http.StatusConflict,
 	syncer.CodeResourceExhausted:  http.StatusRequestEntityTooLarge,
 	syncer.CodeUnavailable:        http.StatusServiceUnavailable,
 	syncer.CodeInternal:           http.StatusInternalServerError,
