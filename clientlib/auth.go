@@ -60,9 +60,13 @@ func Enroll(ctx context.Context, home, serverURL, code, deviceName string, opts 
 		return nil, fmt.Errorf("make device key: %w", err)
 	}
 	auth, _ := newClients(opts.HTTPClient, serverURL)
-	res, err := auth.Enroll(ctx, connect.NewRequest(&v1.EnrollRequest{
-		Code: strings.TrimSpace(code), PublicKey: pub, DeviceName: deviceName,
-	}))
+	req := &v1.EnrollRequest{Code: strings.TrimSpace(code), PublicKey: pub, DeviceName: deviceName}
+	res, err := auth.Enroll(ctx, connect.NewRequest(req))
+	if err != nil && (connect.CodeOf(err) == connect.CodeUnavailable || connectionLost(err)) {
+		// The answer may be lost after the server used the code: the same code with the same
+		// key is answered again with the same device.
+		res, err = auth.Enroll(ctx, connect.NewRequest(req))
+	}
 	if err != nil {
 		return nil, wireError("enroll", err)
 	}
@@ -102,6 +106,11 @@ func createHome(ctx context.Context, home, serverURL string, key ed25519.Private
 	}
 	if err := os.Chmod(home, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("protect tablet home: %w", err)
+	}
+	// A new platform key for every enrollment: nothing wrapped by an earlier one opens, and the
+	// count of PIN attempts starts at zero.
+	if err := opts.KeyProvider.Destroy(); err != nil {
+		return nil, nil, fmt.Errorf("destroy the earlier platform key: %w", err)
 	}
 	dataKey, err := seal.RandomKey()
 	if err != nil {

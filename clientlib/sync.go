@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"slices"
 
 	"connectrpc.com/connect"
@@ -35,6 +37,9 @@ type SyncResult struct {
 	Purged int `json:"purged"`
 	// UnlockFailuresReported is the number of wrong PINs the server's audit log took.
 	UnlockFailuresReported int `json:"unlock_failures_reported"`
+	// Renumbered is the number of changes numbered anew and sent again because the tablet or the
+	// server had been restored from an older copy (history.go).
+	Renumbered int `json:"renumbered"`
 }
 
 // Sync pushes every pending change and pulls everything the server committed since the last
@@ -66,18 +71,32 @@ func (t *Tablet) Sync(ctx context.Context) (SyncResult, error) {
 
 func (t *Tablet) sync(ctx context.Context) (SyncResult, error) {
 	var r SyncResult
-	if err := t.push(ctx, &r); err != nil {
+	err := t.transfer(ctx, &r)
+	// A history the server does not share (a restore of either end) is repaired here, by the
+	// tablet alone, and the transfer runs again (history.go).
+	for i := 0; i < maxRepairs; i++ {
+		var h *errHistory
+		if !errors.As(err, &h) {
+			break
+		}
+		n, rerr := t.repair(ctx, h.detail)
+		if rerr != nil {
+			return r, rerr
+		}
+		r.Renumbered += n
+		err = t.transfer(ctx, &r)
+	}
+	if err != nil {
 		return r, err
 	}
-	if err := t.pull(ctx, &r); err != nil {
-		return r, err
-	}
-	var err error
 	if r.Purged, err = t.purgeDelivered(ctx); err != nil {
 		return r, err
 	}
 	now := t.nowMs()
 	err = t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
+		if err := t.store.forgetAcknowledged(ctx, tx, now-t.opts.KeepAcknowledged.Milliseconds()); err != nil {
+			return err
+		}
 		return setMeta(ctx, tx, metaLastSync, itoa(now), metaLastContact, itoa(now), metaClockOffset, itoa(t.clockOffset()))
 	})
 	if err != nil {
@@ -90,16 +109,33 @@ func (t *Tablet) sync(ctx context.Context) (SyncResult, error) {
 	return r, err
 }
 
+// transfer pushes the outbox, then pulls.
+func (t *Tablet) transfer(ctx context.Context, r *SyncResult) error {
+	if err := t.push(ctx, r); err != nil {
+		return err
+	}
+	return t.pull(ctx, r)
+}
+
 // push sends unacknowledged outbox entries in device_seq order, in batches, and settles each
-// batch's results.
+// batch's results. Each push names the tablet's pull position, which the changes' base
+// revisions refer to.
 func (t *Tablet) push(ctx context.Context, r *SyncResult) error {
+	cursor, err := metaInt(ctx, t.store.db.Read, metaCursor)
+	if err != nil {
+		return err
+	}
+	mark, err := metaInt(ctx, t.store.db.Read, metaCursorMark)
+	if err != nil {
+		return err
+	}
 	var after int64
 	for {
 		batch, err := t.nextBatch(ctx, after)
 		if err != nil || len(batch) == 0 {
 			return err
 		}
-		res, err := call(ctx, t, "push", &v1.PushRequest{Changes: batch}, t.syncRPC.Push)
+		res, err := call(ctx, t, "push", &v1.PushRequest{Changes: batch, Cursor: cursor, CursorMark: mark}, t.syncRPC.Push)
 		if err != nil {
 			return err
 		}
@@ -163,8 +199,13 @@ func (t *Tablet) settle(ctx context.Context, tx *sql.Tx, results []*v1.ChangeRes
 	if err != nil {
 		return r, err
 	}
+	acked, err := metaInt(ctx, tx, metaAckedSeq)
+	if err != nil {
+		return r, err
+	}
 	now := t.nowMs()
 	for _, res := range results {
+		acked = max(acked, res.DeviceSeq)
 		var recordID string
 		var blob []byte
 		var acked int64
@@ -208,15 +249,16 @@ func (t *Tablet) settle(ctx context.Context, tx *sql.Tx, results []*v1.ChangeRes
 			continue // a result this app does not know: keep the change; it is sent again
 		}
 		r.Pushed++
-		query, args := `UPDATE outbox SET server_seq = ? WHERE seq = ?`, []any{res.ServerSeq, res.DeviceSeq}
-		if res.ServerSeq <= cursor {
-			query, args = `DELETE FROM outbox WHERE seq = ?`, []any{res.DeviceSeq}
-		}
-		if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE outbox SET server_seq = ? WHERE seq = ?`, res.ServerSeq, res.DeviceSeq); err != nil {
 			return r, fmt.Errorf("settle change %d: %w", res.DeviceSeq, err)
 		}
+		if res.ServerSeq <= cursor {
+			if err := keepConfirmed(ctx, tx, now, `seq = ?`, res.DeviceSeq); err != nil {
+				return r, err
+			}
+		}
 	}
-	return r, setMeta(ctx, tx, metaClockOffset, itoa(t.clockOffset()))
+	return r, setMeta(ctx, tx, metaClockOffset, itoa(t.clockOffset()), metaAckedSeq, itoa(acked))
 }
 
 // pull applies pages of committed changes after the stored cursor until the server has no more.
@@ -224,6 +266,10 @@ func (t *Tablet) settle(ctx context.Context, tx *sql.Tx, results []*v1.ChangeRes
 // interrupted pull resumes from the last applied page.
 func (t *Tablet) pull(ctx context.Context, r *SyncResult) error {
 	cursor, err := metaInt(ctx, t.store.db.Read, metaCursor)
+	if err != nil {
+		return err
+	}
+	mark, err := metaInt(ctx, t.store.db.Read, metaCursorMark)
 	if err != nil {
 		return err
 	}
@@ -248,7 +294,7 @@ func (t *Tablet) pull(ctx context.Context, r *SyncResult) error {
 		}()
 		return ch
 	}
-	next := fetch(&v1.PullRequest{Cursor: cursor, KnownCases: slices.Clone(known)})
+	next := fetch(&v1.PullRequest{Cursor: cursor, CursorMark: mark, KnownCases: slices.Clone(known)})
 	purged := false
 	for {
 		f := <-next
@@ -264,7 +310,7 @@ func (t *Tablet) pull(ctx context.Context, r *SyncResult) error {
 		slices.Sort(known)
 		known = slices.Compact(known)
 		if res.More {
-			next = fetch(&v1.PullRequest{Cursor: res.NextCursor, KnownCases: slices.Clone(known),
+			next = fetch(&v1.PullRequest{Cursor: res.NextCursor, CursorMark: res.NextCursorMark, KnownCases: slices.Clone(known),
 				SnapshotCase: res.SnapshotCase, SnapshotAfter: res.SnapshotAfter})
 		}
 		err = t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
@@ -305,6 +351,9 @@ func call[Req, Res any](ctx context.Context, t *Tablet, what string, msg *Req,
 		if w := wipeInstruction(err); w != nil {
 			return nil, w
 		}
+		if h := historyMismatch(err); h != nil {
+			return nil, &errHistory{detail: h, cause: wireError(what, err)}
+		}
 		if connect.CodeOf(err) == connect.CodeUnauthenticated && attempt == 0 {
 			t.forgetToken()
 			continue
@@ -312,7 +361,7 @@ func call[Req, Res any](ctx context.Context, t *Tablet, what string, msg *Req,
 		// A connection the server closed (it restarted, or a proxy timed out) fails the first
 		// request sent on it. Push and pull are both safe to repeat — the server applies each
 		// change once, by its sequence — so one retry on a fresh connection saves a failed sync.
-		if connect.CodeOf(err) == connect.CodeUnavailable && attempt == 0 {
+		if (connect.CodeOf(err) == connect.CodeUnavailable || connectionLost(err)) && attempt == 0 {
 			continue
 		}
 		return nil, wireError(what, err)
@@ -331,25 +380,37 @@ var wireCodes = map[connect.Code]syncer.Code{
 	connect.CodeInvalidArgument:    syncer.CodeInvalid,
 	connect.CodeOutOfRange:         syncer.CodeInvalid,
 	connect.CodeNotFound:           syncer.CodeNotFound,
-	connect.CodeAlreadyExists:      syncer.CodeFailedPrecondition,
+	connect.CodeAlreadyExists:      syncer.CodeAlreadyExists,
 	connect.CodeUnauthenticated:    syncer.CodeUnauthenticated,
 	connect.CodePermissionDenied:   syncer.CodePermissionDenied,
 	connect.CodeFailedPrecondition: syncer.CodeFailedPrecondition,
-	connect.CodeUnimplemented:      syncer.CodeFailedPrecondition,
+	connect.CodeUnimplemented:      syncer.CodeUnimplemented,
 	connect.CodeResourceExhausted:  syncer.CodeResourceExhausted,
 	connect.CodeInternal:           syncer.CodeInternal,
 	connect.CodeDataLoss:           syncer.CodeInternal,
 	connect.CodeUnknown:            syncer.CodeInternal,
 }
 
+// connectionLost reports whether a call failed because the connection broke (closed or reset
+// midway, e.g. by a proxy or a server that died), not because the server answered with an
+// error, nor because the tablet gave up: Connect reports a response cut short as Unknown "read
+// message: unexpected EOF", and a connection reset by the other end as Canceled.
+func connectionLost(err error) bool {
+	if err == nil || connect.IsWireError(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var ne net.Error
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.As(err, &ne)
+}
+
 // wireError turns an error from a Connect call into a *syncer.Error with the same meaning,
 // wrapped with what the tablet was doing and the underlying cause.
 func wireError(what string, err error) error {
 	var serr *syncer.Error
-	switch code := connect.CodeOf(err); code {
-	case connect.CodeCanceled:
+	switch code := connect.CodeOf(err); {
+	case code == connect.CodeCanceled && !connectionLost(err):
 		serr = syncer.Errorf(syncer.CodeUnavailable, cancelledMessage)
-	case connect.CodeUnavailable, connect.CodeDeadlineExceeded, connect.CodeAborted:
+	case code == connect.CodeUnavailable, code == connect.CodeDeadlineExceeded, code == connect.CodeAborted, connectionLost(err):
 		serr = syncer.Errorf(syncer.CodeUnavailable, offlineMessage)
 	default:
 		msg := ""

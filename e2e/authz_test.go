@@ -40,6 +40,7 @@ var (
 	nobody      = []string(nil)
 	adminsOnly  = []string{"admin"}
 	caseworkers = []string{"caseworker"}
+	consultants = []string{"consultant"}
 )
 
 // matrixRow is one RPC's row: its probe and who is allowed.
@@ -49,8 +50,10 @@ type matrixRow struct {
 }
 
 var authorizationMatrix = map[string]matrixRow{
-	samvaerv1connect.SyncServicePushProcedure:      {caseRoles, nobody, probePush},
-	samvaerv1connect.SyncServicePullProcedure:      {caseRoles, nobody, probePull},
+	// An observation is the consultant's to write, and only a consultant's device holds a case
+	// (syncer.Rules; TestSyncAuthorizationMatrix walks every record type and operation).
+	samvaerv1connect.SyncServicePushProcedure:      {consultants, nobody, probePush},
+	samvaerv1connect.SyncServicePullProcedure:      {consultants, nobody, probePull},
 	samvaerv1connect.SyncServiceSubscribeProcedure: {everyone, everyone, probeSubscribe},
 
 	samvaerv1connect.AuthServiceEnrollProcedure:        {nobody, nobody, probeEnroll},
@@ -304,7 +307,8 @@ func probeEnableUser(t *testing.T, m *matrixWorld, c *matrixCaller, _ string) bo
 var caseRefusals = []connect.Code{connect.CodePermissionDenied, connect.CodeNotFound}
 
 func probeCreateCase(t *testing.T, m *matrixWorld, c *matrixCaller, _ string) bool {
-	req := &v1.CreateCaseRequest{Children: []string{"Matrix child"}, Reference: "matrix"}
+	// Each allowed call makes a case, and a reference names one case.
+	req := &v1.CreateCaseRequest{Children: []string{"Matrix child"}, Reference: "matrix " + syncer.NewID()}
 	if c.role != "caseworker" {
 		req.Caseworker = "caseworker" // a coordinator creates a case for a caseworker
 	}

@@ -53,7 +53,7 @@ func (s *Store) AddUser(ctx context.Context, name string, roles []string) (User,
 			return err
 		}
 		if n > 0 {
-			return syncer.Errorf(syncer.CodeFailedPrecondition, "A user with that name already exists.")
+			return syncer.Errorf(syncer.CodeAlreadyExists, "A user with that name already exists.")
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO users (id, name, roles, created_ms) VALUES (?, ?, ?, ?)`,
 			u.ID, u.Name, strings.Join(roles, ","), s.nowMs())
@@ -121,6 +121,10 @@ func (s *Store) AddCase(ctx context.Context, nc NewCase) (string, error) {
 	if len(nc.Children) == 0 {
 		return "", syncer.Errorf(syncer.CodeInvalid, "A case needs at least one child.")
 	}
+	nc.Reference = strings.TrimSpace(nc.Reference)
+	if len(nc.Reference) > 100 {
+		return "", syncer.Errorf(syncer.CodeInvalid, "A case reference is at most 100 characters.")
+	}
 	if len(nc.Placement) > 1000 {
 		return "", syncer.Errorf(syncer.CodeInvalid, "The placement must be at most 1000 characters.")
 	}
@@ -131,14 +135,23 @@ func (s *Store) AddCase(ctx context.Context, nc NewCase) (string, error) {
 			}
 		}
 	}
+	// The references of the cases there are now, read without holding the writer; the write
+	// transaction then reads only cases added since.
+	known, err := s.referencesFree(ctx, s.db.Read, nc.Reference, nil)
+	if err != nil {
+		return "", err
+	}
 	caseID := syncer.NewID()
-	err := s.db.WriteTx(ctx, func(tx *sql.Tx) error {
+	err = s.db.WriteTx(ctx, func(tx *sql.Tx) error {
 		cw, err := userByName(ctx, tx, nc.Caseworker)
 		if err != nil {
 			return err
 		}
 		if !slices.Contains(cw.Roles, "caseworker") {
 			return syncer.Errorf(syncer.CodeInvalid, "%s is not a caseworker.", cw.Name)
+		}
+		if _, err := s.referencesFree(ctx, tx, nc.Reference, known); err != nil {
+			return err
 		}
 		log, err := s.newCommitLog(ctx, tx, s.nowMs())
 		if err != nil {
@@ -312,12 +325,45 @@ func (s *Store) CancelVisit(ctx context.Context, visitID string) error {
 	})
 }
 
-// CaseDigest is the digest of a case's state; equal on every replica that has converged.
+// CaseDigest is the digest of what a consultant's device should hold of a case: equal to the
+// digest of every consultant's tablet of the case that has synced (CaseDigestFor). A case that
+// does not exist is NotFound, not the digest of nothing.
 func (s *Store) CaseDigest(ctx context.Context, caseID string) (string, error) {
+	return s.CaseDigestFor(ctx, caseID, Holder{Role: syncer.RoleConsultant})
+}
+
+// Holder names whose devices a digest is for: a case role, or a user (by name or id) with the
+// part they play in the case.
+type Holder struct{ Role, User string }
+
+// CaseDigestFor is the digest of what a device of the holder should hold of a case now: the
+// case's records as records.Digest defines it when the holder's part holds the case
+// (syncer.HoldsCase), the empty digest when it holds nothing of it. A tablet's digest equals it
+// once the tablet has synced, whatever was purged.
+func (s *Store) CaseDigestFor(ctx context.Context, caseID string, h Holder) (string, error) {
 	var sum string
 	err := s.db.ReadTx(ctx, func(tx *sql.Tx) error {
+		if err := s.caseExists(ctx, tx, caseID); err != nil {
+			return err
+		}
+		roles := []string{h.Role}
+		if h.User != "" {
+			u, err := userByName(ctx, tx, h.User)
+			if err != nil {
+				return err
+			}
+			if roles, _, err = caseRolesOf(ctx, tx, Identity{UserID: u.ID, Roles: u.Roles}, caseID); err != nil {
+				return err
+			}
+		} else if !slices.Contains(syncer.CaseRoles, h.Role) {
+			return syncer.Errorf(syncer.CodeInvalid, "A digest is for a case role (consultant, caseworker or coordinator) or a user.")
+		}
+		if !syncer.HoldsCase(roles) {
+			sum = records.EmptyDigest()
+			return nil
+		}
 		var err error
-		sum, err = records.Digest(ctx, tx, s.sealer, caseID)
+		sum, err = records.Digest(ctx, tx, s.sealer, caseID, s.nowMs())
 		return err
 	})
 	return sum, err

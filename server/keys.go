@@ -233,6 +233,7 @@ var sealedColumns = []struct {
 	{"changes", "submitted", "seq", func(k string) []byte { return columnAD("changes.submitted", k) }},
 	{"signing_keys", "private_key", "kid", signingKeyAD},
 	{"audit_log", "purpose_sealed", "id", func(k string) []byte { return columnAD("audit_log.purpose", k) }},
+	{"server_secrets", "value", "name", secretAD},
 }
 
 // rewrapBatch bounds one write transaction of a re-wrap, so the server's pushes wait little.

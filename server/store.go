@@ -6,11 +6,14 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -41,6 +44,9 @@ type Store struct {
 	auditKey []byte
 	// SignInPolicy says when failed sign-ins block (zero fields: the defaults).
 	SignInPolicy SignInPolicy
+	writes       writeHealth // whether writes fail for a full disk (health.go)
+	// hashKey keys the content hashes of pushed changes, once read (history.go).
+	hashKey atomic.Pointer[[]byte]
 	// ReportOverdue is how long after a supervised visit's end its report is overdue (0: 72 hours).
 	ReportOverdue time.Duration
 }
@@ -56,6 +62,9 @@ func OpenStore(dir string, now func() time.Time) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkDatabaseFile(dir); err != nil {
+		return nil, err
+	}
 	keys, src, err := openKeyring(dir, now().UnixMilli())
 	if err != nil {
 		return nil, err
@@ -64,7 +73,8 @@ func OpenStore(dir string, now func() time.Time) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := sqlitedb.Open(filepath.Join(dir, DBFile), sqlitedb.Options{Migrations: migrations, SecureDelete: true})
+	s := &Store{now: now, keys: keys, sealer: keys, kekSrc: src, writes: writeHealth{dir: dir}, auditKey: auditKey}
+	db, err := sqlitedb.Open(filepath.Join(dir, DBFile), sqlitedb.Options{Migrations: migrations, SecureDelete: true, WriteDone: s.writeDone})
 	if err != nil {
 		return nil, err
 	}
@@ -80,9 +90,62 @@ func OpenStore(dir string, now func() time.Time) (*Store, error) {
 			return nil, syncer.Errorf(syncer.CodeFailedPrecondition, "The data directory %s has an audit log signed with an audit key, but no key: set %s or restore %s from where its copy is kept.", dir, AuditKeyEnv, AuditKeyFile)
 		}
 	}
-	s := &Store{db: db, now: now, keys: keys, sealer: keys, kekSrc: src, auditKey: auditKey}
+	s.db = db
 	s.clock = syncer.NewClock(s.nowMs, 0)
 	return s, nil
+}
+
+// sqliteHeader opens every SQLite database file.
+const sqliteHeader = "SQLite format 3\x00"
+
+// checkDatabaseFile refuses to start on a database file that cannot be this server's: an empty
+// one (0 bytes, or SQLite with no tables), which is what a lost, truncated or wrongly restored
+// database looks like beside the server's keys (starting would silently make a new, empty
+// server, and tablets would find none of what it acknowledged); and a foreign one (not SQLite,
+// or another program's SQLite database, which migrating would change). A new server has no
+// file at all: the database is made on first start.
+func checkDatabaseFile(dir string) error {
+	path := filepath.Join(dir, DBFile)
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("inspect the database file: %w", err)
+	}
+	empty := syncer.Errorf(syncer.CodeFailedPrecondition,
+		"The database %s is empty: this server's database was lost, truncated or not restored, and the server does not start as a new, empty one beside its keys. Restore samvaer.db from a backup (docs/operations.md); only if this server never ran, remove the empty file.", path)
+	if fi.Size() == 0 {
+		return empty
+	}
+	foreign := syncer.Errorf(syncer.CodeFailedPrecondition,
+		"The file %s is not a Samvær database (another program's file, or damaged); the server does not start on it. Restore samvaer.db from a backup (docs/operations.md).", path)
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("inspect the database file: %w", err)
+	}
+	header := make([]byte, len(sqliteHeader))
+	_, err = io.ReadFull(f, header)
+	f.Close()
+	if err != nil || string(header) != sqliteHeader {
+		return foreign
+	}
+	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		return fmt.Errorf("inspect the database file: %w", err)
+	}
+	defer db.Close()
+	var tables, ours int
+	err = db.QueryRow(`SELECT COUNT(*), COUNT(*) FILTER (WHERE name = 'schema_migrations') FROM sqlite_master WHERE type = 'table'`).Scan(&tables, &ours)
+	switch {
+	case err != nil:
+		return fmt.Errorf("inspect the database file %s: %w", path, err)
+	case tables == 0:
+		return empty
+	case ours == 0:
+		return foreign
+	}
+	return nil
 }
 
 // Close closes the database.
@@ -124,6 +187,10 @@ type commitLog struct {
 	// touched counts, per case, the records this transaction changed and deleted, for the
 	// access log (auditChanges).
 	touched map[string]*caseTouch
+	// mark is this transaction's random mark on every row it logs (history.go).
+	mark int64
+	// pushedHash is the content hash of the device change being applied, logged with its row.
+	pushedHash []byte
 }
 
 // caseTouch counts what one transaction did to a case's records.
@@ -142,8 +209,11 @@ func (s *Store) newCommitLog(ctx context.Context, tx *sql.Tx, nowMs int64) (*com
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&head); err != nil {
 		return nil, fmt.Errorf("read head: %w", err)
 	}
-	l := &commitLog{keys: s.sealer, ctx: ctx, tx: tx, next: head + 1, now: nowMs, visits: map[string]string{}, touched: map[string]*caseTouch{}}
-	var err error
+	mark, err := newMark()
+	if err != nil {
+		return nil, err
+	}
+	l := &commitLog{keys: s.sealer, ctx: ctx, tx: tx, next: head + 1, now: nowMs, visits: map[string]string{}, touched: map[string]*caseTouch{}, mark: mark}
 	prepare := func(query string) *sql.Stmt {
 		var st *sql.Stmt
 		if err == nil {
@@ -156,8 +226,8 @@ func (s *Store) newCommitLog(ctx context.Context, tx *sql.Tx, nowMs int64) (*com
 		ON CONFLICT (id) DO UPDATE SET state = excluded.state, visit_id = excluded.visit_id`)
 	l.insert = prepare(`INSERT INTO records (id, type, case_id, visit_id, state) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`)
 	l.logStmt = prepare(`INSERT INTO changes
-		(seq, case_id, record_id, device_id, device_seq, result, reason, effect, submitted, committed_ms)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		(seq, case_id, record_id, device_id, device_seq, result, reason, effect, submitted, committed_ms, mark, content_hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return nil, fmt.Errorf("prepare: %w", err)
 	}
@@ -259,7 +329,11 @@ func (l *commitLog) append(e entry) (int64, error) {
 			return 0, err
 		}
 	}
-	_, err = l.logStmt.ExecContext(l.ctx, seq, e.ref.CaseId, e.ref.Id, e.device, e.deviceSeq, int32(e.result), e.reason, effect, submitted, l.now)
+	var hash []byte
+	if e.deviceSeq > 0 {
+		hash = l.pushedHash
+	}
+	_, err = l.logStmt.ExecContext(l.ctx, seq, e.ref.CaseId, e.ref.Id, e.device, e.deviceSeq, int32(e.result), e.reason, effect, submitted, l.now, l.mark, hash)
 	if err != nil {
 		return 0, fmt.Errorf("append change: %w", err)
 	}

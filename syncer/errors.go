@@ -16,8 +16,10 @@ const (
 	CodeUnauthenticated    Code = "unauthenticated"     // no, bad or expired credentials
 	CodePermissionDenied   Code = "permission_denied"   // authenticated, but not allowed
 	CodeFailedPrecondition Code = "failed_precondition" // the system is not in a state that allows this
+	CodeAlreadyExists      Code = "already_exists"      // something with that name or reference exists already
 	CodeResourceExhausted  Code = "resource_exhausted"  // too big or too many
 	CodeUnavailable        Code = "unavailable"         // try again later
+	CodeUnimplemented      Code = "unimplemented"       // no such call (the two ends are of different versions)
 	CodeInternal           Code = "internal"            // a bug or a broken disk; details only in the server log
 )
 

@@ -32,7 +32,7 @@ var templateFiles embed.FS
 var staticFiles embed.FS
 
 // caseRoles are the roles that work on cases (the admin role alone sees no case).
-var caseRoles = []string{"caseworker", "coordinator", "consultant"}
+var caseRoles = syncer.CaseRoles
 
 // SessionCookie is the name of the session cookie.
 const SessionCookie = "samvaer_session"
@@ -182,6 +182,7 @@ var statuses = map[syncer.Code]int{
 	syncer.CodeUnauthenticated:    http.StatusUnauthorized,
 	syncer.CodePermissionDenied:   http.StatusForbidden,
 	syncer.CodeFailedPrecondition: http.StatusConflict,
+	syncer.CodeAlreadyExists:      http.StatusConflict,
 	syncer.CodeResourceExhausted:  http.StatusRequestEntityTooLarge,
 	syncer.CodeUnavailable:        http.StatusServiceUnavailable,
 	syncer.CodeInternal:           http.StatusInternalServerError,
