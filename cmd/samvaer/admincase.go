@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -250,10 +251,11 @@ func (a *admin) auditExport() *cobra.Command {
 			return err
 		}
 		if format == "pdf" {
-			return writeInsightPDF(pdfPath, in, a.stdout)
+			return writeInsightPDF(pdfPath, in, a.zone(), a.stdout)
 		}
+		words := insightpdf.Words("", a.zone())
 		rows := table([]string{"WHEN", "USE", "PURPOSE"}, in.Entries, func(e server.AccessEntry) []any {
-			return []any{a.dateTime(e.AtMs), insightpdf.Use(web.InsightEntry(e)), dash(e.Purpose)}
+			return []any{a.dateTime(e.AtMs), insightpdf.Use(words, web.InsightEntry(e)), dash(e.Purpose)}
 		})
 		in.Entries = nonNil(in.Entries)
 		return a.print(in, fmt.Sprintf("Use of the data about child %s\n%s", child, rows))
@@ -262,12 +264,12 @@ func (a *admin) auditExport() *cobra.Command {
 }
 
 // writeInsightPDF writes the insight export's PDF to a file only its owner reads: it names a child.
-func writeInsightPDF(path string, in server.Insight, stdout io.Writer) error {
+func writeInsightPDF(path string, in server.Insight, zone *time.Location, stdout io.Writer) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
-	if err := insightpdf.Write(f, web.InsightDocument(in, nil)); err != nil {
+	if err := insightpdf.Write(f, web.InsightDocument(in, zone)); err != nil {
 		f.Close()
 		return err
 	}

@@ -1,28 +1,54 @@
-// Package insightpdf writes the insight export (indsigt) as a PDF in Danish: what a citizen may
-// see of the uses of the data about a child — the date and time of each use, what kind of use it
-// was and its purpose, not who used it. It renders a plain Insight value and imports nothing of
-// ours: the server builds the value from its access log. Text is set in the Go fonts, embedded as
-// UTF-8 TrueType, so æ, ø and å print as written.
+// Package insightpdf writes the insight export (indsigt) as a PDF: what a citizen may see of the
+// uses of the data about a child — the date and time of each use, what kind of use it was and
+// its purpose, not who used it. Its words are in messages/ (internal/i18n), Danish by default.
+// It renders a plain Insight value and imports nothing of ours but internal/i18n: the server
+// builds the value from its access log. Text is set in the Go fonts, embedded as UTF-8
+// TrueType, so æ, ø and å print as written.
 package insightpdf
 
 import (
-	"fmt"
+	"embed"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
 	"codeberg.org/go-pdf/fpdf"
 	"golang.org/x/image/font/gofont/gobold"
 	"golang.org/x/image/font/gofont/goregular"
+
+	"github.com/samvaer/sync/internal/i18n"
 )
+
+//go:embed messages
+var messages embed.FS
+
+// catalog is the export's words in every offered language; a missing translation fails here,
+// at start and in tests.
+var catalog = func() *i18n.Catalog {
+	c, err := i18n.NewCatalog(messages)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}()
+
+// Words is the export's words and time format in a language ("" or "da": Danish) and zone (nil:
+// Europe/Copenhagen).
+func Words(lang string, zone *time.Location) *i18n.Localizer {
+	if lang == "" {
+		lang = i18n.Danish.String()
+	}
+	return catalog.Localizer(zone, lang)
+}
 
 // Insight is what the PDF shows.
 type Insight struct {
 	ChildName string
 	MadeMs    int64
 	Entries   []Entry
-	// Location is the time zone times are shown in; nil means Europe/Copenhagen.
-	Location *time.Location
+	// Words is the language and zone; nil means Danish in Europe/Copenhagen.
+	Words *i18n.Localizer
 }
 
 // Entry is one use of the data, as the access log names it.
@@ -35,54 +61,43 @@ type Entry struct {
 	Purpose string
 }
 
-// Use says in Danish what kind of use an entry was.
-func Use(e Entry) string {
+// Use says what kind of use an entry was.
+func Use(w *i18n.Localizer, e Entry) string {
+	id := "insight.use.other"
 	switch e.Kind {
 	case "case.read":
+		id = "insight.use.read_case"
 		if strings.HasPrefix(e.What, "report ") {
-			return "Læsning af en samværsbeskrivelse"
+			id = "insight.use.read_report"
 		}
-		return "Opslag i sagen"
 	case "search":
+		id = "insight.use.search"
 		if e.What == "audit log" {
-			return "Søgning i loggen over brug af sagen"
+			id = "insight.use.search_log"
 		}
-		return "Søgning i sagens samværsbeskrivelser"
 	case "export":
 		switch {
 		case e.Format == "parents_copy":
-			return "Udlevering af forældrenes kopi af en samværsbeskrivelse"
+			id = "insight.use.parents_copy"
 		case e.Format == "pdf":
-			return "Udskrift af en samværsbeskrivelse til sagssystemet (PDF)"
+			id = "insight.use.pdf"
 		case e.Format == "csv":
-			return "Udtræk som regneark (CSV)"
+			id = "insight.use.csv"
 		case strings.HasPrefix(e.Format, "insight"):
-			return "Indsigtsudtræk"
+			id = "insight.use.insight"
+		default:
+			id = "insight.use.export"
 		}
-		return "Udtræk"
 	case "case.changed":
-		return "Oplysninger registreret eller ændret" + count(e.Count)
+		id = "insight.use.changed"
 	case "case.deleted":
-		return "Oplysninger slettet" + count(e.Count)
+		id = "insight.use.deleted"
 	}
-	return "Anden brug"
-}
-
-func count(n string) string {
-	switch n {
-	case "", "0":
-		return ""
-	case "1":
-		return " (1 oplysning)"
+	use := w.T(id)
+	if n, err := strconv.Atoi(e.Count); err == nil && n > 0 {
+		return w.N("insight.records", n, "Use", use)
 	}
-	return " (" + n + " oplysninger)"
-}
-
-var months = [...]string{"januar", "februar", "marts", "april", "maj", "juni", "juli", "august", "september", "oktober", "november", "december"}
-
-// danishTime writes a time the Danish way: "1. december 2026 kl. 14.05".
-func danishTime(t time.Time) string {
-	return fmt.Sprintf("%d. %s %d kl. %02d.%02d", t.Day(), months[t.Month()-1], t.Year(), t.Hour(), t.Minute())
+	return use
 }
 
 const (
@@ -93,21 +108,18 @@ const (
 
 // Write renders in as a PDF to w.
 func Write(w io.Writer, in Insight) error {
-	loc := in.Location
-	if loc == nil {
-		var err error
-		if loc, err = time.LoadLocation("Europe/Copenhagen"); err != nil {
-			return err
-		}
+	words := in.Words
+	if words == nil {
+		words = Words("", nil)
 	}
-	when := func(ms int64) string { return danishTime(time.UnixMilli(ms).In(loc)) }
+	when := func(ms int64) string { return words.Millis(ms) }
 
 	pdf := fpdf.New("P", "mm", "A4", "")
 	pdf.AddUTF8FontFromBytes(font, "", goregular.TTF)
 	pdf.AddUTF8FontFromBytes(font, "B", gobold.TTF)
 	pdf.SetMargins(margin, margin, margin)
 	pdf.SetAutoPageBreak(true, margin+10)
-	pdf.SetTitle("Indsigt i brugen af oplysninger", true)
+	pdf.SetTitle(words.T("insight.pdftitle"), true)
 	pdf.SetCreator("Samvær sync", true)
 	pdf.SetCatalogSort(true)
 	pdf.SetCreationDate(time.UnixMilli(in.MadeMs).UTC())
@@ -117,21 +129,19 @@ func Write(w io.Writer, in Insight) error {
 		pdf.SetY(-margin)
 		pdf.SetFont(font, "", 8)
 		pdf.SetTextColor(90, 90, 90)
-		pdf.CellFormat(0, lineH, fmt.Sprintf("Indsigtsudtræk dannet %s · side %d af {nb}", when(in.MadeMs), pdf.PageNo()), "T", 0, "C", false, 0, "")
+		pdf.CellFormat(0, lineH, words.T("insight.footer", "Made", when(in.MadeMs), "Page", pdf.PageNo()), "T", 0, "C", false, 0, "")
 		pdf.SetTextColor(0, 0, 0)
 	})
 	pdf.AddPage()
 	pdf.SetFont(font, "B", 16)
-	pdf.MultiCell(0, 8, "Indsigt i brugen af oplysninger om "+in.ChildName, "", "L", false)
+	pdf.MultiCell(0, 8, words.T("insight.title", "Name", in.ChildName), "", "L", false)
 	pdf.Ln(2)
 	pdf.SetFont(font, "", 10)
-	pdf.MultiCell(0, lineH, "Her kan du se, hvornår oplysninger om barnet i samværssagen er blevet brugt, hvilken slags brug det var, "+
-		"og hvad formålet var. Hvem der brugte oplysningerne, fremgår normalt ikke. Oversigten dækker den periode, "+
-		"loggen opbevares i; ældre registreringer er slettet efter reglerne for opbevaring.", "", "L", false)
+	pdf.MultiCell(0, lineH, words.T("insight.intro"), "", "L", false)
 	pdf.Ln(4)
 
 	widths := []float64{44, 66, 64}
-	header := []string{"Tidspunkt", "Brug", "Formål"}
+	header := []string{words.T("insight.col.when"), words.T("insight.col.use"), words.T("insight.col.purpose")}
 	row := func(cells []string, bold bool) {
 		style := ""
 		if bold {
@@ -162,14 +172,14 @@ func Write(w io.Writer, in Insight) error {
 	row(header, true)
 	if len(in.Entries) == 0 {
 		pdf.SetFont(font, "", 10)
-		pdf.MultiCell(0, lineH, "Der er ingen registreret brug af oplysningerne i perioden.", "", "L", false)
+		pdf.MultiCell(0, lineH, words.T("insight.none"), "", "L", false)
 	}
 	for _, e := range in.Entries {
 		purpose := e.Purpose
 		if purpose == "" {
 			purpose = "—"
 		}
-		row([]string{when(e.AtMs), Use(e), purpose}, false)
+		row([]string{when(e.AtMs), Use(words, e), purpose}, false)
 	}
 	if err := pdf.Error(); err != nil {
 		return err

@@ -37,7 +37,7 @@ func (p *Pages) insight(w http.ResponseWriter, r *http.Request, sess *server.Ses
 
 // InsightDocument is the PDF's value for an insight export.
 func InsightDocument(in server.Insight, loc *time.Location) insightpdf.Insight {
-	doc := insightpdf.Insight{ChildName: in.ChildName, MadeMs: in.MadeMs, Location: loc}
+	doc := insightpdf.Insight{ChildName: in.ChildName, MadeMs: in.MadeMs, Words: insightpdf.Words("", loc)}
 	for _, e := range in.Entries {
 		doc.Entries = append(doc.Entries, InsightEntry(e))
 	}
