@@ -54,7 +54,7 @@ func authorize(ctx context.Context, q querier, id Identity, caseID string, act a
 		return err
 	}
 	if len(roles) == 0 {
-		return syncer.Errorf(syncer.CodeNotFound, "No case with id %q is yours to see.", caseID)
+		return syncer.Errorf(syncer.CodeNotFound, "No case with id %q is yours to see.", caseID).With("err.case_not_yours")
 	}
 	for _, r := range roles {
 		// The role must still be one the user holds: a caseworker who became a consultant
@@ -63,7 +63,7 @@ func authorize(ctx context.Context, q querier, id Identity, caseID string, act a
 			return nil
 		}
 	}
-	return syncer.Errorf(syncer.CodePermissionDenied, "Your part in this case does not allow this; it needs the role %s.", joinOr(caseRoles[act]))
+	return syncer.Errorf(syncer.CodePermissionDenied, "Your part in this case does not allow this; it needs the role %s.", joinOr(caseRoles[act])).With("err.case_role", "Roles", caseRoles[act])
 }
 
 // authorizeRole checks that the caller holds one of the roles, for what is not about one case
@@ -74,7 +74,7 @@ func authorizeRole(id Identity, roles ...string) error {
 			return nil
 		}
 	}
-	return syncer.Errorf(syncer.CodePermissionDenied, "This needs the role %s.", joinOr(roles))
+	return syncer.Errorf(syncer.CodePermissionDenied, "This needs the role %s.", joinOr(roles)).With("err.role", "Roles", roles)
 }
 
 func joinOr(words []string) string {
