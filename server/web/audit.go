@@ -234,6 +234,8 @@ func auditDetails(l *i18n.Localizer, names auditNames, e server.AuditEntry) []st
 			}
 		case k == "user":
 			v = cmp.Or(names.users[v], v)
+		case k == "role" && l.Has("role."+v):
+			v = l.T("role." + v)
 		case k == "what":
 			v = auditWhat(l, v)
 		default:
