@@ -164,7 +164,7 @@ func TestCaseFormsAndWhoMayUseThem(t *testing.T) {
 		{"decision", url.Values{"kind": {"supervised"}, "from": {"2026-11-01"}, "to": {"2027-04-30"}, "decision_purpose": {"Keep the child safe"}}, "fra søn. 1. nov. 2026 til fre. 30. apr. 2027"},
 		{"conditions", url.Values{"text": {"Sober on arrival"}}, "Version 1,"},
 		{"conditions", url.Values{"text": {"Visit ends at 15:00"}}, "Version 2,"},
-		{"goals", url.Values{"text": {"Reads the child's signals"}}, "Reads the child&#39;s signals (open)"},
+		{"goals", url.Values{"text": {"Reads the child's signals"}}, "Reads the child&#39;s signals (åbent)"},
 		{"wishes", url.Values{"child": {children[0]}, "text": {"I want to bake"}, "support_person": {"1"}}, "ønsker en støtteperson"},
 		{"visits", url.Values{"kind": {"supervised"}, "consultant": {cs.kim.ID}, "start": {"2026-11-28T10:00"}, "end": {"2026-11-28T12:00"}, "room": {"Rum 2"}, "place": {"Familiehuset"}}, "Rum 2"},
 	} {

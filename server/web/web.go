@@ -124,6 +124,7 @@ func (p *Pages) parse() error {
 	fm := funcs(p.cat.Localizer(p.cfg.Location))
 	fm["has"] = slices.Contains[[]string]
 	fm["join"] = strings.Join
+	fm["list"] = func(s ...string) []string { return s }
 	fm["weekend"] = func(day int) bool { return day >= 5 }
 	layout, err := template.New("layout.html").Funcs(fm).ParseFS(templateFiles, "templates/layout.html")
 	if err != nil {
