@@ -14,7 +14,6 @@ import (
 
 	"golang.org/x/crypto/argon2"
 
-	"github.com/samvaer/sync/internal/i18n"
 	"github.com/samvaer/sync/syncer"
 )
 
@@ -134,7 +133,7 @@ func checkPassword(password, stored string) bool {
 // SetPassword sets a user's password.
 func (s *Store) SetPassword(ctx context.Context, by Actor, nameOrID, password string) error {
 	if utf8.RuneCountInString(password) < minPasswordChars || len(password) > maxPasswordBytes {
-		return syncer.Errorf(syncer.CodeInvalid, "A password must be at least %d characters (and at most %d bytes).", minPasswordChars, maxPasswordBytes)
+		return syncer.Errorf(syncer.CodeInvalid, "A password must be at least %d characters (and at most %d bytes).", minPasswordChars, maxPasswordBytes).With("err.password_length", "Min", minPasswordChars)
 	}
 	hash, err := hashPassword(password, passwordParams)
 	if err != nil {
@@ -173,7 +172,7 @@ func (s *Store) SignIn(ctx context.Context, name, password string) (User, error)
 // known one, with the same words, so neither the refusal nor the block reveals whether an account
 // exists.
 func (s *Store) SignInFrom(ctx context.Context, name, password, address string) (User, error) {
-	wrong := syncer.Errorf(syncer.CodeUnauthenticated, "The name or password is wrong.")
+	wrong := syncer.Errorf(syncer.CodeUnauthenticated, "The name or password is wrong.").With("err.signin_wrong")
 	policy := s.SignInPolicy.withDefaults()
 	now := s.now()
 	account := accountKey(name)
@@ -232,7 +231,7 @@ func (s *Store) SignInFrom(ctx context.Context, name, password, address string) 
 	if !blockedUntil.IsZero() {
 		return User{}, s.failSignIn(ctx, u.ID, "locked", at, syncer.Errorf(syncer.CodePermissionDenied,
 			"Too many failed sign-ins: signing in with this name or from this address is locked until %s. Try again then, or ask an admin to lift the block.",
-			blockedUntil.In(s.zone()).Format("2006-01-02 15:04")))
+			s.timeText(blockedUntil)).With("err.signin_locked", "Until", blockedUntil))
 	}
 	if !known {
 		checkPassword(password, "") // the same cost as for a known user
@@ -242,7 +241,7 @@ func (s *Store) SignInFrom(ctx context.Context, name, password, address string) 
 		return User{}, s.failSignIn(ctx, u.ID, "wrong password", at, wrong)
 	}
 	if u.Disabled {
-		return User{}, s.failSignIn(ctx, u.ID, "user disabled", at, syncer.Errorf(syncer.CodePermissionDenied, "This user is disabled; ask an admin."))
+		return User{}, s.failSignIn(ctx, u.ID, "user disabled", at, syncer.Errorf(syncer.CodePermissionDenied, "This user is disabled; ask an admin.").With("err.signin_disabled"))
 	}
 	err = s.db.WriteTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM sign_in_failures WHERE account = ?`, account); err != nil {
@@ -324,13 +323,4 @@ func (s *Store) failSignIn(ctx context.Context, userID, reason string, detail ma
 		return err
 	}
 	return refusal
-}
-
-// zone is the time zone people read times in: Europe/Copenhagen.
-func (s *Store) zone() *time.Location {
-	loc, err := i18n.LoadZone("")
-	if err != nil {
-		return time.UTC
-	}
-	return loc
 }

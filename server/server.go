@@ -43,6 +43,8 @@ type Config struct {
 	// start and every RetentionEvery (0: never, for a server whose retention runs elsewhere).
 	Retention      RetentionPolicy
 	RetentionEvery time.Duration
+	// Zone is the zone every time a person reads is shown in; nil means Europe/Copenhagen.
+	Zone *time.Location
 }
 
 // DefaultConfig runs on loopback with a data directory in the working directory.
@@ -109,6 +111,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	store.ReportOverdue = cfg.ReportOverdue
 	store.SignInPolicy = cfg.SignIn
+	store.Zone = cfg.Zone
 	s := &Server{cfg: cfg, Store: store, tokens: tokens, stopping: make(chan struct{})}
 	s.handler = s.routes()
 	return s, nil
