@@ -10,6 +10,7 @@ require (
 	connectrpc.com/grpcreflect v1.3.1 // reflection, so grpcurl and buf curl can list and call services
 	github.com/chromedp/cdproto v0.159.0 // browser tests: the DevTools protocol types chromedp speaks
 	github.com/chromedp/chromedp v0.23.0 // browser tests: drives headless Chromium from Go tests
+	github.com/gofrs/flock v0.13.1 // the command-line tablet's PIN-attempt count: one lock across processes sharing a home
 	github.com/golang-jwt/jwt/v5 v5.3.1 // access tokens (EdDSA, algorithm pinned)
 	github.com/google/renameio/v2 v2.0.2 // key files written by rename with a fixed mode, on both ends
 	github.com/google/uuid v1.6.0 // UUIDv7 record ids made offline
