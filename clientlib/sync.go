@@ -380,7 +380,7 @@ var wireCodes = map[connect.Code]syncer.Code{
 	connect.CodeInvalidArgument:    syncer.CodeInvalid,
 	connect.CodeOutOfRange:         syncer.CodeInvalid,
 	connect.CodeNotFound:           syncer.CodeNotFound,
-	connect.CodeAlreadyExists:      syncer.CodeFailedPrecondition,
+	connect.CodeAlreadyExists:      syncer.CodeAlreadyExists,
 	connect.CodeUnauthenticated:    syncer.CodeUnauthenticated,
 	connect.CodePermissionDenied:   syncer.CodePermissionDenied,
 	connect.CodeFailedPrecondition: syncer.CodeFailedPrecondition,

@@ -18,6 +18,7 @@ var connectCodes = map[syncer.Code]connect.Code{
 	syncer.CodeUnauthenticated:    connect.CodeUnauthenticated,
 	syncer.CodePermissionDenied:   connect.CodePermissionDenied,
 	syncer.CodeFailedPrecondition: connect.CodeFailedPrecondition,
+	syncer.CodeAlreadyExists:      connect.CodeAlreadyExists,
 	syncer.CodeResourceExhausted:  connect.CodeResourceExhausted,
 	syncer.CodeUnavailable:        connect.CodeUnavailable,
 	syncer.CodeUnimplemented:      connect.CodeUnimplemented,
