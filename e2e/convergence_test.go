@@ -49,8 +49,9 @@ var (
 	convSections    = []string{"interaction", "assessment"}
 )
 
-// TestConvergenceProperty drives random schedules of real faults over a server process, three
-// tablet processes (two of Kim's, one of Ane's) and two or three cases, then lets every tablet
+// TestConvergenceProperty drives random schedules of real faults over a server process, four
+// tablet processes (two of Kim's, one of Ane's, one of Sara's, the caseworker) and two or three
+// cases, then lets every tablet
 // sync until quiet and checks what must hold. See checkConvergence for the exact expectations.
 //
 // Faults are real: the server is killed with SIGKILL at random moments (while tablets push and
@@ -204,7 +205,9 @@ func newConvWorld(ct *caseScope, rt *rapid.T) *convWorld {
 		}
 		return nil
 	})
-	for _, user := range []string{"Kim", "Kim", "Ane"} {
+	// Sara's tablet: a caseworker's device holds no case data offline (she reads reports online,
+	// with a purpose), so it must end holding none, through every fault.
+	for _, user := range []string{"Kim", "Kim", "Ane", "Sara"} {
 		w.tablets = append(w.tablets, w.enroll(rt, user))
 	}
 	return w
@@ -573,8 +576,9 @@ func (l *serverLog) digest(caseID string) string {
 
 // check verifies, after every tablet synced until quiet:
 //
-//  1. Replicas agree. Every tablet holds exactly the cases its user is assigned to: for those its
-//     digest equals the server's, for the others it equals the digest of nothing (purged). The
+//  1. Replicas agree. Every consultant's tablet holds exactly the cases its user is assigned to:
+//     for those its digest equals the server's, for the others it equals the digest of nothing
+//     (purged); the caseworker's tablet holds nothing (her role reads online only). The
 //     server's digest equals the digest of its own log folded in commit order, so its state is
 //     its log — nothing acknowledged was dropped from the state, nothing is in the state that
 //     the log does not hold.
