@@ -2,10 +2,14 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
+	"maps"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -87,9 +91,9 @@ func TestConvergenceProperty(t *testing.T) {
 // convStats counts what the cases exercised, so a reader of the test's log sees the faults and
 // outcomes were not vacuous.
 type convStats struct {
-	mu                                                   sync.Mutex
-	cases, serverKills, tabletKills, scopeMoves, refused int
-	results                                              map[v1.Result]int
+	mu                                                                                 sync.Mutex
+	cases, serverKills, tabletKills, scopeMoves, refused, homeRestores, serverRestores int
+	results                                                                            map[v1.Result]int
 }
 
 func (s *convStats) add(w *convWorld) {
@@ -103,6 +107,8 @@ func (s *convStats) add(w *convWorld) {
 	s.tabletKills += w.tabletKills
 	s.scopeMoves += w.scopeMoves
 	s.refused += w.refused
+	s.homeRestores += w.homeRestores
+	s.serverRestores += w.serverRestores
 	for _, e := range w.ledger {
 		s.results[e.result]++
 	}
@@ -111,8 +117,8 @@ func (s *convStats) add(w *convWorld) {
 func (s *convStats) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return fmt.Sprintf("%d cases, %d server kills, %d tablet kills, %d admin scope changes; %d writes refused on the tablet; writes applied %d, merged %d, kept as conflicts %d, rejected %d",
-		s.cases, s.serverKills, s.tabletKills, s.scopeMoves, s.refused, s.results[v1.Result_RESULT_APPLIED], s.results[v1.Result_RESULT_MERGED],
+	return fmt.Sprintf("%d cases, %d server kills, %d tablet kills, %d admin scope changes, %d tablets restored from an older home, %d servers from an older backup; %d writes refused on the tablet; writes applied %d, merged %d, kept as conflicts %d, rejected %d",
+		s.cases, s.serverKills, s.tabletKills, s.scopeMoves, s.homeRestores, s.serverRestores, s.refused, s.results[v1.Result_RESULT_APPLIED], s.results[v1.Result_RESULT_MERGED],
 		s.results[v1.Result_RESULT_CONFLICT], s.results[v1.Result_RESULT_REJECTED])
 }
 
@@ -133,10 +139,38 @@ type convWorld struct {
 	ledger []*convEdit
 	words  int // fresh words made so far
 
-	serverKills, tabletKills, scopeMoves, refused int
+	// At most one restore per case: a tablet restored from an older copy of its home, or the
+	// server from an older backup. epoch counts server restores; every push answer is recorded
+	// with the epoch it came from.
+	restored     bool
+	epoch        int
+	homeBackup   *homeBackup
+	serverBackup *serverBackup
+	lostVisits   map[string]bool // planned after the backup the server was restored from
+
+	serverKills, tabletKills, scopeMoves, refused, homeRestores, serverRestores int
 
 	mu     sync.Mutex
-	pushes map[string][]*pushExchange // by device id, in the order the tablet received them
+	pushes map[string][]epochExchange // by device id, in the order the tablet received them
+}
+
+type epochExchange struct {
+	epoch int
+	*pushExchange
+}
+
+// homeBackup is a copy of one tablet's home, as a device backup takes it.
+type homeBackup struct {
+	tablet *convTablet
+	dir    string
+}
+
+// serverBackup is a copy of the server's database and of what the admin had done by then.
+type serverBackup struct {
+	path      string
+	members   map[string]map[string]bool
+	cancelled map[string]bool
+	visits    [][]string
 }
 
 type convCase struct {
@@ -172,7 +206,7 @@ type convEdit struct {
 
 func newConvWorld(ct *caseScope, rt *rapid.T) *convWorld {
 	w := &convWorld{t: ct, members: map[string]map[string]bool{}, everUnassigned: map[[2]string]bool{},
-		cancelled: map[string]bool{}, pushes: map[string][]*pushExchange{}}
+		cancelled: map[string]bool{}, lostVisits: map[string]bool{}, pushes: map[string][]epochExchange{}}
 	w.srv = startServerProc(ct)
 	w.admin(rt, func(ctx context.Context, st *server.Store) error {
 		if _, err := st.AddUser(ctx, "Sara", []string{"caseworker"}); err != nil {
@@ -249,7 +283,7 @@ func (w *convWorld) enroll(rt *rapid.T, user string) *convTablet {
 	}
 	ctb.proc = &tabletProc{t: w.t, home: home, page: convPage, onPush: func(x *pushExchange) {
 		w.mu.Lock()
-		w.pushes[ctb.device] = append(w.pushes[ctb.device], x)
+		w.pushes[ctb.device] = append(w.pushes[ctb.device], epochExchange{w.epoch, x})
 		w.mu.Unlock()
 	}}
 	ctb.proc.start()
@@ -266,7 +300,7 @@ func (w *convWorld) fresh() string {
 // step takes one drawn action.
 func (w *convWorld) step(rt *rapid.T) {
 	tb := w.tablets[rapid.IntRange(0, len(w.tablets)-1).Draw(rt, "tablet")]
-	switch rapid.IntRange(0, 14).Draw(rt, "action") {
+	switch rapid.IntRange(0, 16).Draw(rt, "action") {
 	case 0, 1, 2, 3, 4:
 		w.editSection(rt, tb)
 	case 5:
@@ -289,6 +323,94 @@ func (w *convWorld) step(rt *rapid.T) {
 		}
 	case 14:
 		w.scope(rt)
+	case 15, 16:
+		w.restore(rt, tb)
+	}
+}
+
+// restore backs up or restores a tablet's home or the server's database (one restore per case).
+//
+// A tablet's home is copied while the tablet is idle, as a device backup copies an app's files.
+// Before it is restored, the tablet syncs without faults, so each of its writes is on the server
+// and answered: then nothing of it may be lost, although the restored tablet reuses the device
+// sequence numbers of everything it wrote after the copy.
+//
+// The server's database is copied with Store.Backup while every tablet pushes and pulls. When it
+// is restored, what the admin did after the backup is undone with it (the visits planned since are
+// gone, and so are changes to them); everything any tablet wrote must come back.
+func (w *convWorld) restore(rt *rapid.T, tb *convTablet) {
+	if w.restored {
+		return
+	}
+	switch {
+	case w.homeBackup == nil && w.serverBackup == nil && rapid.Bool().Draw(rt, "back up the server"):
+		b := &serverBackup{path: w.t.TempDir() + "/backup.db", members: map[string]map[string]bool{}, cancelled: maps.Clone(w.cancelled)}
+		for u, m := range w.members {
+			b.members[u] = maps.Clone(m)
+		}
+		for _, c := range w.cases {
+			b.visits = append(b.visits, slices.Clone(c.visits))
+		}
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.syncAllWith(false, 0)
+		}()
+		w.admin(rt, func(ctx context.Context, st *server.Store) error { return st.Backup(ctx, b.path) })
+		wg.Wait()
+		w.serverBackup = b
+	case w.homeBackup == nil && w.serverBackup == nil:
+		b := &homeBackup{tablet: tb, dir: w.t.TempDir()}
+		if err := os.CopyFS(b.dir, os.DirFS(tb.proc.home)); err != nil {
+			rt.Fatal(err)
+		}
+		w.homeBackup = b
+	case w.homeBackup != nil:
+		b := w.homeBackup
+		if _, err := b.tablet.proc.do(tabletRequest{Op: "sync"}); err != nil {
+			rt.Fatalf("sync before the restore: %v", err)
+		}
+		b.tablet.proc.kill()
+		if err := os.RemoveAll(b.tablet.proc.home); err != nil {
+			rt.Fatal(err)
+		}
+		if err := os.CopyFS(b.tablet.proc.home, os.DirFS(b.dir)); err != nil {
+			rt.Fatal(err)
+		}
+		b.tablet.proc.start()
+		w.restored = true
+		w.homeRestores++
+	default:
+		b := w.serverBackup
+		w.srv.kill()
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			if err := os.Remove(filepath.Join(w.srv.dir, server.DBFile+suffix)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				rt.Fatal(err)
+			}
+		}
+		data, err := os.ReadFile(b.path)
+		if err != nil {
+			rt.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(w.srv.dir, server.DBFile), data, 0o600); err != nil {
+			rt.Fatal(err)
+		}
+		w.mu.Lock()
+		w.epoch++
+		w.mu.Unlock()
+		w.members, w.cancelled = b.members, b.cancelled
+		for i, c := range w.cases {
+			for _, v := range c.visits {
+				if !slices.Contains(b.visits[i], v) {
+					w.lostVisits[v] = true
+				}
+			}
+			c.visits = b.visits[i]
+		}
+		w.srv.start()
+		w.restored = true
+		w.serverRestores++
 	}
 }
 
@@ -409,6 +531,10 @@ func (w *convWorld) syncOne(rt *rapid.T, tb *convTablet) {
 func (w *convWorld) syncAll(rt *rapid.T) {
 	kill := rapid.Bool().Draw(rt, "kill server mid-sync")
 	delay := time.Duration(rapid.IntRange(0, 80).Draw(rt, "server kill after ms")) * time.Millisecond
+	w.syncAllWith(kill, delay)
+}
+
+func (w *convWorld) syncAllWith(kill bool, delay time.Duration) {
 	var wg sync.WaitGroup
 	for _, tb := range w.tablets {
 		wg.Add(1)
@@ -558,7 +684,8 @@ func (w *convWorld) readLog(rt *rapid.T) *serverLog {
 	}
 }
 
-// digest is the fold's digest of a case.
+// digest is the fold's digest of a case, over what a consultant's device holds of it
+// (records.Digest's definition).
 func (l *serverLog) digest(caseID string) string {
 	var recs []*v1.CommittedChange
 	for _, r := range l.state {
@@ -568,7 +695,7 @@ func (l *serverLog) digest(caseID string) string {
 	}
 	sort.Slice(recs, func(i, j int) bool { return recs[i].Record.Id < recs[j].Record.Id })
 	d := syncer.NewDigester()
-	for _, r := range recs {
+	for _, r := range syncer.HeldState(recs, time.Now().UnixMilli(), syncer.DefaultRetention) {
 		d.Add(r)
 	}
 	return d.Sum()
@@ -586,9 +713,10 @@ func (l *serverLog) digest(caseID string) string {
 //     sequence order, carry exactly its writes in the order it made them, each under one
 //     sequence number with one content: no write lost, none duplicated, no sequence number
 //     reused for other content, every one answered (with the same answer on every retry).
-//  3. Rejections are only for a case the user had been unassigned from, or for an observation
-//     of a visit cancelled before the observation reached the server (the server refuses an
-//     observation of a deleted visit).
+//  3. Rejections are only for a case the user had been unassigned from, for an observation of
+//     a visit cancelled before the observation reached the server (the server refuses an
+//     observation of a deleted visit), or for a visit planned after the backup the server was
+//     restored from (the restore took it away).
 //  4. Text fields hold exactly what the merge rule says, derived from the server's answers. For
 //     an edit E of a section, seen(E) is the text the tablet showed and value(E) what was
 //     written; ins(E) = words(value) − words(seen), del(E) = words(seen) − words(value). E is
@@ -653,6 +781,7 @@ func (w *convWorld) matchPushes(rt *rapid.T, log *serverLog) {
 		type sent struct {
 			change pushedChange
 			result *pushedResult
+			epoch  int
 		}
 		bySeq := map[int64]*sent{}
 		for _, x := range w.pushes[tb.device] {
@@ -666,17 +795,19 @@ func (w *convWorld) matchPushes(rt *rapid.T, log *serverLog) {
 					s = &sent{change: c}
 					bySeq[c.Seq] = s
 				} else if !sameChange(s.change, c) {
-					rt.Fatalf("%s's device sequence number %d was pushed with two contents: %+v and %+v", tb.user, c.Seq, s.change, c)
+					rt.Fatalf("%s's device sequence number %d was accepted with two contents: %+v and %+v", tb.user, c.Seq, s.change, c)
 				}
 				r, ok := results[c.Seq]
 				if !ok {
 					rt.Fatalf("%s's push of change %d was answered without its result", tb.user, c.Seq)
 				}
-				if s.result != nil && (s.result.Result != r.Result || s.result.ServerSeq != r.ServerSeq) {
+				// A server restored from a backup answers anew what it lost; within one
+				// incarnation of the server every retry gets the first answer.
+				if s.result != nil && s.epoch == x.epoch && (s.result.Result != r.Result || s.result.ServerSeq != r.ServerSeq) {
 					rt.Fatalf("%s's change %d was answered %v (seq %d) once and %v (seq %d) on a retry", tb.user, c.Seq,
 						s.result.Result, s.result.ServerSeq, r.Result, r.ServerSeq)
 				}
-				s.result = &r
+				s.result, s.epoch = &r, x.epoch
 			}
 		}
 		var edits []*convEdit
@@ -747,6 +878,7 @@ func (w *convWorld) checkRejections(rt *rapid.T) {
 		switch {
 		case w.everUnassigned[[2]string{e.tablet.user, e.caseID}]:
 		case e.kind == "observe" && w.cancelled[e.visitID]:
+		case w.lostVisits[e.visitID]:
 		default:
 			rt.Fatalf("%s's %s write %q was rejected: %s", e.tablet.user, e.kind, e.value, e.reason)
 		}
@@ -810,7 +942,14 @@ func (w *convWorld) checkSections(rt *rapid.T, log *serverLog) {
 		}
 		rec := log.state[k.record]
 		if rec == nil {
-			rt.Fatalf("report %s is not in the server's log", k.record)
+			// Only the report of a visit a server restore took away is gone, and with it every
+			// edit of it was refused.
+			for _, e := range es {
+				if !w.lostVisits[e.visitID] || e.result != v1.Result_RESULT_REJECTED {
+					rt.Fatalf("report %s is not in the server's log\n%s", k.record, describe(es))
+				}
+			}
+			continue
 		}
 		got := strings.Fields(syncer.Value(rec, k.field))
 		gotSet := map[string]bool{}
