@@ -95,10 +95,10 @@ func TestEveryUseIsInTheAccessLog(t *testing.T) {
 	reportID := reports[0].ID
 
 	sara := newBrowserless(t, w.srv)
-	if status, page := sara.signIn("Sara", "not her password"); status != http.StatusUnauthorized || !strings.Contains(page, "wrong") {
+	if status, page := sara.signIn("Sara", "not her password"); status != http.StatusUnauthorized || !strings.Contains(page, "forkert") {
 		t.Fatalf("a wrong password: %d\n%s", status, page)
 	}
-	if status, page := sara.signIn("Sara", "Sara has a long password"); status != http.StatusOK || !strings.Contains(page, "inbox") {
+	if status, page := sara.signIn("Sara", "Sara has a long password"); status != http.StatusOK || strings.Contains(page, `name="password"`) {
 		t.Fatalf("signing in: %d\n%s", status, page)
 	}
 	sara.mustGet("/inbox?filter=new")
@@ -139,7 +139,7 @@ func TestEveryUseIsInTheAccessLog(t *testing.T) {
 	has(use{server.AuditCaseChanged, kimID, w.caseID, "", `"via":"sync"`})
 	has(use{server.AuditSignInFailed, saraID, "", "", `"reason":"wrong password"`})
 	has(use{server.AuditSignIn, saraID, "", "", ""})
-	has(use{server.AuditSearched, saraID, w.caseID, "Reading the inbox of delivered reports", `"criterion":"filter=new"`})
+	has(use{server.AuditSearched, saraID, w.caseID, "Læser indbakken med modtagne samværsbeskrivelser", `"criterion":"filter=new"`})
 	has(use{server.AuditCaseRead, saraID, w.caseID, why, `"what":"report ` + reportID})
 	has(use{server.AuditExported, saraID, w.caseID, why, `"format":"pdf"`})
 	has(use{server.AuditExported, saraID, w.caseID, "Forældrene har bedt om en kopi", `"format":"parents_copy"`})
