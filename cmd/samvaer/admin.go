@@ -63,6 +63,7 @@ What a person wrote is stored sealed under key-encryption keys from the environm
 SAMVAER_KEK (base64, comma-separated, first is primary) or else the key file kek.json in the
 data directory (made on first start). Keep a copy of the keys apart from the database backups.`
 	cmd.PersistentFlags().StringVar(&a.data, "data", server.DefaultConfig().DataDir, "the server's data directory")
+	e.zoneFlag(cmd)
 	cmd.AddCommand(
 		group("user", "people: add, list, disable, enable, password",
 			a.userAdd(), a.userList(), a.userDisable(true), a.userDisable(false), a.userPassword()),
