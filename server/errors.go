@@ -45,6 +45,16 @@ func toConnect(ctx context.Context, err error) error {
 		}
 		return ce
 	}
+	// A tablet whose history the server does not hold is told how, so it can repair it.
+	var he *errHistory
+	if errors.As(err, &he) {
+		historyMismatches.WithLabelValues(he.detail.Kind.String()).Inc()
+		ce := connect.NewError(connect.CodeFailedPrecondition, errors.New(he.Error()))
+		if detail, derr := connect.NewErrorDetail(he.detail); derr == nil {
+			ce.AddDetail(detail)
+		}
+		return ce
+	}
 	if errors.Is(err, context.Canceled) {
 		return connect.NewError(connect.CodeCanceled, errors.New("The request was cancelled."))
 	}

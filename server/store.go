@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -40,6 +41,8 @@ type Store struct {
 	sealer seal.Sealer   // seals and opens what a person wrote: keys (benchmarks compare without)
 	kekSrc *kekSource
 	writes writeHealth // whether writes fail for a full disk (health.go)
+	// hashKey keys the content hashes of pushed changes, once read (history.go).
+	hashKey atomic.Pointer[[]byte]
 	// ReportOverdue is how long after a supervised visit's end its report is overdue (0: 72 hours).
 	ReportOverdue time.Duration
 }
@@ -161,6 +164,10 @@ type commitLog struct {
 	insert  *sql.Stmt
 	logStmt *sql.Stmt
 	visits  map[string]string // visit id -> case id, for visits read in this transaction
+	// mark is this transaction's random mark on every row it logs (history.go).
+	mark int64
+	// pushedHash is the content hash of the device change being applied, logged with its row.
+	pushedHash []byte
 }
 
 // errRecordExists: a change creates a record whose id is taken.
@@ -176,8 +183,11 @@ func (s *Store) newCommitLog(ctx context.Context, tx *sql.Tx, nowMs int64) (*com
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&head); err != nil {
 		return nil, fmt.Errorf("read head: %w", err)
 	}
-	l := &commitLog{keys: s.sealer, ctx: ctx, tx: tx, next: head + 1, now: nowMs, visits: map[string]string{}}
-	var err error
+	mark, err := newMark()
+	if err != nil {
+		return nil, err
+	}
+	l := &commitLog{keys: s.sealer, ctx: ctx, tx: tx, next: head + 1, now: nowMs, visits: map[string]string{}, mark: mark}
 	prepare := func(query string) *sql.Stmt {
 		var st *sql.Stmt
 		if err == nil {
@@ -190,8 +200,8 @@ func (s *Store) newCommitLog(ctx context.Context, tx *sql.Tx, nowMs int64) (*com
 		ON CONFLICT (id) DO UPDATE SET state = excluded.state, visit_id = excluded.visit_id`)
 	l.insert = prepare(`INSERT INTO records (id, type, case_id, visit_id, state) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`)
 	l.logStmt = prepare(`INSERT INTO changes
-		(seq, case_id, record_id, device_id, device_seq, result, reason, effect, submitted, committed_ms)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		(seq, case_id, record_id, device_id, device_seq, result, reason, effect, submitted, committed_ms, mark, content_hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return nil, fmt.Errorf("prepare: %w", err)
 	}
@@ -283,7 +293,11 @@ func (l *commitLog) append(e entry) (int64, error) {
 			return 0, err
 		}
 	}
-	_, err = l.logStmt.ExecContext(l.ctx, seq, e.ref.CaseId, e.ref.Id, e.device, e.deviceSeq, int32(e.result), e.reason, effect, submitted, l.now)
+	var hash []byte
+	if e.deviceSeq > 0 {
+		hash = l.pushedHash
+	}
+	_, err = l.logStmt.ExecContext(l.ctx, seq, e.ref.CaseId, e.ref.Id, e.device, e.deviceSeq, int32(e.result), e.reason, effect, submitted, l.now, l.mark, hash)
 	if err != nil {
 		return 0, fmt.Errorf("append change: %w", err)
 	}
