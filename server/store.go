@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	v1 "github.com/samvaer/sync/gen/samvaer/v1"
+	"github.com/samvaer/sync/internal/i18n"
 	"github.com/samvaer/sync/internal/records"
 	"github.com/samvaer/sync/internal/seal"
 	"github.com/samvaer/sync/internal/sqlitedb"
@@ -45,6 +46,8 @@ type Store struct {
 	hashKey atomic.Pointer[[]byte]
 	// ReportOverdue is how long after a supervised visit's end its report is overdue (0: 72 hours).
 	ReportOverdue time.Duration
+	// Zone is the zone times in messages are written in (nil: i18n.DefaultZone).
+	Zone *time.Location
 }
 
 // OpenStore opens (creating if needed) the store in data directory dir. now is the clock; nil
@@ -135,6 +138,23 @@ func (s *Store) Close() error { return s.db.Close() }
 func (s *Store) Backup(ctx context.Context, path string) error { return s.db.Backup(ctx, path) }
 
 func (s *Store) nowMs() int64 { return s.now().UnixMilli() }
+
+// timeText writes a time for a message the way every door shows times: in the configured zone,
+// here in English ("Sat 28 Nov 2026, 10:00"); the pages say it in the reader's language from the
+// error's key and data.
+func (s *Store) timeText(t time.Time) string { return timeWords.Localizer(s.Zone, "en").DateTime(t) }
+
+// timeWords are the shared words of times (weekdays, months) the store's messages use.
+var timeWords = func() *i18n.Catalog {
+	c, err := i18n.NewCatalog()
+	if err != nil {
+		panic(err) // the shared catalog is embedded and tested
+	}
+	return c
+}()
+
+// Now is the store's clock (injected in tests): pages ask it what "today" is.
+func (s *Store) Now() time.Time { return s.now() }
 
 // Head returns the newest commit sequence.
 func (s *Store) Head(ctx context.Context) (int64, error) {
