@@ -35,6 +35,9 @@ func newServeCmd(e *env) *cobra.Command {
 		Args:  argsExactly(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Logger = newLogger(e.stderr, logFormat)
+			if zone == "" {
+				zone = os.Getenv(zoneEnv) // the one zone, as for admin and tablet
+			}
 			loc, err := i18n.LoadZone(zone)
 			if err != nil {
 				return usageError("--zone: %s.", err.Error())
@@ -53,7 +56,7 @@ func newServeCmd(e *env) *cobra.Command {
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS key file (PEM)")
 	f.DurationVar(&cfg.ReportOverdue, "report-overdue", cfg.ReportOverdue, "how long after a supervised visit's end its report is flagged overdue")
 	f.StringVar(&logFormat, "log", "auto", "log format: json, console, or auto (console on a terminal)")
-	f.StringVar(&zone, "zone", i18n.DefaultZone, "the time zone every time is shown in (pages, PDF, messages)")
+	f.StringVar(&zone, "zone", "", "the time zone every time is shown in: pages, PDF, messages (default "+i18n.DefaultZone+", or "+zoneEnv+")")
 	f.StringVar(&municipality, "municipality", "", "the municipality's name, printed in the head of every exported report")
 	return cmd
 }
