@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/samvaer/sync/internal/i18n"
 	"github.com/samvaer/sync/server"
 	"github.com/samvaer/sync/server/web"
 )
@@ -28,21 +27,14 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 
 func newServeCmd(e *env) *cobra.Command {
 	cfg := server.DefaultConfig()
-	var logFormat, zone, municipality string
+	var logFormat, municipality string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "run the sync server (Connect, gRPC, gRPC-Web and the browser pages)",
 		Args:  argsExactly(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Logger = newLogger(e.stderr, logFormat)
-			if zone == "" {
-				zone = os.Getenv(zoneEnv) // the one zone, as for admin and tablet
-			}
-			loc, err := i18n.LoadZone(zone)
-			if err != nil {
-				return usageError("--zone: %s.", err.Error())
-			}
-			cfg.Zone = loc
+			cfg.Zone = e.zone() // --zone or SAMVAER_ZONE, as for every command
 			if err := cfg.Validate(); err != nil {
 				return usageError("%s.", err.Error())
 			}
@@ -56,7 +48,7 @@ func newServeCmd(e *env) *cobra.Command {
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS key file (PEM)")
 	f.DurationVar(&cfg.ReportOverdue, "report-overdue", cfg.ReportOverdue, "how long after a supervised visit's end its report is flagged overdue")
 	f.StringVar(&logFormat, "log", "auto", "log format: json, console, or auto (console on a terminal)")
-	f.StringVar(&zone, "zone", "", "the time zone every time is shown in: pages, PDF, messages (default "+i18n.DefaultZone+", or "+zoneEnv+")")
+	e.zoneFlag(cmd)
 	f.StringVar(&municipality, "municipality", "", "the municipality's name, printed in the head of every exported report")
 	return cmd
 }

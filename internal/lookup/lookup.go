@@ -35,8 +35,7 @@ func (k Kind) plural() string {
 }
 
 // Find returns the id of the one candidate arg names: an exact id first, then a name, then a
-// unique id prefix of at least MinPrefix characters. None is CodeNotFound (a whole id that is not
-// there is "No … has id"); more than one is CodeInvalid, listing the candidates' ids and labels.
+// unique id prefix of at least MinPrefix characters. None is CodeNotFound; more than one is CodeInvalid, listing the candidates' ids and labels.
 // When secretArg, arg may be sensitive text (a child's name) and is not repeated in a message.
 func Find(kind Kind, arg string, candidates []Candidate, secretArg bool) (string, error) {
 	arg = strings.TrimSpace(arg)
@@ -47,9 +46,6 @@ func Find(kind Kind, arg string, candidates []Candidate, secretArg bool) (string
 		if c.ID == arg {
 			return c.ID, nil
 		}
-	}
-	if syncer.ValidID(arg) { // a whole id names nothing else: the thing is not there
-		return "", syncer.Errorf(syncer.CodeNotFound, "No %s has id %q.", kind, arg)
 	}
 	var byName, byPrefix []Candidate
 	for _, c := range candidates {
