@@ -123,7 +123,7 @@ func (s *Store) AddCase(ctx context.Context, nc NewCase) (string, error) {
 	}
 	nc.Reference = strings.TrimSpace(nc.Reference)
 	if len(nc.Reference) > 100 {
-		return "", syncer.Errorf(syncer.CodeInvalid, "A case reference is at most 100 characters.")
+		return "", syncer.Errorf(syncer.CodeInvalid, "A case reference is at most 100 characters.").With("err.case_reference_long")
 	}
 	if len(nc.Placement) > 1000 {
 		return "", syncer.Errorf(syncer.CodeInvalid, "The placement must be at most 1000 characters.").With("err.case_placement")

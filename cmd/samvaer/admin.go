@@ -63,6 +63,7 @@ What a person wrote is stored sealed under key-encryption keys from the environm
 SAMVAER_KEK (base64, comma-separated, first is primary) or else the key file kek.json in the
 data directory (made on first start). Keep a copy of the keys apart from the database backups.`
 	cmd.PersistentFlags().StringVar(&a.data, "data", server.DefaultConfig().DataDir, "the server's data directory")
+	e.zoneFlag(cmd)
 	cmd.AddCommand(
 		group("user", "people: add, list, disable, enable, password, unblock",
 			a.userAdd(), a.userList(), a.userDisable(true), a.userDisable(false), a.userPassword(), a.userUnblock()),
@@ -279,7 +280,7 @@ func (a *admin) digest() *cobra.Command {
 	cmd.Flags().StringVar(&h.Role, "role", "consultant", "consultant, caseworker or coordinator")
 	cmd.Flags().StringVar(&h.User, "user", "", "a user (by name): what their devices should hold")
 	cmd.RunE = a.do(func(ctx context.Context, st *server.Store, args []string) error {
-		if err := resolve(ctx, ref{st.FindCase, &args[0]}); err != nil {
+		if err := resolve(ctx, ref{st.FindCase, &args[0]}, ref{st.FindUser, &h.User}); err != nil {
 			return err
 		}
 		if h.User != "" {

@@ -89,7 +89,7 @@ func TestErrorsComeFirstWithAHintAndTheirExitCode(t *testing.T) {
 		{[]string{"admin", "--data", data, "digest", "2099-0001"}, 3, `No case matches "2099-0001"`},
 		{[]string{"admin", "--data", data, "case", "add", "--child", "X", "--caseworker", "sara", "--reference", "2026-0042"}, 5, "already has the reference"},
 		{[]string{"tablet", "--home", t.TempDir(), "visits"}, 5, "not enrolled"},
-		{[]string{"admin", "--data", data, "--tz", "Mars/Olympus", "user", "list"}, 2, "Unknown time zone"},
+		{[]string{"admin", "--data", data, "--zone", "Mars/Olympus", "user", "list"}, 2, "Unknown time zone"},
 	} {
 		stderr, code := c.fails(tc.args...)
 		lines := strings.Split(strings.TrimSpace(stderr), "\n")
@@ -194,8 +194,8 @@ func commonPrefix(a, b string) string {
 	return a[:n]
 }
 
-// Text output shows times in the one configured zone (Europe/Copenhagen unless --tz or
-// SAMVAER_TZ says otherwise) in Danish; JSON keeps Unix milliseconds.
+// Text output shows times in the one configured zone (Europe/Copenhagen unless --zone or
+// SAMVAER_ZONE says otherwise) in Danish; JSON keeps Unix milliseconds.
 func TestTimesInTheConfiguredZone(t *testing.T) {
 	c, data, caseID, _ := adminFixture(t)
 	admin := []string{"admin", "--data", data}
@@ -206,8 +206,8 @@ func TestTimesInTheConfiguredZone(t *testing.T) {
 	if out := c.must(append(admin, "report", "list")...); !strings.Contains(out, "lør. 30. nov. 2030 kl. 10.00") {
 		t.Fatalf("report list in the default zone:\n%s", out)
 	}
-	if out := c.must(append(admin, "report", "list", "--tz", "UTC")...); !strings.Contains(out, "lør. 30. nov. 2030 kl. 09.00") {
-		t.Fatalf("report list with --tz UTC:\n%s", out)
+	if out := c.must(append(admin, "report", "list", "--zone", "UTC")...); !strings.Contains(out, "lør. 30. nov. 2030 kl. 09.00") {
+		t.Fatalf("report list with --zone UTC:\n%s", out)
 	}
 	t.Setenv(zoneEnv, "America/New_York")
 	if out := c.must(append(admin, "report", "list")...); !strings.Contains(out, "lør. 30. nov. 2030 kl. 04.00") {

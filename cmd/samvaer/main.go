@@ -67,10 +67,10 @@ type env struct {
 	words          *i18n.Localizer
 }
 
-// zoneEnv names the environment variable that sets the display zone when --tz is not given.
-const zoneEnv = "SAMVAER_TZ"
+// zoneEnv names the environment variable that sets the display zone when --zone is not given.
+const zoneEnv = "SAMVAER_ZONE"
 
-// loadZone resolves --tz, else SAMVAER_TZ, else the default zone.
+// loadZone resolves --zone, else SAMVAER_ZONE, else the default zone.
 func (e *env) loadZone() error {
 	name := e.zoneName
 	if name == "" {
@@ -78,7 +78,7 @@ func (e *env) loadZone() error {
 	}
 	loc, err := i18n.LoadZone(name)
 	if err != nil {
-		return usageError("Unknown time zone %q; give a zone name like %s (--tz or %s).", name, i18n.DefaultZone, zoneEnv)
+		return usageError("Unknown time zone %q; give a zone name like %s (--zone or %s).", name, i18n.DefaultZone, zoneEnv)
 	}
 	cat, err := i18n.NewCatalog()
 	if err != nil {
@@ -86,6 +86,12 @@ func (e *env) loadZone() error {
 	}
 	e.loc, e.words = loc, cat.Localizer(loc, i18n.Danish.String())
 	return nil
+}
+
+// zoneFlag gives a command and its subcommands --zone, the zone times are shown in (the same
+// flag as serve's, for the pages).
+func (e *env) zoneFlag(cmd *cobra.Command) {
+	cmd.PersistentFlags().StringVar(&e.zoneName, "zone", "", "the time zone text output shows times in (default "+i18n.DefaultZone+", or "+zoneEnv+")")
 }
 
 // zone is the zone times are shown in.
@@ -127,7 +133,6 @@ Exit codes: 0 done; 1 internal error; 2 wrong usage or invalid input; 3 not foun
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.PersistentFlags().BoolVar(&e.json, "json", false, "print JSON (for scripts)")
-	root.PersistentFlags().StringVar(&e.zoneName, "tz", "", "the time zone times are shown in (default "+i18n.DefaultZone+", or "+zoneEnv+")")
 	root.PersistentPreRunE = func(*cobra.Command, []string) error { return e.loadZone() }
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return usageError("%s.", sentence(err.Error()))

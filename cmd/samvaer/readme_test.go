@@ -76,7 +76,7 @@ func TestREADMEWalkThroughRunsAsWritten(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-c", script.String())
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "SAMVAER_TZ=")
+	cmd.Env = append(os.Environ(), "SAMVAER_ZONE=")
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {

@@ -34,7 +34,7 @@ func newServeCmd(e *env) *cobra.Command {
 		Args:  argsExactly(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Logger = newLogger(e.stderr, logFormat)
-			cfg.Zone = e.zone() // --tz or SAMVAER_TZ, as for every command
+			cfg.Zone = e.zone() // --zone or SAMVAER_ZONE, as for every command
 			if err := cfg.Validate(); err != nil {
 				return usageError("%s.", err.Error())
 			}
@@ -54,6 +54,7 @@ func newServeCmd(e *env) *cobra.Command {
 	retentionFlags(cmd, &cfg.Retention)
 	f.DurationVar(&cfg.RetentionEvery, "retention-every", cfg.RetentionEvery, "how often the retention job runs (0: never; run 'admin retention run' instead)")
 	f.StringVar(&logFormat, "log", "auto", "log format: json, console, or auto (console on a terminal)")
+	e.zoneFlag(cmd)
 	f.StringVar(&municipality, "municipality", "", "the municipality's name, printed in the head of every exported report")
 	return cmd
 }

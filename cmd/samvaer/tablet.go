@@ -59,6 +59,7 @@ func newTabletCmd(e *env) *cobra.Command {
 	cmd := group("tablet", "a command-line tablet: visits, observations, reports, sync")
 	cmd.Long = tabletLong
 	cmd.PersistentFlags().StringVar(&c.home, "home", defaultTabletHome(), "the tablet's home directory")
+	e.zoneFlag(cmd)
 	cmd.AddCommand(
 		c.enroll(), c.pin(), c.wipeCmd(), c.visitsCmd(), c.observe(), c.check(true), c.check(false),
 		group("report", "the visit's report", c.reportSet()),

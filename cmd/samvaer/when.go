@@ -4,7 +4,7 @@ import (
 	"time"
 )
 
-// Times in text output are written for a Danish reader in the display zone (--tz), the way
+// Times in text output are written for a Danish reader in the display zone (--zone), the way
 // internal/i18n writes them on the pages and in the PDF; JSON keeps machine forms (Unix
 // milliseconds or RFC 3339 with offset).
 

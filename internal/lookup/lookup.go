@@ -35,9 +35,8 @@ func (k Kind) plural() string {
 }
 
 // Find returns the id of the one candidate arg names: an exact id first, then a name, then a
-// unique id prefix of at least MinPrefix characters. None is CodeNotFound; more than one is
-// CodeInvalid, listing the candidates' ids and labels. When secretArg, arg may be sensitive text
-// (a child's name) and is not repeated in a message.
+// unique id prefix of at least MinPrefix characters. None is CodeNotFound; more than one is CodeInvalid, listing the candidates' ids and labels.
+// When secretArg, arg may be sensitive text (a child's name) and is not repeated in a message.
 func Find(kind Kind, arg string, candidates []Candidate, secretArg bool) (string, error) {
 	arg = strings.TrimSpace(arg)
 	if arg == "" {
