@@ -59,6 +59,7 @@ Commands:
   rejected                                        changes the server refused, with the reason
   digest CASE                                     the case's state digest (equal on every converged replica)
   sync                                            push pending changes and pull the server's
+  app [--listen 127.0.0.1:PORT] [--idle-lock 5m]  the consultant's app in a browser (PIN asked on the page)
 
 VISIT may be a visit id or any unique prefix of one.
 Report sections: ` + "context, attendance, before_contact, opening, interaction, ending, conditions, child_perspective, placement_account, assessment, follow_up" + `
@@ -81,6 +82,9 @@ func (c *TabletCommand) Run(ctx context.Context, args []string) error {
 	}
 	if rest[0] == "enroll" {
 		return c.enroll(ctx, rest[1:])
+	}
+	if rest[0] == "app" {
+		return c.app(ctx, rest[1:])
 	}
 	if !clientlib.Enrolled(c.home) {
 		return syncer.Errorf(syncer.CodeFailedPrecondition, "This tablet (%s) is not enrolled yet: enroll it with a code from an admin.", c.home)
