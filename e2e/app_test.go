@@ -55,7 +55,7 @@ func startApp(t *testing.T, tb *tablet, cfg app.Config) *runningApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := app.Listen("127.0.0.1:0")
+	ln, err := a.Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestAppGuardsItsPagesAndAsksForThePIN(t *testing.T) {
 	a := startApp(t, tb, app.Config{IdleLock: 5 * time.Minute, Now: clock.Now})
 	b := newAppBrowser(t, a.base)
 
-	if _, err := app.Listen("0.0.0.0:0"); err == nil {
+	if _, err := a.Listen("0.0.0.0:0"); err == nil {
 		t.Fatal("the app listened on every interface")
 	}
 	res, _ := b.get("/")

@@ -89,9 +89,9 @@ func New(cfg Config) (*App, error) {
 	return &App{cfg: cfg, starts: map[string]time.Time{}, lang: Danish}, nil
 }
 
-// Listen opens a loopback listener: the app refuses any other address, since its pages hold a
-// child's case. "127.0.0.1:0" picks a free port.
-func Listen(addr string) (net.Listener, error) {
+// Listen opens the app's loopback listener: the app refuses any other address, since its pages
+// hold a child's case. "127.0.0.1:0" picks a free port. Start URLs name the address from here.
+func (a *App) Listen(addr string) (net.Listener, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, syncer.Errorf(syncer.CodeInvalid, "The app's address must be 127.0.0.1:PORT (loopback only).")
@@ -103,10 +103,13 @@ func Listen(addr string) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
+	a.mu.Lock()
+	a.addr = ln.Addr().String()
+	a.mu.Unlock()
 	return ln, nil
 }
 
-// Serve serves the pages on ln until ctx ends, then locks the tablet and returns.
+// Serve serves the pages on ln (from Listen) until ctx ends, then locks the tablet and returns.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	a.mu.Lock()
 	a.addr = ln.Addr().String()

@@ -9,7 +9,7 @@ import (
 	"github.com/samvaer/sync/clientlib/app"
 )
 
-const appUsage = `Usage: samvaer tablet --home DIR app [--listen 127.0.0.1:PORT] [--idle-lock 5m] [--log auto|json|console]
+const appUsage = `Usage: samvaer tablet --home DIR app [--listen 127.0.0.1:PORT] [--idle-lock 5m] [--retry 15s] [--log auto|json|console]
 
 Serves the consultant's app — today's visits, observations, the checklist and the report — from
 this tablet's own process on loopback, and prints a one-time address to open it in a browser.
@@ -24,6 +24,7 @@ func (c *TabletCommand) app(ctx context.Context, args []string) error {
 	fs.Usage = func() { fmt.Fprint(c.Stderr, appUsage) }
 	listen := fs.String("listen", "127.0.0.1:0", "loopback address to listen on (port 0: any free port)")
 	idle := fs.Duration("idle-lock", app.DefaultIdleLock, "lock the app after this long without use")
+	retry := fs.Duration("retry", app.DefaultRetryEvery, "while offline, try the server again this often")
 	logFormat := fs.String("log", "auto", "log format: auto, json or console")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -32,11 +33,11 @@ func (c *TabletCommand) app(ctx context.Context, args []string) error {
 		fs.Usage()
 		return usageError("app takes no arguments; the PIN is asked on the page.")
 	}
-	a, err := app.New(app.Config{Home: c.home, IdleLock: *idle, Logger: newLogger(c.Stderr, *logFormat)})
+	a, err := app.New(app.Config{Home: c.home, IdleLock: *idle, RetryEvery: *retry, Logger: newLogger(c.Stderr, *logFormat)})
 	if err != nil {
 		return err
 	}
-	ln, err := app.Listen(*listen)
+	ln, err := a.Listen(*listen)
 	if err != nil {
 		return err
 	}
