@@ -40,6 +40,7 @@ var (
 	nobody      = []string(nil)
 	adminsOnly  = []string{"admin"}
 	caseworkers = []string{"caseworker"}
+	consultants = []string{"consultant"}
 )
 
 // matrixRow is one RPC's row: its probe and who is allowed.
@@ -49,8 +50,10 @@ type matrixRow struct {
 }
 
 var authorizationMatrix = map[string]matrixRow{
-	samvaerv1connect.SyncServicePushProcedure:      {caseRoles, nobody, probePush},
-	samvaerv1connect.SyncServicePullProcedure:      {caseRoles, nobody, probePull},
+	// An observation is the consultant's to write, and only a consultant's device holds a case
+	// (syncer.Rules; TestSyncAuthorizationMatrix walks every record type and operation).
+	samvaerv1connect.SyncServicePushProcedure:      {consultants, nobody, probePush},
+	samvaerv1connect.SyncServicePullProcedure:      {consultants, nobody, probePull},
 	samvaerv1connect.SyncServiceSubscribeProcedure: {everyone, everyone, probeSubscribe},
 
 	samvaerv1connect.AuthServiceEnrollProcedure:        {nobody, nobody, probeEnroll},

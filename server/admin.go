@@ -304,10 +304,14 @@ func (s *Store) CancelVisit(ctx context.Context, visitID string) error {
 	})
 }
 
-// CaseDigest is the digest of a case's state; equal on every replica that has converged.
+// CaseDigest is the digest of a case's state; equal on every replica that has converged. A case
+// that does not exist is NotFound, not the digest of nothing.
 func (s *Store) CaseDigest(ctx context.Context, caseID string) (string, error) {
 	var sum string
 	err := s.db.ReadTx(ctx, func(tx *sql.Tx) error {
+		if err := s.caseExists(ctx, tx, caseID); err != nil {
+			return err
+		}
 		var err error
 		sum, err = records.Digest(ctx, tx, s.sealer, caseID)
 		return err

@@ -3,9 +3,12 @@ package server
 import (
 	"context"
 	"slices"
+	"strings"
 
 	"connectrpc.com/connect"
 	"github.com/rs/zerolog"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/samvaer/sync/gen/samvaer/v1/samvaerv1connect"
 	"github.com/samvaer/sync/syncer"
@@ -13,8 +16,9 @@ import (
 
 // Authorization: every RPC is decided here, by procedure name, before its body is read. A
 // procedure without a rule is refused, so a new RPC is closed until someone writes its rule (and
-// its rows of the authorization matrix in docs/security.md and e2e/authz_test.go). Which cases a
-// caller may see is decided per record by case_members, in Push and Pull.
+// its rows of the authorization matrix in docs/security.md and e2e/authz_test.go). The roles of
+// case calls come from syncer.Rules; what a caller may do with a case's records, in Push, Pull,
+// the handlers and the pages, is decided by the same table with their part in the case.
 
 // rule is who may call a procedure.
 type rule struct {
@@ -45,7 +49,7 @@ var rules = map[string]rule{
 
 	// Case and report calls: the role a call needs at all is checked here; the part the caller
 	// plays in the case it names (case_members) is checked by the handler (authz.go).
-	samvaerv1connect.CaseServiceCreateCaseProcedure:           {roles: []string{"caseworker", "coordinator"}},
+	samvaerv1connect.CaseServiceCreateCaseProcedure:           {roles: syncer.RolesFor(syncer.TypeCase, "", syncer.OpCreate)},
 	samvaerv1connect.CaseServiceGetCaseProcedure:              {roles: caseWorkers},
 	samvaerv1connect.CaseServiceSetDecisionProcedure:          {roles: casePlanners},
 	samvaerv1connect.CaseServiceSetConditionsProcedure:        {roles: casePlanners},
@@ -57,20 +61,24 @@ var rules = map[string]rule{
 	samvaerv1connect.CaseServiceSetChecklistTemplateProcedure: {roles: []string{"coordinator"}},
 	samvaerv1connect.ReportServiceListReportsProcedure:        {roles: caseWorkers},
 	samvaerv1connect.ReportServiceGetReportProcedure:          {roles: caseWorkers},
-	samvaerv1connect.ReportServiceAcknowledgeReportProcedure:  {roles: []string{"caseworker"}},
-	samvaerv1connect.ReportServiceAddAddendumProcedure:        {roles: []string{"caseworker", "consultant"}},
-	samvaerv1connect.ReportServiceAddParentCommentProcedure:   {roles: []string{"caseworker"}},
+	samvaerv1connect.ReportServiceAcknowledgeReportProcedure:  {roles: syncer.RolesFor(syncer.TypeReport, "", syncer.OpAcknowledge)},
+	samvaerv1connect.ReportServiceAddAddendumProcedure:        {roles: syncer.RolesFor(syncer.TypeAddendum, "", syncer.OpCreate)},
+	samvaerv1connect.ReportServiceAddParentCommentProcedure:   {roles: syncer.RolesFor(syncer.TypeParentComment, "", syncer.OpCreate)},
 }
 
-// caseWorkers are the roles that work on cases; casePlanners those that set cases up.
+// caseWorkers are the roles that read cases; casePlanners those that set cases up (both from
+// syncer.Rules, the one table).
 var (
-	caseWorkers  = []string{"caseworker", "coordinator", "consultant"}
-	casePlanners = []string{"caseworker", "coordinator"}
+	caseWorkers  = syncer.RolesFor(syncer.TypeCase, "", syncer.OpRead)
+	casePlanners = syncer.RolesFor(syncer.TypeCase, "", syncer.OpEdit)
 )
 
 // authorize authenticates and authorizes one call. It returns nil identity for signed calls.
 func (s *Server) authorize(ctx context.Context, procedure, authorization string) (any, error) {
 	r, ok := rules[procedure]
+	if !ok && !procedureExists(procedure) {
+		return nil, errNoSuchCall
+	}
 	if !ok {
 		return nil, syncer.Errorf(syncer.CodePermissionDenied, "This call is not open to anyone.")
 	}
@@ -89,6 +97,29 @@ func (s *Server) authorize(ctx context.Context, procedure, authorization string)
 		return nil, syncer.Errorf(syncer.CodePermissionDenied, "Your role does not allow this call.")
 	}
 	return id, nil
+}
+
+// errNoSuchCall answers a procedure the services do not have. It is given before anything is
+// authenticated: it depends only on the name the caller sent, and the list of procedures is
+// public (the proto contract, and reflection serves it to anyone), so it tells an
+// unauthenticated caller nothing it could not read there — no data, no account, no device.
+// A procedure that exists but has no rule stays PermissionDenied: closed until it gets one.
+var errNoSuchCall = &syncer.Error{Code: syncer.CodeUnimplemented,
+	Message: "The server has no such call; the app and the server may be of different versions."}
+
+// procedureExists reports whether procedure ("/package.Service/Method") is a method of a
+// service in the wire contract.
+func procedureExists(procedure string) bool {
+	svc, method, ok := strings.Cut(strings.TrimPrefix(procedure, "/"), "/")
+	if !ok {
+		return false
+	}
+	d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(svc))
+	if err != nil {
+		return false
+	}
+	sd, ok := d.(protoreflect.ServiceDescriptor)
+	return ok && sd.Methods().ByName(protoreflect.Name(method)) != nil
 }
 
 // refuse counts and logs a refused call.

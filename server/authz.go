@@ -8,62 +8,59 @@ import (
 	"github.com/samvaer/sync/syncer"
 )
 
-// action is something a person does with a case through an RPC. Every check of who may do what
-// with a case is in authorize, so the rules stay one table.
-type action int
+// action is something a person does with a case through an RPC or a page: a row key of the one
+// table of rules, syncer.Rules, which Push, Pull and the tablet consult too.
+type action struct {
+	typ, state string
+	op         syncer.Operation
+}
 
-const (
-	actRead          action = iota + 1 // read a case, its visits and submitted reports
-	actReadDraft                       // read a report not yet submitted
-	actAcknowledge                     // acknowledge a delivered report
-	actAddendum                        // add an addendum to a submitted report
-	actParentComment                   // file a parent's comment with a report
-	actEditCase                        // edit a case's decision, conditions, goals, children, visits
+var (
+	actRead          = action{syncer.TypeCase, "", syncer.OpRead}                             // a case, its visits and delivered reports
+	actReadDraft     = action{syncer.TypeReport, syncer.StateDraft, syncer.OpRead}            // a report (or addendum) not yet submitted
+	actAcknowledge   = action{syncer.TypeReport, syncer.StateSubmitted, syncer.OpAcknowledge} // a delivered report
+	actAddendum      = action{syncer.TypeAddendum, "", syncer.OpCreate}                       // a correction to a submitted report
+	actParentComment = action{syncer.TypeParentComment, "", syncer.OpCreate}                  // a parent's comment on a report
+	actEditCase      = action{syncer.TypeCase, "", syncer.OpEdit}                             // decision, conditions, goals, wishes, visits
 )
 
-// caseRoles says which case roles (case_members.role) allow an action. Caseworkers own their
-// cases; coordinators plan their team's visits (a coordinator is a case member with role
-// coordinator); consultants work on what they are assigned.
-var caseRoles = map[action][]string{
-	actRead:          {"caseworker", "coordinator", "consultant"},
-	actReadDraft:     {"consultant"},
-	actAcknowledge:   {"caseworker"},
-	actAddendum:      {"caseworker", "consultant"},
-	actParentComment: {"caseworker"},
-	actEditCase:      {"caseworker", "coordinator"},
+// caseRolesOf lists the roles the person holds in a case: its case_members rows whose role is
+// still one the user holds (a caseworker who became a consultant keeps no caseworker rights
+// through an old membership). member is false when the person has no part in the case at all.
+func caseRolesOf(ctx context.Context, q querier, id Identity, caseID string) (roles []string, member bool, err error) {
+	rows, err := q.QueryContext(ctx, `SELECT role FROM case_members WHERE case_id = ? AND user_id = ?`, caseID, id.UserID)
+	if err != nil {
+		return nil, false, fmt.Errorf("read case roles: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			return nil, false, err
+		}
+		member = true
+		if slices.Contains(id.Roles, r) && !slices.Contains(roles, r) {
+			roles = append(roles, r)
+		}
+	}
+	return roles, member, rows.Err()
 }
 
 // authorize checks that the caller may do act on the case. Someone with no part in the case
 // hears that it does not exist, so ids cannot be probed; a member without the right role hears
 // what is missing.
 func authorize(ctx context.Context, q querier, id Identity, caseID string, act action) error {
-	rows, err := q.QueryContext(ctx, `SELECT role FROM case_members WHERE case_id = ? AND user_id = ?`, caseID, id.UserID)
+	roles, member, err := caseRolesOf(ctx, q, id, caseID)
 	if err != nil {
-		return fmt.Errorf("read case roles: %w", err)
-	}
-	defer rows.Close()
-	var roles []string
-	for rows.Next() {
-		var r string
-		if err := rows.Scan(&r); err != nil {
-			return err
-		}
-		roles = append(roles, r)
-	}
-	if err := rows.Err(); err != nil {
 		return err
 	}
-	if len(roles) == 0 {
+	if !member {
 		return syncer.Errorf(syncer.CodeNotFound, "No case with id %q is yours to see.", caseID)
 	}
-	for _, r := range roles {
-		// The role must still be one the user holds: a caseworker who became a consultant
-		// keeps no caseworker rights through an old membership.
-		if slices.Contains(caseRoles[act], r) && slices.Contains(id.Roles, r) {
-			return nil
-		}
+	if syncer.Allowed(roles, act.typ, act.state, act.op) {
+		return nil
 	}
-	return syncer.Errorf(syncer.CodePermissionDenied, "Your part in this case does not allow this; it needs the role %s.", joinOr(caseRoles[act]))
+	return syncer.Errorf(syncer.CodePermissionDenied, "Your part in this case does not allow this; it needs the role %s.", joinOr(syncer.RolesFor(act.typ, act.state, act.op)))
 }
 
 // authorizeRole checks that the caller holds one of the roles, for what is not about one case

@@ -143,7 +143,7 @@ func (s *Store) AddWish(ctx context.Context, who *Identity, caseID, childID, tex
 // case, since they plan its visits. The RPC and the web pages both create cases through it, so
 // the rule is one.
 func (s *Store) CreateCase(ctx context.Context, who Identity, nc NewCase) (string, error) {
-	if err := authorizeRole(who, "caseworker", "coordinator"); err != nil {
+	if err := authorizeRole(who, syncer.RolesFor(syncer.TypeCase, "", syncer.OpCreate)...); err != nil {
 		return "", err
 	}
 	nc.Coordinator = ""

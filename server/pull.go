@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -19,7 +20,7 @@ const (
 )
 
 // Pull returns one page for a tablet, read from one consistent snapshot of the database:
-//   - cases the user may see that the tablet does not hold yet, as snapshots of their current
+//   - cases the user's devices hold (heldCases, by syncer.Rules) that the tablet does not hold yet, as snapshots of their current
 //     records (a case assigned after the tablet's first sync has history before its cursor);
 //   - cases the tablet holds that the user may no longer see, to purge;
 //   - then committed changes after the cursor in the cases the user may see, in commit order.
@@ -50,7 +51,7 @@ func (s *Store) Pull(ctx context.Context, id Identity, req *v1.PullRequest) (*v1
 		if req.Cursor > head || req.Cursor < 0 {
 			return syncer.Errorf(syncer.CodeFailedPrecondition, "The tablet's sync position (%d) is beyond the server's newest change (%d); was the server restored from an older backup?", req.Cursor, head)
 		}
-		scope, err := casesOf(ctx, tx, id.UserID)
+		scope, err := heldCases(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -73,7 +74,7 @@ func (s *Store) Pull(ctx context.Context, id Identity, req *v1.PullRequest) (*v1
 			res.NextCursor, res.More = req.Cursor, true
 			return nil
 		}
-		return s.logPage(ctx, tx, id, req.Cursor, head, res, b)
+		return s.logPage(ctx, tx, scope, req.Cursor, head, res, b)
 	})
 	if err != nil {
 		return nil, err
@@ -140,12 +141,16 @@ func (s *Store) snapshots(ctx context.Context, tx *sql.Tx, scope []string, req *
 	return nil
 }
 
-// logPage adds committed changes after cursor in the user's cases.
-func (s *Store) logPage(ctx context.Context, tx *sql.Tx, id Identity, cursor, head int64, res *v1.PullResponse, b *pageBuilder) error {
+// logPage adds committed changes after cursor in the cases the device holds.
+func (s *Store) logPage(ctx context.Context, tx *sql.Tx, held []string, cursor, head int64, res *v1.PullResponse, b *pageBuilder) error {
+	list, err := json.Marshal(held)
+	if err != nil {
+		return err
+	}
 	rows, err := tx.QueryContext(ctx, `SELECT seq, effect FROM changes
 		WHERE seq > ? AND effect IS NOT NULL
-		  AND case_id IN (SELECT case_id FROM case_members WHERE user_id = ?)
-		ORDER BY seq LIMIT ?`, cursor, id.UserID, b.maxChanges+1)
+		  AND case_id IN (SELECT value FROM json_each(?))
+		ORDER BY seq LIMIT ?`, cursor, string(list), b.maxChanges+1)
 	if err != nil {
 		return fmt.Errorf("read changes: %w", err)
 	}
@@ -173,6 +178,37 @@ func (s *Store) logPage(ctx context.Context, tx *sql.Tx, id Identity, cursor, he
 		res.Changes = append(res.Changes, ch)
 	}
 	return rows.Err()
+}
+
+// heldCases lists, sorted, the cases whose records the user's devices hold: those where the
+// user's part (caseRolesOf) holds the case by syncer.Rules. Pull delivers these and no others;
+// a case the tablet holds that is not among them is purged, also when only the user's part in it
+// changed (a consultant who is now only the case's caseworker holds nothing of it).
+func heldCases(ctx context.Context, q querier, id Identity) ([]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT case_id, role FROM case_members WHERE user_id = ? ORDER BY case_id`, id.UserID)
+	if err != nil {
+		return nil, fmt.Errorf("read scope: %w", err)
+	}
+	defer rows.Close()
+	roles := map[string][]string{}
+	var cases []string
+	for rows.Next() {
+		var c, r string
+		if err := rows.Scan(&c, &r); err != nil {
+			return nil, err
+		}
+		if !slices.Contains(id.Roles, r) {
+			continue
+		}
+		if _, seen := roles[c]; !seen {
+			cases = append(cases, c)
+		}
+		roles[c] = append(roles[c], r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(cases, func(c string) bool { return !syncer.HoldsCase(roles[c]) }), nil
 }
 
 // casesOf lists the cases a user works on, sorted.

@@ -43,7 +43,7 @@ func (s *Store) Push(ctx context.Context, id Identity, changes []*v1.Change) ([]
 		if err != nil {
 			return err
 		}
-		scope := newScope(ctx, tx, id.UserID)
+		scope := newScope(ctx, tx, id)
 		hist := txHistory{ctx: ctx, q: tx, keys: s.sealer}
 		for _, c := range changes {
 			if c.DeviceSeq <= lastSeq {
@@ -78,11 +78,11 @@ func (s *Store) Push(ctx context.Context, id Identity, changes []*v1.Change) ([]
 
 // applyChange merges one new change and logs it with its consequences.
 func (s *Store) applyChange(log *commitLog, hist txHistory, scope *scope, id Identity, c *v1.Change) (*v1.ChangeResult, error) {
-	inScope, err := scope.has(c.Record.CaseId)
+	roles, member, err := scope.roles(c.Record.CaseId)
 	if err != nil {
 		return nil, err
 	}
-	if !inScope {
+	if !member {
 		return s.reject(log, id, c, fmt.Sprintf("Change %d is for a case this tablet's user is not assigned to.", c.DeviceSeq))
 	}
 	create := c.Op == v1.Op_OP_CREATE
@@ -90,6 +90,12 @@ func (s *Store) applyChange(log *commitLog, hist txHistory, scope *scope, id Ide
 	if !create { // a create finds out whether its id is taken when it inserts
 		if cur, err = log.record(c.Record.Id); err != nil {
 			return nil, err
+		}
+	}
+	// The one table of rules: only what the user's part in the case allows (syncer.Rules).
+	if cur == nil || cur.Record.Type == c.Record.Type {
+		if reason := syncer.MayPush(roles, c, cur); reason != "" {
+			return s.reject(log, id, c, reason)
 		}
 	}
 	out, err := syncer.Merge(cur, c, id.DeviceID, hist)
@@ -204,27 +210,32 @@ func priorResult(ctx context.Context, tx *sql.Tx, deviceID string, deviceSeq int
 	return changeResult(deviceSeq, v1.Result(result), reason, seq), nil
 }
 
-// scope answers whether a user may see a case, caching answers within a transaction.
+// scope answers which roles a user holds in a case (caseRolesOf), caching answers within a
+// transaction.
 type scope struct {
-	ctx    context.Context
-	q      querier
-	userID string
-	cases  map[string]bool
+	ctx   context.Context
+	q     querier
+	id    Identity
+	cases map[string]caseRoles
 }
 
-func newScope(ctx context.Context, q querier, userID string) *scope {
-	return &scope{ctx: ctx, q: q, userID: userID, cases: map[string]bool{}}
+type caseRoles struct {
+	roles  []string
+	member bool
 }
 
-func (s *scope) has(caseID string) (bool, error) {
-	if in, ok := s.cases[caseID]; ok {
-		return in, nil
+func newScope(ctx context.Context, q querier, id Identity) *scope {
+	return &scope{ctx: ctx, q: q, id: id, cases: map[string]caseRoles{}}
+}
+
+func (s *scope) roles(caseID string) ([]string, bool, error) {
+	if r, ok := s.cases[caseID]; ok {
+		return r.roles, r.member, nil
 	}
-	var n int
-	err := s.q.QueryRowContext(s.ctx, `SELECT COUNT(*) FROM case_members WHERE case_id = ? AND user_id = ?`, caseID, s.userID).Scan(&n)
+	roles, member, err := caseRolesOf(s.ctx, s.q, s.id, caseID)
 	if err != nil {
-		return false, fmt.Errorf("read scope: %w", err)
+		return nil, false, err
 	}
-	s.cases[caseID] = n > 0
-	return n > 0, nil
+	s.cases[caseID] = caseRoles{roles, member}
+	return roles, member, nil
 }

@@ -16,7 +16,7 @@ import (
 // one no longer in scope) and an audit event.
 
 // CaseRoles are the roles a person can hold in a case.
-var CaseRoles = []string{"consultant", "caseworker", "coordinator"}
+var CaseRoles = syncer.CaseRoles
 
 // AssignCase makes a user a member of a case in a role the user holds.
 func (s *Store) AssignCase(ctx context.Context, by Actor, caseID, user, role string) error {

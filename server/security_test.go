@@ -105,9 +105,14 @@ func TestScopeChangesAreAuditedAndDecidePull(t *testing.T) {
 	}
 	mustDo(t, f.store.AssignCase(f.ctx, Actor{}, f.caseID, "Lea", "coordinator"))
 	leaTablet := f.enroll(lea)
+	// A coordinator plans online; their devices hold no case records (syncer.Rules).
+	if p := must(f.store.Pull(f.ctx, leaTablet, &v1.PullRequest{})); len(p.CompleteCases) != 0 || len(p.Changes) != 0 {
+		t.Fatalf("an assigned coordinator's tablet holds the case: %v, %d changes", p.CompleteCases, len(p.Changes))
+	}
+	mustDo(t, f.store.AssignCase(f.ctx, Actor{}, f.caseID, "Lea", "consultant"))
 	first := must(f.store.Pull(f.ctx, leaTablet, &v1.PullRequest{}))
 	if !slices.Contains(first.CompleteCases, f.caseID) {
-		t.Fatalf("an assigned coordinator does not get the case: %v", first.CompleteCases)
+		t.Fatalf("an assigned consultant does not get the case: %v", first.CompleteCases)
 	}
 	mustDo(t, f.store.UnassignCase(f.ctx, Actor{}, f.caseID, "Lea"))
 	if p := must(f.store.Pull(f.ctx, leaTablet, &v1.PullRequest{Cursor: first.NextCursor, KnownCases: []string{f.caseID}})); !slices.Equal(p.PurgeCases, []string{f.caseID}) {
@@ -127,7 +132,7 @@ func TestScopeChangesAreAuditedAndDecidePull(t *testing.T) {
 			t.Fatalf("entry without its channel: %+v", e)
 		}
 	}
-	if want := []string{AuditCaseAssigned, AuditCaseUnassigned, AuditCaseClosed}; !slices.Equal(got, want) {
+	if want := []string{AuditCaseAssigned, AuditCaseAssigned, AuditCaseUnassigned, AuditCaseClosed}; !slices.Equal(got, want) {
 		t.Fatalf("scope audit %v, want %v", got, want)
 	}
 }
@@ -170,7 +175,9 @@ func TestWipeConfirmationIsSignedAndOnlyFromRevokedDevices(t *testing.T) {
 	}
 }
 
-// Every RPC in the protos has an authorization rule; a procedure without one is refused.
+// Every RPC in the protos has an authorization rule; a procedure of the protos without one is
+// refused (closed until it gets a rule), before any token is looked at; a procedure the protos
+// do not have is Unimplemented.
 func TestEveryProcedureHasAnAuthorizationRule(t *testing.T) {
 	protoregistry.GlobalFiles.RangeFilesByPackage("samvaer.v1", func(fd protoreflect.FileDescriptor) bool {
 		for i := range fd.Services().Len() {
@@ -185,7 +192,16 @@ func TestEveryProcedureHasAnAuthorizationRule(t *testing.T) {
 		return true
 	})
 	s := &Server{}
-	if _, err := s.authorize(context.Background(), "/samvaer.v1.NoService/Nothing", "Bearer x"); syncer.ErrorCode(err) != syncer.CodePermissionDenied {
+	for _, proc := range []string{"/samvaer.v1.NoService/Nothing", "/samvaer.v1.SyncService/Nothing", "Pull", ""} {
+		if _, err := s.authorize(context.Background(), proc, "Bearer x"); syncer.ErrorCode(err) != syncer.CodeUnimplemented {
+			t.Fatalf("a procedure the protos do not have (%q): %v", proc, err)
+		}
+	}
+	const pull = "/samvaer.v1.SyncService/Pull"
+	saved := rules[pull]
+	delete(rules, pull)
+	defer func() { rules[pull] = saved }()
+	if _, err := s.authorize(context.Background(), pull, "Bearer x"); syncer.ErrorCode(err) != syncer.CodePermissionDenied {
 		t.Fatalf("a procedure without a rule: %v", err)
 	}
 }

@@ -116,7 +116,7 @@ func (f *fixture) enroll(u User) Identity {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	return Identity{UserID: u.ID, DeviceID: deviceID}
+	return Identity{UserID: u.ID, DeviceID: deviceID, Roles: u.Roles}
 }
 
 // must returns v, failing the test (by panic, which the test runner reports with the stack)

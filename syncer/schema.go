@@ -44,8 +44,6 @@ const (
 type FieldSpec struct {
 	Name string
 	Rule Rule
-	// Tablet is true when a tablet may set the field.
-	Tablet bool
 	// Sensitive fields hold what a person wrote or a person's name: sealed at rest, never logged.
 	Sensitive bool
 }
@@ -53,8 +51,6 @@ type FieldSpec struct {
 // TypeSpec describes a record type.
 type TypeSpec struct {
 	Name string
-	// Tablet ops: which operations a tablet may push for this type.
-	TabletCreate, TabletUpdate bool
 	// AppendOnly records are never changed after creation, so they never conflict.
 	AppendOnly bool
 	Fields     []FieldSpec
@@ -122,20 +118,16 @@ var DefaultChecklist = []ChecklistItem{
 	{"after", "report_written", "Report written"},
 }
 
-func reg(name string) FieldSpec       { return FieldSpec{Name: name, Rule: Register} }
-func tabletReg(name string) FieldSpec { return FieldSpec{Name: name, Rule: Register, Tablet: true} }
-func secret(name string) FieldSpec    { return FieldSpec{Name: name, Rule: Text, Sensitive: true} }
-
-func tabletText(name string) FieldSpec {
-	return FieldSpec{Name: name, Rule: Text, Tablet: true, Sensitive: true}
-}
+// Who may set which field (a tablet over Push, or only the server) is in Rules (rules.go).
+func reg(name string) FieldSpec    { return FieldSpec{Name: name, Rule: Register} }
+func secret(name string) FieldSpec { return FieldSpec{Name: name, Rule: Text, Sensitive: true} }
 
 // reportFields: the sections, the submission the tablet signs (submitted_ms, digest, signature),
 // and what the server sets when it accepts the submission and when the caseworker acknowledges.
 func reportFields() []FieldSpec {
 	fs := []FieldSpec{reg("visit_id")}
 	for _, s := range ReportSections {
-		fs = append(fs, tabletText(s))
+		fs = append(fs, secret(s))
 	}
 	return append(fs, submissionFields()...)
 }
@@ -143,7 +135,7 @@ func reportFields() []FieldSpec {
 // submissionFields are the fields of a signed document (report or addendum).
 func submissionFields() []FieldSpec {
 	return []FieldSpec{
-		reg("state"), tabletReg("submitted_ms"), tabletReg("digest"), tabletReg("signature"),
+		reg("state"), reg("submitted_ms"), reg("digest"), reg("signature"),
 		reg("submitted_by"), reg("submitted_device"), reg("conditions_id"),
 		reg("acknowledged_ms"), reg("acknowledged_by"),
 	}
@@ -171,29 +163,29 @@ var Schema = map[string]*TypeSpec{
 	TypeWish: {Name: TypeWish, Fields: []FieldSpec{
 		reg("child_id"), secret("text"), reg("support_person"), reg("pause_until_ms"),
 	}},
-	TypeAddendum: {Name: TypeAddendum, TabletCreate: true, TabletUpdate: true, Fields: append([]FieldSpec{
-		tabletReg("report_id"), tabletReg("visit_id"), tabletReg("section"), tabletText("text"), reg("author"),
+	TypeAddendum: {Name: TypeAddendum, Fields: append([]FieldSpec{
+		reg("report_id"), reg("visit_id"), reg("section"), secret("text"), reg("author"),
 	}, submissionFields()...)},
 	TypeParentComment: {Name: TypeParentComment, AppendOnly: true, Fields: []FieldSpec{
 		reg("report_id"), reg("visit_id"), secret("text"), reg("received_ms"), reg("recorded_by"),
 	}},
-	TypeVisit: {Name: TypeVisit, TabletUpdate: true, Fields: []FieldSpec{
+	TypeVisit: {Name: TypeVisit, Fields: []FieldSpec{
 		reg("consultant"), reg("kind"), reg("start_ms"), reg("end_ms"), secret("place"),
 		reg("room"), reg("decision_id"), reg("children"), reg("checklist_version"),
-		tabletReg("actual_start_ms"), tabletReg("actual_end_ms"), tabletText("present"),
+		reg("actual_start_ms"), reg("actual_end_ms"), secret("present"),
 	}},
-	TypeChecklistItem: {Name: TypeChecklistItem, TabletUpdate: true, Fields: []FieldSpec{
-		reg("visit_id"), reg("phase"), reg("key"), reg("label"), tabletReg("checked"),
+	TypeChecklistItem: {Name: TypeChecklistItem, Fields: []FieldSpec{
+		reg("visit_id"), reg("phase"), reg("key"), reg("label"), reg("checked"),
 	}},
-	TypeObservation: {Name: TypeObservation, TabletCreate: true, AppendOnly: true, Fields: []FieldSpec{
-		tabletReg("visit_id"), tabletReg("at_ms"),
-		{Name: "text", Rule: Text, Tablet: true, Sensitive: true},
+	TypeObservation: {Name: TypeObservation, AppendOnly: true, Fields: []FieldSpec{
+		reg("visit_id"), reg("at_ms"),
+		secret("text"),
 		reg("author"),
 	}},
-	TypeReport: {Name: TypeReport, TabletUpdate: true, Fields: reportFields()},
-	TypeConflict: {Name: TypeConflict, TabletUpdate: true, Fields: []FieldSpec{
+	TypeReport: {Name: TypeReport, Fields: reportFields()},
+	TypeConflict: {Name: TypeConflict, Fields: []FieldSpec{
 		reg("record_type"), reg("record_id"), reg("field"), reg("kept_rev"),
 		secret("other_value"), reg("other_device"), reg("other_hlc"), reg("rule"),
-		tabletReg("resolved"),
+		reg("resolved"),
 	}},
 }

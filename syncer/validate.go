@@ -37,9 +37,7 @@ func ValidateChange(c *v1.Change, nowMs int64) error {
 	if !ValidID(ref.GetCaseId()) {
 		return Errorf(CodeInvalid, "Change %d has a malformed case id; ids are lowercase UUIDs.", seq)
 	}
-	switch {
-	case c.Op == v1.Op_OP_CREATE && spec.TabletCreate, c.Op == v1.Op_OP_UPDATE && spec.TabletUpdate:
-	default:
+	if !pushable(spec.Name, c.Op, "") {
 		return Errorf(CodeInvalid, "Change %d: a tablet cannot %s a %s record.", seq, opVerb(c.Op), spec.Name)
 	}
 	if c.Hlc == 0 {
@@ -57,7 +55,7 @@ func ValidateChange(c *v1.Change, nowMs int64) error {
 		if !ok {
 			return Errorf(CodeInvalid, "Change %d sets an unknown field %q of a %s record.", seq, clip(f.Name), spec.Name)
 		}
-		if !fs.Tablet {
+		if !pushable(spec.Name, c.Op, f.Name) && !pushable(spec.Name, otherOp(c.Op), f.Name) {
 			return Errorf(CodeInvalid, "Change %d sets field %q of a %s record, which only the server sets.", seq, f.Name, spec.Name)
 		}
 		if seen[f.Name] {
@@ -128,6 +126,15 @@ func validValue(typ, field, value string) error {
 		return Errorf(CodeInvalid, "field %q of a %s record must name a report section.", field, typ)
 	}
 	return nil
+}
+
+// otherOp is create for update and update for create: a field a tablet may set in either is
+// not a server field (the operation is checked by MayPush).
+func otherOp(op v1.Op) v1.Op {
+	if op == v1.Op_OP_CREATE {
+		return v1.Op_OP_UPDATE
+	}
+	return v1.Op_OP_CREATE
 }
 
 func opVerb(op v1.Op) string {

@@ -55,7 +55,8 @@ type App struct {
 	starts   map[string]time.Time // unspent one-time start secrets and when they were made
 	session  string               // the session cookie's value; "" until a start URL is opened
 	csrf     string               // the session's CSRF token
-	lang     Lang
+	langs    map[string]Lang
+	lang     string // danish or english
 	lastUse  time.Time
 	idled    bool   // the last lock came from the idle timer
 	flash    string // a notice for the next page, by text key (never words from a request)
@@ -86,7 +87,11 @@ func New(cfg Config) (*App, error) {
 		cfg.Now = time.Now
 	}
 	cfg.Options.PIN = ""
-	return &App{cfg: cfg, starts: map[string]time.Time{}, lang: Danish}, nil
+	langs, err := languages()
+	if err != nil {
+		return nil, err
+	}
+	return &App{cfg: cfg, starts: map[string]time.Time{}, langs: langs, lang: danish}, nil
 }
 
 // Listen opens the app's loopback listener: the app refuses any other address, since its pages
@@ -288,7 +293,7 @@ func (a *App) guard(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-store")
 	a.mu.Lock()
-	addr, session, csrf, lang := a.addr, a.session, a.csrf, a.lang
+	addr, session, csrf, lang := a.addr, a.session, a.csrf, a.langs[a.lang]
 	a.mu.Unlock()
 	if !a.ownHost(r.Host, addr) {
 		http.Error(w, "Forkert adresse.", http.StatusMisdirectedRequest)

@@ -104,7 +104,7 @@ func (a *App) start(w http.ResponseWriter, r *http.Request) {
 	if valid {
 		a.session, a.csrf, a.idled = randomToken(), randomToken(), false
 	}
-	session, lang := a.session, a.lang
+	session, lang := a.session, a.langs[a.lang]
 	a.mu.Unlock()
 	if !valid {
 		a.plainPage(w, http.StatusForbidden, lang, "start.spent")
@@ -201,7 +201,7 @@ func (e flashError) Unwrap() error { return e.err }
 func (a *App) newView(r *http.Request) *view {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	v := &view{L: a.lang, CSRF: a.csrf, Path: r.URL.Path, NowMs: time.Now().UnixMilli()}
+	v := &view{L: a.langs[a.lang], CSRF: a.csrf, Path: r.URL.Path, NowMs: time.Now().UnixMilli()}
 	if a.flash != "" {
 		v.Flash = v.L.T(a.flash)
 		v.Error = a.flashArg == "error"
@@ -213,7 +213,7 @@ func (a *App) newView(r *http.Request) *view {
 func (a *App) language() Lang {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.lang
+	return a.langs[a.lang]
 }
 
 func (a *App) setFlash(key string, isError bool) {
@@ -295,10 +295,10 @@ func (a *App) unlockPost(w http.ResponseWriter, r *http.Request) {
 
 func (a *App) langPost(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
-	if a.lang == Danish {
-		a.lang = English
+	if a.lang == danish {
+		a.lang = english
 	} else {
-		a.lang = Danish
+		a.lang = danish
 	}
 	a.mu.Unlock()
 	seeOther(w, r, backTo(r))
@@ -340,7 +340,7 @@ func (a *App) statusFragment(w http.ResponseWriter, r *http.Request) {
 func (a *App) newViewQuiet() *view {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return &view{L: a.lang, CSRF: a.csrf, NowMs: time.Now().UnixMilli()}
+	return &view{L: a.langs[a.lang], CSRF: a.csrf, NowMs: time.Now().UnixMilli()}
 }
 
 // lockWarnBefore is how long before the tablet's lock for lack of contact the bar warns.
@@ -367,7 +367,7 @@ func (a *App) syncBar(ctx context.Context, t *clientlib.Tablet, l Lang) syncBar 
 	if st.LastSyncMs > 0 {
 		lockAt := st.LastSyncMs + lockAfter.Milliseconds()
 		if now := time.Now().UnixMilli(); lockAt-now < lockWarnBefore.Milliseconds() {
-			b.LockWarn = l.Tf("sync.lockwarn", l.When(lockAt, now))
+			b.LockWarn = l.T("sync.lockwarn", "When", l.When(lockAt, now))
 		}
 	}
 	return b
@@ -415,9 +415,7 @@ func (a *App) visitsPage(r *http.Request, t *clientlib.Tablet, v *view) (string,
 	}
 	names := map[string]string{}
 	vv := &visitsView{}
-	now := time.Now().In(copenhagen)
-	dayStart := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, copenhagen).UnixMilli()
-	dayEnd := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, copenhagen).UnixMilli()
+	dayStart, dayEnd := v.L.dayBounds(time.Now())
 	for _, vis := range visits {
 		if _, ok := names[vis.CaseID]; !ok {
 			c, err := t.Case(r.Context(), vis.CaseID)

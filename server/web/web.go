@@ -32,7 +32,7 @@ var templateFiles embed.FS
 var staticFiles embed.FS
 
 // caseRoles are the roles that work on cases (the admin role alone sees no case).
-var caseRoles = []string{"caseworker", "coordinator", "consultant"}
+var caseRoles = syncer.CaseRoles
 
 // SessionCookie is the name of the session cookie.
 const SessionCookie = "samvaer_session"
