@@ -78,6 +78,16 @@ func noHorizontalScroll(t *testing.T, b context.Context, width, height int64) {
 	}
 }
 
+// timelineLen counts the observations on the visit page.
+func timelineLen(t *testing.T, b context.Context) int {
+	t.Helper()
+	n, err := chromedp.Run(b, chromedp.Evaluate[int](`document.querySelectorAll("#timeline li:not(.none)").length`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 // unlockInBrowser opens url (a start URL or a page) and gives the PIN on the page.
 func unlockInBrowser(t *testing.T, b context.Context, url string, shots ...string) {
 	t.Helper()
@@ -168,7 +178,7 @@ func TestBrowserConsultantsVisitOffline(t *testing.T) {
 	}
 	step(t, b, chromedp.SetValue(chromedp.CSS("#obs-text"), "Mor hæver stemmen; jeg beder hende tale roligt."), chromedp.Click(chromedp.CSS("#mark-intervened")),
 		chromedp.WaitVisible(chromedp.CSS("#check-intervened.on")))
-	if tl := text(t, b, "#timeline"); !strings.Contains(tl, "Trådte til: Mor hæver stemmen") || strings.Count(tl, "Indsæt i afsnit") != 3 {
+	if tl := text(t, b, "#timeline"); !strings.Contains(tl, "Trådte til: Mor hæver stemmen") || timelineLen(t, b) != 3 {
 		t.Fatalf("the timeline: %q", tl)
 	}
 
@@ -176,6 +186,12 @@ func TestBrowserConsultantsVisitOffline(t *testing.T) {
 	const opening, interaction = "Mor kommer til tiden; Ida er genert et øjeblik.", "Mor og Ida bygger med klodser."
 	step(t, b, chromedp.SendKeys(chromedp.CSS("#text-opening"), opening), chromedp.SendKeys(chromedp.CSS("#text-interaction"), interaction))
 	waitFor(t, b, "both sections saved", `[...document.querySelectorAll("#section-opening .saved, #section-interaction .saved")].every(e => e.textContent.startsWith("Gemt"))`, 10*time.Second)
+	// An observation pulled into a section, with its time.
+	step(t, b, chromedp.Click(chromedp.CSS(`#timeline input[name="observation"]`)), chromedp.SetValue(chromedp.CSS("#pull-section"), "interaction"),
+		chromedp.Click(chromedp.CSS("#pull-button")), chromedp.WaitVisible(chromedp.CSS("#text-interaction")))
+	if v, _ := chromedp.Run(b, chromedp.Value(chromedp.CSS("#text-interaction"))); !strings.HasPrefix(v, interaction+"\n\n") || !strings.HasSuffix(v, observations[0]) {
+		t.Fatalf("the interaction after pulling an observation in: %q", v)
+	}
 	noHorizontalScroll(t, b, 1024, 768)
 	step(t, b, screenshot(t, "app-visit"))
 	noHorizontalScroll(t, b, 768, 1024)
@@ -200,8 +216,8 @@ func TestBrowserConsultantsVisitOffline(t *testing.T) {
 	if !strings.HasPrefix(got, ending) {
 		t.Fatalf("after the kill the section holds %q, want what was typed before: %q", got, ending)
 	}
-	if o, _ := chromedp.Run(b, chromedp.Text(chromedp.CSS("#timeline"))); strings.Count(o, "Indsæt i afsnit") != 3 {
-		t.Fatalf("observations after the kill: %q", o)
+	if n := timelineLen(t, b); n != 3 {
+		t.Fatalf("%d observations after the kill, want 3", n)
 	}
 
 	// Her other tablet wrote the opening too, offline. The server comes back: both sync on their
@@ -255,7 +271,7 @@ func TestBrowserConsultantsVisitOffline(t *testing.T) {
 	for _, sec := range rep.Sections {
 		sections[sec.Key] = sec.Text
 	}
-	if sections["opening"] != final || sections["interaction"] != interaction || !strings.HasPrefix(sections["ending"], ending) || len(rep.Observations) != 3 {
+	if sections["opening"] != final || !strings.HasPrefix(sections["interaction"], interaction) || !strings.HasPrefix(sections["ending"], ending) || len(rep.Observations) != 3 {
 		t.Fatalf("the delivered report: %+v, %d observations", sections, len(rep.Observations))
 	}
 	for _, secret := range append(observations, opening, interaction, ending, final, "Mor hæver stemmen") {

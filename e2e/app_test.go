@@ -44,7 +44,7 @@ type runningApp struct {
 
 // startApp serves the app for an enrolled tablet's home (the tablet itself is closed first: the
 // app opens it when the PIN is given on the page).
-func startApp(t *testing.T, tb *tablet, cfg app.Config) *runningApp {
+func startApp(t testing.TB, tb *tablet, cfg app.Config) *runningApp {
 	t.Helper()
 	if err := tb.Close(); err != nil {
 		t.Fatal(err)
@@ -73,12 +73,12 @@ func startApp(t *testing.T, tb *tablet, cfg app.Config) *runningApp {
 
 // appBrowser is a plain HTTP client with the app's cookie, that does not follow redirects.
 type appBrowser struct {
-	t    *testing.T
+	t    testing.TB
 	c    *http.Client
 	base string
 }
 
-func newAppBrowser(t *testing.T, base string) *appBrowser {
+func newAppBrowser(t testing.TB, base string) *appBrowser {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +115,7 @@ func (b *appBrowser) post(path string, form url.Values, header ...string) (*http
 }
 
 // csrfOf reads the CSRF token from a page's forms.
-func csrfOf(t *testing.T, page string) string {
+func csrfOf(t testing.TB, page string) string {
 	t.Helper()
 	const marker = `name="csrf" value="`
 	i := strings.Index(page, marker)

@@ -104,6 +104,11 @@ func (s *autoSync) loop(ctx context.Context) {
 				s.syncNow(ctx)
 			}
 		case <-s.wake:
+			if !s.isOnline() {
+				// Offline: the Subscribe stream syncs when it reaches the server again, and
+				// the retry tick in between; a sync per write would only slow her typing.
+				continue
+			}
 			select { // gather a burst of writes into one push
 			case <-ctx.Done():
 				return
@@ -155,6 +160,12 @@ func (s *autoSync) syncNow(ctx context.Context) error {
 		go s.app.tabletWiped()
 	}
 	return err
+}
+
+func (s *autoSync) isOnline() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.online
 }
 
 func (s *autoSync) setOnline(on bool) {

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"cmp"
 	"context"
 	"embed"
 	"errors"
@@ -623,25 +622,41 @@ func (a *App) sectionPost(r *http.Request, t *clientlib.Tablet) (string, error) 
 	return visitPath(r, "section-"+key), err
 }
 
-// pullPost puts an observation, with its time, at the end of a report section.
+// pullPost puts the observations she picked, each with its time, at the end of a report
+// section, in the timeline's order.
 func (a *App) pullPost(r *http.Request, t *clientlib.Tablet) (string, error) {
 	ctx, visitID, key := r.Context(), r.PathValue("id"), r.PostFormValue("section")
 	to := visitPath(r, "section-"+key)
+	if err := r.ParseForm(); err != nil {
+		return to, syncer.Errorf(syncer.CodeInvalid, "unreadable form")
+	}
+	picked := r.PostForm["observation"]
+	if len(picked) == 0 {
+		return visitPath(r, "observe"), nil
+	}
 	vis, err := t.Visit(ctx, visitID)
 	if err != nil {
 		return to, err
 	}
-	i := slices.IndexFunc(vis.Observations, func(o clientlib.Observation) bool { return o.ID == r.PostFormValue("observation") })
 	j := slices.IndexFunc(vis.Report, func(s clientlib.ReportSection) bool { return s.Key == key })
-	if i < 0 || j < 0 {
-		return to, syncer.Errorf(syncer.CodeNotFound, "no such observation or section")
+	if j < 0 {
+		return to, syncer.Errorf(syncer.CodeNotFound, "no such section")
 	}
-	o := vis.Observations[i]
-	text := cmp.Or(strings.TrimRight(vis.Report[j].Text, "\n"), "")
-	if text != "" {
-		text += "\n\n"
+	text := strings.TrimRight(vis.Report[j].Text, "\n")
+	found := 0
+	for _, o := range vis.Observations {
+		if !slices.Contains(picked, o.ID) {
+			continue
+		}
+		found++
+		if text != "" {
+			text += "\n\n"
+		}
+		text += a.language().Clock(o.AtMs) + " " + o.Text
 	}
-	text += a.language().Clock(o.AtMs) + " " + o.Text
+	if found != len(picked) {
+		return to, syncer.Errorf(syncer.CodeNotFound, "no such observation")
+	}
 	err = t.SetReportSection(ctx, visitID, key, text)
 	if syncer.ErrorCode(err) == syncer.CodeFailedPrecondition {
 		err = flashError{key: "err.locked", err: err}
