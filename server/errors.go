@@ -54,5 +54,8 @@ func toConnect(ctx context.Context, err error) error {
 	if code == syncer.CodeInternal {
 		zerolog.Ctx(ctx).Error().Err(err).Msg("internal error")
 	}
+	if errors.Is(err, errDiskFull) {
+		zerolog.Ctx(ctx).Error().Err(err).Msg("store write failed: the disk is full")
+	}
 	return connect.NewError(connectCodes[code], errors.New(syncer.ErrorMessage(err)))
 }

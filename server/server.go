@@ -126,7 +126,7 @@ func (s *Server) routes() http.Handler {
 	for _, svc := range services {
 		mux.Handle("/"+svc+"/", auth.Wrap(rpc))
 	}
-	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(services...)))
+	mux.Handle(grpchealth.NewHandler(healthChecker{static: grpchealth.NewStaticChecker(services...), store: s.Store}))
 	reflector := grpcreflect.NewStaticReflector(services...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))

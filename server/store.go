@@ -39,6 +39,7 @@ type Store struct {
 	keys   *seal.Keyring // the key-encryption keys (keys.go)
 	sealer seal.Sealer   // seals and opens what a person wrote: keys (benchmarks compare without)
 	kekSrc *kekSource
+	writes writeHealth // whether writes fail for a full disk (health.go)
 	// ReportOverdue is how long after a supervised visit's end its report is overdue (0: 72 hours).
 	ReportOverdue time.Duration
 }
@@ -61,11 +62,12 @@ func OpenStore(dir string, now func() time.Time) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := sqlitedb.Open(filepath.Join(dir, DBFile), sqlitedb.Options{Migrations: migrations, SecureDelete: true})
+	s := &Store{now: now, keys: keys, sealer: keys, kekSrc: src, writes: writeHealth{dir: dir}}
+	db, err := sqlitedb.Open(filepath.Join(dir, DBFile), sqlitedb.Options{Migrations: migrations, SecureDelete: true, WriteDone: s.writeDone})
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, now: now, keys: keys, sealer: keys, kekSrc: src}
+	s.db = db
 	s.clock = syncer.NewClock(s.nowMs, 0)
 	return s, nil
 }
