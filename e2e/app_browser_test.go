@@ -3,8 +3,10 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -57,14 +59,23 @@ func (p *appProcess) kill() {
 	}
 }
 
-// waitFor polls a JavaScript condition on the page until it holds.
+// waitFor polls a JavaScript condition on the page until it holds; a page that is navigating
+// meanwhile is asked again.
 func waitFor(t *testing.T, b context.Context, what, js string, timeout time.Duration) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(b, timeout+5*time.Second)
-	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
-		page, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
-		t.Fatalf("waiting for %s: %v\npage: %s", what, err, page)
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(b, 5*time.Second)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			page, _ := chromedp.Run(b, chromedp.Text(chromedp.CSS("body")))
+			t.Fatalf("waiting for %s: %v\npage: %s", what, err, page)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -76,6 +87,31 @@ func noHorizontalScroll(t *testing.T, b context.Context, width, height int64) {
 	if err != nil || !fits {
 		t.Fatalf("at %d×%d the page scrolls sideways (%v)", width, height, err)
 	}
+}
+
+// viewShot saves what the tablet's screen shows (the viewport, not the whole page), scrolled so
+// the element css is just under the sticky sync bar ("" for the top of the page).
+func viewShot(t *testing.T, name, css string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		js := `window.scrollTo(0, 0)`
+		if css != "" {
+			js = `(() => { const e = document.querySelector(` + strconv.Quote(css) + `); e.scrollIntoView(); window.scrollBy(0, -document.querySelector("header.top").offsetHeight - 8); })()`
+		}
+		if _, err := chromedp.Evaluate[any](js, chromedp.EvalAsValue)(ctx, tg); err != nil {
+			return err
+		}
+		png, err := chromedp.CaptureScreenshot()(ctx, tg)
+		if err != nil {
+			return err
+		}
+		dir := filepath.Join(os.TempDir(), "samvaer-screenshots")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+		path := filepath.Join(dir, name+".png")
+		t.Logf("screenshot: %s", path)
+		return os.WriteFile(path, png, 0o600)
+	})
 }
 
 // timelineLen counts the observations on the visit page.
@@ -157,7 +193,7 @@ func TestBrowserConsultantsVisitOffline(t *testing.T) {
 	if bar := text(t, b, "#syncbar"); !strings.Contains(bar, "Offline") {
 		t.Fatalf("the sync bar does not say offline: %q", bar)
 	}
-	step(t, b, screenshot(t, "app-visits"), chromedp.Click(chromedp.CSS("a.card.visit")), chromedp.WaitVisible(chromedp.CSS("#visit-start")))
+	step(t, b, viewShot(t, "app-visits", ""), chromedp.Click(chromedp.CSS("a.card.visit")), chromedp.WaitVisible(chromedp.CSS("#visit-start")))
 	summary := text(t, b, "#casesummary")
 	for _, want := range []string{"trygge rammer", "Mor møder ædru op.", "aflæser Idas signaler", "Ida Sørensen: Ida vil gerne have mormor med."} {
 		if !strings.Contains(summary, want) {
@@ -188,14 +224,15 @@ func TestBrowserConsultantsVisitOffline(t *testing.T) {
 	waitFor(t, b, "both sections saved", `[...document.querySelectorAll("#section-opening .saved, #section-interaction .saved")].every(e => e.textContent.startsWith("Gemt"))`, 10*time.Second)
 	// An observation pulled into a section, with its time.
 	step(t, b, chromedp.Click(chromedp.CSS(`#timeline input[name="observation"]`)), chromedp.SetValue(chromedp.CSS("#pull-section"), "interaction"),
-		chromedp.Click(chromedp.CSS("#pull-button")), chromedp.WaitVisible(chromedp.CSS("#text-interaction")))
+		chromedp.Click(chromedp.CSS("#pull-button")))
+	waitFor(t, b, "the observation in the section", `(document.querySelector("#text-interaction") || {value: ""}).value.includes("giver hende et knus")`, 10*time.Second)
 	if v, _ := chromedp.Run(b, chromedp.Value(chromedp.CSS("#text-interaction"))); !strings.HasPrefix(v, interaction+"\n\n") || !strings.HasSuffix(v, observations[0]) {
 		t.Fatalf("the interaction after pulling an observation in: %q", v)
 	}
 	noHorizontalScroll(t, b, 1024, 768)
-	step(t, b, screenshot(t, "app-visit"))
+	step(t, b, viewShot(t, "app-visit", ""), viewShot(t, "app-checklist", "#times"), viewShot(t, "app-report", "#report"))
 	noHorizontalScroll(t, b, 768, 1024)
-	step(t, b, screenshot(t, "app-visit-portrait"))
+	step(t, b, viewShot(t, "app-visit-portrait", ""))
 	noHorizontalScroll(t, b, 390, 844)
 	step(t, b, chromedp.EmulateViewport(1024, 768))
 
@@ -228,7 +265,7 @@ func TestBrowserConsultantsVisitOffline(t *testing.T) {
 	_, err = second.Sync(ctx)
 	mustDo(t, err)
 	waitFor(t, b, "the app synced on its own", `document.querySelector("#online") && document.querySelector("#online").textContent === "Online" && document.querySelector("#pending").textContent === "Alt er sendt" && !!document.querySelector("#conflicts")`, 30*time.Second)
-	step(t, b, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#section-opening .conflict")), chromedp.ScrollIntoView(chromedp.CSS("#section-opening")), screenshot(t, "app-conflict"))
+	step(t, b, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#section-opening .conflict")), viewShot(t, "app-conflict", "#section-opening"))
 	sides := text(t, b, "#section-opening .conflict")
 	if !strings.Contains(sides, "Mor kommer ti minutter for sent.") || !strings.Contains(sides, opening) {
 		t.Fatalf("the conflict does not show both versions: %q", sides)
@@ -241,7 +278,7 @@ func TestBrowserConsultantsVisitOffline(t *testing.T) {
 	}
 
 	// Submit, with the confirmation that shows what is locked.
-	step(t, b, chromedp.Click(chromedp.CSS("#review")), chromedp.WaitVisible(chromedp.CSS("#confirm-submit")), screenshot(t, "app-submit"))
+	step(t, b, chromedp.Click(chromedp.CSS("#review")), chromedp.WaitVisible(chromedp.CSS("#confirm-submit")), viewShot(t, "app-submit", ""))
 	if lock := text(t, b, "#tolock"); !strings.Contains(lock, final) || !strings.Contains(lock, interaction) {
 		t.Fatalf("the confirmation does not show what is locked: %q", lock)
 	}

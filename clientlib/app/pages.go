@@ -459,6 +459,30 @@ type visitView struct {
 	PresentConflict *clientlib.Conflict
 	Drafts          []clientlib.Addendum // addendum drafts waiting to be signed
 	SectionKeys     []string
+	DeviceID        string // this tablet: a conflict's other side may have been written here
+	// What the page offers, from syncer.Rules for the role she holds the case in.
+	CanObserve, CanVisit, CanCheck, CanWrite, CanSubmit, CanAddendum, CanResolve bool
+}
+
+// tabletRoles is the role a tablet's case data is held in: Pull gives case records only to a
+// consultant of the case (syncer.Rules, OpHold), so a visit on the tablet is one its user works
+// on as the consultant. The pages offer what syncer.Rules allows that role, the same table Push
+// and the server's pages obey.
+var tabletRoles = []string{syncer.RoleConsultant}
+
+// offer fills in what the visit page offers.
+func (vv *visitView) offer() {
+	may := func(typ, state string, op syncer.Operation, fields ...string) bool {
+		return syncer.Allowed(tabletRoles, typ, state, op, fields...)
+	}
+	state := vv.ReportState
+	vv.CanObserve = may(syncer.TypeObservation, "", syncer.OpCreate, "visit_id", "at_ms", "text")
+	vv.CanVisit = may(syncer.TypeVisit, "", syncer.OpUpdate, "actual_start_ms", "actual_end_ms", "present")
+	vv.CanCheck = may(syncer.TypeChecklistItem, "", syncer.OpUpdate, "checked")
+	vv.CanWrite = !vv.Locked && may(syncer.TypeReport, state, syncer.OpUpdate, syncer.ReportSections...)
+	vv.CanSubmit = !vv.Locked && !vv.ConsentMissing && may(syncer.TypeReport, state, syncer.OpSubmit)
+	vv.CanAddendum = vv.Locked && may(syncer.TypeAddendum, syncer.StateDraft, syncer.OpCreate, "report_id", "visit_id", "section", "text")
+	vv.CanResolve = may(syncer.TypeConflict, "", syncer.OpUpdate, "resolved")
 }
 
 type phaseView struct {
@@ -478,7 +502,7 @@ func (a *App) loadVisit(ctx context.Context, t *clientlib.Tablet, visitID string
 	if err != nil {
 		return nil, err
 	}
-	vv := &visitView{Visit: vis, ChildName: map[string]string{}, SectionKeys: syncer.ReportSections}
+	vv := &visitView{Visit: vis, ChildName: map[string]string{}, SectionKeys: syncer.ReportSections, DeviceID: t.DeviceID()}
 	if c, err := t.Case(ctx, vis.CaseID); err == nil {
 		vv.Case, vv.Children = c, childNames(c)
 		for _, ch := range c.Children {
@@ -496,6 +520,7 @@ func (a *App) loadVisit(ctx context.Context, t *clientlib.Tablet, visitID string
 		return nil, err
 	}
 	vv.Locked = vis.ReportState != syncer.StateDraft
+	vv.offer()
 	for _, phase := range []string{"before", "during", "after"} {
 		p := phaseView{Key: phase}
 		for _, it := range vis.Checklist {

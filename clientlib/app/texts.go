@@ -57,6 +57,9 @@ func (l Lang) T(id string, pairs ...any) string {
 	return l.Localizer.T("app."+id, pairs...)
 }
 
+// N is the app's plural message id for count.
+func (l Lang) N(id string, count int) string { return l.Localizer.N("app."+id, count) }
+
 // Date is a day: "tirs. 1. dec. 2026".
 func (l Lang) Date(ms int64) string {
 	if ms == 0 {

@@ -14,8 +14,9 @@ func TestEveryTextOnThePagesIsTranslated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids := map[string]bool{}
+	ids, plurals := map[string]bool{}, map[string]bool{}
 	literal := regexp.MustCompile(`\.T "([a-z_.]+)"`)
+	plural := regexp.MustCompile(`\.N "([a-z_.]+)"`)
 	err = fs.WalkDir(templateFiles, "templates", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -23,6 +24,9 @@ func TestEveryTextOnThePagesIsTranslated(t *testing.T) {
 		b, err := fs.ReadFile(templateFiles, path)
 		for _, m := range literal.FindAllStringSubmatch(string(b), -1) {
 			ids[m[1]] = true
+		}
+		for _, m := range plural.FindAllStringSubmatch(string(b), -1) {
+			plurals[m[1]] = true
 		}
 		return err
 	})
@@ -43,12 +47,23 @@ func TestEveryTextOnThePagesIsTranslated(t *testing.T) {
 	if len(ids) < 60 {
 		t.Fatalf("only %d ids found on the pages", len(ids))
 	}
+	if len(plurals) < 3 {
+		t.Fatalf("only %d plural ids found on the pages", len(plurals))
+	}
 	for _, l := range []string{danish, english} {
+		for id := range plurals {
+			if got := langs[l].N(id, 2); !strings.HasPrefix(got, "2 ") {
+				t.Errorf("%s: plural %q has no text: %q", l, id, got)
+			}
+		}
 		for id := range ids {
 			if got := langs[l].T(id); got == id || strings.HasPrefix(got, "app.") {
 				t.Errorf("%s: %q has no text", l, id)
 			}
 		}
+	}
+	if got := langs[danish].N("sync.pending", 1) + "|" + langs[danish].N("sync.pending", 3); got != "1 ikke sendt ændring|3 ikke sendte ændringer" {
+		t.Errorf("plural: %q", got)
 	}
 	if got := langs[danish].T("checklist.room_ready"); !strings.HasPrefix(got, "Lokalet klar") {
 		t.Errorf("a shared word is not the shared one: %q", got)
