@@ -32,19 +32,24 @@ func (t *Tablet) Visit(ctx context.Context, visitID string) (Visit, error) {
 		if err != nil {
 			return err
 		}
-		if v, err = t.store.visitView(ctx, tx, rec, pending); err != nil {
-			return err
-		}
-		if v.ReportState == syncer.StateDraft && v.ReportID != "" {
-			rep, err := records.Load(ctx, tx, t.store.keys, v.ReportID)
-			if err != nil {
-				return err
-			}
-			v.ReportOverdue = syncer.ReportOverdue(rec, rep, syncer.DefaultReportOverdueMs, t.nowMs())
-		}
-		return nil
+		v, err = t.visitShown(ctx, tx, rec, pending)
+		return err
 	})
 	return v, err
+}
+
+// visitShown is a visit as the tablet shows it, with whether its report is overdue now.
+func (t *Tablet) visitShown(ctx context.Context, q querier, rec *v1.CommittedChange, pending map[string][]outboxEntry) (Visit, error) {
+	v, err := t.store.visitView(ctx, q, rec, pending)
+	if err != nil || v.ReportState != syncer.StateDraft || v.ReportID == "" {
+		return v, err
+	}
+	rep, err := records.Load(ctx, q, t.store.keys, v.ReportID)
+	if err != nil {
+		return Visit{}, err
+	}
+	v.ReportOverdue = syncer.ReportOverdue(rec, rep, syncer.DefaultReportOverdueMs, t.nowMs())
+	return v, nil
 }
 
 // WrittenDescriptionsAllowed applies the consent rule Submit applies to a visit, without

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -104,13 +103,7 @@ func viewShot(t *testing.T, name, css string) chromedp.Action[chromedp.Void] {
 		if err != nil {
 			return err
 		}
-		dir := filepath.Join(os.TempDir(), "samvaer-screenshots")
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return err
-		}
-		path := filepath.Join(dir, name+".png")
-		t.Logf("screenshot: %s", path)
-		return os.WriteFile(path, png, 0o600)
+		return saveScreenshot(t, name, png)
 	})
 }
 
@@ -271,11 +264,8 @@ func TestBrowserConsultantsVisitOffline(t *testing.T) {
 		t.Fatalf("the conflict does not show both versions: %q", sides)
 	}
 	const final = "Mor kommer lidt for sent; Ida er genert et øjeblik."
-	step(t, b, chromedp.SetValue(chromedp.CSS("#section-opening .conflict textarea"), final), chromedp.Click(chromedp.CSS(`#section-opening .conflict button[value="write"]`)),
-		chromedp.WaitNotPresent(chromedp.CSS("#section-opening .conflict")))
-	if v, _ := chromedp.Run(b, chromedp.Value(chromedp.CSS("#text-opening"))); v != final {
-		t.Fatalf("the opening after resolving: %q", v)
-	}
+	step(t, b, chromedp.SetValue(chromedp.CSS("#section-opening .conflict textarea"), final), chromedp.Click(chromedp.CSS(`#section-opening .conflict button[value="write"]`)))
+	waitFor(t, b, "the final text in place of the conflict", `!document.querySelector("#section-opening .conflict") && (document.querySelector("#text-opening") || {}).value === `+strconv.Quote(final), 10*time.Second)
 
 	// Submit, with the confirmation that shows what is locked.
 	step(t, b, chromedp.Click(chromedp.CSS("#review")), chromedp.WaitVisible(chromedp.CSS("#confirm-submit")), viewShot(t, "app-submit", ""))

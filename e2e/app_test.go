@@ -234,3 +234,51 @@ func TestAppGuardsItsPagesAndAsksForThePIN(t *testing.T) {
 		t.Fatalf("observations %+v, %v", v.Observations, err)
 	}
 }
+
+// The sync bar warns a day before the tablet locks itself for lack of contact (3 days), and the
+// pages switch to English and back on request.
+func TestAppWarnsBeforeTheThreeDayLockAndSpeaksEnglish(t *testing.T) {
+	w := newWorld(t, "Kim")
+	tb := enrollTablet(t, w.srv, "Kim")
+	if _, err := tb.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w.srv.shutdown()
+	clock := &appClock{now: time.Now()}
+	a := startApp(t, tb, app.Config{IdleLock: 1000 * time.Hour, Now: clock.Now})
+	b := newAppBrowser(t, a.base)
+	start, err := url.Parse(a.StartURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.get(start.RequestURI())
+	_, page := b.get("/")
+	csrf := csrfOf(t, page)
+	res, _ := b.post("/unlock", url.Values{"pin": {testPIN}, "csrf": {csrf}})
+	wantStatus(t, res, http.StatusSeeOther, "unlock")
+	if _, page = b.get("/"); strings.Contains(page, `id="lockwarn"`) {
+		t.Fatal("a warning right after a sync")
+	}
+	clock.Add(49 * time.Hour)
+	if _, page = b.get("/"); !strings.Contains(page, `id="lockwarn"`) || !strings.Contains(page, "Tabletten låser sig selv i morgen kl.") {
+		t.Fatalf("no Danish warning 49 hours after the last sync:\n%s", page)
+	}
+	res, _ = b.post("/lang", url.Values{"csrf": {csrf}, "back": {"/visits/" + w.visitID}})
+	wantStatus(t, res, http.StatusSeeOther, "English")
+	if loc := res.Header.Get("Location"); loc != "/visits/"+w.visitID {
+		t.Fatalf("after choosing English went to %q", loc)
+	}
+	_, page = b.get("/visits/" + w.visitID)
+	for _, want := range []string{`lang="en"`, "Save observation", "The tablet locks itself tomorrow at", "Supervised"} {
+		if !strings.Contains(page, want) {
+			t.Fatalf("the English page lacks %q", want)
+		}
+	}
+	res, _ = b.post("/lang", url.Values{"csrf": {csrf}, "back": {"//evil.example/"}})
+	if loc := res.Header.Get("Location"); loc != "/" {
+		t.Fatalf("a language form sent the browser to %q", loc)
+	}
+	if _, page = b.get("/"); !strings.Contains(page, "Mine samvær") || !strings.Contains(page, `lang="da"`) {
+		t.Fatal("not back in Danish")
+	}
+}

@@ -26,7 +26,6 @@ type autoSync struct {
 	online   bool
 	syncing  bool
 	lastErr  string // text key of the last sync's failure ("" after a success)
-	lastTry  time.Time
 	wipedNow bool
 }
 
@@ -130,7 +129,7 @@ func (s *autoSync) loop(ctx context.Context) {
 // syncNow runs one sync and records how it went. A sync the lock cut short records nothing.
 func (s *autoSync) syncNow(ctx context.Context) error {
 	s.mu.Lock()
-	s.syncing, s.lastTry = true, time.Now()
+	s.syncing = true
 	s.mu.Unlock()
 	_, err := s.tab.Sync(ctx)
 	if ctx.Err() != nil {

@@ -50,8 +50,8 @@ func (a *App) routes() *http.ServeMux {
 	mux.HandleFunc("GET /status", a.statusFragment)
 	mux.HandleFunc("POST /sync", a.act(a.syncPost))
 	mux.HandleFunc("GET /rejected", a.page(a.rejectedPage))
-	mux.HandleFunc("GET /visits/{id}", a.page(a.visitPage))
-	mux.HandleFunc("GET /visits/{id}/submit", a.page(a.submitPage))
+	mux.HandleFunc("GET /visits/{id}", a.page(a.visitPage("visit")))
+	mux.HandleFunc("GET /visits/{id}/submit", a.page(a.visitPage("submit")))
 	mux.HandleFunc("POST /visits/{id}/submit", a.act(a.submitPost))
 	mux.HandleFunc("POST /visits/{id}/start", a.act(a.startPost))
 	mux.HandleFunc("POST /visits/{id}/end", a.act(a.endPost))
@@ -181,7 +181,7 @@ func (a *App) act(do func(r *http.Request, t *clientlib.Tablet) (string, error))
 		a.wroteSomething()
 		if script {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			w.Write([]byte(lang.T("saved") + " " + lang.Clock(time.Now().UnixMilli())))
+			w.Write([]byte(lang.T("saved") + " " + lang.Clock(a.cfg.Now().UnixMilli())))
 			return
 		}
 		seeOther(w, r, to)
@@ -200,7 +200,7 @@ func (e flashError) Unwrap() error { return e.err }
 func (a *App) newView(r *http.Request) *view {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	v := &view{L: a.langs[a.lang], CSRF: a.csrf, Path: r.URL.Path, NowMs: time.Now().UnixMilli()}
+	v := &view{L: a.langs[a.lang], CSRF: a.csrf, Path: r.URL.Path, NowMs: a.cfg.Now().UnixMilli()}
 	if a.flash != "" {
 		v.Flash = v.L.T(a.flash)
 		v.Error = a.flashArg == "error"
@@ -238,7 +238,7 @@ func (a *App) render(w http.ResponseWriter, status int, name string, v *view) {
 
 // plainPage is a page with one sentence and a way back.
 func (a *App) plainPage(w http.ResponseWriter, status int, lang Lang, key string) {
-	a.render(w, status, "plain", &view{L: lang, Flash: lang.T(key), Error: true, NowMs: time.Now().UnixMilli(), Sync: syncBar{Locked: true}})
+	a.render(w, status, "plain", &view{L: lang, Flash: lang.T(key), Error: true, NowMs: a.cfg.Now().UnixMilli(), Sync: syncBar{Locked: true}})
 }
 
 func (a *App) unlockPage(w http.ResponseWriter, r *http.Request, v *view, status int) {
@@ -339,7 +339,7 @@ func (a *App) statusFragment(w http.ResponseWriter, r *http.Request) {
 func (a *App) newViewQuiet() *view {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return &view{L: a.langs[a.lang], CSRF: a.csrf, NowMs: time.Now().UnixMilli()}
+	return &view{L: a.langs[a.lang], CSRF: a.csrf, NowMs: a.cfg.Now().UnixMilli()}
 }
 
 // lockWarnBefore is how long before the tablet's lock for lack of contact the bar warns.
@@ -365,7 +365,7 @@ func (a *App) syncBar(ctx context.Context, t *clientlib.Tablet, l Lang) syncBar 
 	}
 	if st.LastSyncMs > 0 {
 		lockAt := st.LastSyncMs + lockAfter.Milliseconds()
-		if now := time.Now().UnixMilli(); lockAt-now < lockWarnBefore.Milliseconds() {
+		if now := a.cfg.Now().UnixMilli(); lockAt-now < lockWarnBefore.Milliseconds() {
 			b.LockWarn = l.T("sync.lockwarn", "When", l.When(lockAt, now))
 		}
 	}
@@ -414,7 +414,7 @@ func (a *App) visitsPage(r *http.Request, t *clientlib.Tablet, v *view) (string,
 	}
 	names := map[string]string{}
 	vv := &visitsView{}
-	dayStart, dayEnd := v.L.dayBounds(time.Now())
+	dayStart, dayEnd := v.L.dayBounds(a.cfg.Now())
 	for _, vis := range visits {
 		if _, ok := names[vis.CaseID]; !ok {
 			c, err := t.Case(r.Context(), vis.CaseID)
@@ -554,22 +554,16 @@ func (a *App) loadVisit(ctx context.Context, t *clientlib.Tablet, visitID string
 	return vv, nil
 }
 
-func (a *App) visitPage(r *http.Request, t *clientlib.Tablet, v *view) (string, error) {
-	vv, err := a.loadVisit(r.Context(), t, r.PathValue("id"))
-	if err != nil {
-		return "", err
+// visitPage shows a visit with the template name: the visit page or the submit confirmation.
+func (a *App) visitPage(name string) func(r *http.Request, t *clientlib.Tablet, v *view) (string, error) {
+	return func(r *http.Request, t *clientlib.Tablet, v *view) (string, error) {
+		vv, err := a.loadVisit(r.Context(), t, r.PathValue("id"))
+		if err != nil {
+			return "", err
+		}
+		v.Visit = vv
+		return name, nil
 	}
-	v.Visit = vv
-	return "visit", nil
-}
-
-func (a *App) submitPage(r *http.Request, t *clientlib.Tablet, v *view) (string, error) {
-	vv, err := a.loadVisit(r.Context(), t, r.PathValue("id"))
-	if err != nil {
-		return "", err
-	}
-	v.Visit = vv
-	return "submit", nil
 }
 
 func (a *App) rejectedPage(r *http.Request, t *clientlib.Tablet, v *view) (string, error) {
