@@ -9,7 +9,7 @@ GOBIN                  ?= $(shell go env GOPATH)/bin
 # RAPID_CHECKS: cases per property test (read by the tests; make test-long runs many more).
 RAPID_CHECKS ?= 30
 
-.PHONY: all build test test-long bench generate checkgenerate tools lint run deps
+.PHONY: all build test test-long bench generate checkgenerate tools lint run deps bindcheck
 
 all: lint test
 
@@ -51,6 +51,14 @@ tools:
 	GOBIN=$(GOBIN) go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
 	GOBIN=$(GOBIN) go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 	GOBIN=$(GOBIN) go install connectrpc.com/connect/cmd/protoc-gen-connect-go@$(CONNECT_GEN_VERSION)
+	GOBIN=$(GOBIN) go install golang.org/x/mobile/cmd/gobind # the version go.mod pins
+
+# bindcheck fails when clientlib/mobile cannot be bound for Android (Java) and iOS (Objective-C).
+bindcheck:
+	@out=$$(mktemp -d) && trap 'rm -rf "$$out"' EXIT && \
+	PATH="$(GOBIN):$$PATH" gobind -lang=go,java,objc -outdir "$$out" ./clientlib/mobile 2>&1 | tee "$$out/log" && \
+	! grep -q . "$$out/log" && test -s "$$out/java/mobile/App.java" && test -s "$$out/src/gobind/Mobile.objc.h" && \
+	echo "gobind: clientlib/mobile binds to Java and Objective-C"
 
 generate:
 	PATH="$(GOBIN):$$PATH" buf lint

@@ -64,11 +64,7 @@ func (t *Tablet) Submit(ctx context.Context, visitID string) error {
 		} else if locked {
 			return nil, nil, syncer.Errorf(syncer.CodeFailedPrecondition, "The report of visit %s is already submitted; corrections are addenda.", visitID)
 		}
-		decisions, err := records.Query(ctx, tx, t.store.keys, `SELECT id, state FROM records WHERE case_id = ? AND type = ?`, visit.Record.CaseId, syncer.TypeDecision)
-		if err != nil {
-			return nil, nil, err
-		}
-		if err := syncer.WrittenDescriptionsAllowed(visit, syncer.DecisionFor(visit, decisions)); err != nil {
+		if err := t.store.consentRule(ctx, tx, visit); err != nil {
 			return nil, nil, err
 		}
 		pending, err := t.store.readOutbox(ctx, tx, report.Record.Id)

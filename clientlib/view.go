@@ -97,16 +97,9 @@ func (t *Tablet) Visits(ctx context.Context) ([]Visit, error) {
 			if rec.Deleted {
 				continue
 			}
-			v, err := t.store.visitView(ctx, tx, rec, pending)
+			v, err := t.visitShown(ctx, tx, rec, pending)
 			if err != nil {
 				return err
-			}
-			if v.ReportState == syncer.StateDraft && v.ReportID != "" {
-				rep, err := records.Load(ctx, tx, t.store.keys, v.ReportID)
-				if err != nil {
-					return err
-				}
-				v.ReportOverdue = syncer.ReportOverdue(rec, rep, syncer.DefaultReportOverdueMs, t.nowMs())
 			}
 			visits = append(visits, v)
 		}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"io/fs"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/samvaer/sync/clientlib/app"
 	"github.com/samvaer/sync/server"
 	"github.com/samvaer/sync/syncer"
 )
@@ -41,14 +44,27 @@ const (
 	mAddendumDraft  = "QXADDENDUMDRAFT"
 	mParentComment  = "QXPARENTCOMMENT"
 	mAccessPurpose  = "QXACCESSPURPOSE" // the purpose a person gives for reading, in the access log
+	// Written through the consultant's app (its pages, in the app's process).
+	mAppObservation = "QXAPPOBSERVATION"
+	mAppSection     = "QXAPPSECTION"
+	mAppPresent     = "QXAPPPRESENT"
+	mAppAddendum    = "QXAPPADDENDUM"
 )
 
 var markers = []string{mChild, mParent, mPlace, mObservation, mOpening, mOther, mConflict, mRelative, mPlacement,
 	mPurpose, mConditions, mGoal, mWish, mPresent, mSubmitted, mAddendumSigned, mAddendumServer, mAddendumDraft, mParentComment, mAccessPurpose}
 
+var appMarkers = []string{mAppObservation, mAppSection, mAppPresent, mAppAddendum}
+
 // leaks returns "file: marker" for every marker found in a file under the directories or in the
 // extra texts (logs).
 func leaks(t *testing.T, dirs []string, texts map[string]string) []string {
+	t.Helper()
+	return leaksOf(t, markers, dirs, texts)
+}
+
+// leaksOf is leaks for a list of markers.
+func leaksOf(t *testing.T, markers []string, dirs []string, texts map[string]string) []string {
 	t.Helper()
 	var found []string
 	scan := func(name string, b []byte) {
@@ -299,5 +315,78 @@ func TestNothingWrittenIsReadableAtRest(t *testing.T) {
 	s.shutdown()
 	if found := leaks(t, dirs, map[string]string{"server log": s.logs.String()}); len(found) > 0 {
 		t.Fatalf("readable after closing:\n%s", strings.Join(found, "\n"))
+	}
+}
+
+// What she writes in the consultant's app — an observation with a quick mark, a report section
+// saved as she types, who was present, an addendum after submitting — is unreadable in every
+// file of the tablet's home and the server's data directory and in the app's and the server's
+// logs, while both run and after; each is read back on the app's page first, and on the server
+// after the app synced on its own.
+func TestNothingWrittenInTheAppIsReadableAtRest(t *testing.T) {
+	w := newWorld(t, "Kim")
+	tb := enrollTablet(t, w.srv, "Kim")
+	_, err := tb.Sync(context.Background())
+	mustDo(t, err)
+	a := startApp(t, tb, app.Config{PushDelay: 100 * time.Millisecond})
+	br := newAppBrowser(t, a.base)
+	start, err := url.Parse(a.StartURL())
+	mustDo(t, err)
+	br.get(start.RequestURI())
+	_, page := br.get("/")
+	csrf := csrfOf(t, page)
+	res, _ := br.post("/unlock", url.Values{"pin": {testPIN}, "csrf": {csrf}})
+	wantStatus(t, res, http.StatusSeeOther, "unlock")
+	visit := "/visits/" + w.visitID
+	for _, post := range []struct {
+		path   string
+		form   url.Values
+		script bool
+	}{
+		{visit + "/observations", url.Values{"text": {mAppObservation + " Ida græder."}, "mark": {"incident"}}, false},
+		{visit + "/sections/opening", url.Values{"text": {mAppSection + " Mor kommer til tiden."}}, true},
+		{visit + "/present", url.Values{"text": {mAppPresent + " Mormor Grethe"}}, true},
+		{visit + "/submit", url.Values{}, false},
+		{visit + "/addenda", url.Values{"text": {mAppAddendum + " Samværet sluttede 11.50."}}, false},
+	} {
+		post.form.Set("csrf", csrf)
+		var res *http.Response
+		if post.script {
+			res, _ = br.post(post.path, post.form, "X-Requested-With", "samvaer")
+			wantStatus(t, res, http.StatusOK, post.path)
+		} else {
+			res, _ = br.post(post.path, post.form)
+			wantStatus(t, res, http.StatusSeeOther, post.path)
+		}
+	}
+	_, page = br.get(visit)
+	for _, m := range appMarkers {
+		if !strings.Contains(page, m) {
+			t.Fatalf("%s is not on the app's page; the test would prove nothing", m)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		rep, err := w.srv.Store().Reports(context.Background(), nil, w.caseID, "")
+		mustDo(t, err)
+		if len(rep) == 1 && rep[0].State == syncer.StateSubmitted {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the app did not sync the submitted report on its own")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	logs := func() map[string]string {
+		return map[string]string{"app log": a.logs.String(), "server log": w.srv.logs.String()}
+	}
+	dirs := []string{w.srv.dir, tb.home}
+	if found := leaksOf(t, appMarkers, dirs, logs()); len(found) > 0 {
+		t.Fatalf("readable while the app runs:\n%s", strings.Join(found, "\n"))
+	}
+	a.Lock()
+	w.srv.shutdown()
+	if found := leaksOf(t, appMarkers, dirs, logs()); len(found) > 0 {
+		t.Fatalf("readable after locking:\n%s", strings.Join(found, "\n"))
 	}
 }

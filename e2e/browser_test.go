@@ -100,14 +100,19 @@ func screenshot(t *testing.T, name string) chromedp.Action[chromedp.Void] {
 		if err != nil {
 			return err
 		}
-		dir := filepath.Join(os.TempDir(), "samvaer-screenshots")
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return err
-		}
-		path := filepath.Join(dir, name+".png")
-		t.Logf("screenshot: %s", path)
-		return os.WriteFile(path, png, 0o600)
+		return saveScreenshot(t, name, png)
 	})
+}
+
+// saveScreenshot writes a screenshot to the directory kept after the test.
+func saveScreenshot(t *testing.T, name string, png []byte) error {
+	dir := filepath.Join(os.TempDir(), "samvaer-screenshots")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	path := filepath.Join(dir, name+".png")
+	t.Logf("screenshot: %s", path)
+	return os.WriteFile(path, png, 0o600)
 }
 
 // An admin issues an enrollment code in the browser; a tablet enrolls with it and the device

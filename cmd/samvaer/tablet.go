@@ -64,7 +64,7 @@ func newTabletCmd(e *env) *cobra.Command {
 		c.enroll(), c.pin(), c.wipeCmd(), c.visitsCmd(), c.observe(), c.check(true), c.check(false),
 		group("report", "the visit's report", c.reportSet()),
 		c.startEnd("start"), c.startEnd("end"), c.present(), c.caseCmd(), c.submit(), c.addendum(), c.signAddendum(),
-		c.inbox(), c.read(), c.acknowledge(), c.statusCmd(), c.conflictsCmd(), c.resolve(), c.rejectedCmd(), c.digest(), c.sync(),
+		c.inbox(), c.read(), c.acknowledge(), c.statusCmd(), c.conflictsCmd(), c.resolve(), c.rejectedCmd(), c.digest(), c.sync(), c.appCmd(),
 	)
 	return cmd
 }

@@ -1,0 +1,118 @@
+package e2e
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/samvaer/sync/clientlib/app"
+)
+
+// unlockedApp serves the app for a fresh tablet with one synced visit and opens it with the PIN,
+// with the server stopped (she is offline at the visit). before runs on the tablet first.
+func unlockedApp(b *testing.B, before func(tb *tablet, w *world)) (*world, *appBrowser, string) {
+	b.Helper()
+	w := newWorld(b, "Kim")
+	tb := enrollTablet(b, w.srv, "Kim")
+	if _, err := tb.Sync(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	w.srv.shutdown()
+	before(tb, w)
+	a := startApp(b, tb, app.Config{})
+	br := newAppBrowser(b, a.base)
+	start, _ := url.Parse(a.StartURL())
+	if res, _ := br.get(start.RequestURI()); res.StatusCode != http.StatusSeeOther {
+		b.Fatalf("start: %d", res.StatusCode)
+	}
+	_, page := br.get("/")
+	csrf := csrfOf(b, page)
+	if res, _ := br.post("/unlock", url.Values{"pin": {testPIN}, "csrf": {csrf}}); res.StatusCode != http.StatusSeeOther {
+		b.Fatalf("unlock: %d", res.StatusCode)
+	}
+	return w, br, csrf
+}
+
+// percentile of sorted durations.
+func percentile(d []time.Duration, p float64) time.Duration {
+	return d[min(len(d)-1, int(float64(len(d))*p))]
+}
+
+// The time from her tap on "Gem observation" to the observation being saved (the form's POST
+// answered, the observation and its outbox entry committed), p50 and p99 over 1,000 saves,
+// beside a raw clientlib Observe on the same tablet in the same run.
+func BenchmarkAppObservationTapToSaved(b *testing.B) {
+	const saves = 1000
+	var raw []time.Duration
+	w, br, csrf := unlockedApp(b, func(tb *tablet, w *world) {
+		for range saves {
+			start := time.Now()
+			if _, err := tb.Observe(context.Background(), w.visitID, benchText[:120]); err != nil {
+				b.Fatal(err)
+			}
+			raw = append(raw, time.Since(start))
+		}
+	})
+	form := url.Values{"text": {benchText[:120]}, "csrf": {csrf}}
+	var taps []time.Duration
+	b.ResetTimer()
+	for range b.N {
+		for range saves {
+			start := time.Now()
+			res, _ := br.post("/visits/"+w.visitID+"/observations", form)
+			taps = append(taps, time.Since(start))
+			if res.StatusCode != http.StatusSeeOther {
+				b.Fatalf("tap: %d", res.StatusCode)
+			}
+		}
+	}
+	b.StopTimer()
+	slices.Sort(raw)
+	slices.Sort(taps)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	b.ReportMetric(ms(percentile(taps, 0.50)), "tap-p50-ms")
+	b.ReportMetric(ms(percentile(taps, 0.99)), "tap-p99-ms")
+	b.ReportMetric(ms(percentile(raw, 0.50)), "observe-p50-ms")
+	b.ReportMetric(ms(percentile(raw, 0.99)), "observe-p99-ms")
+	b.ReportMetric(float64(percentile(taps, 0.50))/float64(percentile(raw, 0.50)), "ratio-p50-tap-vs-observe")
+	b.ReportMetric(float64(percentile(taps, 0.99))/float64(percentile(raw, 0.99)), "ratio-p99-tap-vs-observe")
+}
+
+// The time for the visit page to render with 500 observations on the visit, beside clientlib
+// reading the same visit (Tablet.Visit) in the same run.
+func BenchmarkAppVisitPageWith500Observations(b *testing.B) {
+	var read time.Duration
+	const reads = 20
+	w, br, _ := unlockedApp(b, func(tb *tablet, w *world) {
+		ctx := context.Background()
+		for range 500 {
+			if _, err := tb.Observe(ctx, w.visitID, benchText[:120]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		start := time.Now()
+		for range reads {
+			if v, err := tb.Visit(ctx, w.visitID); err != nil || len(v.Observations) != 500 {
+				b.Fatalf("visit: %d observations, %v", len(v.Observations), err)
+			}
+		}
+		read = time.Since(start) / reads
+	})
+	b.ResetTimer()
+	start := time.Now()
+	for range b.N {
+		res, page := br.get("/visits/" + w.visitID)
+		if res.StatusCode != http.StatusOK || strings.Count(page, `name="observation"`) != 500 {
+			b.Fatalf("page: %d, %d observations", res.StatusCode, strings.Count(page, `name="observation"`))
+		}
+	}
+	render := time.Since(start) / time.Duration(b.N)
+	b.StopTimer()
+	b.ReportMetric(float64(render.Microseconds())/1000, "page-ms")
+	b.ReportMetric(float64(read.Microseconds())/1000, "visit-read-ms")
+	b.ReportMetric(float64(render)/float64(read), "ratio-page-vs-visit-read")
+}
