@@ -10,6 +10,7 @@ require (
 	connectrpc.com/grpcreflect v1.3.1 // reflection, so grpcurl and buf curl can list and call services
 	github.com/chromedp/cdproto v0.159.0 // browser tests: the DevTools protocol types chromedp speaks
 	github.com/chromedp/chromedp v0.23.0 // browser tests: drives headless Chromium from Go tests
+	github.com/gofrs/flock v0.13.1 // the command-line tablet's PIN-attempt count: one lock across processes sharing a home
 	github.com/golang-jwt/jwt/v5 v5.3.1 // access tokens (EdDSA, algorithm pinned)
 	github.com/google/renameio/v2 v2.0.2 // key files written by rename with a fixed mode, on both ends
 	github.com/google/uuid v1.6.0 // UUIDv7 record ids made offline
@@ -17,6 +18,7 @@ require (
 	github.com/prometheus/client_golang v1.25.0 // /metrics
 	github.com/rs/zerolog v1.35.1 // structured JSON logs
 	github.com/sergi/go-diff v1.4.0 // the diffs under the three-way text merge
+	github.com/spf13/cobra v1.10.2 // the samvaer command line: flags in any position, generated help, suggestions; the library kubectl, gh and PocketBase use (pflag, no other dependencies)
 	golang.org/x/crypto v0.58.0 // XChaCha20-Poly1305 sealing at rest, Argon2id for tablet PINs and web passwords (the Go team's, no cgo)
 	golang.org/x/image v0.47.0 // the Go fonts, embedded in exported PDFs so every Latin letter prints
 	golang.org/x/term v0.47.0 // console logs when a person is at a terminal; reading a PIN without echo
@@ -31,6 +33,7 @@ require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/dustin/go-humanize v1.1.0 // indirect
 	github.com/go-json-experiment/json v0.0.0-20260214004413-d219187c3433 // indirect
+	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect
 	github.com/mattn/go-isatty v0.0.24 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
@@ -39,6 +42,7 @@ require (
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
+	github.com/spf13/pflag v1.0.9 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	modernc.org/libc v1.79.0 // indirect
 	modernc.org/mathutil v1.7.1 // indirect

@@ -103,6 +103,11 @@ func createHome(ctx context.Context, home, serverURL string, key ed25519.Private
 	if err := os.Chmod(home, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("protect tablet home: %w", err)
 	}
+	// A new platform key for every enrollment: nothing wrapped by an earlier one opens, and the
+	// count of PIN attempts starts at zero.
+	if err := opts.KeyProvider.Destroy(); err != nil {
+		return nil, nil, fmt.Errorf("destroy the earlier platform key: %w", err)
+	}
 	dataKey, err := seal.RandomKey()
 	if err != nil {
 		return nil, nil, err

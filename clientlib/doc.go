@@ -17,4 +17,22 @@
 // same rules), the generated wire types (gen/samvaer/v1), internal/records, internal/seal and
 // internal/sqlitedb; never server/.
 // The command-line tablet (samvaer tablet) and the mobile facade are built on it.
+//
+// # The KeyProvider an app implements
+//
+// The apps give Options.KeyProvider: the platform's keystore (Android Keystore, the iOS
+// Keychain), which wraps the data key a second time and keeps the count of unlock attempts
+// outside the app's files, so restoring those files neither resets the count nor brings a
+// destroyed key back. Its five methods take and return only []byte, int64 and error, so a
+// gomobile-bound app implements the interface directly:
+//
+//	Wrap(plaintext []byte) ([]byte, error)   // seal with the platform key; make one (count 0) if there is none
+//	Unwrap(wrapped []byte) ([]byte, error)   // open what Wrap sealed; fail for anything else, and for everything after Destroy
+//	CountUnlockAttempt() (int64, error)      // +1 and return the count; atomic across threads and processes, durable before it returns
+//	ResetUnlockAttempts() error              // count = 0, after a right PIN
+//	Destroy() error                          // delete the platform key and its count for good; no error if there is none
+//
+// Open calls CountUnlockAttempt before it checks the PIN, Destroy when the limit is reached,
+// and Enroll calls Destroy before it makes a new key. FileKeyProvider is the command-line
+// tablet's stand-in (a key file in the home); docs/security.md says what it cannot promise.
 package clientlib

@@ -10,9 +10,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"unicode/utf8"
 
+	"github.com/gofrs/flock"
 	"github.com/google/renameio/v2"
 
 	"golang.org/x/crypto/argon2"
@@ -34,38 +34,104 @@ const (
 	platformKeyFile = "platform.key" // FileKeyProvider's key, when no other provider is given
 )
 
-// KeyProvider protects the wrapped data key with a key the platform holds outside the app's
-// files: the mobile apps implement it with Android Keystore or the iOS Keychain. Wrap and
-// Unwrap must be inverse; Unwrap must fail for bytes Wrap did not make.
+// KeyProvider is the platform's key store: it protects the wrapped data key with a key held
+// outside the app's files (Android Keystore or the iOS Keychain in the apps; FileKeyProvider
+// for the command-line tablet), and it keeps the count of unlock attempts where restoring the
+// app's files cannot roll it back. Every method uses only byte slices, integers and errors, so
+// a gomobile-bound app implements it directly.
+//
+//   - Wrap seals plaintext with the platform key, making the key (with a count of zero) when
+//     there is none — at enrollment, and after Destroy.
+//   - Unwrap opens what Wrap sealed; it must fail for bytes Wrap did not make and, once Destroy
+//     has run, for everything.
+//   - CountUnlockAttempt adds one to the count of unlock attempts since the last right PIN and
+//     returns the new count. It is called before the PIN is checked, so it must be atomic
+//     across threads and processes and durable before it returns: an attempt killed midway
+//     stays counted. It fails when there is no platform key.
+//   - ResetUnlockAttempts sets the count to zero; it is called after a right PIN.
+//   - Destroy deletes the platform key for good (and its count). It is called when the limit
+//     of wrong PINs is reached and at enrollment, so every enrollment starts with a new key;
+//     destroying a key that does not exist is no error.
 type KeyProvider interface {
 	Wrap(plaintext []byte) ([]byte, error)
 	Unwrap(wrapped []byte) ([]byte, error)
+	CountUnlockAttempt() (int64, error)
+	ResetUnlockAttempts() error
+	Destroy() error
 }
 
-// FileKeyProvider is the command-line tablet's KeyProvider: a random key in a 0600 file. It
-// protects against less than a hardware keystore (anyone who copies the whole home has it), so
-// the PIN layer matters more there.
+// FileKeyProvider is the command-line tablet's stand-in for a platform keystore: a random key
+// and the count of unlock attempts in one 0600 JSON file (platform.key), changed under an
+// exclusive lock on a file beside it (platform.key.lock), so processes sharing a home count one
+// after another. It is weaker than a hardware keystore, and docs/security.md says how: the file
+// lives in the home, so whoever copies the whole home and later copies platform.key back undoes
+// the count and the destruction. Restoring tablet.db or data.key alone undoes neither.
 type FileKeyProvider struct {
 	Path string
 }
 
-func (p FileKeyProvider) key(create bool) (*seal.Key, error) {
+// platformKeyState is the content of a FileKeyProvider's file.
+type platformKeyState struct {
+	Version        int    `json:"version"`
+	Key            []byte `json:"key"`
+	UnlockAttempts int64  `json:"unlock_attempts"`
+}
+
+// errNoPlatformKey: the provider's file is missing (destroyed, or never made).
+var errNoPlatformKey = errors.New("no platform key")
+
+func (p FileKeyProvider) read() (platformKeyState, error) {
+	var st platformKeyState
 	raw, err := os.ReadFile(p.Path)
-	if errors.Is(err, fs.ErrNotExist) && create {
-		if raw, err = seal.RandomKey(); err != nil {
-			return nil, err
-		}
-		if err = writeFileAtomic(p.Path, raw); err != nil {
-			return nil, err
-		}
+	if errors.Is(err, fs.ErrNotExist) {
+		return st, errNoPlatformKey
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read platform key: %w", err)
+		return st, fmt.Errorf("read platform key: %w", err)
 	}
-	if len(raw) != seal.KeySize {
-		return nil, syncer.Errorf(syncer.CodeFailedPrecondition, "The tablet's platform key is damaged; the tablet must be wiped and enrolled again.")
+	if err := json.Unmarshal(raw, &st); err != nil || st.Version != 1 || len(st.Key) != seal.KeySize || st.UnlockAttempts < 0 {
+		return st, syncer.Errorf(syncer.CodeFailedPrecondition, "The tablet's platform key is damaged; the tablet must be wiped and enrolled again.")
 	}
-	return seal.NewKey(raw)
+	return st, nil
+}
+
+func (p FileKeyProvider) write(st platformKeyState) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(p.Path, b)
+}
+
+// locked runs fn while holding the exclusive lock beside the key file (other processes wait).
+func (p FileKeyProvider) locked(fn func() error) error {
+	l := flock.New(p.Path+".lock", flock.SetPermissions(0o600))
+	if err := l.Lock(); err != nil {
+		return fmt.Errorf("lock platform key: %w", err)
+	}
+	defer l.Unlock()
+	return fn()
+}
+
+func (p FileKeyProvider) key(create bool) (*seal.Key, error) {
+	st, err := p.read()
+	if errors.Is(err, errNoPlatformKey) && create {
+		err = p.locked(func() error {
+			if st, err = p.read(); !errors.Is(err, errNoPlatformKey) {
+				return err
+			}
+			raw, err := seal.RandomKey()
+			if err != nil {
+				return err
+			}
+			st = platformKeyState{Version: 1, Key: raw}
+			return p.write(st)
+		})
+	}
+	if err != nil {
+		return nil, err
+	}
+	return seal.NewKey(st.Key)
 }
 
 var platformAD = []byte("samvaer platform wrap")
@@ -86,6 +152,38 @@ func (p FileKeyProvider) Unwrap(wrapped []byte) ([]byte, error) {
 		return nil, err
 	}
 	return k.Open(wrapped, platformAD)
+}
+
+// CountUnlockAttempt adds one to the count in the file, under the lock, and returns it.
+func (p FileKeyProvider) CountUnlockAttempt() (int64, error) {
+	var n int64
+	err := p.locked(func() error {
+		st, err := p.read()
+		if err != nil {
+			return err
+		}
+		st.UnlockAttempts++
+		n = st.UnlockAttempts
+		return p.write(st)
+	})
+	return n, err
+}
+
+// ResetUnlockAttempts sets the count in the file to zero.
+func (p FileKeyProvider) ResetUnlockAttempts() error {
+	return p.locked(func() error {
+		st, err := p.read()
+		if err != nil || st.UnlockAttempts == 0 {
+			return err
+		}
+		st.UnlockAttempts = 0
+		return p.write(st)
+	})
+}
+
+// Destroy overwrites and removes the key file.
+func (p FileKeyProvider) Destroy() error {
+	return p.locked(func() error { return destroyFile(p.Path) })
 }
 
 // KDFParams are the Argon2id parameters that turn a PIN into a wrapping key. They are stored
@@ -223,56 +321,77 @@ func writeFileAtomic(path string, b []byte) error {
 	return nil
 }
 
-// Keys of the meta table for the PIN limit (plaintext: they hold no content).
-const metaPINFailures = "pin_failures" // wrong PINs since the last right one
-
 // FailedUnlock is a wrong PIN entered on this tablet.
 type FailedUnlock struct {
 	AtMs int64 `json:"at_ms"`
 }
 
-// unlock opens the data key with the PIN, counting wrong PINs: past the limit the wrapped data
-// key is destroyed. Every wrong PIN is recorded (time only) for the server's audit log.
+// unlock opens the data key with the PIN. The attempt is counted by the KeyProvider before the
+// PIN is checked, so parallel attempts (threads or processes) together get no more checks than
+// the limit, and an attempt killed during the slow Argon2id check stays counted. The attempt
+// that reaches the limit with a wrong PIN, and any attempt past it, destroys the platform key
+// and the wrapped data key. Every wrong PIN is also recorded (time only) for the server's audit
+// log; that record is not the count.
 func unlock(ctx context.Context, home string, s *store, opts Options) ([]byte, error) {
 	if opts.PIN == "" {
 		return nil, syncer.Errorf(syncer.CodeInvalid, "This tablet's data is locked: give its PIN.")
 	}
+	limit := int64(opts.MaxPINAttempts)
+	attempt, err := opts.KeyProvider.CountUnlockAttempt()
+	if err != nil {
+		if errors.Is(err, errNoPlatformKey) {
+			return nil, errKeyDestroyed
+		}
+		var se *syncer.Error
+		if errors.As(err, &se) {
+			return nil, err
+		}
+		return nil, syncer.Errorf(syncer.CodeFailedPrecondition, "The platform key that protects this tablet's data cannot count PIN attempts (%v); the tablet stays locked.", err)
+	}
+	if attempt > limit {
+		// Attempts up to the limit are being checked (or were, and were wrong): this one is
+		// not checked at all.
+		if err := destroyKeys(home, opts.KeyProvider); err != nil {
+			return nil, err
+		}
+		return nil, errKeyDestroyed
+	}
 	dataKey, err := unwrapDataKey(home, opts.KeyProvider, opts.PIN)
 	if err == nil {
-		failures, err := metaInt(ctx, s.db.Read, metaPINFailures)
-		if err == nil && failures != 0 {
-			err = s.db.WriteTx(ctx, func(tx *sql.Tx) error { return setMeta(ctx, tx, metaPINFailures, "0") })
-		}
-		if err != nil {
-			return nil, err
+		if err := opts.KeyProvider.ResetUnlockAttempts(); err != nil {
+			return nil, fmt.Errorf("reset the count of PIN attempts: %w", err)
 		}
 		return dataKey, nil
 	}
 	if !errors.Is(err, errWrongPIN) {
 		return nil, err
 	}
-	var failures int64
 	err = s.db.WriteTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		if failures, err = metaInt(ctx, tx, metaPINFailures); err != nil {
-			return err
-		}
-		failures++
-		if _, err := tx.ExecContext(ctx, `INSERT INTO unlock_failures (at_ms) VALUES (?)`, opts.Now().UnixMilli()); err != nil {
-			return fmt.Errorf("record wrong PIN: %w", err)
-		}
-		return setMeta(ctx, tx, metaPINFailures, strconv.FormatInt(failures, 10))
+		_, err := tx.ExecContext(ctx, `INSERT INTO unlock_failures (at_ms) VALUES (?)`, opts.Now().UnixMilli())
+		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("record wrong PIN: %w", err)
 	}
-	if left := int64(opts.MaxPINAttempts) - failures; left > 0 {
+	if left := limit - attempt; left > 0 {
 		return nil, syncer.Errorf(syncer.CodeUnauthenticated, "Wrong PIN. %d more wrong PIN(s) and this tablet's data is made unreadable for good.", left)
 	}
-	if err := destroyFile(filepath.Join(home, dataKeyFile)); err != nil {
-		return nil, fmt.Errorf("destroy data key: %w", err)
+	if err := destroyKeys(home, opts.KeyProvider); err != nil {
+		return nil, err
 	}
-	return nil, syncer.Errorf(syncer.CodeFailedPrecondition, "Wrong PIN, %d times in a row: this tablet's data key has been destroyed and the data on it can no longer be read. Enroll the tablet again with a new code from an admin.", failures)
+	return nil, syncer.Errorf(syncer.CodeFailedPrecondition, "Wrong PIN, %d times in a row: this tablet's data key has been destroyed and the data on it can no longer be read. Enroll the tablet again with a new code from an admin.", attempt)
+}
+
+// destroyKeys destroys the platform key first (then a saved copy of data.key opens nothing)
+// and the wrapped data key after it.
+func destroyKeys(home string, provider KeyProvider) error {
+	if err := provider.Destroy(); err != nil {
+		return fmt.Errorf("destroy the platform key: %w", err)
+	}
+	if err := destroyFile(filepath.Join(home, dataKeyFile)); err != nil {
+		return fmt.Errorf("destroy data key: %w", err)
+	}
+	return nil
 }
 
 // ChangePIN sets a new PIN: the data key is wrapped again (nothing is re-encrypted). The tablet

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/samvaer/sync/syncer"
@@ -122,8 +125,8 @@ func TestPINLimitDestroysTheKey(t *testing.T) {
 	if len(failed) != 1 || failed[0].AtMs != f.clock.Now().UnixMilli() {
 		t.Fatalf("failed unlocks %v", failed)
 	}
-	if n := f.meta(metaPINFailures); n != 0 {
-		t.Fatalf("wrong PINs in a row after a right one: %d", n)
+	if n := f.pinAttempts(); n != 0 {
+		t.Fatalf("PIN attempts counted after a right one: %d", n)
 	}
 	must(t, f.tab.Close())
 
@@ -165,37 +168,147 @@ func TestChangePINKeepsTheData(t *testing.T) {
 	}
 }
 
-// Another platform key does not open the data key, whatever the PIN.
+// Another platform key does not open the data key, whatever the PIN, and does not count as a
+// wrong PIN on the tablet's own.
 func TestPlatformKeyIsNeeded(t *testing.T) {
 	f := newFixture(t, Options{})
 	must(t, f.tab.Close())
 	other := f.opts
-	other.KeyProvider = FileKeyProvider{Path: filepath.Join(t.TempDir(), "other.key")}
-	must(t, os.WriteFile(other.KeyProvider.(FileKeyProvider).Path, bytes.Repeat([]byte{1}, 32), 0o600))
-	_, err := Open(f.home, other)
+	otherKey := FileKeyProvider{Path: filepath.Join(t.TempDir(), "other.key")}
+	_, err := otherKey.Wrap([]byte("something else"))
+	must(t, err)
+	other.KeyProvider = otherKey
+	_, err = Open(f.home, other)
 	wantCode(t, err, syncer.CodeFailedPrecondition)
-	if n := f.metaAfterOpen(); n != 0 {
-		t.Fatalf("a missing platform key counted as a wrong PIN: %d", n)
+	if n := f.pinAttempts(); n != 0 {
+		t.Fatalf("another platform key counted on the tablet's own: %d", n)
+	}
+	f.tab, err = Open(f.home, f.opts)
+	must(t, err)
+}
+
+// pinAttempts is the count of unlock attempts the tablet's FileKeyProvider keeps.
+func (f *fixture) pinAttempts() int64 {
+	f.t.Helper()
+	st, err := FileKeyProvider{Path: filepath.Join(f.home, platformKeyFile)}.read()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return st.UnlockAttempts
+}
+
+// checkingProvider counts how often the PIN is checked: every check unwraps the platform layer.
+type checkingProvider struct {
+	KeyProvider
+	checks atomic.Int64
+}
+
+func (p *checkingProvider) Unwrap(wrapped []byte) ([]byte, error) {
+	p.checks.Add(1)
+	return p.KeyProvider.Unwrap(wrapped)
+}
+
+// Wrong PINs tried at the same moment from many goroutines get no more checks than the limit
+// together: the attempt is counted before the slow Argon2id check, not after it. The limit
+// then destroys the key, and the right PIN no longer opens the tablet.
+func TestParallelUnlocksGetNoMoreGuessesThanTheLimit(t *testing.T) {
+	const limit, guessers = 5, 16
+	f := newFixture(t, Options{MaxPINAttempts: limit})
+	must(t, f.tab.Close())
+	provider := &checkingProvider{KeyProvider: FileKeyProvider{Path: filepath.Join(f.home, platformKeyFile)}}
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	var wrongPIN atomic.Int64
+	for i := range guessers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			opts := f.opts
+			opts.KeyProvider = provider
+			opts.PIN = fmt.Sprintf("guess-%d", i)
+			<-start
+			tab, err := Open(f.home, opts)
+			if err == nil {
+				tab.Close()
+				t.Error("a wrong PIN opened the tablet")
+				return
+			}
+			var se *syncer.Error
+			if errors.As(err, &se) && strings.HasPrefix(se.Message, "Wrong PIN") {
+				wrongPIN.Add(1)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if n := provider.checks.Load(); n > limit {
+		t.Fatalf("%d PINs were checked in parallel; the limit is %d", n, limit)
+	}
+	if n := wrongPIN.Load(); n != limit {
+		t.Fatalf("%d guessers were told their PIN was wrong, want exactly %d (the rest are refused unchecked)", n, limit)
+	}
+	_, err := Open(f.home, f.opts)
+	if e := wantCode(t, err, syncer.CodeFailedPrecondition); !strings.Contains(e.Message, "Enroll the tablet again") {
+		t.Fatalf("the right PIN after the limit: %q", e.Message)
 	}
 }
 
-// metaAfterOpen reopens the tablet and reads the count of wrong PINs in a row before the open.
-func (f *fixture) metaAfterOpen() int64 {
-	f.t.Helper()
-	s, err := openStore(f.home)
-	if err != nil {
-		f.t.Fatal(err)
+// saveFiles copies the named files of the home aside; restoreFiles copies them back (the
+// database's -wal and -shm go: the tablet is closed, so its WAL was checkpointed).
+func saveFiles(t *testing.T, home string, names ...string) map[string][]byte {
+	t.Helper()
+	saved := map[string][]byte{}
+	for _, name := range names {
+		b, err := os.ReadFile(filepath.Join(home, name))
+		must(t, err)
+		saved[name] = b
 	}
-	defer s.close()
-	n, err := metaInt(context.Background(), s.db.Read, metaPINFailures)
-	if err != nil {
-		f.t.Fatal(err)
+	return saved
+}
+
+func restoreFiles(t *testing.T, home string, saved map[string][]byte) {
+	t.Helper()
+	for name, b := range saved {
+		must(t, os.WriteFile(filepath.Join(home, name), b, 0o600))
 	}
-	var err2 error
-	if f.tab, err2 = Open(f.home, f.opts); err2 != nil {
-		f.t.Fatal(err2)
+	for _, name := range []string{"tablet.db-wal", "tablet.db-shm"} {
+		if err := os.Remove(filepath.Join(home, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatal(err)
+		}
 	}
-	return n
+}
+
+// Copying tablet.db and data.key back from before some wrong PINs resets neither the count nor
+// the lockout: the count is the key provider's, so the remaining attempts are what they were,
+// and after the limit a copy of data.key (with the database beside it) opens nothing, not even
+// with the right PIN, because the platform key that wrapped it is destroyed too.
+func TestRestoredTabletFilesDoNotUndoThePINLimit(t *testing.T) {
+	f := newFixture(t, Options{MaxPINAttempts: 5})
+	must(t, f.tab.Close())
+	saved := saveFiles(t, f.home, "tablet.db", dataKeyFile)
+	wrong := f.opts
+	wrong.PIN = "0000"
+	for range 3 {
+		_, err := Open(f.home, wrong)
+		wantCode(t, err, syncer.CodeUnauthenticated)
+	}
+	restoreFiles(t, f.home, saved)
+	_, err := Open(f.home, wrong)
+	if e := wantCode(t, err, syncer.CodeUnauthenticated); !strings.Contains(e.Message, "Wrong PIN. 1 more") {
+		t.Fatalf("after the files were restored: %q (the count went back)", e.Message)
+	}
+	_, err = Open(f.home, wrong)
+	if e := wantCode(t, err, syncer.CodeFailedPrecondition); !strings.Contains(e.Message, "destroyed") {
+		t.Fatalf("the fifth wrong PIN: %q", e.Message)
+	}
+	restoreFiles(t, f.home, saved)
+	_, err = Open(f.home, f.opts)
+	if e := wantCode(t, err, syncer.CodeFailedPrecondition); !strings.Contains(e.Message, "Enroll the tablet again") {
+		t.Fatalf("a saved data.key after the lockout: %q", e.Message)
+	}
+	if _, err := os.Stat(filepath.Join(f.home, platformKeyFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the platform key is still there after the lockout: %v", err)
+	}
 }
 
 // Wipe leaves no file of the tablet, and not its home.

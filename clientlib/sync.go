@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"slices"
 
 	"connectrpc.com/connect"
@@ -312,7 +314,7 @@ func call[Req, Res any](ctx context.Context, t *Tablet, what string, msg *Req,
 		// A connection the server closed (it restarted, or a proxy timed out) fails the first
 		// request sent on it. Push and pull are both safe to repeat — the server applies each
 		// change once, by its sequence — so one retry on a fresh connection saves a failed sync.
-		if connect.CodeOf(err) == connect.CodeUnavailable && attempt == 0 {
+		if (connect.CodeOf(err) == connect.CodeUnavailable || connectionLost(err)) && attempt == 0 {
 			continue
 		}
 		return nil, wireError(what, err)
@@ -335,21 +337,33 @@ var wireCodes = map[connect.Code]syncer.Code{
 	connect.CodeUnauthenticated:    syncer.CodeUnauthenticated,
 	connect.CodePermissionDenied:   syncer.CodePermissionDenied,
 	connect.CodeFailedPrecondition: syncer.CodeFailedPrecondition,
-	connect.CodeUnimplemented:      syncer.CodeFailedPrecondition,
+	connect.CodeUnimplemented:      syncer.CodeUnimplemented,
 	connect.CodeResourceExhausted:  syncer.CodeResourceExhausted,
 	connect.CodeInternal:           syncer.CodeInternal,
 	connect.CodeDataLoss:           syncer.CodeInternal,
 	connect.CodeUnknown:            syncer.CodeInternal,
 }
 
+// connectionLost reports whether a call failed because the connection broke (closed or reset
+// midway, e.g. by a proxy or a server that died), not because the server answered with an
+// error, nor because the tablet gave up: Connect reports a response cut short as Unknown "read
+// message: unexpected EOF", and a connection reset by the other end as Canceled.
+func connectionLost(err error) bool {
+	if err == nil || connect.IsWireError(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var ne net.Error
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.As(err, &ne)
+}
+
 // wireError turns an error from a Connect call into a *syncer.Error with the same meaning,
 // wrapped with what the tablet was doing and the underlying cause.
 func wireError(what string, err error) error {
 	var serr *syncer.Error
-	switch code := connect.CodeOf(err); code {
-	case connect.CodeCanceled:
+	switch code := connect.CodeOf(err); {
+	case code == connect.CodeCanceled && !connectionLost(err):
 		serr = syncer.Errorf(syncer.CodeUnavailable, cancelledMessage)
-	case connect.CodeUnavailable, connect.CodeDeadlineExceeded, connect.CodeAborted:
+	case code == connect.CodeUnavailable, code == connect.CodeDeadlineExceeded, code == connect.CodeAborted, connectionLost(err):
 		serr = syncer.Errorf(syncer.CodeUnavailable, offlineMessage)
 	default:
 		msg := ""

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -408,6 +409,70 @@ func TestWireErrors(t *testing.T) {
 	_, err := f.tab.Sync(context.Background())
 	if e := wantCode(t, err, syncer.CodeUnavailable); e.Message != offlineMessage {
 		t.Fatalf("message %q", e.Message)
+	}
+}
+
+// A connection cut in the middle of the server's answer (a proxy, a server that died) is the
+// tablet's usual "cannot be reached; your changes are kept", not "read message: unexpected EOF",
+// for enrolling, the token, and a push; the change stays pending and goes at the next sync.
+func TestADroppedConnectionKeepsTheChanges(t *testing.T) {
+	ctx := context.Background()
+	var calls atomic.Int64
+	drop := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		conn, buf, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		// Headers promising 200 bytes, then 7 of them, then the connection closes.
+		buf.WriteString("HTTP/1.1 200 OK\r\nContent-Type: application/proto\r\nContent-Length: 200\r\n\r\n\x0a\x05abcde")
+		buf.Flush()
+		conn.Close()
+	}))
+	t.Cleanup(drop.Close)
+	hc := &http.Client{Timeout: 5 * time.Second}
+
+	_, err := Enroll(ctx, filepath.Join(t.TempDir(), "tablet"), drop.URL, "CODE", "iPad", Options{PIN: testPIN, KDF: testKDF, HTTPClient: hc})
+	if e := wantCode(t, err, syncer.CodeUnavailable); e.Message != offlineMessage {
+		t.Fatalf("enroll over a dropped connection: %q", e.Message)
+	}
+	f := newFixtureAt(t, drop.URL, newTestClock(), Options{HTTPClient: hc})
+	_, err = f.tab.Observe(ctx, f.visitID, marker)
+	must(t, err)
+	_, err = f.tab.Sync(ctx)
+	if e := wantCode(t, err, syncer.CodeUnavailable); e.Message != offlineMessage || strings.Contains(err.Error(), marker) {
+		t.Fatalf("sync over a dropped connection: %q", err)
+	}
+	if s := f.status(); s.Pending != 1 {
+		t.Fatalf("status %+v after a dropped connection; the change must stay pending", s)
+	}
+
+	// A push whose answer is cut off is one lost response: retried once, then the sync fails as
+	// offline with the change still pending.
+	fs, srv := newFakeServer(t, time.Now)
+	cut := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/Push") {
+			drop.Config.Handler.ServeHTTP(w, r)
+			return
+		}
+		srv.Config.Handler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(cut.Close)
+	g := newFixtureAt(t, cut.URL, newTestClock(), Options{HTTPClient: hc})
+	fs.pub, fs.device, fs.head = g.key.Public().(ed25519.PublicKey), g.device, g.seq
+	_, err = g.tab.Observe(ctx, g.visitID, marker)
+	must(t, err)
+	before := calls.Load()
+	_, err = g.tab.Sync(ctx)
+	if e := wantCode(t, err, syncer.CodeUnavailable); e.Message != offlineMessage {
+		t.Fatalf("a push cut off: %q", err)
+	}
+	if n := calls.Load() - before; n != 2 {
+		t.Fatalf("%d pushes over a cut connection, want one retry", n)
+	}
+	if s := g.status(); s.Pending != 1 {
+		t.Fatalf("status %+v after a cut push", s)
 	}
 }
 

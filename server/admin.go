@@ -321,6 +321,10 @@ type Holder struct{ Role, User string }
 func (s *Store) CaseDigestFor(ctx context.Context, caseID string, h Holder) (string, error) {
 	var sum string
 	err := s.db.ReadTx(ctx, func(tx *sql.Tx) error {
+		// A case that does not exist is NotFound, not the digest of nothing.
+		if err := s.caseExists(ctx, tx, caseID); err != nil {
+			return err
+		}
 		roles := []string{h.Role}
 		if h.User != "" {
 			u, err := userByName(ctx, tx, h.User)

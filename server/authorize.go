@@ -3,9 +3,12 @@ package server
 import (
 	"context"
 	"slices"
+	"strings"
 
 	"connectrpc.com/connect"
 	"github.com/rs/zerolog"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/samvaer/sync/gen/samvaer/v1/samvaerv1connect"
 	"github.com/samvaer/sync/syncer"
@@ -73,6 +76,9 @@ var (
 // authorize authenticates and authorizes one call. It returns nil identity for signed calls.
 func (s *Server) authorize(ctx context.Context, procedure, authorization string) (any, error) {
 	r, ok := rules[procedure]
+	if !ok && !procedureExists(procedure) {
+		return nil, errNoSuchCall
+	}
 	if !ok {
 		return nil, syncer.Errorf(syncer.CodePermissionDenied, "This call is not open to anyone.")
 	}
@@ -91,6 +97,29 @@ func (s *Server) authorize(ctx context.Context, procedure, authorization string)
 		return nil, syncer.Errorf(syncer.CodePermissionDenied, "Your role does not allow this call.")
 	}
 	return id, nil
+}
+
+// errNoSuchCall answers a procedure the services do not have. It is given before anything is
+// authenticated: it depends only on the name the caller sent, and the list of procedures is
+// public (the proto contract, and reflection serves it to anyone), so it tells an
+// unauthenticated caller nothing it could not read there — no data, no account, no device.
+// A procedure that exists but has no rule stays PermissionDenied: closed until it gets one.
+var errNoSuchCall = &syncer.Error{Code: syncer.CodeUnimplemented,
+	Message: "The server has no such call; the app and the server may be of different versions."}
+
+// procedureExists reports whether procedure ("/package.Service/Method") is a method of a
+// service in the wire contract.
+func procedureExists(procedure string) bool {
+	svc, method, ok := strings.Cut(strings.TrimPrefix(procedure, "/"), "/")
+	if !ok {
+		return false
+	}
+	d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(svc))
+	if err != nil {
+		return false
+	}
+	sd, ok := d.(protoreflect.ServiceDescriptor)
+	return ok && sd.Methods().ByName(protoreflect.Name(method)) != nil
 }
 
 // refuse counts and logs a refused call.

@@ -20,6 +20,7 @@ var connectCodes = map[syncer.Code]connect.Code{
 	syncer.CodeFailedPrecondition: connect.CodeFailedPrecondition,
 	syncer.CodeResourceExhausted:  connect.CodeResourceExhausted,
 	syncer.CodeUnavailable:        connect.CodeUnavailable,
+	syncer.CodeUnimplemented:      connect.CodeUnimplemented,
 	syncer.CodeInternal:           connect.CodeInternal,
 }
 

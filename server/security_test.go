@@ -175,7 +175,9 @@ func TestWipeConfirmationIsSignedAndOnlyFromRevokedDevices(t *testing.T) {
 	}
 }
 
-// Every RPC in the protos has an authorization rule; a procedure without one is refused.
+// Every RPC in the protos has an authorization rule; a procedure of the protos without one is
+// refused (closed until it gets a rule), before any token is looked at; a procedure the protos
+// do not have is Unimplemented.
 func TestEveryProcedureHasAnAuthorizationRule(t *testing.T) {
 	protoregistry.GlobalFiles.RangeFilesByPackage("samvaer.v1", func(fd protoreflect.FileDescriptor) bool {
 		for i := range fd.Services().Len() {
@@ -190,7 +192,16 @@ func TestEveryProcedureHasAnAuthorizationRule(t *testing.T) {
 		return true
 	})
 	s := &Server{}
-	if _, err := s.authorize(context.Background(), "/samvaer.v1.NoService/Nothing", "Bearer x"); syncer.ErrorCode(err) != syncer.CodePermissionDenied {
+	for _, proc := range []string{"/samvaer.v1.NoService/Nothing", "/samvaer.v1.SyncService/Nothing", "Pull", ""} {
+		if _, err := s.authorize(context.Background(), proc, "Bearer x"); syncer.ErrorCode(err) != syncer.CodeUnimplemented {
+			t.Fatalf("a procedure the protos do not have (%q): %v", proc, err)
+		}
+	}
+	const pull = "/samvaer.v1.SyncService/Pull"
+	saved := rules[pull]
+	delete(rules, pull)
+	defer func() { rules[pull] = saved }()
+	if _, err := s.authorize(context.Background(), pull, "Bearer x"); syncer.ErrorCode(err) != syncer.CodePermissionDenied {
 		t.Fatalf("a procedure without a rule: %v", err)
 	}
 }

@@ -6,7 +6,10 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -51,6 +54,9 @@ func OpenStore(dir string, now func() time.Time) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkDatabaseFile(dir); err != nil {
+		return nil, err
+	}
 	keys, src, err := openKeyring(dir, now().UnixMilli())
 	if err != nil {
 		return nil, err
@@ -62,6 +68,59 @@ func OpenStore(dir string, now func() time.Time) (*Store, error) {
 	s := &Store{db: db, now: now, keys: keys, sealer: keys, kekSrc: src}
 	s.clock = syncer.NewClock(s.nowMs, 0)
 	return s, nil
+}
+
+// sqliteHeader opens every SQLite database file.
+const sqliteHeader = "SQLite format 3\x00"
+
+// checkDatabaseFile refuses to start on a database file that cannot be this server's: an empty
+// one (0 bytes, or SQLite with no tables), which is what a lost, truncated or wrongly restored
+// database looks like beside the server's keys (starting would silently make a new, empty
+// server, and tablets would find none of what it acknowledged); and a foreign one (not SQLite,
+// or another program's SQLite database, which migrating would change). A new server has no
+// file at all: the database is made on first start.
+func checkDatabaseFile(dir string) error {
+	path := filepath.Join(dir, DBFile)
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("inspect the database file: %w", err)
+	}
+	empty := syncer.Errorf(syncer.CodeFailedPrecondition,
+		"The database %s is empty: this server's database was lost, truncated or not restored, and the server does not start as a new, empty one beside its keys. Restore samvaer.db from a backup (docs/operations.md); only if this server never ran, remove the empty file.", path)
+	if fi.Size() == 0 {
+		return empty
+	}
+	foreign := syncer.Errorf(syncer.CodeFailedPrecondition,
+		"The file %s is not a Samvær database (another program's file, or damaged); the server does not start on it. Restore samvaer.db from a backup (docs/operations.md).", path)
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("inspect the database file: %w", err)
+	}
+	header := make([]byte, len(sqliteHeader))
+	_, err = io.ReadFull(f, header)
+	f.Close()
+	if err != nil || string(header) != sqliteHeader {
+		return foreign
+	}
+	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		return fmt.Errorf("inspect the database file: %w", err)
+	}
+	defer db.Close()
+	var tables, ours int
+	err = db.QueryRow(`SELECT COUNT(*), COUNT(*) FILTER (WHERE name = 'schema_migrations') FROM sqlite_master WHERE type = 'table'`).Scan(&tables, &ours)
+	switch {
+	case err != nil:
+		return fmt.Errorf("inspect the database file %s: %w", path, err)
+	case tables == 0:
+		return empty
+	case ours == 0:
+		return foreign
+	}
+	return nil
 }
 
 // Close closes the database.

@@ -18,6 +18,7 @@ const (
 	CodeFailedPrecondition Code = "failed_precondition" // the system is not in a state that allows this
 	CodeResourceExhausted  Code = "resource_exhausted"  // too big or too many
 	CodeUnavailable        Code = "unavailable"         // try again later
+	CodeUnimplemented      Code = "unimplemented"       // no such call (the two ends are of different versions)
 	CodeInternal           Code = "internal"            // a bug or a broken disk; details only in the server log
 )
 

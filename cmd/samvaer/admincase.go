@@ -7,8 +7,9 @@ import (
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/samvaer/sync/server"
 	"github.com/samvaer/sync/syncer"
@@ -26,180 +27,199 @@ func optionalTime(flagName, v string) (int64, error) {
 	return t.UnixMilli(), nil
 }
 
-// caseEdit runs `case decision|conditions|goal|wish|member`.
-func (c *AdminCommand) caseEdit(ctx context.Context, what string, args []string) error {
-	fs := subFlags("case "+what, c)
-	caseID := fs.String("case", "", "the case id")
-	text := fs.String("text", "", "the text")
-	kind := fs.String("kind", "", "supervised (§ 105) or supported (§ 104)")
-	consentParents := fs.Bool("consent-parents", false, "the parents consented to written descriptions")
-	youngPerson := fs.Bool("young-person", false, "a child of the case is 15 or over")
-	consentYoung := fs.Bool("consent-young-person", false, "the young person consented to written descriptions")
-	from := fs.String("from", "", "the decision's period starts (RFC 3339)")
-	to := fs.String("to", "", "the decision's period ends (RFC 3339)")
-	purpose := fs.String("purpose", "", "the purpose of supervision, as the decision states it")
-	child := fs.String("child", "", "the child's id")
-	support := fs.Bool("support-person", false, "the child asks for a support person at visits")
-	pause := fs.String("pause-until", "", "the child asks for visits to pause until then (RFC 3339)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	var id, msg string
-	var err error
-	switch what {
-	case "decision":
-		var fromMs, toMs int64
-		if fromMs, err = optionalTime("from", *from); err != nil {
+func (a *admin) caseDecision() *cobra.Command {
+	var caseID, from, to string
+	var d server.Decision
+	cmd := &cobra.Command{Use: "decision --case CASE --kind supervised|supported", Short: "record a decision (and the consent to written descriptions)", Args: argsExactly()}
+	f := cmd.Flags()
+	f.StringVar(&caseID, "case", "", "the case id")
+	f.StringVar(&d.Kind, "kind", "", "supervised (§ 105) or supported (§ 104)")
+	f.BoolVar(&d.ConsentParents, "consent-parents", false, "the parents consented to written descriptions")
+	f.BoolVar(&d.YoungPerson, "young-person", false, "a child of the case is 15 or over")
+	f.BoolVar(&d.ConsentYoungPerson, "consent-young-person", false, "the young person consented to written descriptions")
+	f.StringVar(&from, "from", "", "the decision's period starts (RFC 3339)")
+	f.StringVar(&to, "to", "", "the decision's period ends (RFC 3339)")
+	f.StringVar(&d.Purpose, "purpose", "", "the purpose of supervision, as the decision states it")
+	cmd.RunE = a.do(func(ctx context.Context, st *server.Store, _ []string) error {
+		var err error
+		if d.FromMs, err = optionalTime("from", from); err != nil {
 			return err
 		}
-		if toMs, err = optionalTime("to", *to); err != nil {
+		if d.ToMs, err = optionalTime("to", to); err != nil {
 			return err
 		}
-		id, err = c.store.SetDecision(ctx, nil, *caseID, server.Decision{Kind: *kind, ConsentParents: *consentParents,
-			YoungPerson: *youngPerson, ConsentYoungPerson: *consentYoung, FromMs: fromMs, ToMs: toMs, Purpose: *purpose})
-		msg = "Decision recorded, id "
-	case "conditions":
-		var version int
-		id, version, err = c.store.SetConditions(ctx, nil, *caseID, *text)
-		msg = fmt.Sprintf("Conditions version %d recorded, id ", version)
-	case "goal":
-		id, err = c.store.AddGoal(ctx, nil, *caseID, *text)
-		msg = "Goal added, id "
-	case "wish":
-		var pauseMs int64
-		if pauseMs, err = optionalTime("pause-until", *pause); err != nil {
-			return err
-		}
-		id, err = c.store.AddWish(ctx, nil, *caseID, *child, *text, *support, pauseMs)
-		msg = "Wish recorded, id "
-	}
-	if err != nil {
-		return err
-	}
-	return output(c.Stdout, c.json, map[string]string{"id": id}, msg+id+"\n")
-}
-
-func (c *AdminCommand) visitReschedule(ctx context.Context, visitID string, args []string) error {
-	fs := subFlags("visit reschedule", c)
-	start := fs.String("start", "", "new start, RFC 3339")
-	end := fs.String("end", "", "new end, RFC 3339")
-	room := fs.String("room", "", "the visit room")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	st, en, err := visitTimes(*start, *end)
-	if err != nil {
-		return err
-	}
-	if err := c.store.RescheduleVisit(ctx, nil, visitID, st, en, *room); err != nil {
-		return err
-	}
-	return output(c.Stdout, c.json, map[string]string{"rescheduled": visitID}, "Visit rescheduled.\n")
-}
-
-func (c *AdminCommand) checklistShow(ctx context.Context) error {
-	version, items, err := c.store.ChecklistTemplate(ctx)
-	if err != nil {
-		return err
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "Checklist template version %d\n", version)
-	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-	for _, it := range items {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", it.Phase, it.Key, it.Label)
-	}
-	tw.Flush()
-	type item struct {
-		Phase string `json:"phase"`
-		Key   string `json:"key"`
-		Label string `json:"label"`
-	}
-	out := struct {
-		Version int    `json:"version"`
-		Items   []item `json:"items"`
-	}{Version: version}
-	for _, it := range items {
-		out.Items = append(out.Items, item(it))
-	}
-	return output(c.Stdout, c.json, out, b.String())
-}
-
-func (c *AdminCommand) checklistSet(ctx context.Context, file string) error {
-	var r io.Reader = c.Stdin
-	if file != "-" {
-		f, err := os.Open(file)
+		id, err := st.SetDecision(ctx, nil, caseID, d)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		r = f
-	}
-	var items []struct{ Phase, Key, Label string }
-	if err := json.NewDecoder(io.LimitReader(r, 1<<20)).Decode(&items); err != nil {
-		return usageError("The checklist must be JSON: [{\"phase\": \"before\", \"key\": \"room_ready\", \"label\": \"Room ready\"}, …].")
-	}
-	list := make([]syncer.ChecklistItem, len(items))
-	for i, it := range items {
-		list[i] = syncer.ChecklistItem{Phase: it.Phase, Key: it.Key, Label: it.Label}
-	}
-	version, err := c.store.SetChecklistTemplate(ctx, nil, list)
-	if err != nil {
-		return err
-	}
-	return output(c.Stdout, c.json, map[string]int{"version": version}, fmt.Sprintf("Checklist template version %d saved; new visits start with it.\n", version))
+		return a.print(map[string]string{"id": id}, "Decision recorded, id "+id+"\n")
+	})
+	return cmd
 }
 
-func (c *AdminCommand) reportList(ctx context.Context, args []string) error {
-	fs := subFlags("report list", c)
-	caseID := fs.String("case", "", "one case only")
-	filter := fs.String("filter", "", "new, overdue or acknowledged")
-	if err := fs.Parse(args); err != nil {
-		return err
+// caseText is `case conditions` (a new version of the conditions and agreements) or `case goal`
+// (a goal of the parent action plan).
+func (a *admin) caseText(what string) *cobra.Command {
+	var caseID, text string
+	short := "a new version of the conditions and agreements"
+	if what == "goal" {
+		short = "a goal of the parent action plan"
 	}
-	reports, err := c.store.Reports(ctx, nil, *caseID, *filter)
-	if err != nil {
-		return err
-	}
-	if reports == nil {
-		reports = []server.Report{}
-	}
-	var b strings.Builder
-	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "REPORT\tVISIT\tSTART\tKIND\tSTATE\tOVERDUE\tRECIPIENTS")
-	for _, r := range reports {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\t%s\n", r.ID, r.VisitID, time.UnixMilli(r.VisitStartMs).Local().Format("2006-01-02 15:04"),
-			r.VisitKind, r.State, r.Overdue, strings.Join(r.Recipients, ","))
-	}
-	tw.Flush()
-	return output(c.Stdout, c.json, reports, b.String())
+	cmd := &cobra.Command{Use: what + " --case CASE --text TEXT", Short: short, Args: argsExactly()}
+	cmd.Flags().StringVar(&caseID, "case", "", "the case id")
+	cmd.Flags().StringVar(&text, "text", "", "the text")
+	cmd.RunE = a.do(func(ctx context.Context, st *server.Store, _ []string) error {
+		var id, msg string
+		var err error
+		if what == "goal" {
+			id, err = st.AddGoal(ctx, nil, caseID, text)
+			msg = "Goal added, id "
+		} else {
+			var version int
+			id, version, err = st.SetConditions(ctx, nil, caseID, text)
+			msg = fmt.Sprintf("Conditions version %d recorded, id ", version)
+		}
+		if err != nil {
+			return err
+		}
+		return a.print(map[string]string{"id": id}, msg+id+"\n")
+	})
+	return cmd
+}
+
+func (a *admin) caseWish() *cobra.Command {
+	var caseID, child, text, pause string
+	var support bool
+	cmd := &cobra.Command{Use: "wish --case CASE --child CHILD --text TEXT", Short: "record a child's wish", Args: argsExactly()}
+	f := cmd.Flags()
+	f.StringVar(&caseID, "case", "", "the case id")
+	f.StringVar(&child, "child", "", "the child's id")
+	f.StringVar(&text, "text", "", "the wish")
+	f.BoolVar(&support, "support-person", false, "the child asks for a support person at visits")
+	f.StringVar(&pause, "pause-until", "", "the child asks for visits to pause until then (RFC 3339)")
+	cmd.RunE = a.do(func(ctx context.Context, st *server.Store, _ []string) error {
+		pauseMs, err := optionalTime("pause-until", pause)
+		if err != nil {
+			return err
+		}
+		id, err := st.AddWish(ctx, nil, caseID, child, text, support, pauseMs)
+		if err != nil {
+			return err
+		}
+		return a.print(map[string]string{"id": id}, "Wish recorded, id "+id+"\n")
+	})
+	return cmd
+}
+
+func (a *admin) visitReschedule() *cobra.Command {
+	var start, end, room string
+	cmd := &cobra.Command{Use: "reschedule VISIT --start TIME --end TIME [--room ROOM]", Short: "move a visit", Args: argsExactly("VISIT")}
+	cmd.Flags().StringVar(&start, "start", "", "new start, RFC 3339")
+	cmd.Flags().StringVar(&end, "end", "", "new end, RFC 3339")
+	cmd.Flags().StringVar(&room, "room", "", "the visit room")
+	cmd.RunE = a.do(func(ctx context.Context, st *server.Store, args []string) error {
+		s, e, err := visitTimes(start, end)
+		if err != nil {
+			return err
+		}
+		if err := st.RescheduleVisit(ctx, nil, args[0], s, e, room); err != nil {
+			return err
+		}
+		return a.print(map[string]string{"rescheduled": args[0]}, "Visit rescheduled.\n")
+	})
+	return cmd
+}
+
+func (a *admin) checklistShow() *cobra.Command {
+	cmd := &cobra.Command{Use: "show", Short: "the checklist template new visits start with", Args: argsExactly()}
+	cmd.RunE = a.do(func(ctx context.Context, st *server.Store, _ []string) error {
+		version, items, err := st.ChecklistTemplate(ctx)
+		if err != nil {
+			return err
+		}
+		type item struct {
+			Phase string `json:"phase"`
+			Key   string `json:"key"`
+			Label string `json:"label"`
+		}
+		out := struct {
+			Version int    `json:"version"`
+			Items   []item `json:"items"`
+		}{Version: version}
+		for _, it := range items {
+			out.Items = append(out.Items, item(it))
+		}
+		rows := table([]string{"PHASE", "KEY", "LABEL"}, items, func(it syncer.ChecklistItem) []any { return []any{it.Phase, it.Key, it.Label} })
+		return a.print(out, fmt.Sprintf("Checklist template version %d\n%s", version, rows))
+	})
+	return cmd
+}
+
+func (a *admin) checklistSet() *cobra.Command {
+	cmd := &cobra.Command{Use: "set FILE", Short: `a new template version from JSON [{"phase","key","label"}] ("-": standard input)`, Args: argsExactly("FILE")}
+	cmd.RunE = a.do(func(ctx context.Context, st *server.Store, args []string) error {
+		r := a.stdin
+		if args[0] != "-" {
+			f, err := os.Open(args[0])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			r = f
+		}
+		var items []struct{ Phase, Key, Label string }
+		if err := json.NewDecoder(io.LimitReader(r, 1<<20)).Decode(&items); err != nil {
+			return usageError("The checklist must be JSON: [{\"phase\": \"before\", \"key\": \"room_ready\", \"label\": \"Room ready\"}, …].")
+		}
+		list := make([]syncer.ChecklistItem, len(items))
+		for i, it := range items {
+			list[i] = syncer.ChecklistItem{Phase: it.Phase, Key: it.Key, Label: it.Label}
+		}
+		version, err := st.SetChecklistTemplate(ctx, nil, list)
+		if err != nil {
+			return err
+		}
+		return a.print(map[string]int{"version": version}, fmt.Sprintf("Checklist template version %d saved; new visits start with it.\n", version))
+	})
+	return cmd
+}
+
+func (a *admin) reportList() *cobra.Command {
+	var caseID, filter string
+	cmd := &cobra.Command{Use: "list [--case CASE] [--filter new|overdue|acknowledged]", Short: "reports with their visit, state and recipients (no text)", Args: argsExactly()}
+	cmd.Flags().StringVar(&caseID, "case", "", "one case only")
+	cmd.Flags().StringVar(&filter, "filter", "", "new, overdue or acknowledged")
+	cmd.RunE = a.do(func(ctx context.Context, st *server.Store, _ []string) error {
+		reports, err := st.Reports(ctx, nil, caseID, filter)
+		if err != nil {
+			return err
+		}
+		return a.print(nonNil(reports), table([]string{"REPORT", "VISIT", "START", "KIND", "STATE", "OVERDUE", "RECIPIENTS"}, reports, func(r server.Report) []any {
+			return []any{r.ID, r.VisitID, time.UnixMilli(r.VisitStartMs).Local().Format("2006-01-02 15:04"), r.VisitKind, r.State, r.Overdue, strings.Join(r.Recipients, ",")}
+		}))
+	})
+	return cmd
 }
 
 // auditExport writes what a child's parents may ask to see: when the child's data was used, what
 // kind of use and why — not who.
-func (c *AdminCommand) auditExport(ctx context.Context, args []string) error {
-	fs := subFlags("audit export", c)
-	child := fs.String("child", "", "the child's id (case add prints it)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	entries, err := c.store.AccessForChild(ctx, *child)
-	if err != nil {
-		return err
-	}
-	if entries == nil {
-		entries = []server.AccessEntry{}
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "Use of the data about child %s\n", *child)
-	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "WHEN\tWHAT\tPURPOSE")
-	for _, e := range entries {
-		what := e.What
-		if i := strings.LastIndexByte(what, ' '); i >= 0 && syncer.ValidID(what[i+1:]) {
-			what = what[:i]
+func (a *admin) auditExport() *cobra.Command {
+	var child string
+	cmd := &cobra.Command{Use: "export --child CHILD", Short: "the access log entries about a child: dates, kinds of use, purposes", Args: argsExactly()}
+	cmd.Flags().StringVar(&child, "child", "", "the child's id ('case add' prints it)")
+	cmd.RunE = a.do(func(ctx context.Context, st *server.Store, _ []string) error {
+		entries, err := st.AccessForChild(ctx, child)
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", time.UnixMilli(e.AtMs).Local().Format(time.DateTime), what, e.Purpose)
-	}
-	tw.Flush()
-	return output(c.Stdout, c.json, map[string]any{"child": *child, "entries": entries}, b.String())
+		rows := table([]string{"WHEN", "WHAT", "PURPOSE"}, entries, func(e server.AccessEntry) []any {
+			what := e.What
+			if i := strings.LastIndexByte(what, ' '); i >= 0 && syncer.ValidID(what[i+1:]) {
+				what = what[:i]
+			}
+			return []any{time.UnixMilli(e.AtMs).Local().Format(time.DateTime), what, e.Purpose}
+		})
+		return a.print(map[string]any{"child": child, "entries": nonNil(entries)}, fmt.Sprintf("Use of the data about child %s\n%s", child, rows))
+	})
+	return cmd
 }

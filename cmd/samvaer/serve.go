@@ -2,45 +2,56 @@ package main
 
 import (
 	"context"
-	"flag"
 	"io"
 	"net"
 	"os"
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/samvaer/sync/server"
 	"github.com/samvaer/sync/server/web"
 )
 
-// ServeCommand runs the sync server.
+// ServeCommand runs the sync server; tests start it in-process.
 type ServeCommand struct {
 	Stderr io.Writer
 }
 
-// Run parses flags over server.DefaultConfig, validates, and serves until ctx is done.
+// Run serves with the flags in args until ctx is done.
 func (c *ServeCommand) Run(ctx context.Context, args []string) error {
+	return run(ctx, append([]string{"serve"}, args...), nil, io.Discard, c.Stderr)
+}
+
+func newServeCmd(e *env) *cobra.Command {
 	cfg := server.DefaultConfig()
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(c.Stderr)
-	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory (created if missing; holds kek.json, the key-encryption key, unless SAMVAER_KEK is set)")
-	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to listen on")
-	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM)")
-	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS key file (PEM)")
-	fs.DurationVar(&cfg.ReportOverdue, "report-overdue", cfg.ReportOverdue, "how long after a supervised visit's end its report is flagged overdue")
-	logFormat := fs.String("log", "auto", "log format: json, console, or auto (console on a terminal)")
-	if err := fs.Parse(args); err != nil {
-		return err
+	var logFormat string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "run the sync server (Connect, gRPC, gRPC-Web and the browser pages)",
+		Args:  argsExactly(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg.Logger = newLogger(e.stderr, logFormat)
+			if err := cfg.Validate(); err != nil {
+				return usageError("%s.", err.Error())
+			}
+			return serve(cmd.Context(), cfg)
+		},
 	}
-	if fs.NArg() > 0 {
-		return usageError("serve takes no arguments, only flags.")
-	}
-	cfg.Logger = newLogger(c.Stderr, *logFormat)
-	if err := cfg.Validate(); err != nil {
-		return usageError("%s.", err.Error())
-	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory (created if missing; holds kek.json, the key-encryption key, unless SAMVAER_KEK is set)")
+	f.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to listen on")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM)")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS key file (PEM)")
+	f.DurationVar(&cfg.ReportOverdue, "report-overdue", cfg.ReportOverdue, "how long after a supervised visit's end its report is flagged overdue")
+	f.StringVar(&logFormat, "log", "auto", "log format: json, console, or auto (console on a terminal)")
+	return cmd
+}
+
+// serve runs the server with its pages until ctx is done.
+func serve(ctx context.Context, cfg server.Config) error {
 	srv, err := server.New(ctx, cfg)
 	if err != nil {
 		return err

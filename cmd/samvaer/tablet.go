@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,90 +11,65 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/samvaer/sync/clientlib"
 	"github.com/samvaer/sync/syncer"
 )
 
-// TabletCommand is a command-line tablet built only on clientlib: it works offline and syncs when
-// the server can be reached.
-type TabletCommand struct {
-	Stdin          io.Reader
-	Stdout, Stderr io.Writer
-
+// tablet is what every tablet command shares: a command-line tablet built only on clientlib. It
+// works offline and syncs when the server can be reached.
+type tablet struct {
+	*env
 	home string
-	json bool
 }
 
-const tabletUsage = `Usage: samvaer tablet --home DIR [--json] COMMAND
+const tabletLong = `A command-line tablet. Its data is encrypted and opens with its PIN: every command asks for it
+at a terminal, or reads the environment variable SAMVAER_PIN (scripts). A PIN has at least 4
+characters; after 5 wrong PINs in a row the data is made unreadable and the tablet must be
+enrolled again.
 
-The tablet's data is encrypted and opens with its PIN: every command asks for it at a terminal,
-or reads the environment variable SAMVAER_PIN (scripts). A PIN has at least 4 characters; after
-5 wrong PINs in a row the data is made unreadable and the tablet must be enrolled again.
+VISIT may be a visit id or any unique prefix of one. A TEXT of "-" is read from standard input;
+put -- before a TEXT that starts with a dash.
+Report sections: ` + "context, attendance, before_contact, opening, interaction, ending, conditions, child_perspective, placement_account, assessment, follow_up" + `.`
 
-Commands:
-  enroll --server URL --code CODE [--name NAME]   enroll this tablet (one-time code from an admin) and set its PIN
-  pin                                             change the PIN (the new one from SAMVAER_NEW_PIN or the terminal)
-  wipe [--yes]                                    erase this tablet: its data, its keys, its home directory
-  visits                                          your visits, with checklists and report sections
-  observe VISIT TEXT                              note an observation (timestamped now); TEXT "-" reads stdin
-  check VISIT ITEM | uncheck VISIT ITEM           tick or untick a checklist item (keys in 'visits')
-  report set VISIT SECTION TEXT                   write a report section; TEXT "-" reads stdin
-  start VISIT | end VISIT                         the visit starts or ends now (times are set by the clock)
-  present VISIT TEXT                              who is present and their roles ("-" reads stdin)
-  case CASE                                        the case: children, decision, conditions, goals, wishes
-  submit VISIT                                    sign and submit the visit's report; it is locked from then on
-  addendum VISIT TEXT                             a dated, signed correction to a submitted report ("-" reads stdin)
-  sign-addendum ADDENDUM                          sign an addendum draft (made from an edit of a locked report)
-  inbox --purpose WHY [--case ID] [--filter new|overdue|acknowledged]
-                                                  caseworkers: the reports of your cases (online)
-  read REPORT --purpose WHY                       caseworkers: a report with its addenda (online, logged)
-  acknowledge REPORT                              caseworkers: you have read the report (online)
-  status                                          pending changes, last sync, conflicts, rejected changes
-  conflicts                                       edits that overlapped with another's, both sides kept
-  resolve CONFLICT (--keep | --other | --text TEXT)  close a conflict: keep the section's text, take
-                                                  the other version, or write the final text ("-" reads stdin)
-  rejected                                        changes the server refused, with the reason
-  digest CASE                                     the case's state digest (equal on every converged replica)
-  sync                                            push pending changes and pull the server's
+// open unlocks the enrolled tablet for one command and closes it after.
+func (c *tablet) open(fn func(ctx context.Context, t *clientlib.Tablet, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if !clientlib.Enrolled(c.home) {
+			return syncer.Errorf(syncer.CodeFailedPrecondition, "This tablet (%s) is not enrolled yet: enroll it with a code from an admin.", c.home)
+		}
+		pin, err := c.readPIN("PIN: ", pinEnv, false)
+		if err != nil {
+			return err
+		}
+		t, err := clientlib.Open(c.home, clientlib.Options{PIN: pin})
+		if err != nil {
+			return err
+		}
+		defer t.Close()
+		return fn(cmd.Context(), t, args)
+	}
+}
 
-VISIT may be a visit id or any unique prefix of one.
-Report sections: ` + "context, attendance, before_contact, opening, interaction, ending, conditions, child_perspective, placement_account, assessment, follow_up" + `
-`
+func newTabletCmd(e *env) *cobra.Command {
+	c := &tablet{env: e}
+	cmd := group("tablet", "a command-line tablet: visits, observations, reports, sync")
+	cmd.Long = tabletLong
+	cmd.PersistentFlags().StringVar(&c.home, "home", defaultTabletHome(), "the tablet's home directory")
+	cmd.AddCommand(
+		c.enroll(), c.pin(), c.wipeCmd(), c.visitsCmd(), c.observe(), c.check(true), c.check(false),
+		group("report", "the visit's report", c.reportSet()),
+		c.startEnd("start"), c.startEnd("end"), c.present(), c.caseCmd(), c.submit(), c.addendum(), c.signAddendum(),
+		c.inbox(), c.read(), c.acknowledge(), c.statusCmd(), c.conflictsCmd(), c.resolve(), c.rejectedCmd(), c.digest(), c.sync(),
+	)
+	return cmd
+}
 
-// Run parses the global flags and runs one tablet command.
-func (c *TabletCommand) Run(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("tablet", flag.ContinueOnError)
-	fs.SetOutput(c.Stderr)
-	fs.Usage = func() { fmt.Fprint(c.Stderr, tabletUsage) }
-	fs.StringVar(&c.home, "home", defaultTabletHome(), "the tablet's home directory")
-	fs.BoolVar(&c.json, "json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	rest := fs.Args()
-	if len(rest) == 0 {
-		fs.Usage()
-		return flag.ErrHelp
-	}
-	if rest[0] == "enroll" {
-		return c.enroll(ctx, rest[1:])
-	}
-	if !clientlib.Enrolled(c.home) {
-		return syncer.Errorf(syncer.CodeFailedPrecondition, "This tablet (%s) is not enrolled yet: enroll it with a code from an admin.", c.home)
-	}
-	pin, err := c.readPIN("PIN: ", pinEnv, false)
-	if err != nil {
-		return err
-	}
-	t, err := clientlib.Open(c.home, clientlib.Options{PIN: pin})
-	if err != nil {
-		return err
-	}
-	defer t.Close()
-	switch {
-	case rest[0] == "pin" && len(rest) == 1:
+func (c *tablet) pin() *cobra.Command {
+	cmd := &cobra.Command{Use: "pin", Short: "change the PIN (the new one from SAMVAER_NEW_PIN or the terminal)", Args: argsExactly()}
+	cmd.RunE = c.open(func(ctx context.Context, t *clientlib.Tablet, _ []string) error {
 		newPIN, err := c.readPIN("New PIN: ", newPINEnv, true)
 		if err != nil {
 			return err
@@ -103,13 +77,21 @@ func (c *TabletCommand) Run(ctx context.Context, args []string) error {
 		if err := t.ChangePIN(newPIN); err != nil {
 			return err
 		}
-		return output(c.Stdout, c.json, map[string]bool{"pin_changed": true}, "PIN changed.\n")
-	case rest[0] == "wipe":
-		return c.wipe(t, rest[1:])
-	case rest[0] == "visits" && len(rest) == 1:
-		return c.visits(ctx, t)
-	case rest[0] == "observe" && len(rest) >= 3:
-		visit, text, err := c.visitAndText(ctx, t, rest[1], rest[2:])
+		return c.print(map[string]bool{"pin_changed": true}, "PIN changed.\n")
+	})
+	return cmd
+}
+
+func (c *tablet) visitsCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "visits", Short: "your visits, with checklists and report sections", Args: argsExactly()}
+	cmd.RunE = c.open(func(ctx context.Context, t *clientlib.Tablet, _ []string) error { return c.visits(ctx, t) })
+	return cmd
+}
+
+func (c *tablet) observe() *cobra.Command {
+	cmd := &cobra.Command{Use: "observe VISIT TEXT", Short: "note an observation (timestamped now)", Args: argsAtLeast("VISIT", "TEXT")}
+	cmd.RunE = c.open(func(ctx context.Context, t *clientlib.Tablet, args []string) error {
+		visit, text, err := c.visitAndText(ctx, t, args[0], args[1:])
 		if err != nil {
 			return err
 		}
@@ -117,60 +99,106 @@ func (c *TabletCommand) Run(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		return output(c.Stdout, c.json, map[string]any{"id": o.ID, "at_ms": o.AtMs}, fmt.Sprintf("Observation noted at %s.\n", time.UnixMilli(o.AtMs).Local().Format("15:04:05")))
-	case (rest[0] == "check" || rest[0] == "uncheck") && len(rest) == 3:
-		visit, err := c.visitID(ctx, t, rest[1])
+		return c.print(map[string]any{"id": o.ID, "at_ms": o.AtMs}, fmt.Sprintf("Observation noted at %s.\n", time.UnixMilli(o.AtMs).Local().Format("15:04:05")))
+	})
+	return cmd
+}
+
+func (c *tablet) check(on bool) *cobra.Command {
+	use, short, done := "check VISIT ITEM", "tick a checklist item (keys in 'visits')", "checked"
+	if !on {
+		use, short, done = "uncheck VISIT ITEM", "untick a checklist item", "unchecked"
+	}
+	cmd := &cobra.Command{Use: use, Short: short, Args: argsExactly("VISIT", "ITEM")}
+	cmd.RunE = c.open(func(ctx context.Context, t *clientlib.Tablet, args []string) error {
+		visit, err := c.visitID(ctx, t, args[0])
 		if err != nil {
 			return err
 		}
-		if err := t.Check(ctx, visit, rest[2], rest[0] == "check"); err != nil {
+		if err := t.Check(ctx, visit, args[1], on); err != nil {
 			return err
 		}
-		return output(c.Stdout, c.json, map[string]any{"item": rest[2], "checked": rest[0] == "check"}, fmt.Sprintf("%s: %sed.\n", rest[2], rest[0]))
-	case rest[0] == "report" && len(rest) >= 5 && rest[1] == "set":
-		visit, text, err := c.visitAndText(ctx, t, rest[2], rest[4:])
+		return c.print(map[string]any{"item": args[1], "checked": on}, fmt.Sprintf("%s: %s.\n", args[1], done))
+	})
+	return cmd
+}
+
+func (c *tablet) reportSet() *cobra.Command {
+	cmd := &cobra.Command{Use: "set VISIT SECTION TEXT", Short: "write a report section", Args: argsAtLeast("VISIT", "SECTION", "TEXT")}
+	cmd.RunE = c.open(func(ctx context.Context, t *clientlib.Tablet, args []string) error {
+		visit, text, err := c.visitAndText(ctx, t, args[0], args[2:])
 		if err != nil {
 			return err
 		}
-		if err := t.SetReportSection(ctx, visit, rest[3], text); err != nil {
+		if err := t.SetReportSection(ctx, visit, args[1], text); err != nil {
 			return err
 		}
-		return output(c.Stdout, c.json, map[string]any{"section": rest[3], "saved": true}, fmt.Sprintf("Section %s saved.\n", rest[3]))
-	case (rest[0] == "start" || rest[0] == "end") && len(rest) == 2:
-		visit, err := c.visitID(ctx, t, rest[1])
+		return c.print(map[string]any{"section": args[1], "saved": true}, fmt.Sprintf("Section %s saved.\n", args[1]))
+	})
+	return cmd
+}
+
+func (c *tablet) startEnd(which string) *cobra.Command {
+	cmd := &cobra.Command{Use: which + " VISIT", Short: "the visit " + which + "s now (the time is set by the clock)", Args: argsExactly("VISIT")}
+	cmd.RunE = c.open(func(ctx context.Context, t *clientlib.Tablet, args []string) error {
+		visit, err := c.visitID(ctx, t, args[0])
 		if err != nil {
 			return err
 		}
 		do, msg := t.StartVisit, "Visit started now.\n"
-		if rest[0] == "end" {
+		if which == "end" {
 			do, msg = t.EndVisit, "Visit ended now.\n"
 		}
 		if err := do(ctx, visit); err != nil {
 			return err
 		}
-		return output(c.Stdout, c.json, map[string]any{"visit": visit, rest[0]: true}, msg)
-	case rest[0] == "present" && len(rest) >= 3:
-		visit, text, err := c.visitAndText(ctx, t, rest[1], rest[2:])
+		return c.print(map[string]any{"visit": visit, which: true}, msg)
+	})
+	return cmd
+}
+
+func (c *tablet) present() *cobra.Command {
+	cmd := &cobra.Command{Use: "present VISIT TEXT", Short: "who is present and their roles", Args: argsAtLeast("VISIT", "TEXT")}
+	cmd.RunE = c.open(func(ctx context.Context, t *clientlib.Tablet, args []string) error {
+		visit, text, err := c.visitAndText(ctx, t, args[0], args[1:])
 		if err != nil {
 			return err
 		}
 		if err := t.SetPresent(ctx, visit, text); err != nil {
 			return err
 		}
-		return output(c.Stdout, c.json, map[string]any{"visit": visit, "saved": true}, "Attendance saved.\n")
-	case rest[0] == "case" && len(rest) == 2:
-		return c.showCase(ctx, t, rest[1])
-	case rest[0] == "submit" && len(rest) == 2:
-		visit, err := c.visitID(ctx, t, rest[1])
+		return c.print(map[string]any{"visit": visit, "saved": true}, "Attendance saved.\n")
+	})
+	return cmd
+}
+
+func (c *tablet) caseCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "case CASE", Short: "the case: children, decision, conditions, goals, wishes", Args: argsExactly("CASE")}
+	cmd.RunE = c.open(func(ctx context.Context, t *clientlib.Tablet, args []string) error {
+		return c.showCase(ctx, t, args[0])
+	})
+	return cmd
+}
+
+func (c *tablet) submit() *cobra.Command {
+	cmd := &cobra.Command{Use: "submit VISIT", Short: "sign and submit the visit's report; it is locked from then on", Args: argsExactly("VISIT")}
+	cmd.RunE = c.open(func(ctx context.Context, t *clientlib.Tablet, args []string) error {
+		visit, err := c.visitID(ctx, t, args[0])
 		if err != nil {
 			return err
 		}
 		if err := t.Submit(ctx, visit); err != nil {
 			return err
 		}
-		return output(c.Stdout, c.json, map[string]any{"visit": visit, "submitted": true}, "Report signed and submitted; it is locked now. Sync to deliver it.\n")
-	case rest[0] == "addendum" && len(rest) >= 3:
-		visit, text, err := c.visitAndText(ctx, t, rest[1], rest[2:])
+		return c.print(map[string]any{"visit": visit, "submitted": true}, "Report signed and submitted; it is locked now. Sync to deliver it.\n")
+	})
+	return cmd
+}
+
+func (c *tablet) addendum() *cobra.Command {
+	cmd := &cobra.Command{Use: "addendum VISIT TEXT", Short: "a dated, signed correction to a submitted report", Args: argsAtLeast("VISIT", "TEXT")}
+	cmd.RunE = c.open(func(ctx context.Context, t *clientlib.Tablet, args []string) error {
+		visit, text, err := c.visitAndText(ctx, t, args[0], args[1:])
 		if err != nil {
 			return err
 		}
@@ -178,45 +206,74 @@ func (c *TabletCommand) Run(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		return output(c.Stdout, c.json, map[string]any{"id": id}, "Addendum signed; sync to deliver it.\n")
-	case rest[0] == "sign-addendum" && len(rest) == 2:
-		if err := t.SignAddendum(ctx, rest[1]); err != nil {
+		return c.print(map[string]any{"id": id}, "Addendum signed; sync to deliver it.\n")
+	})
+	return cmd
+}
+
+func (c *tablet) signAddendum() *cobra.Command {
+	cmd := &cobra.Command{Use: "sign-addendum ADDENDUM", Short: "sign an addendum draft (made from an edit of a locked report)", Args: argsExactly("ADDENDUM")}
+	cmd.RunE = c.open(func(ctx context.Context, t *clientlib.Tablet, args []string) error {
+		if err := t.SignAddendum(ctx, args[0]); err != nil {
 			return err
 		}
-		return output(c.Stdout, c.json, map[string]any{"signed": rest[1]}, "Addendum signed; sync to deliver it.\n")
-	case rest[0] == "inbox":
-		return c.inbox(ctx, t, rest[1:])
-	case rest[0] == "read" && len(rest) >= 2:
-		return c.read(ctx, t, rest[1], rest[2:])
-	case rest[0] == "acknowledge" && len(rest) == 2:
-		if err := t.Acknowledge(ctx, rest[1]); err != nil {
+		return c.print(map[string]any{"signed": args[0]}, "Addendum signed; sync to deliver it.\n")
+	})
+	return cmd
+}
+
+func (c *tablet) acknowledge() *cobra.Command {
+	cmd := &cobra.Command{Use: "acknowledge REPORT", Short: "caseworkers: you have read the report (online)", Args: argsExactly("REPORT")}
+	cmd.RunE = c.open(func(ctx context.Context, t *clientlib.Tablet, args []string) error {
+		if err := t.Acknowledge(ctx, args[0]); err != nil {
 			return err
 		}
-		return output(c.Stdout, c.json, map[string]any{"acknowledged": rest[1]}, "Report acknowledged.\n")
-	case rest[0] == "status" && len(rest) == 1:
-		return c.status(ctx, t)
-	case rest[0] == "conflicts" && len(rest) == 1:
-		return c.conflicts(ctx, t)
-	case rest[0] == "resolve" && len(rest) >= 2:
-		return c.resolve(ctx, t, rest[1], rest[2:])
-	case rest[0] == "rejected" && len(rest) == 1:
-		return c.rejected(ctx, t)
-	case rest[0] == "digest" && len(rest) == 2:
-		d, err := t.Digest(ctx, rest[1])
+		return c.print(map[string]any{"acknowledged": args[0]}, "Report acknowledged.\n")
+	})
+	return cmd
+}
+
+func (c *tablet) statusCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "status", Short: "pending changes, last sync, conflicts, rejected changes", Args: argsExactly()}
+	cmd.RunE = c.open(func(ctx context.Context, t *clientlib.Tablet, _ []string) error { return c.status(ctx, t) })
+	return cmd
+}
+
+func (c *tablet) conflictsCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "conflicts", Short: "edits that overlapped with another's, both sides kept", Args: argsExactly()}
+	cmd.RunE = c.open(func(ctx context.Context, t *clientlib.Tablet, _ []string) error { return c.conflicts(ctx, t) })
+	return cmd
+}
+
+func (c *tablet) rejectedCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "rejected", Short: "changes the server refused, with the reason", Args: argsExactly()}
+	cmd.RunE = c.open(func(ctx context.Context, t *clientlib.Tablet, _ []string) error { return c.rejected(ctx, t) })
+	return cmd
+}
+
+func (c *tablet) digest() *cobra.Command {
+	cmd := &cobra.Command{Use: "digest CASE", Short: "the case's state digest (equal on every converged replica)", Args: argsExactly("CASE")}
+	cmd.RunE = c.open(func(ctx context.Context, t *clientlib.Tablet, args []string) error {
+		d, err := t.Digest(ctx, args[0])
 		if err != nil {
 			return err
 		}
-		return output(c.Stdout, c.json, map[string]string{"case": rest[1], "digest": d}, d+"\n")
-	case rest[0] == "sync" && len(rest) == 1:
+		return c.print(map[string]string{"case": args[0], "digest": d}, d+"\n")
+	})
+	return cmd
+}
+
+func (c *tablet) sync() *cobra.Command {
+	cmd := &cobra.Command{Use: "sync", Short: "push pending changes and pull the server's", Args: argsExactly()}
+	cmd.RunE = c.open(func(ctx context.Context, t *clientlib.Tablet, _ []string) error {
 		r, err := t.Sync(ctx)
 		if err != nil {
 			return err
 		}
-		return output(c.Stdout, c.json, r, fmt.Sprintf("Synced: %d sent (%d applied, %d merged, %d conflicts, %d rejected), %d received.\n",
+		return c.print(r, fmt.Sprintf("Synced: %d sent (%d applied, %d merged, %d conflicts, %d rejected), %d received.\n",
 			r.Pushed, r.Applied, r.Merged, r.Conflicts, r.Rejected, r.Pulled))
-	}
-	fs.Usage()
-	return usageError("Unknown tablet command %q.", strings.Join(rest, " "))
+	})
+	return cmd
 }
 
 func defaultTabletHome() string {
@@ -227,9 +284,9 @@ func defaultTabletHome() string {
 }
 
 // text joins the words of a TEXT argument, or reads standard input for "-".
-func (c *TabletCommand) text(words []string) (string, error) {
+func (c *tablet) text(words []string) (string, error) {
 	if len(words) == 1 && words[0] == "-" {
-		b, err := io.ReadAll(io.LimitReader(c.Stdin, syncer.MaxTextBytes+1))
+		b, err := io.ReadAll(io.LimitReader(c.stdin, syncer.MaxTextBytes+1))
 		if err != nil {
 			return "", err
 		}
@@ -239,7 +296,7 @@ func (c *TabletCommand) text(words []string) (string, error) {
 }
 
 // visitAndText resolves a VISIT argument and reads the TEXT after it.
-func (c *TabletCommand) visitAndText(ctx context.Context, t *clientlib.Tablet, visitArg string, words []string) (string, string, error) {
+func (c *tablet) visitAndText(ctx context.Context, t *clientlib.Tablet, visitArg string, words []string) (string, string, error) {
 	visit, err := c.visitID(ctx, t, visitArg)
 	if err != nil {
 		return "", "", err
@@ -249,7 +306,7 @@ func (c *TabletCommand) visitAndText(ctx context.Context, t *clientlib.Tablet, v
 }
 
 // visitID resolves a visit id or a unique prefix of one.
-func (c *TabletCommand) visitID(ctx context.Context, t *clientlib.Tablet, arg string) (string, error) {
+func (c *tablet) visitID(ctx context.Context, t *clientlib.Tablet, arg string) (string, error) {
 	visits, err := t.Visits(ctx)
 	if err != nil {
 		return "", err
@@ -272,32 +329,32 @@ func (c *TabletCommand) visitID(ctx context.Context, t *clientlib.Tablet, arg st
 	return "", usageError("%q matches %d visits; give more of the id.", arg, len(match))
 }
 
-func (c *TabletCommand) enroll(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("enroll", flag.ContinueOnError)
-	fs.SetOutput(c.Stderr)
-	serverURL := fs.String("server", "", "the sync server's URL, e.g. http://127.0.0.1:8080")
-	code := fs.String("code", "", "the one-time enrollment code an admin gave you")
-	name := fs.String("name", "", "a name for this tablet")
-	if err := fs.Parse(args); err != nil {
-		return err
+func (c *tablet) enroll() *cobra.Command {
+	var serverURL, code, name string
+	cmd := &cobra.Command{Use: "enroll --server URL --code CODE [--name NAME]", Short: "enroll this tablet (one-time code from an admin) and set its PIN", Args: argsExactly()}
+	cmd.Flags().StringVar(&serverURL, "server", "", "the sync server's URL, e.g. http://127.0.0.1:8080")
+	cmd.Flags().StringVar(&code, "code", "", "the one-time enrollment code an admin gave you")
+	cmd.Flags().StringVar(&name, "name", "", "a name for this tablet")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if serverURL == "" || code == "" {
+			return usageError("enroll needs --server URL and --code CODE.")
+		}
+		if name == "" {
+			name, _ = os.Hostname()
+		}
+		pin, err := c.readPIN("Choose a PIN for this tablet (at least 4 characters): ", pinEnv, true)
+		if err != nil {
+			return err
+		}
+		t, err := clientlib.Enroll(cmd.Context(), c.home, serverURL, code, name, clientlib.Options{PIN: pin})
+		if err != nil {
+			return err
+		}
+		defer t.Close()
+		return c.print(map[string]string{"device_id": t.DeviceID(), "user_id": t.UserID()},
+			fmt.Sprintf("Enrolled: device %s. Run 'sync' to fetch your visits.\n", t.DeviceID()))
 	}
-	if *serverURL == "" || *code == "" {
-		return usageError("enroll needs --server URL and --code CODE.")
-	}
-	if *name == "" {
-		*name, _ = os.Hostname()
-	}
-	pin, err := c.readPIN("Choose a PIN for this tablet (at least 4 characters): ", pinEnv, true)
-	if err != nil {
-		return err
-	}
-	t, err := clientlib.Enroll(ctx, c.home, *serverURL, *code, *name, clientlib.Options{PIN: pin})
-	if err != nil {
-		return err
-	}
-	defer t.Close()
-	return output(c.Stdout, c.json, map[string]string{"device_id": t.DeviceID(), "user_id": t.UserID()},
-		fmt.Sprintf("Enrolled: device %s. Run 'sync' to fetch your visits.\n", t.DeviceID()))
+	return cmd
 }
 
 // Environment variables that give PINs to scripts instead of the terminal.
@@ -308,20 +365,20 @@ const (
 
 // readPIN reads a PIN from the environment variable env when it is set, otherwise from the
 // terminal without echo (twice when confirm, for a new PIN).
-func (c *TabletCommand) readPIN(prompt, env string, confirm bool) (string, error) {
+func (c *tablet) readPIN(prompt, env string, confirm bool) (string, error) {
 	if pin, ok := os.LookupEnv(env); ok {
 		if confirm {
 			return pin, clientlib.ValidatePIN(pin)
 		}
 		return pin, nil
 	}
-	f, ok := c.Stdin.(*os.File)
+	f, ok := c.stdin.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return "", syncer.Errorf(syncer.CodeInvalid, "This needs the tablet's PIN: run it at a terminal or set %s.", env)
 	}
-	fmt.Fprint(c.Stderr, prompt)
+	fmt.Fprint(c.stderr, prompt)
 	pin, err := term.ReadPassword(int(f.Fd()))
-	fmt.Fprintln(c.Stderr)
+	fmt.Fprintln(c.stderr)
 	if err != nil {
 		return "", fmt.Errorf("read PIN: %w", err)
 	}
@@ -331,9 +388,9 @@ func (c *TabletCommand) readPIN(prompt, env string, confirm bool) (string, error
 	if err := clientlib.ValidatePIN(string(pin)); err != nil {
 		return "", err
 	}
-	fmt.Fprint(c.Stderr, "Again: ")
+	fmt.Fprint(c.stderr, "Again: ")
 	again, err := term.ReadPassword(int(f.Fd()))
-	fmt.Fprintln(c.Stderr)
+	fmt.Fprintln(c.stderr)
 	if err != nil {
 		return "", fmt.Errorf("read PIN: %w", err)
 	}
@@ -344,27 +401,27 @@ func (c *TabletCommand) readPIN(prompt, env string, confirm bool) (string, error
 }
 
 // wipe erases the tablet after a confirmation (or --yes).
-func (c *TabletCommand) wipe(t *clientlib.Tablet, args []string) error {
-	fs := flag.NewFlagSet("wipe", flag.ContinueOnError)
-	fs.SetOutput(c.Stderr)
-	yes := fs.Bool("yes", false, "do not ask for confirmation")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if !*yes {
-		fmt.Fprintf(c.Stderr, "This erases everything on this tablet (%s), including changes not yet synced. Type yes to go on: ", c.home)
-		answer, _ := bufio.NewReader(c.Stdin).ReadString('\n')
-		if strings.TrimSpace(answer) != "yes" {
-			return syncer.Errorf(syncer.CodeFailedPrecondition, "Nothing was erased.")
+func (c *tablet) wipeCmd() *cobra.Command {
+	var yes bool
+	cmd := &cobra.Command{Use: "wipe [--yes]", Short: "erase this tablet: its data, its keys, its home directory", Args: argsExactly()}
+	cmd.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation")
+	cmd.RunE = c.open(func(ctx context.Context, t *clientlib.Tablet, _ []string) error {
+		if !yes {
+			fmt.Fprintf(c.stderr, "This erases everything on this tablet (%s), including changes not yet synced. Type yes to go on: ", c.home)
+			answer, _ := bufio.NewReader(c.stdin).ReadString('\n')
+			if strings.TrimSpace(answer) != "yes" {
+				return syncer.Errorf(syncer.CodeFailedPrecondition, "Nothing was erased.")
+			}
 		}
-	}
-	if err := t.Wipe(); err != nil {
-		return err
-	}
-	return output(c.Stdout, c.json, map[string]bool{"wiped": true}, "The tablet is wiped; enroll it again to use it.\n")
+		if err := t.Wipe(); err != nil {
+			return err
+		}
+		return c.print(map[string]bool{"wiped": true}, "The tablet is wiped; enroll it again to use it.\n")
+	})
+	return cmd
 }
 
-func (c *TabletCommand) visits(ctx context.Context, t *clientlib.Tablet) error {
+func (c *tablet) visits(ctx context.Context, t *clientlib.Tablet) error {
 	visits, err := t.Visits(ctx)
 	if err != nil {
 		return err
@@ -409,10 +466,10 @@ func (c *TabletCommand) visits(ctx context.Context, t *clientlib.Tablet) error {
 	if len(visits) == 0 {
 		b.WriteString("No visits on this tablet yet; run 'sync' when online.\n")
 	}
-	return output(c.Stdout, c.json, visits, b.String())
+	return c.print(visits, b.String())
 }
 
-func (c *TabletCommand) status(ctx context.Context, t *clientlib.Tablet) error {
+func (c *tablet) status(ctx context.Context, t *clientlib.Tablet) error {
 	s, err := t.Status(ctx)
 	if err != nil {
 		return err
@@ -421,11 +478,11 @@ func (c *TabletCommand) status(ctx context.Context, t *clientlib.Tablet) error {
 	if s.LastSyncMs > 0 {
 		last = time.UnixMilli(s.LastSyncMs).Local().Format(time.DateTime)
 	}
-	return output(c.Stdout, c.json, s, fmt.Sprintf("Pending changes: %d\nAwaiting confirmation: %d\nLast sync: %s\nOpen conflicts: %d\nRejected changes: %d\n",
+	return c.print(s, fmt.Sprintf("Pending changes: %d\nAwaiting confirmation: %d\nLast sync: %s\nOpen conflicts: %d\nRejected changes: %d\n",
 		s.Pending, s.Awaiting, last, s.OpenConflicts, s.DeadLetters))
 }
 
-func (c *TabletCommand) conflicts(ctx context.Context, t *clientlib.Tablet) error {
+func (c *tablet) conflicts(ctx context.Context, t *clientlib.Tablet) error {
 	conflicts, err := t.Conflicts(ctx)
 	if err != nil {
 		return err
@@ -438,10 +495,10 @@ func (c *TabletCommand) conflicts(ctx context.Context, t *clientlib.Tablet) erro
 	if len(conflicts) == 0 {
 		b.WriteString("No open conflicts.\n")
 	}
-	return output(c.Stdout, c.json, conflicts, b.String())
+	return c.print(conflicts, b.String())
 }
 
-func (c *TabletCommand) rejected(ctx context.Context, t *clientlib.Tablet) error {
+func (c *tablet) rejected(ctx context.Context, t *clientlib.Tablet) error {
 	dead, err := t.DeadLetters(ctx)
 	if err != nil {
 		return err
@@ -453,18 +510,23 @@ func (c *TabletCommand) rejected(ctx context.Context, t *clientlib.Tablet) error
 		fmt.Fprintf(tw, "%d\t%s %s\t%s\n", d.Seq, d.RecordType, d.RecordID, d.Reason)
 	}
 	tw.Flush()
-	return output(c.Stdout, c.json, dead, b.String())
+	return c.print(dead, b.String())
 }
 
-func (c *TabletCommand) resolve(ctx context.Context, t *clientlib.Tablet, id string, args []string) error {
-	fs := flag.NewFlagSet("resolve", flag.ContinueOnError)
-	fs.SetOutput(c.Stderr)
-	keep := fs.Bool("keep", false, "keep the text the section has now")
-	other := fs.Bool("other", false, "take the other version")
-	text := fs.String("text", "", "the final text")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
+func (c *tablet) resolve() *cobra.Command {
+	var keep, other bool
+	var text string
+	cmd := &cobra.Command{Use: "resolve CONFLICT (--keep | --other | --text TEXT)", Short: "close a conflict: keep the section's text, take the other version, or write the final text", Args: argsExactly("CONFLICT")}
+	cmd.Flags().BoolVar(&keep, "keep", false, "keep the text the section has now")
+	cmd.Flags().BoolVar(&other, "other", false, "take the other version")
+	cmd.Flags().StringVar(&text, "text", "", `the final text ("-" reads standard input)`)
+	cmd.RunE = c.open(func(ctx context.Context, t *clientlib.Tablet, args []string) error {
+		return c.resolveConflict(ctx, t, args[0], keep, other, text)
+	})
+	return cmd
+}
+
+func (c *tablet) resolveConflict(ctx context.Context, t *clientlib.Tablet, id string, keep, other bool, text string) error {
 	conflicts, err := t.Conflicts(ctx)
 	if err != nil {
 		return err
@@ -480,12 +542,12 @@ func (c *TabletCommand) resolve(ctx context.Context, t *clientlib.Tablet, id str
 	}
 	var final string
 	switch {
-	case *keep && !*other && *text == "":
+	case keep && !other && text == "":
 		final = cf.CurrentValue
-	case *other && !*keep && *text == "":
+	case other && !keep && text == "":
 		final = cf.OtherValue
-	case *text != "" && !*keep && !*other:
-		if final, err = c.text([]string{*text}); err != nil {
+	case text != "" && !keep && !other:
+		if final, err = c.text([]string{text}); err != nil {
 			return err
 		}
 	default:
@@ -494,20 +556,23 @@ func (c *TabletCommand) resolve(ctx context.Context, t *clientlib.Tablet, id str
 	if err := t.Resolve(ctx, cf.ID, final); err != nil {
 		return err
 	}
-	return output(c.Stdout, c.json, map[string]any{"resolved": cf.ID}, "Conflict resolved; sync to share it.\n")
+	return c.print(map[string]any{"resolved": cf.ID}, "Conflict resolved; sync to share it.\n")
 }
 
-func (c *TabletCommand) inbox(ctx context.Context, t *clientlib.Tablet, args []string) error {
-	fs := flag.NewFlagSet("inbox", flag.ContinueOnError)
-	fs.SetOutput(c.Stderr)
-	fs.BoolVar(&c.json, "json", c.json, "print JSON")
-	purpose := fs.String("purpose", "", "why you look (written to the access log)")
-	caseID := fs.String("case", "", "one case only")
-	filter := fs.String("filter", "", "new, overdue or acknowledged")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	reports, err := t.Inbox(ctx, *caseID, *filter, *purpose)
+func (c *tablet) inbox() *cobra.Command {
+	var purpose, caseID, filter string
+	cmd := &cobra.Command{Use: "inbox --purpose WHY [--case CASE] [--filter new|overdue|acknowledged]", Short: "caseworkers: the reports of your cases (online)", Args: argsExactly()}
+	cmd.Flags().StringVar(&purpose, "purpose", "", "why you look (written to the access log)")
+	cmd.Flags().StringVar(&caseID, "case", "", "one case only")
+	cmd.Flags().StringVar(&filter, "filter", "", "new, overdue or acknowledged")
+	cmd.RunE = c.open(func(ctx context.Context, t *clientlib.Tablet, _ []string) error {
+		return c.inboxList(ctx, t, caseID, filter, purpose)
+	})
+	return cmd
+}
+
+func (c *tablet) inboxList(ctx context.Context, t *clientlib.Tablet, caseID, filter, purpose string) error {
+	reports, err := t.Inbox(ctx, caseID, filter, purpose)
 	if err != nil {
 		return err
 	}
@@ -518,18 +583,21 @@ func (c *TabletCommand) inbox(ctx context.Context, t *clientlib.Tablet, args []s
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\n", r.Id, r.CaseId, time.UnixMilli(r.VisitStartMs).Local().Format("2006-01-02 15:04"), r.VisitKind, r.State, r.Overdue)
 	}
 	tw.Flush()
-	return output(c.Stdout, c.json, reports, b.String())
+	return c.print(reports, b.String())
 }
 
-func (c *TabletCommand) read(ctx context.Context, t *clientlib.Tablet, id string, args []string) error {
-	fs := flag.NewFlagSet("read", flag.ContinueOnError)
-	fs.SetOutput(c.Stderr)
-	fs.BoolVar(&c.json, "json", c.json, "print JSON")
-	purpose := fs.String("purpose", "", "why you read (written to the access log)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	r, err := t.ReadReport(ctx, id, *purpose)
+func (c *tablet) read() *cobra.Command {
+	var purpose string
+	cmd := &cobra.Command{Use: "read REPORT --purpose WHY", Short: "caseworkers: a report with its addenda (online, logged)", Args: argsExactly("REPORT")}
+	cmd.Flags().StringVar(&purpose, "purpose", "", "why you read (written to the access log)")
+	cmd.RunE = c.open(func(ctx context.Context, t *clientlib.Tablet, args []string) error {
+		return c.readReport(ctx, t, args[0], purpose)
+	})
+	return cmd
+}
+
+func (c *tablet) readReport(ctx context.Context, t *clientlib.Tablet, id, purpose string) error {
+	r, err := t.ReadReport(ctx, id, purpose)
 	if err != nil {
 		return err
 	}
@@ -546,10 +614,10 @@ func (c *TabletCommand) read(ctx context.Context, t *clientlib.Tablet, id string
 	for _, pc := range r.ParentComments {
 		fmt.Fprintf(&b, "  Parent's comment %s (%s): %s\n", pc.Id, time.UnixMilli(pc.SubmittedMs).Local().Format(time.DateTime), pc.Text)
 	}
-	return output(c.Stdout, c.json, r, b.String())
+	return c.print(r, b.String())
 }
 
-func (c *TabletCommand) showCase(ctx context.Context, t *clientlib.Tablet, id string) error {
+func (c *tablet) showCase(ctx context.Context, t *clientlib.Tablet, id string) error {
 	cs, err := t.Case(ctx, id)
 	if err != nil {
 		return err
@@ -574,5 +642,5 @@ func (c *TabletCommand) showCase(ctx context.Context, t *clientlib.Tablet, id st
 	for _, w := range cs.Wishes {
 		fmt.Fprintf(&b, "  Wish of %s: %s (support person: %v)\n", w.ChildID, w.Text, w.SupportPerson)
 	}
-	return output(c.Stdout, c.json, cs, b.String())
+	return c.print(cs, b.String())
 }

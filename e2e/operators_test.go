@@ -1,0 +1,98 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/samvaer/sync/server"
+)
+
+// What an operator or a script sees at the edges of the running server.
+
+// A call the server does not have is answered Unimplemented (HTTP 501 over Connect), with and
+// without a token, and the answer is the same sentence for both: it names nothing but the
+// mismatch of versions. A procedure of the contract still needs a valid token.
+func TestAnUnknownProcedureIsUnimplemented(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, "Kim")
+	tb := enrollTablet(t, w.srv, "Kim")
+	tok, err := tb.AccessToken(ctx)
+	mustDo(t, err)
+	var messages []string
+	for _, procedure := range []string{"/samvaer.v1.SyncService/PushEverything", "/samvaer.v1.AdminService/DropDatabase"} {
+		client := connect.NewClient[emptypb.Empty, emptypb.Empty](http.DefaultClient, w.srv.URL()+procedure)
+		for _, header := range []string{"", "Bearer " + tok, "Bearer garbage"} {
+			req := connect.NewRequest(&emptypb.Empty{})
+			if header != "" {
+				req.Header().Set("Authorization", header)
+			}
+			_, err := client.CallUnary(ctx, req)
+			if connect.CodeOf(err) != connect.CodeUnimplemented {
+				t.Fatalf("%s with %q: %v, want Unimplemented", procedure, header, err)
+			}
+			var ce *connect.Error
+			if !errors.As(err, &ce) || !strings.Contains(ce.Message(), "no such call") {
+				t.Fatalf("%s: message %v", procedure, err)
+			}
+			messages = append(messages, ce.Message())
+		}
+	}
+	for _, m := range messages {
+		if m != messages[0] {
+			t.Fatalf("the answer depends on the caller: %q vs %q", m, messages[0])
+		}
+	}
+	res, err := http.Post(w.srv.URL()+"/samvaer.v1.SyncService/PushEverything", "application/json", strings.NewReader("{}"))
+	mustDo(t, err)
+	res.Body.Close()
+	if res.StatusCode != http.StatusNotImplemented {
+		t.Fatalf("HTTP status %d, want 501", res.StatusCode)
+	}
+	pull := connect.NewClient[emptypb.Empty, emptypb.Empty](http.DefaultClient, w.srv.URL()+"/samvaer.v1.SyncService/Pull")
+	if _, err := pull.CallUnary(ctx, connect.NewRequest(&emptypb.Empty{})); connect.CodeOf(err) != connect.CodeUnauthenticated {
+		t.Fatalf("Pull without a token: %v", err)
+	}
+}
+
+// The binary an operator runs: `admin digest` of a case the server does not have fails (exit
+// status 1, "No case has id") instead of printing the hash of nothing, and `serve` refuses a data
+// directory whose database file was emptied beside its keys, leaving the file as it was.
+func TestOperatorCommandsFailClearly(t *testing.T) {
+	bin := buildSamvaer(t)
+	dir := t.TempDir()
+	run := func(args ...string) (string, int) {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "SAMVAER_KEK=")
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatalf("samvaer %v: %v", args, err)
+		}
+		return string(out), cmd.ProcessState.ExitCode()
+	}
+	if out, code := run("admin", "--data", dir, "user", "add", "--name", "sara", "--role", "caseworker"); code != 0 {
+		t.Fatalf("user add: %d\n%s", code, out)
+	}
+	unknown := "0190c5a0-0000-7000-8000-000000000000"
+	if out, code := run("admin", "--data", dir, "digest", unknown); code == 0 || !strings.Contains(out, "No case has id") {
+		t.Fatalf("digest of an unknown case: exit %d\n%s", code, out)
+	}
+	mustDo(t, os.Truncate(filepath.Join(dir, server.DBFile), 0))
+	out, code := run("serve", "--data", dir, "--listen", "127.0.0.1:0")
+	if code == 0 || !strings.Contains(out, "is empty") || !strings.Contains(out, "Restore samvaer.db from a backup") {
+		t.Fatalf("serve on an emptied database: exit %d\n%s", code, out)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, server.DBFile)); err != nil || fi.Size() != 0 {
+		t.Fatalf("the refused file was changed: %v %v", fi, err)
+	}
+}
