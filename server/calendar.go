@@ -46,7 +46,7 @@ func (s *Store) VisitsBetween(ctx context.Context, userID string, fromMs, toMs i
 			for _, v := range visits {
 				start, _ := strconv.ParseInt(syncer.Value(v, "start_ms"), 10, 64)
 				end, _ := strconv.ParseInt(syncer.Value(v, "end_ms"), 10, 64)
-				if v.Deleted || start < fromMs || start >= toMs {
+				if v.Deleted || syncer.Cancelled(v) || start < fromMs || start >= toMs {
 					continue
 				}
 				slot := VisitSlot{ID: v.Record.Id, CaseID: caseID, Kind: syncer.Value(v, "kind"), Place: syncer.Value(v, "place"),

@@ -430,6 +430,9 @@ func (c *tablet) visits(ctx context.Context, t *clientlib.Tablet) error {
 	for _, v := range visits {
 		fmt.Fprintf(&b, "Visit %s  case %s\n  %s, %s – %s, %s\n", v.ID, v.CaseID, v.Kind,
 			time.UnixMilli(v.StartMs).Local().Format("Mon 2 Jan 15:04"), time.UnixMilli(v.EndMs).Local().Format("15:04"), v.Place)
+		if v.CancelledMs != 0 {
+			fmt.Fprintf(&b, "  CANCELLED on %s: what was written for it is kept below and still syncs.\n", time.UnixMilli(v.CancelledMs).Local().Format("Mon 2 Jan 15:04"))
+		}
 		b.WriteString("  Checklist:\n")
 		for _, it := range v.Checklist {
 			mark := " "
