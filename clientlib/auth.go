@@ -60,9 +60,13 @@ func Enroll(ctx context.Context, home, serverURL, code, deviceName string, opts 
 		return nil, fmt.Errorf("make device key: %w", err)
 	}
 	auth, _ := newClients(opts.HTTPClient, serverURL)
-	res, err := auth.Enroll(ctx, connect.NewRequest(&v1.EnrollRequest{
-		Code: strings.TrimSpace(code), PublicKey: pub, DeviceName: deviceName,
-	}))
+	req := &v1.EnrollRequest{Code: strings.TrimSpace(code), PublicKey: pub, DeviceName: deviceName}
+	res, err := auth.Enroll(ctx, connect.NewRequest(req))
+	if err != nil && (connect.CodeOf(err) == connect.CodeUnavailable || connectionLost(err)) {
+		// The answer may be lost after the server used the code: the same code with the same
+		// key is answered again with the same device.
+		res, err = auth.Enroll(ctx, connect.NewRequest(req))
+	}
 	if err != nil {
 		return nil, wireError("enroll", err)
 	}

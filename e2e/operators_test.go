@@ -9,10 +9,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/samvaer/sync/clientlib"
 	"github.com/samvaer/sync/server"
 )
 
@@ -94,5 +96,39 @@ func TestOperatorCommandsFailClearly(t *testing.T) {
 	}
 	if fi, err := os.Stat(filepath.Join(dir, server.DBFile)); err != nil || fi.Size() != 0 {
 		t.Fatalf("the refused file was changed: %v %v", fi, err)
+	}
+}
+
+// A tablet whose enrollment answer is lost (the server used the code, the tablet never heard)
+// asks again with the same code and key and is enrolled as the same device: it syncs, and the
+// server has one device for the consultant, not an unused one beside it.
+func TestAnEnrollmentWhoseAnswerWasLostSucceeds(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, "Kim")
+	st := w.srv.Store()
+	code, _, err := st.NewEnrollmentCode(ctx, "Kim")
+	mustDo(t, err)
+	net := newFlaky()
+	t.Cleanup(net.close)
+	net.lose, net.loseOnly = 1, "/Enroll"
+	opts := clientlib.Options{HTTPClient: &http.Client{Transport: net, Timeout: 30 * time.Second}, PIN: testPIN, KDF: testKDF}
+	tab, err := clientlib.Enroll(ctx, t.TempDir(), w.srv.URL(), code, "iPad 3", opts)
+	mustDo(t, err)
+	t.Cleanup(func() { tab.Close() })
+	if net.lose != 0 {
+		t.Fatal("no enrollment answer was lost")
+	}
+	_, err = tab.Sync(ctx)
+	mustDo(t, err)
+	devices, err := st.Devices(ctx)
+	mustDo(t, err)
+	var kims []string
+	for _, d := range devices {
+		if d.UserName == "Kim" {
+			kims = append(kims, d.ID)
+		}
+	}
+	if len(kims) != 1 || kims[0] != tab.DeviceID() {
+		t.Fatalf("Kim's devices %v, want only the tablet's %s", kims, tab.DeviceID())
 	}
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -34,26 +37,32 @@ const (
 	DeviceRetired = "retired"
 )
 
-// Enroll consumes a one-time enrollment code and registers the device's public key.
+// Enroll consumes a one-time enrollment code and registers the device's public key. The same
+// request again (same code, same key, code not expired) is answered with the same device, so a
+// tablet whose answer was lost can ask again; the used code enrolls no other key.
 func (s *Store) Enroll(ctx context.Context, code string, publicKey []byte, name string) (deviceID string, user User, err error) {
 	if len(publicKey) != ed25519.PublicKeySize {
 		return "", User{}, syncer.Errorf(syncer.CodeInvalid, "The device key must be an Ed25519 public key of %d bytes.", ed25519.PublicKeySize)
 	}
 	name = strings.TrimSpace(name)
-	if len(name) > 100 {
-		return "", User{}, syncer.Errorf(syncer.CodeInvalid, "A device name is at most 100 characters.")
-	}
-	if name == "" {
-		name = "tablet"
+	if len(name) > 100 || strings.ContainsFunc(name, unicode.IsControl) || !utf8.ValidString(name) {
+		return "", User{}, syncer.Errorf(syncer.CodeInvalid, "A device name is one line of at most 100 characters.")
 	}
 	h := sha256.Sum256([]byte(strings.ToUpper(strings.TrimSpace(code))))
 	now := s.nowMs()
 	deviceID = syncer.NewID()
 	err = s.db.WriteTx(ctx, func(tx *sql.Tx) error {
-		var userID string
+		var userID, enrolled, status string
 		var expires, used int64
-		err := tx.QueryRowContext(ctx, `SELECT user_id, expires_ms, used_ms FROM enrollment_codes WHERE code_hash = ?`, h[:]).Scan(&userID, &expires, &used)
-		if errors.Is(err, sql.ErrNoRows) || (err == nil && (used != 0 || expires <= now)) {
+		var enrolledKey []byte
+		err := tx.QueryRowContext(ctx, `SELECT c.user_id, c.expires_ms, c.used_ms, c.device_id, COALESCE(d.public_key, X''), COALESCE(d.status, '')
+			FROM enrollment_codes c LEFT JOIN devices d ON d.id = c.device_id WHERE c.code_hash = ?`, h[:]).
+			Scan(&userID, &expires, &used, &enrolled, &enrolledKey, &status)
+		// A used code answers again only the request it answered: the same public key (whoever
+		// holds the private key is the tablet it enrolled), before the code expires, while that
+		// device is active. Any other key is refused as before.
+		retry := err == nil && used != 0 && enrolled != "" && bytes.Equal(enrolledKey, publicKey) && status == DeviceActive
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && ((used != 0 && !retry) || expires <= now)) {
 			return syncer.Errorf(syncer.CodeUnauthenticated, "The enrollment code is unknown, used or expired; ask an admin for a new one.")
 		}
 		if err != nil {
@@ -65,7 +74,15 @@ func (s *Store) Enroll(ctx context.Context, code string, publicKey []byte, name 
 		if user.Disabled {
 			return syncer.Errorf(syncer.CodePermissionDenied, "The user this code was issued for is disabled.")
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE enrollment_codes SET used_ms = ? WHERE code_hash = ?`, now, h[:]); err != nil {
+		if retry {
+			deviceID = enrolled
+			return nil
+		}
+		// Checked after the code, so a wrong code is told as such; the code stays unused.
+		if name == "" {
+			return syncer.Errorf(syncer.CodeInvalid, "Give the device a name people will recognise it by in the device list, such as \"iPad 3, Team Nord\".")
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE enrollment_codes SET used_ms = ?, device_id = ? WHERE code_hash = ?`, now, deviceID, h[:]); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO devices (id, user_id, name, public_key, enrolled_ms, last_seen_ms) VALUES (?, ?, ?, ?, ?, ?)`,

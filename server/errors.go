@@ -18,6 +18,7 @@ var connectCodes = map[syncer.Code]connect.Code{
 	syncer.CodeUnauthenticated:    connect.CodeUnauthenticated,
 	syncer.CodePermissionDenied:   connect.CodePermissionDenied,
 	syncer.CodeFailedPrecondition: connect.CodeFailedPrecondition,
+	syncer.CodeAlreadyExists:      connect.CodeAlreadyExists,
 	syncer.CodeResourceExhausted:  connect.CodeResourceExhausted,
 	syncer.CodeUnavailable:        connect.CodeUnavailable,
 	syncer.CodeUnimplemented:      connect.CodeUnimplemented,
@@ -44,6 +45,16 @@ func toConnect(ctx context.Context, err error) error {
 		}
 		return ce
 	}
+	// A tablet whose history the server does not hold is told how, so it can repair it.
+	var he *errHistory
+	if errors.As(err, &he) {
+		historyMismatches.WithLabelValues(he.detail.Kind.String()).Inc()
+		ce := connect.NewError(connect.CodeFailedPrecondition, errors.New(he.Error()))
+		if detail, derr := connect.NewErrorDetail(he.detail); derr == nil {
+			ce.AddDetail(detail)
+		}
+		return ce
+	}
 	if errors.Is(err, context.Canceled) {
 		return connect.NewError(connect.CodeCanceled, errors.New("The request was cancelled."))
 	}
@@ -53,6 +64,9 @@ func toConnect(ctx context.Context, err error) error {
 	code := syncer.ErrorCode(err)
 	if code == syncer.CodeInternal {
 		zerolog.Ctx(ctx).Error().Err(err).Msg("internal error")
+	}
+	if errors.Is(err, errDiskFull) {
+		zerolog.Ctx(ctx).Error().Err(err).Msg("store write failed: the disk is full")
 	}
 	return connect.NewError(connectCodes[code], errors.New(syncer.ErrorMessage(err)))
 }

@@ -3,11 +3,14 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"database/sql"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/samvaer/sync/syncer"
 )
@@ -89,5 +92,62 @@ func TestServerRefusesAnEmptyOrForeignDatabase(t *testing.T) {
 				t.Fatalf("the refused file was changed: %d bytes, was %d", len(got), len(tc.content))
 			}
 		})
+	}
+}
+
+// An enrollment whose answer was lost can be asked again: the same code with the same public
+// key is given the same device (one device, one audit entry), until the code expires; the used
+// code still enrolls no other key, and a revoked device is not handed out again.
+func TestEnrollmentRetryGetsTheSameDevice(t *testing.T) {
+	f := newFixture(t)
+	devicesOf := func(user string) []Device {
+		var out []Device
+		for _, d := range must(f.store.Devices(f.ctx)) {
+			if d.UserName == user {
+				out = append(out, d)
+			}
+		}
+		return out
+	}
+	before := len(devicesOf("Kim Consultant"))
+	code, _ := must2(f.store.NewEnrollmentCode(f.ctx, "Kim Consultant"))
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	mustDo(t, err)
+	first, user := must2(f.store.Enroll(f.ctx, code, pub, "iPad 3"))
+	f.clock.Add(time.Minute)
+	again, againUser := must2(f.store.Enroll(f.ctx, strings.ToLower(code), pub, "iPad 3"))
+	if again != first || againUser.ID != user.ID {
+		t.Fatalf("the retry enrolled %s for %s, want %s for %s", again, againUser.ID, first, user.ID)
+	}
+	if n := len(devicesOf("Kim Consultant")); n != before+1 {
+		t.Fatalf("%d new devices after an enrollment and its retry, want 1", n-before)
+	}
+	enrolled := 0
+	for _, e := range must(f.store.AuditEntries(f.ctx, AuditFilter{})) {
+		if e.Kind == AuditDeviceEnrolled && e.DeviceID == first {
+			enrolled++
+		}
+	}
+	if enrolled != 1 {
+		t.Fatalf("%d enrollment audit entries for the device, want 1", enrolled)
+	}
+	other, _, err := ed25519.GenerateKey(rand.Reader)
+	mustDo(t, err)
+	if _, _, err := f.store.Enroll(f.ctx, code, other, "another tablet"); syncer.ErrorCode(err) != syncer.CodeUnauthenticated {
+		t.Fatalf("the used code with another key: %v, want Unauthenticated", err)
+	}
+	f.clock.Add(EnrollmentCodeTTL)
+	if _, _, err := f.store.Enroll(f.ctx, code, pub, "iPad 3"); syncer.ErrorCode(err) != syncer.CodeUnauthenticated {
+		t.Fatalf("a retry after the code expired: %v, want Unauthenticated", err)
+	}
+
+	code2, _ := must2(f.store.NewEnrollmentCode(f.ctx, "Kim Consultant"))
+	pub2, _, err := ed25519.GenerateKey(rand.Reader)
+	mustDo(t, err)
+	dev2, _ := must2(f.store.Enroll(f.ctx, code2, pub2, "iPad 4"))
+	_, err = f.store.RevokeDevice(f.ctx, Actor{}, dev2, DeviceLost)
+	mustDo(t, err)
+	if _, _, err := f.store.Enroll(f.ctx, code2, pub2, "iPad 4"); syncer.ErrorCode(err) != syncer.CodeUnauthenticated {
+		t.Fatalf("a retry for a revoked device: %v, want Unauthenticated", err)
 	}
 }

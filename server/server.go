@@ -37,6 +37,8 @@ type Config struct {
 	Now func() time.Time
 	// ReportOverdue is how long after a supervised visit's end its report is flagged overdue.
 	ReportOverdue time.Duration
+	// Zone is the zone every time a person reads is shown in; nil means Europe/Copenhagen.
+	Zone *time.Location
 }
 
 // DefaultConfig runs on loopback with a data directory in the working directory.
@@ -93,6 +95,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	store.ReportOverdue = cfg.ReportOverdue
+	store.Zone = cfg.Zone
 	s := &Server{cfg: cfg, Store: store, tokens: tokens, stopping: make(chan struct{})}
 	s.handler = s.routes()
 	return s, nil
@@ -126,7 +129,7 @@ func (s *Server) routes() http.Handler {
 	for _, svc := range services {
 		mux.Handle("/"+svc+"/", auth.Wrap(rpc))
 	}
-	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(services...)))
+	mux.Handle(grpchealth.NewHandler(healthChecker{static: grpchealth.NewStaticChecker(services...), store: s.Store}))
 	reflector := grpcreflect.NewStaticReflector(services...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))

@@ -17,9 +17,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"syscall"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
 // DB is an open database: one writer connection and a read-only pool on the same file.
@@ -31,6 +33,8 @@ type DB struct {
 	Read *sql.DB
 	// Path is the database file as given to Open.
 	Path string
+
+	writeDone func(error) error
 }
 
 // Options tune Open. The zero value is valid: no migrations, 4 read connections.
@@ -45,6 +49,10 @@ type Options struct {
 	// SecureDelete sets PRAGMA secure_delete=ON on every connection, so deleted content is
 	// overwritten instead of lingering in free pages.
 	SecureDelete bool
+	// WriteDone, when set, is called with the outcome of every WriteTx (nil for a commit) and
+	// its result is returned instead: the server uses it to notice a full disk, and to turn
+	// that error into one a person understands.
+	WriteDone func(err error) error
 }
 
 // dsn builds the modernc.org/sqlite DSN for the absolute path. The driver runs the _pragma
@@ -90,7 +98,7 @@ func open(path string, opts Options) (*DB, error) {
 		return nil, err
 	}
 
-	db := &DB{Path: path}
+	db := &DB{Path: path, writeDone: opts.WriteDone}
 	if db.Write, err = sql.Open("sqlite", dsn(abs, true, opts.SecureDelete)); err != nil {
 		return nil, err
 	}
@@ -140,11 +148,33 @@ func (db *DB) Close() error {
 // back otherwise, also when fn panics (the panic is then re-raised). fn's error is returned
 // unwrapped so callers can match it with errors.Is / errors.As.
 func (db *DB) WriteTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	err := db.writeTx(ctx, fn)
+	if db.writeDone != nil {
+		return db.writeDone(err)
+	}
+	return err
+}
+
+func (db *DB) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := db.Write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin write on %s: %w", db.Path, err)
 	}
 	return finish(tx, fn, "commit on "+db.Path)
+}
+
+// sqliteFull is SQLITE_FULL, SQLite's primary result code for "database or disk is full".
+const sqliteFull = 13
+
+// IsFull reports whether err says the disk (or the file system's quota) is full: SQLite's
+// SQLITE_FULL, or ENOSPC from a file written directly. SQLite's own sentence is recognised too,
+// for an error wrapped without %w on its way up.
+func IsFull(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) && se.Code()&0xff == sqliteFull {
+		return true
+	}
+	return err != nil && (errors.Is(err, syscall.ENOSPC) || strings.Contains(err.Error(), "database or disk is full"))
 }
 
 // ReadTx runs fn in one read transaction on the read pool: in WAL mode every query in it sees

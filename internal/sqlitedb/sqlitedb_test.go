@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -386,5 +387,55 @@ func TestBackup(t *testing.T) {
 	}
 	if got := len(applied(t, b)); got != 2 {
 		t.Fatalf("backup has %d migrations, want 2", got)
+	}
+}
+
+// A write that does not fit (here SQLite's page limit, the same SQLITE_FULL a full disk gives)
+// is reported to WriteDone and recognised by IsFull; WriteDone's result is what WriteTx returns,
+// and a later write that fits reports nil. The full write left nothing behind.
+func TestWriteDoneSeesAFullDatabase(t *testing.T) {
+	var outcomes []error
+	replaced := errors.New("the disk is full")
+	db, err := Open(filepath.Join(t.TempDir(), "t.db"), Options{
+		Migrations: migrations("0001_init.sql", "CREATE TABLE t (b BLOB);"),
+		WriteDone: func(err error) error {
+			outcomes = append(outcomes, err)
+			if IsFull(err) {
+				return replaced
+			}
+			return err
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	outcomes = nil // the migrations' writes
+	var pages int64
+	if err := db.Write.QueryRow("PRAGMA page_count").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Write.Exec(fmt.Sprintf("PRAGMA max_page_count = %d", pages+4)); err != nil {
+		t.Fatal(err)
+	}
+	err = db.WriteTx(context.Background(), func(tx *sql.Tx) error {
+		_, err := tx.Exec("INSERT INTO t VALUES (randomblob(64 << 10))")
+		return err
+	})
+	if err != replaced || len(outcomes) != 1 || !IsFull(outcomes[0]) {
+		t.Fatalf("a write past the limit: %v (outcomes %v)", err, outcomes)
+	}
+	if err := db.WriteTx(context.Background(), func(tx *sql.Tx) error {
+		_, err := tx.Exec("INSERT INTO t VALUES (x'01')")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(outcomes) != 2 || outcomes[1] != nil || IsFull(errors.New("constraint failed")) {
+		t.Fatalf("outcomes %v", outcomes)
+	}
+	var n int
+	if err := db.Read.QueryRow("SELECT COUNT(*) FROM t").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("%d rows (%v), want only the one that fit", n, err)
 	}
 }
