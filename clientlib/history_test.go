@@ -7,6 +7,7 @@ import (
 	"time"
 
 	v1 "github.com/samvaer/sync/gen/samvaer/v1"
+	"github.com/samvaer/sync/syncer"
 )
 
 func (f *fixture) kept() int {
@@ -97,5 +98,27 @@ func TestPullPositionsSpreadOverTime(t *testing.T) {
 		if !found {
 			t.Errorf("no position kept between %v and %v ago: %v", want.from, want.to, cps)
 		}
+	}
+}
+
+// When a delivered report's text leaves the tablet, the changes kept for a restored server that
+// hold its text leave with it.
+func TestPurgedReportTakesItsKeptChanges(t *testing.T) {
+	ctx := context.Background()
+	f, fs, _ := syncFixture(t)
+	_, err := f.tab.Observe(ctx, f.visitID, "Ida griner.")
+	must(t, err)
+	must(t, f.tab.SetReportSection(ctx, f.visitID, "interaction", "Mor læser en bog for Ida."))
+	_, err = f.tab.Sync(ctx)
+	must(t, err)
+	if f.kept() != 2 {
+		t.Fatalf("%d kept, want 2", f.kept())
+	}
+	f.seq = fs.head
+	f.pull(f.commit(syncer.TypeReport, f.reportID, "state", syncer.StateAcknowledged, "acknowledged_ms", "1"))
+	n, err := f.tab.purgeDelivered(ctx)
+	must(t, err)
+	if n != 1 || f.kept() != 0 {
+		t.Fatalf("purged %d reports, %d kept changes left", n, f.kept())
 	}
 }

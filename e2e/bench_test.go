@@ -71,8 +71,13 @@ func newRawClient(b testing.TB, w *world, user string) *rawClient {
 	if err != nil {
 		b.Fatal(err)
 	}
+	u, err := w.srv.Store().UserByName(context.Background(), user)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The store's Push checks the pusher's roles, as the server's authentication fills them in.
 	return &rawClient{sync: samvaerv1connect.NewSyncServiceClient(tb.opts.HTTPClient, w.srv.URL()),
-		id: server.Identity{UserID: tb.UserID(), DeviceID: tb.DeviceID()}, tok: tok}
+		id: server.Identity{UserID: tb.UserID(), DeviceID: tb.DeviceID(), Roles: u.Roles}, tok: tok}
 }
 
 // observations makes n new observations of ~300 bytes, numbered on from the last.

@@ -199,3 +199,78 @@ func addendaText(rt *rapid.T, tb *tablet, visitID string) string {
 	}
 	return b.String()
 }
+
+// propSections are the report sections the in-process property tests edit.
+var propSections = []string{"interaction", "assessment"}
+
+// quiesce syncs every tablet, without faults, until nothing is pending anywhere and a full round
+// brings nothing new.
+func quiesce(rt *rapid.T, tablets []*tablet) {
+	ctx := context.Background()
+	for round := 0; round < 10; round++ {
+		quiet := true
+		for _, tb := range tablets {
+			r, err := tb.Sync(ctx)
+			if err != nil {
+				rt.Fatalf("sync while quiescing: %v", err)
+			}
+			if r.Pushed > 0 || r.Pulled > 0 {
+				quiet = false
+			}
+		}
+		if quiet {
+			return
+		}
+	}
+	rt.Fatal("tablets did not quiesce within 10 rounds")
+}
+
+func visibleSection(rt *rapid.T, tb *tablet, visitID, section string) string {
+	for _, v := range mustVisits(rt, tb) {
+		if v.ID != visitID {
+			continue
+		}
+		for _, s := range v.Report {
+			if s.Key == section {
+				return s.Text
+			}
+		}
+	}
+	return ""
+}
+
+func mustVisits(rt *rapid.T, tb *tablet) []clientlib.Visit {
+	visits, err := tb.Visits(context.Background())
+	if err != nil {
+		rt.Fatal(err)
+	}
+	return visits
+}
+
+// keptText is everything the tablet holds for a visit that a person wrote: sections, conflict
+// sides and observations, NUL-separated.
+func keptText(rt *rapid.T, tb *tablet, visitID string) string {
+	var b strings.Builder
+	b.WriteString("\x00")
+	for _, v := range mustVisits(rt, tb) {
+		if v.ID != visitID {
+			continue
+		}
+		for _, s := range v.Report {
+			b.WriteString(s.Text + "\x00")
+		}
+		for _, o := range v.Observations {
+			b.WriteString(o.Text + "\x00")
+		}
+	}
+	conflicts, err := tb.Conflicts(context.Background())
+	if err != nil {
+		rt.Fatal(err)
+	}
+	for _, c := range conflicts {
+		if c.RecordType == syncer.TypeReport {
+			b.WriteString(c.OtherValue + "\x00")
+		}
+	}
+	return b.String()
+}

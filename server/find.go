@@ -137,7 +137,7 @@ func (s *Store) referencesFree(ctx context.Context, q records.Querier, reference
 	}
 	taken := func(r *v1.CommittedChange) error {
 		if strings.EqualFold(strings.TrimSpace(syncer.Value(r, "reference")), reference) {
-			return syncer.Errorf(syncer.CodeAlreadyExists, "Another case already has the reference %q; a reference names one case.", reference)
+			return syncer.Errorf(syncer.CodeAlreadyExists, "Another case already has the reference %q; a reference names one case.", reference).With("err.case_reference_taken", "Reference", reference)
 		}
 		return nil
 	}

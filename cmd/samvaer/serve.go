@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/samvaer/sync/internal/i18n"
 	"github.com/samvaer/sync/server"
 	"github.com/samvaer/sync/server/web"
 )
@@ -28,18 +27,14 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 
 func newServeCmd(e *env) *cobra.Command {
 	cfg := server.DefaultConfig()
-	var logFormat, zone, municipality string
+	var logFormat, municipality string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "run the sync server (Connect, gRPC, gRPC-Web and the browser pages)",
 		Args:  argsExactly(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Logger = newLogger(e.stderr, logFormat)
-			loc, err := i18n.LoadZone(zone)
-			if err != nil {
-				return usageError("--zone: %s.", err.Error())
-			}
-			cfg.Zone = loc
+			cfg.Zone = e.zone() // --tz or SAMVAER_TZ, as for every command
 			if err := cfg.Validate(); err != nil {
 				return usageError("%s.", err.Error())
 			}
@@ -53,7 +48,6 @@ func newServeCmd(e *env) *cobra.Command {
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS key file (PEM)")
 	f.DurationVar(&cfg.ReportOverdue, "report-overdue", cfg.ReportOverdue, "how long after a supervised visit's end its report is flagged overdue")
 	f.StringVar(&logFormat, "log", "auto", "log format: json, console, or auto (console on a terminal)")
-	f.StringVar(&zone, "zone", i18n.DefaultZone, "the time zone every time is shown in (pages, PDF, messages)")
 	f.StringVar(&municipality, "municipality", "", "the municipality's name, printed in the head of every exported report")
 	return cmd
 }
