@@ -46,6 +46,9 @@ type Visit struct {
 	// ReportOverdue: a supervised visit's report still a draft 72 hours after the visit ended.
 	ReportOverdue bool       `json:"report_overdue"`
 	Addenda       []Addendum `json:"addenda"`
+	// CancelledMs is when the visit was cancelled (0: it was not). A cancelled visit keeps what
+	// was written for it, and writing for it is still accepted: the view shows both.
+	CancelledMs int64 `json:"cancelled_ms,omitempty"`
 }
 
 // Addendum is a correction to a submitted report: a draft (made by the server from an edit that
@@ -139,6 +142,7 @@ func (s *store) visitView(ctx context.Context, q querier, visit *v1.CommittedCha
 	}
 	vf := visible(visit, pending[visit.Record.Id])
 	v.Room, v.ActualStartMs, v.ActualEndMs, v.Present = vf["room"], atoi(vf["actual_start_ms"]), atoi(vf["actual_end_ms"]), vf["present"]
+	v.CancelledMs = atoi(syncer.Value(visit, "cancelled_ms"))
 	recs, err := records.Query(ctx, q, s.keys, `SELECT id, state FROM records WHERE visit_id = ? ORDER BY id`, v.ID)
 	if err != nil {
 		return Visit{}, err

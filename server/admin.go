@@ -292,17 +292,22 @@ func (s *Store) AddVisit(ctx context.Context, nv NewVisit) (string, error) {
 	return visitID, err
 }
 
-// CancelVisit deletes a visit with its checklist and report. An edit a tablet made to them
-// offline still wins when it arrives: it restores the record it edits.
+// CancelVisit marks a visit cancelled (cancelled_ms): nothing is deleted. Its checklist, report
+// and observations stay, an edit a tablet made to them offline is applied when it arrives, and
+// every view shows the visit as cancelled with what was written for it (syncer.Cancelled). A
+// cancelled visit holds no room and is not overdue. Cancelling twice is harmless.
 func (s *Store) CancelVisit(ctx context.Context, visitID string) error {
 	return s.db.WriteTx(ctx, func(tx *sql.Tx) error {
 		recs, err := records.Query(ctx, tx, s.sealer, `SELECT id, state FROM records WHERE id = ? AND type = 'visit'
-			UNION ALL SELECT id, state FROM records WHERE visit_id = ? AND visit_id <> '' AND type <> 'observation'`, visitID, visitID)
+			UNION ALL SELECT id, state FROM records WHERE visit_id = ? AND visit_id <> '' AND type = 'report'`, visitID, visitID)
 		if err != nil {
 			return err
 		}
-		if len(recs) == 0 {
+		if len(recs) == 0 || recs[0].Record.Type != syncer.TypeVisit || recs[0].Deleted {
 			return syncer.Errorf(syncer.CodeNotFound, "No visit has id %q.", visitID).With("err.visit_unknown")
+		}
+		if syncer.Cancelled(recs[0]) {
+			return nil
 		}
 		for _, rec := range recs {
 			if syncer.Locked(rec) && !rec.Deleted {
@@ -313,13 +318,8 @@ func (s *Store) CancelVisit(ctx context.Context, visitID string) error {
 		if err != nil {
 			return err
 		}
-		for _, rec := range recs {
-			if rec.Deleted {
-				continue
-			}
-			if _, err := log.serverChange(rec.Record, true, nil, s.clock.Now()); err != nil {
-				return err
-			}
+		if _, err := log.serverChange(recs[0].Record, false, map[string]string{"cancelled_ms": strconv.FormatInt(s.nowMs(), 10)}, s.clock.Now()); err != nil {
+			return err
 		}
 		return s.auditChanges(log, viaOf(nil))
 	})

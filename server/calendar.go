@@ -63,7 +63,7 @@ func (s *Store) Calendar(ctx context.Context, userID string, fromMs, toMs int64)
 			for _, v := range visits {
 				start, _ := strconv.ParseInt(syncer.Value(v, "start_ms"), 10, 64)
 				end, _ := strconv.ParseInt(syncer.Value(v, "end_ms"), 10, 64)
-				if v.Deleted {
+				if v.Deleted || syncer.Cancelled(v) {
 					continue
 				}
 				if room := syncer.Value(v, "room"); room != "" {

@@ -248,6 +248,25 @@ func (s *Store) GetCase(ctx context.Context, who Identity, caseID, purpose strin
 		if err != nil {
 			return err
 		}
+		// A cancelled visit is shown with what was written for it: its observations (the report,
+		// a draft, stays the consultant's; submitted, it is in the reports).
+		cancelled := map[string]bool{}
+		for _, r := range recs {
+			if r.Record.Type == syncer.TypeVisit && !r.Deleted && syncer.Cancelled(r) {
+				cancelled[r.Record.Id] = true
+			}
+		}
+		if len(cancelled) > 0 {
+			obs, err := records.Query(ctx, tx, s.sealer, `SELECT id, state FROM records WHERE case_id = ? AND type = ? ORDER BY id`, caseID, syncer.TypeObservation)
+			if err != nil {
+				return err
+			}
+			for _, o := range obs {
+				if cancelled[syncer.Value(o, "visit_id")] {
+					recs = append(recs, o)
+				}
+			}
+		}
 		for _, r := range recs {
 			if r.Deleted {
 				continue
@@ -288,7 +307,7 @@ func (s *Store) roomTaken(ctx context.Context, q querier, room, exceptVisit stri
 		return err
 	}
 	for _, v := range visits {
-		if v.Deleted || v.Record.Id == exceptVisit || syncer.Value(v, "room") != room {
+		if v.Deleted || syncer.Cancelled(v) || v.Record.Id == exceptVisit || syncer.Value(v, "room") != room {
 			continue
 		}
 		vs, _ := strconv.ParseInt(syncer.Value(v, "start_ms"), 10, 64)
@@ -412,7 +431,7 @@ func (s *Store) RescheduleVisit(ctx context.Context, who *Identity, visitID stri
 		}
 		for _, rec := range recs {
 			switch {
-			case rec.Deleted && rec.Record.Type == syncer.TypeVisit:
+			case rec.Record.Type == syncer.TypeVisit && (rec.Deleted || syncer.Cancelled(rec)):
 				return syncer.Errorf(syncer.CodeNotFound, "Visit %s was cancelled.", visitID).With("err.visit_cancelled")
 			case !rec.Deleted && syncer.Locked(rec):
 				return syncer.Errorf(syncer.CodeFailedPrecondition, "Visit %s has a submitted report; a visit that took place cannot be moved.", visitID).With("err.visit_move_done")

@@ -245,3 +245,24 @@ func FuzzVerifyToken(f *testing.F) {
 		}
 	})
 }
+
+// A user who no longer holds the consultant role (their roles are read at every call) has the
+// cases they were a consultant of purged from their tablets, and what they push for them is
+// refused for their part, though the old membership row is still there.
+func TestAConsultantRoleTakenAwayPurgesTheCase(t *testing.T) {
+	f := newFixture(t)
+	first := must(f.store.Pull(f.ctx, f.tablet, &v1.PullRequest{}))
+	if !slices.Contains(first.CompleteCases, f.caseID) {
+		t.Fatalf("the consultant does not hold the case: %v", first.CompleteCases)
+	}
+	demoted := f.tablet
+	demoted.Roles = []string{"caseworker"}
+	p := must(f.store.Pull(f.ctx, demoted, &v1.PullRequest{Cursor: first.NextCursor, KnownCases: []string{f.caseID}}))
+	if !slices.Equal(p.PurgeCases, []string{f.caseID}) || len(p.Changes) != 0 || len(p.Snapshot) != 0 {
+		t.Fatalf("a user without the consultant role keeps the case: purge %v, %d changes", p.PurgeCases, len(p.Changes))
+	}
+	res := must(f.store.Push(f.ctx, demoted, []*v1.Change{f.observation(1, "Ida smiler.")}))
+	if res[0].Result != v1.Result_RESULT_REJECTED || !strings.Contains(res[0].Reason, "only a consultant of the case may create an observation") {
+		t.Fatalf("a user without the consultant role wrote an observation: %v", res[0])
+	}
+}

@@ -134,7 +134,7 @@ func WrittenDescriptionsAllowed(visit, decision *v1.CommittedChange) error {
 // ReportOverdue reports whether a visit's report is overdue at nowMs: a supervised visit needs a
 // report after every visit, and one not submitted overdueMs after the visit's end is overdue.
 func ReportOverdue(visit, report *v1.CommittedChange, overdueMs, nowMs int64) bool {
-	if Value(visit, "kind") != KindSupervised || State(report) != StateDraft {
+	if Value(visit, "kind") != KindSupervised || State(report) != StateDraft || Cancelled(visit) {
 		return false
 	}
 	end, err := strconv.ParseInt(Value(visit, "end_ms"), 10, 64)
@@ -189,3 +189,9 @@ func addendumDraft(cur *v1.CommittedChange, reportID, section, text, device stri
 		},
 	}
 }
+
+// Cancelled reports whether a visit was cancelled (its cancelled_ms is set). A cancelled visit
+// keeps everything written for it — its checklist, observations and report stay, shown with the
+// cancellation — and a tablet's offline work on it is applied like any other: nothing a person
+// wrote disappears because the plan changed.
+func Cancelled(visit *v1.CommittedChange) bool { return Value(visit, "cancelled_ms") != "" }

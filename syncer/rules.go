@@ -231,7 +231,7 @@ func refusal(c *v1.Change, roles []string, state string, op Operation) string {
 			}
 		}
 	}
-	part := "no part"
+	part := "no role it still holds"
 	if len(roles) > 0 {
 		part = "the part of " + strings.Join(roles, " and ")
 	}

@@ -172,7 +172,7 @@ var Schema = map[string]*TypeSpec{
 	TypeVisit: {Name: TypeVisit, Fields: []FieldSpec{
 		reg("consultant"), reg("kind"), reg("start_ms"), reg("end_ms"), secret("place"),
 		reg("room"), reg("decision_id"), reg("children"), reg("checklist_version"),
-		reg("actual_start_ms"), reg("actual_end_ms"), secret("present"),
+		reg("actual_start_ms"), reg("actual_end_ms"), secret("present"), reg("cancelled_ms"),
 	}},
 	TypeChecklistItem: {Name: TypeChecklistItem, Fields: []FieldSpec{
 		reg("visit_id"), reg("phase"), reg("key"), reg("label"), reg("checked"),

@@ -473,6 +473,9 @@ func (c *tablet) visits(ctx context.Context, t *clientlib.Tablet) error {
 	for _, v := range visits {
 		fmt.Fprintf(&b, "Visit %s  case %s%s\n  %s, %s – %s, %s\n", v.ID, v.CaseID, refs[v.CaseID], v.Kind,
 			c.dateTime(v.StartMs), c.clock(v.EndMs), v.Place)
+		if v.CancelledMs != 0 {
+			fmt.Fprintf(&b, "  CANCELLED on %s: what was written for it is kept below and still syncs.\n", c.dateTime(v.CancelledMs))
+		}
 		b.WriteString("  Checklist:\n")
 		for _, it := range v.Checklist {
 			mark := " "

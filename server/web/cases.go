@@ -108,6 +108,12 @@ type caseView struct {
 
 type caseChild struct{ ID, Name string }
 
+// caseObservation is an observation noted for a cancelled visit.
+type caseObservation struct {
+	AtMs     int64
+	At, Text string
+}
+
 // caseDecision is a decision as the page shows it: § 105 with its period and purpose, or § 104
 // with the consents to written descriptions.
 type caseDecision struct {
@@ -129,6 +135,10 @@ type caseMember struct{ Name, Role string }
 type caseVisit struct {
 	ID, Kind, Place, Room, Consultant, ReportState string
 	StartMs, EndMs                                 int64
+	// Cancelled is when the visit was cancelled ("" if it was not); Observations are what was
+	// noted for a cancelled visit, shown with it.
+	Cancelled    string
+	Observations []caseObservation
 	// Start and End fill the move form's fields, so a visit moved to another room keeps its time.
 	Start, End string
 }
@@ -186,6 +196,7 @@ func (p *Pages) casePage(w http.ResponseWriter, r *http.Request, sess *server.Se
 	v := caseView{ID: caseID, Purpose: strings.TrimSpace(purpose)}
 	var wishes []server.CaseRecord // named by child once every child is known
 	var conditions []server.CaseRecord
+	var observations []server.CaseRecord // of cancelled visits
 	for _, rec := range cv.Records {
 		f := rec.Fields
 		switch rec.Type {
@@ -207,8 +218,21 @@ func (p *Pages) casePage(w http.ResponseWriter, r *http.Request, sess *server.Se
 			cvs := caseVisit{ID: rec.ID, Kind: f["kind"], Place: f["place"], Room: f["room"], Consultant: names[f["consultant"]],
 				ReportState: reportState[rec.ID], StartMs: ms(f["start_ms"]), EndMs: ms(f["end_ms"]),
 				Start: p.localTime(f["start_ms"]), End: p.localTime(f["end_ms"])}
+			if f["cancelled_ms"] != "" {
+				cvs.Cancelled = l.Millis(ms(f["cancelled_ms"]))
+			}
 			v.Visits = append(v.Visits, cvs)
+		case syncer.TypeObservation:
+			observations = append(observations, rec)
 		}
+	}
+	for _, o := range observations {
+		if i := slices.IndexFunc(v.Visits, func(cv caseVisit) bool { return cv.ID == o.Fields["visit_id"] }); i >= 0 {
+			v.Visits[i].Observations = append(v.Visits[i].Observations, caseObservation{AtMs: ms(o.Fields["at_ms"]), At: l.Millis(ms(o.Fields["at_ms"])), Text: o.Fields["text"]})
+		}
+	}
+	for i := range v.Visits {
+		slices.SortStableFunc(v.Visits[i].Observations, func(a, b caseObservation) int { return cmp.Compare(a.AtMs, b.AtMs) })
 	}
 	// Versions are counted on the server, so the highest is the one in force.
 	slices.SortFunc(conditions, func(a, b server.CaseRecord) int { return cmp.Compare(ms(b.Fields["version"]), ms(a.Fields["version"])) })

@@ -2,14 +2,19 @@ package web_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	v1 "github.com/samvaer/sync/gen/samvaer/v1"
 	"github.com/samvaer/sync/server"
+	"github.com/samvaer/sync/syncer"
 )
 
 // caseSite is a site with a caseworker (sara), a consultant (kim) and a case of sara's.
@@ -305,5 +310,41 @@ func TestWhoCreatesACaseForWhom(t *testing.T) {
 	code, body := b.post("/cases", url.Values{"csrf": {b.csrf("/cases")}, "children": {"B"}, "reference": {"2026-0201"}, "caseworker": {"sara"}}, nil)
 	if code != http.StatusForbidden || !strings.Contains(body, "En sagsbehandler opretter sine egne sager") {
 		t.Fatalf("a caseworker creates a case for a colleague: %d", code)
+	}
+}
+
+// A visit cancelled after its consultant noted something is shown on the case page as cancelled,
+// with what was noted.
+func TestACancelledVisitShowsWhatWasNoted(t *testing.T) {
+	cs := newCaseSite(t)
+	ctx := context.Background()
+	st := cs.srv.Store
+	start := cs.clock.Add(time.Hour)
+	visit, err := st.AddVisit(ctx, server.NewVisit{CaseID: cs.caseID, Consultant: "kim", Kind: "supervised", Start: start, End: start.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, err := st.NewEnrollmentCode(ctx, "kim")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	device, _, err := st.Enroll(ctx, code, pub, "kim's tablet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := cs.clock.UnixMilli()
+	res, err := st.Push(ctx, server.Identity{UserID: cs.kim.ID, DeviceID: device, Roles: cs.kim.Roles}, []*v1.Change{{DeviceSeq: 1, Op: v1.Op_OP_CREATE,
+		Hlc: uint64(syncer.MakeHLC(now, 0)), SchemaVersion: syncer.SchemaVersion, Record: &v1.RecordRef{Type: syncer.TypeObservation, Id: syncer.NewID(), CaseId: cs.caseID},
+		Fields: []*v1.FieldEdit{{Name: "visit_id", Value: visit}, {Name: "at_ms", Value: strconv.FormatInt(now, 10)}, {Name: "text", Value: "Mor kom ikke; Ida ventede."}}}})
+	if err != nil || res[0].Result != v1.Result_RESULT_APPLIED {
+		t.Fatalf("the observation: %v %v", res, err)
+	}
+	if err := st.CancelVisit(ctx, visit); err != nil {
+		t.Fatal(err)
+	}
+	_, body, _ := cs.signedIn(cs.sara).get(cs.casePath("opfølgning"))
+	if !strings.Contains(body, "Aflyst") || !strings.Contains(body, "Mor kom ikke; Ida ventede.") {
+		t.Fatalf("the case page does not show the cancelled visit with its observation:\n%s", body)
 	}
 }
