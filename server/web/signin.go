@@ -39,7 +39,7 @@ func (p *Pages) signIn(w http.ResponseWriter, r *http.Request) {
 	u, err := p.store.SignIn(r.Context(), r.PostFormValue("name"), r.PostFormValue("password"))
 	if err != nil {
 		status := statuses[syncer.ErrorCode(err)]
-		if status >= 500 {
+		if status >= 500 || server.IsDiskFull(err) {
 			p.fail(w, r, nil, err)
 			return
 		}

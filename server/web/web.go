@@ -182,6 +182,7 @@ var statuses = map[syncer.Code]int{
 	syncer.CodeFailedPrecondition: http.StatusConflict,
 	syncer.CodeResourceExhausted:  http.StatusRequestEntityTooLarge,
 	syncer.CodeUnavailable:        http.StatusServiceUnavailable,
+	syncer.CodeUnimplemented:      http.StatusNotImplemented,
 	syncer.CodeInternal:           http.StatusInternalServerError,
 }
 
@@ -192,7 +193,11 @@ func (p *Pages) fail(w http.ResponseWriter, r *http.Request, sess *server.Sessio
 	if code == syncer.CodeInternal {
 		zerolog.Ctx(r.Context()).Error().Err(err).Str("path", r.URL.Path).Msg("page failed")
 	}
-	p.render(w, r, "error", statuses[code], page{Title: "Something went wrong", Session: sess, Error: syncer.ErrorMessage(err)})
+	status, msg := statuses[code], syncer.ErrorMessage(err)
+	if server.IsDiskFull(err) {
+		status, msg = http.StatusInsufficientStorage, "The server cannot store anything right now (its disk is full): what you just sent was not saved. Try again later, and tell the server's operator."
+	}
+	p.render(w, r, "error", status, page{Title: "Something went wrong", Session: sess, Error: msg})
 }
 
 // signedIn runs h only with a live session; without one it sends the person to sign in. A POST
