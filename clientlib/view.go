@@ -407,8 +407,10 @@ func (t *Tablet) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
 	return out, err
 }
 
-// Digest returns the state digest of a case's confirmed records, equal to the server's and every
-// other tablet's once all have synced.
+// Digest returns the state digest of what the tablet holds of a case (its confirmed records, as
+// records.Digest defines it), equal to the server's digest for the tablet's user (`admin digest
+// CASE --user NAME`, or --role consultant for a consultant) and every other tablet's once all
+// have synced; a tablet that holds nothing of the case has the empty digest.
 func (t *Tablet) Digest(ctx context.Context, caseID string) (string, error) {
 	var sum string
 	if t.isWiped() {
@@ -416,7 +418,7 @@ func (t *Tablet) Digest(ctx context.Context, caseID string) (string, error) {
 	}
 	err := t.store.db.ReadTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		sum, err = records.Digest(ctx, tx, t.store.keys, caseID)
+		sum, err = records.Digest(ctx, tx, t.store.keys, caseID, t.nowMs())
 		return err
 	})
 	return sum, err

@@ -13,6 +13,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/samvaer/sync/clientlib"
 	v1 "github.com/samvaer/sync/gen/samvaer/v1"
 	"github.com/samvaer/sync/server"
 	"github.com/samvaer/sync/syncer"
@@ -418,4 +419,75 @@ func TestSyncMatrixCoversEveryRule(t *testing.T) {
 	if n := len(plan); n < 100 {
 		t.Fatalf("only %d probes", n)
 	}
+}
+
+// A caseworker's device receives no case records through Pull — not the consultant's draft, not
+// the case — and a person's devices follow their part in the case: made the case's consultant,
+// the next sync brings it as a snapshot; unassigned, the next sync purges it.
+func TestOnlyAConsultantsDevicesHoldACase(t *testing.T) {
+	ctx := context.Background()
+	s := startServer(t)
+	st := s.Store()
+	for name, roles := range map[string][]string{"kim": {"consultant"}, "sara": {"caseworker"}, "bo": {"caseworker", "consultant"}} {
+		_, err := st.AddUser(ctx, name, roles)
+		mustDo(t, err)
+	}
+	caseID, err := st.AddCase(ctx, server.NewCase{Children: []string{"Ida"}, Caseworker: "sara"})
+	mustDo(t, err)
+	mustDo(t, st.AssignCase(ctx, server.Actor{}, caseID, "bo", "caseworker"))
+	start := time.Now().Add(time.Hour)
+	visit, err := st.AddVisit(ctx, server.NewVisit{CaseID: caseID, Consultant: "kim", Kind: "supervised", Start: start, End: start.Add(time.Hour)})
+	mustDo(t, err)
+	kim, sara, bo := enrollTablet(t, s, "kim"), enrollTablet(t, s, "sara"), enrollTablet(t, s, "bo")
+	for _, tb := range []*tablet{kim, sara, bo} {
+		_, err := tb.Sync(ctx)
+		mustDo(t, err)
+	}
+	mustDo(t, kim.SetReportSection(ctx, visit, "opening", "A draft only Kim's tablets hold."))
+	_, err = kim.Observe(ctx, visit, "Ida waves.")
+	mustDo(t, err)
+	_, err = kim.Sync(ctx)
+	mustDo(t, err)
+	holds := func(tb *tablet) bool {
+		t.Helper()
+		_, err := tb.Sync(ctx)
+		mustDo(t, err)
+		visits, err := tb.Visits(ctx)
+		mustDo(t, err)
+		_, caseErr := tb.Case(ctx, caseID)
+		if (len(visits) > 0) != (caseErr == nil) {
+			t.Fatalf("the tablet holds %d visits but the case: %v", len(visits), caseErr)
+		}
+		return len(visits) > 0
+	}
+	if !holds(kim) {
+		t.Fatal("the consultant's tablet does not hold the case")
+	}
+	if holds(sara) || holds(bo) {
+		t.Fatal("a caseworker's tablet holds the case")
+	}
+	// Bo becomes a consultant of the case with a visit of his own: a snapshot.
+	_, err = st.AddVisit(ctx, server.NewVisit{CaseID: caseID, Consultant: "bo", Kind: "supervised", Start: start.Add(24 * time.Hour), End: start.Add(25 * time.Hour)})
+	mustDo(t, err)
+	if !holds(bo) {
+		t.Fatal("a newly assigned consultant's tablet does not get the case")
+	}
+	visits, err := bo.Visits(ctx)
+	mustDo(t, err)
+	if v := visitByID(visits, visit); v == nil || v.Report[slices.Index(syncer.ReportSections, "opening")].Text != "A draft only Kim's tablets hold." || len(v.Observations) != 1 {
+		t.Fatalf("the snapshot lacks the draft and the observation: %+v", v)
+	}
+	mustDo(t, st.UnassignCase(ctx, server.Actor{}, caseID, "bo"))
+	if holds(bo) {
+		t.Fatal("an unassigned user's tablet still holds the case")
+	}
+}
+
+func visitByID(visits []clientlib.Visit, id string) *clientlib.Visit {
+	for i := range visits {
+		if visits[i].ID == id {
+			return &visits[i]
+		}
+	}
+	return nil
 }

@@ -304,16 +304,45 @@ func (s *Store) CancelVisit(ctx context.Context, visitID string) error {
 	})
 }
 
-// CaseDigest is the digest of a case's state; equal on every replica that has converged. A case
-// that does not exist is NotFound, not the digest of nothing.
+// CaseDigest is the digest of what a consultant's device should hold of a case: equal to the
+// digest of every consultant's tablet of the case that has synced (CaseDigestFor). A case that
+// does not exist is NotFound, not the digest of nothing.
 func (s *Store) CaseDigest(ctx context.Context, caseID string) (string, error) {
+	return s.CaseDigestFor(ctx, caseID, Holder{Role: syncer.RoleConsultant})
+}
+
+// Holder names whose devices a digest is for: a case role, or a user (by name or id) with the
+// part they play in the case.
+type Holder struct{ Role, User string }
+
+// CaseDigestFor is the digest of what a device of the holder should hold of a case now: the
+// case's records as records.Digest defines it when the holder's part holds the case
+// (syncer.HoldsCase), the empty digest when it holds nothing of it. A tablet's digest equals it
+// once the tablet has synced, whatever was purged.
+func (s *Store) CaseDigestFor(ctx context.Context, caseID string, h Holder) (string, error) {
 	var sum string
 	err := s.db.ReadTx(ctx, func(tx *sql.Tx) error {
 		if err := s.caseExists(ctx, tx, caseID); err != nil {
 			return err
 		}
+		roles := []string{h.Role}
+		if h.User != "" {
+			u, err := userByName(ctx, tx, h.User)
+			if err != nil {
+				return err
+			}
+			if roles, _, err = caseRolesOf(ctx, tx, Identity{UserID: u.ID, Roles: u.Roles}, caseID); err != nil {
+				return err
+			}
+		} else if !slices.Contains(syncer.CaseRoles, h.Role) {
+			return syncer.Errorf(syncer.CodeInvalid, "A digest is for a case role (consultant, caseworker or coordinator) or a user.")
+		}
+		if !syncer.HoldsCase(roles) {
+			sum = records.EmptyDigest()
+			return nil
+		}
 		var err error
-		sum, err = records.Digest(ctx, tx, s.sealer, caseID)
+		sum, err = records.Digest(ctx, tx, s.sealer, caseID, s.nowMs())
 		return err
 	})
 	return sum, err

@@ -231,9 +231,17 @@ func (a *admin) deviceList() *cobra.Command {
 }
 
 func (a *admin) digest() *cobra.Command {
-	cmd := &cobra.Command{Use: "digest CASE", Short: "the case's state digest (equal on every converged replica)", Args: argsExactly("CASE")}
+	cmd := &cobra.Command{Use: "digest CASE [--role R | --user NAME]",
+		Short: "the digest of what a device of role R (default consultant) or of user NAME should hold of the case: equal to the tablet's digest once it synced",
+		Args:  argsExactly("CASE")}
+	var h server.Holder
+	cmd.Flags().StringVar(&h.Role, "role", "consultant", "consultant, caseworker or coordinator")
+	cmd.Flags().StringVar(&h.User, "user", "", "a user (by name): what their devices should hold")
 	cmd.RunE = a.do(func(ctx context.Context, st *server.Store, args []string) error {
-		d, err := st.CaseDigest(ctx, args[0])
+		if h.User != "" {
+			h.Role = ""
+		}
+		d, err := st.CaseDigestFor(ctx, args[0], h)
 		if err != nil {
 			return err
 		}

@@ -144,6 +144,19 @@ func TestWalkThrough(t *testing.T) {
 	if tabletDigest != serverDigest || len(tabletDigest) != 64 {
 		t.Fatalf("digests differ: tablet %s, server %s", tabletDigest, serverDigest)
 	}
+	// The digest is for a holder: kim's devices hold what a consultant's do; a caseworker's hold
+	// nothing of the case.
+	if d := strings.TrimSpace(c.must("admin", "--data", data, "digest", caseID, "--user", "kim")); d != tabletDigest {
+		t.Fatalf("the digest for kim %s, kim's tablet %s", d, tabletDigest)
+	}
+	for _, args := range [][]string{{"--role", "caseworker"}, {"--user", "sara"}} {
+		if d := strings.TrimSpace(c.must(append([]string{"admin", "--data", data, "digest", caseID}, args...)...)); d == tabletDigest || len(d) != 64 {
+			t.Fatalf("the digest %v is %s", args, d)
+		}
+	}
+	if _, err := c.run("", "admin", "--data", data, "digest", caseID, "--role", "admin"); err == nil {
+		t.Fatal("a digest for a role that holds no case part must be refused")
+	}
 	devices := c.must("admin", "--data", data, "device", "list")
 	if !strings.Contains(devices, "iPad 3") || !strings.Contains(devices, "active") {
 		t.Fatalf("device list:\n%s", devices)

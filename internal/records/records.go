@@ -108,14 +108,22 @@ func Query(ctx context.Context, q Querier, s seal.Sealer, query string, args ...
 	return out, err
 }
 
-// Digest is the digest of a case's state (syncer.Digester over its plaintext records in id
-// order). Run it in a read transaction so it sees one snapshot.
-func Digest(ctx context.Context, q Querier, s seal.Sealer, caseID string) (string, error) {
-	d := syncer.NewDigester()
-	err := Each(ctx, q, s, func(rec *v1.CommittedChange) error { d.Add(rec); return nil },
-		`SELECT id, state FROM records WHERE case_id = ? ORDER BY id`, caseID)
+// Digest is the digest of what a device that holds the case keeps of it at nowMs: its records in
+// id order as syncer.HeldState leaves them under syncer.DefaultRetention (a delivered report's
+// family without what a person wrote), through syncer.Digester over the plaintext. Both ends
+// compute it the same way, so equal means the tablet holds what it should hold, also after its
+// purge. Run it in a read transaction so it sees one snapshot.
+func Digest(ctx context.Context, q Querier, s seal.Sealer, caseID string, nowMs int64) (string, error) {
+	recs, err := Query(ctx, q, s, `SELECT id, state FROM records WHERE case_id = ? ORDER BY id`, caseID)
 	if err != nil {
 		return "", err
 	}
+	d := syncer.NewDigester()
+	for _, rec := range syncer.HeldState(recs, nowMs, syncer.DefaultRetention) {
+		d.Add(rec)
+	}
 	return d.Sum(), nil
 }
+
+// EmptyDigest is the digest of a case a device holds nothing of.
+func EmptyDigest() string { return syncer.NewDigester().Sum() }

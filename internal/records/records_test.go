@@ -64,16 +64,16 @@ func TestDigestComparesStores(t *testing.T) {
 	put(t, b, item)
 	put(t, b, other)
 	put(t, b, visit)
-	da, err := Digest(ctx, a, testKey, "c1")
+	da, err := Digest(ctx, a, testKey, "c1", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := Digest(ctx, b, testKey, "c1")
+	db, err := Digest(ctx, b, testKey, "c1", 0)
 	if err != nil || da != db {
 		t.Fatalf("digests %s / %s (%v)", da, db, err)
 	}
 	put(t, b, rec(syncer.TypeChecklistItem, "i1", "c1", &v1.Field{Name: "visit_id", Value: "v1", Rev: 2}))
-	if db, _ = Digest(ctx, b, testKey, "c1"); db == da {
+	if db, _ = Digest(ctx, b, testKey, "c1", 0); db == da {
 		t.Fatal("a changed revision must change the digest")
 	}
 	if got, _ := Load(ctx, a, testKey, "nope"); got != nil {
@@ -104,7 +104,45 @@ func TestMovedStateFailsToOpen(t *testing.T) {
 	if strings.Contains(err.Error(), "MARKER") {
 		t.Fatalf("error holds content: %v", err)
 	}
-	if _, err := Digest(ctx, db, testKey, "c1"); err == nil {
+	if _, err := Digest(ctx, db, testKey, "c1", 0); err == nil {
 		t.Fatal("digest over a moved state succeeded")
+	}
+}
+
+// A store that purged a delivered report's text has the digest of one that did not purge it yet:
+// the digest is over what a device should hold. A draft's text counts.
+func TestDigestIsOverWhatADeviceShouldHold(t *testing.T) {
+	ctx := context.Background()
+	full, purged := open(t), open(t)
+	report := func(state string, text string) *v1.CommittedChange {
+		fs := []*v1.Field{{Name: "visit_id", Value: "v1", Rev: 1}, {Name: "state", Value: state, Rev: 2}, {Name: "acknowledged_ms", Value: "1000", Rev: 2}}
+		if text != "" {
+			fs = append(fs, &v1.Field{Name: "opening", Value: text, Rev: 1})
+		}
+		return rec(syncer.TypeReport, "r1", "c1", fs...)
+	}
+	obs := func(text string) *v1.CommittedChange {
+		fs := []*v1.Field{{Name: "visit_id", Value: "v1", Rev: 3}}
+		if text != "" {
+			fs = append(fs, &v1.Field{Name: "text", Value: text, Rev: 3})
+		}
+		return rec(syncer.TypeObservation, "o1", "c1", fs...)
+	}
+	put(t, full, report(syncer.StateAcknowledged, "Ida was glad."))
+	put(t, full, obs("Ida waves."))
+	put(t, purged, report(syncer.StateAcknowledged, ""))
+	put(t, purged, obs(""))
+	df, err := Digest(ctx, full, testKey, "c1", 2000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dp, _ := Digest(ctx, purged, testKey, "c1", 2000); dp != df {
+		t.Fatal("a purged acknowledged report changes the digest")
+	}
+	put(t, full, report(syncer.StateSubmitted, "Ida was glad."))
+	put(t, purged, report(syncer.StateSubmitted, ""))
+	df, _ = Digest(ctx, full, testKey, "c1", 2000)
+	if dp, _ := Digest(ctx, purged, testKey, "c1", 2000); dp == df {
+		t.Fatal("a submitted report that should still be held has no text, and the digest does not show it")
 	}
 }
