@@ -17,11 +17,14 @@ build:
 	go build -o bin/samvaer ./cmd/samvaer
 
 # deps installs the Debian packages the tests use when they are missing (as root, as on CI):
-# pdftotext reads exported PDFs back, Chromium runs the browser tests.
+# pdftotext reads exported PDFs back, Chromium runs the browser tests, jq and curl run the
+# README's walk-through as written.
 deps:
 	@missing=""; \
 	command -v pdftotext >/dev/null || missing="$$missing poppler-utils"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v jq >/dev/null || missing="$$missing jq"; \
+	command -v curl >/dev/null || missing="$$missing curl"; \
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
 
 test: deps

@@ -94,3 +94,30 @@ func (t *Tablet) Case(ctx context.Context, caseID string) (Case, error) {
 	})
 	return c, err
 }
+
+// CaseRef names a case the tablet holds by its id and reference, nothing about its people.
+type CaseRef struct {
+	ID        string `json:"id"`
+	Reference string `json:"reference"`
+}
+
+// Cases lists the cases the tablet holds, by id.
+func (t *Tablet) Cases(ctx context.Context) ([]CaseRef, error) {
+	if err := t.usable(); err != nil {
+		return nil, err
+	}
+	var out []CaseRef
+	err := t.store.db.ReadTx(ctx, func(tx *sql.Tx) error {
+		recs, err := records.Query(ctx, tx, t.store.keys, `SELECT id, state FROM records WHERE type = ? ORDER BY id`, syncer.TypeCase)
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			if !r.Deleted {
+				out = append(out, CaseRef{ID: r.Record.Id, Reference: syncer.Value(r, "reference")})
+			}
+		}
+		return nil
+	})
+	return out, err
+}

@@ -61,10 +61,16 @@ func (t *Tablet) purgeDelivered(ctx context.Context) (int, error) {
 			if waiting || !anySensitive(recs) {
 				continue
 			}
-			for _, r := range recs {
+			stripped := make([]string, len(recs))
+			for i, r := range recs {
 				if err := t.store.saveStripped(ctx, tx, r); err != nil {
 					return err
 				}
+				stripped[i] = r.Record.Id
+			}
+			// The changes kept for a restored server hold the same text: it goes too.
+			if err := forgetChangesOf(ctx, tx, stripped); err != nil {
+				return err
 			}
 			n++
 		}

@@ -212,6 +212,27 @@ func (t *Tablet) applyPage(ctx context.Context, tx *sql.Tx, page *v1.PullRespons
 	if nextCursor < cursor {
 		return syncer.Errorf(syncer.CodeFailedPrecondition, "The server's change log is behind this tablet (%d < %d); was the server restored from an older backup? Ask an admin.", nextCursor, cursor)
 	}
+	acked, err := metaInt(ctx, tx, metaAckedSeq)
+	if err != nil {
+		return err
+	}
+	if page.NextCursorMark != 0 && page.DeviceLastSeq < acked {
+		// The server acknowledged more of this tablet's changes than it holds now.
+		return &errHistory{detail: &v1.HistoryMismatch{Kind: v1.HistoryMismatch_KIND_SERVER_RESTORED, DeviceLastSeq: page.DeviceLastSeq},
+			cause: syncer.Errorf(syncer.CodeFailedPrecondition, "The server holds this tablet's changes up to %d but had acknowledged up to %d: it was restored from an older backup. The tablet sends them again.", page.DeviceLastSeq, acked)}
+	}
+	if resync, err := metaInt(ctx, tx, metaResync); err != nil {
+		return err
+	} else if resync == 1 {
+		// The first page after the server lost the tablet's position: the records held came
+		// from commits the server may no longer have, so they are replaced by what it sends.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM records`); err != nil {
+			return fmt.Errorf("fetch afresh: %w", err)
+		}
+		if err := setMeta(ctx, tx, metaResync, "0"); err != nil {
+			return err
+		}
+	}
 	// Prepared once per page: an initial sync applies many thousands.
 	load, err := tx.PrepareContext(ctx, `SELECT state FROM records WHERE id = ?`)
 	if err != nil {
@@ -272,8 +293,8 @@ func (t *Tablet) applyPage(ctx context.Context, tx *sql.Tx, page *v1.PullRespons
 			return fmt.Errorf("write record: %w", err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE server_seq > 0 AND server_seq <= ?`, nextCursor); err != nil {
-		return fmt.Errorf("remove confirmed changes: %w", err)
+	if err := keepConfirmed(ctx, tx, t.nowMs(), `server_seq > 0 AND server_seq <= ?`, nextCursor); err != nil {
+		return err
 	}
 	for _, caseID := range page.PurgeCases {
 		if err := t.store.purgeCase(ctx, tx, caseID); err != nil {
@@ -284,7 +305,11 @@ func (t *Tablet) applyPage(ctx context.Context, tx *sql.Tx, page *v1.PullRespons
 	if err != nil {
 		return err
 	}
-	return setMeta(ctx, tx, metaKnownCases, string(knownJSON), metaCursor, itoa(nextCursor), metaHLC, strconv.FormatUint(uint64(t.clock.Last()), 10),
+	if err := notePosition(ctx, tx, nextCursor, page.NextCursorMark, t.nowMs()); err != nil {
+		return err
+	}
+	return setMeta(ctx, tx, metaKnownCases, string(knownJSON), metaCursor, itoa(nextCursor), metaCursorMark, itoa(page.NextCursorMark),
+		metaHLC, strconv.FormatUint(uint64(t.clock.Last()), 10),
 		metaClockOffset, itoa(t.clockOffset()))
 }
 
@@ -377,6 +402,7 @@ func (s *store) appendOutbox(ctx context.Context, q querier, c *v1.Change, bases
 func (s *store) purgeCase(ctx context.Context, tx *sql.Tx, caseID string) error {
 	for _, q := range []string{
 		`DELETE FROM outbox WHERE record_id IN (SELECT id FROM records WHERE case_id = ?)`,
+		`DELETE FROM acknowledged WHERE record_id IN (SELECT id FROM records WHERE case_id = ?)`,
 		`DELETE FROM dead_letters WHERE record_id IN (SELECT id FROM records WHERE case_id = ?)`,
 		`DELETE FROM records WHERE case_id = ?`,
 	} {
@@ -386,7 +412,7 @@ func (s *store) purgeCase(ctx context.Context, tx *sql.Tx, caseID string) error 
 	}
 	// Changes to records the tablet never had confirmed (a new observation the server refused,
 	// once the case left the user's scope) name their case only inside the change.
-	for _, table := range []string{"outbox", "dead_letters"} {
+	for _, table := range []string{"outbox", "acknowledged", "dead_letters"} {
 		if err := s.purgeChangesOfCase(ctx, tx, table, caseID); err != nil {
 			return err
 		}
@@ -394,7 +420,8 @@ func (s *store) purgeCase(ctx context.Context, tx *sql.Tx, caseID string) error 
 	return nil
 }
 
-// purgeChangesOfCase deletes the rows of table (outbox or dead_letters) whose change is for caseID.
+// purgeChangesOfCase deletes the rows of table (outbox, acknowledged or dead_letters) whose change
+// is for caseID.
 func (s *store) purgeChangesOfCase(ctx context.Context, tx *sql.Tx, table, caseID string) error {
 	rows, err := tx.QueryContext(ctx, `SELECT seq, change FROM `+table)
 	if err != nil {

@@ -37,6 +37,9 @@ type SyncResult struct {
 	Purged int `json:"purged"`
 	// UnlockFailuresReported is the number of wrong PINs the server's audit log took.
 	UnlockFailuresReported int `json:"unlock_failures_reported"`
+	// Renumbered is the number of changes numbered anew and sent again because the tablet or the
+	// server had been restored from an older copy (history.go).
+	Renumbered int `json:"renumbered"`
 }
 
 // Sync pushes every pending change and pulls everything the server committed since the last
@@ -68,18 +71,32 @@ func (t *Tablet) Sync(ctx context.Context) (SyncResult, error) {
 
 func (t *Tablet) sync(ctx context.Context) (SyncResult, error) {
 	var r SyncResult
-	if err := t.push(ctx, &r); err != nil {
+	err := t.transfer(ctx, &r)
+	// A history the server does not share (a restore of either end) is repaired here, by the
+	// tablet alone, and the transfer runs again (history.go).
+	for i := 0; i < maxRepairs; i++ {
+		var h *errHistory
+		if !errors.As(err, &h) {
+			break
+		}
+		n, rerr := t.repair(ctx, h.detail)
+		if rerr != nil {
+			return r, rerr
+		}
+		r.Renumbered += n
+		err = t.transfer(ctx, &r)
+	}
+	if err != nil {
 		return r, err
 	}
-	if err := t.pull(ctx, &r); err != nil {
-		return r, err
-	}
-	var err error
 	if r.Purged, err = t.purgeDelivered(ctx); err != nil {
 		return r, err
 	}
 	now := t.nowMs()
 	err = t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
+		if err := t.store.forgetAcknowledged(ctx, tx, now-t.opts.KeepAcknowledged.Milliseconds()); err != nil {
+			return err
+		}
 		return setMeta(ctx, tx, metaLastSync, itoa(now), metaLastContact, itoa(now), metaClockOffset, itoa(t.clockOffset()))
 	})
 	if err != nil {
@@ -92,16 +109,33 @@ func (t *Tablet) sync(ctx context.Context) (SyncResult, error) {
 	return r, err
 }
 
+// transfer pushes the outbox, then pulls.
+func (t *Tablet) transfer(ctx context.Context, r *SyncResult) error {
+	if err := t.push(ctx, r); err != nil {
+		return err
+	}
+	return t.pull(ctx, r)
+}
+
 // push sends unacknowledged outbox entries in device_seq order, in batches, and settles each
-// batch's results.
+// batch's results. Each push names the tablet's pull position, which the changes' base
+// revisions refer to.
 func (t *Tablet) push(ctx context.Context, r *SyncResult) error {
+	cursor, err := metaInt(ctx, t.store.db.Read, metaCursor)
+	if err != nil {
+		return err
+	}
+	mark, err := metaInt(ctx, t.store.db.Read, metaCursorMark)
+	if err != nil {
+		return err
+	}
 	var after int64
 	for {
 		batch, err := t.nextBatch(ctx, after)
 		if err != nil || len(batch) == 0 {
 			return err
 		}
-		res, err := call(ctx, t, "push", &v1.PushRequest{Changes: batch}, t.syncRPC.Push)
+		res, err := call(ctx, t, "push", &v1.PushRequest{Changes: batch, Cursor: cursor, CursorMark: mark}, t.syncRPC.Push)
 		if err != nil {
 			return err
 		}
@@ -165,8 +199,13 @@ func (t *Tablet) settle(ctx context.Context, tx *sql.Tx, results []*v1.ChangeRes
 	if err != nil {
 		return r, err
 	}
+	acked, err := metaInt(ctx, tx, metaAckedSeq)
+	if err != nil {
+		return r, err
+	}
 	now := t.nowMs()
 	for _, res := range results {
+		acked = max(acked, res.DeviceSeq)
 		var recordID string
 		var blob []byte
 		var acked int64
@@ -210,15 +249,16 @@ func (t *Tablet) settle(ctx context.Context, tx *sql.Tx, results []*v1.ChangeRes
 			continue // a result this app does not know: keep the change; it is sent again
 		}
 		r.Pushed++
-		query, args := `UPDATE outbox SET server_seq = ? WHERE seq = ?`, []any{res.ServerSeq, res.DeviceSeq}
-		if res.ServerSeq <= cursor {
-			query, args = `DELETE FROM outbox WHERE seq = ?`, []any{res.DeviceSeq}
-		}
-		if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE outbox SET server_seq = ? WHERE seq = ?`, res.ServerSeq, res.DeviceSeq); err != nil {
 			return r, fmt.Errorf("settle change %d: %w", res.DeviceSeq, err)
 		}
+		if res.ServerSeq <= cursor {
+			if err := keepConfirmed(ctx, tx, now, `seq = ?`, res.DeviceSeq); err != nil {
+				return r, err
+			}
+		}
 	}
-	return r, setMeta(ctx, tx, metaClockOffset, itoa(t.clockOffset()))
+	return r, setMeta(ctx, tx, metaClockOffset, itoa(t.clockOffset()), metaAckedSeq, itoa(acked))
 }
 
 // pull applies pages of committed changes after the stored cursor until the server has no more.
@@ -226,6 +266,10 @@ func (t *Tablet) settle(ctx context.Context, tx *sql.Tx, results []*v1.ChangeRes
 // interrupted pull resumes from the last applied page.
 func (t *Tablet) pull(ctx context.Context, r *SyncResult) error {
 	cursor, err := metaInt(ctx, t.store.db.Read, metaCursor)
+	if err != nil {
+		return err
+	}
+	mark, err := metaInt(ctx, t.store.db.Read, metaCursorMark)
 	if err != nil {
 		return err
 	}
@@ -250,7 +294,7 @@ func (t *Tablet) pull(ctx context.Context, r *SyncResult) error {
 		}()
 		return ch
 	}
-	next := fetch(&v1.PullRequest{Cursor: cursor, KnownCases: slices.Clone(known)})
+	next := fetch(&v1.PullRequest{Cursor: cursor, CursorMark: mark, KnownCases: slices.Clone(known)})
 	purged := false
 	for {
 		f := <-next
@@ -266,7 +310,7 @@ func (t *Tablet) pull(ctx context.Context, r *SyncResult) error {
 		slices.Sort(known)
 		known = slices.Compact(known)
 		if res.More {
-			next = fetch(&v1.PullRequest{Cursor: res.NextCursor, KnownCases: slices.Clone(known),
+			next = fetch(&v1.PullRequest{Cursor: res.NextCursor, CursorMark: res.NextCursorMark, KnownCases: slices.Clone(known),
 				SnapshotCase: res.SnapshotCase, SnapshotAfter: res.SnapshotAfter})
 		}
 		err = t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
@@ -307,6 +351,9 @@ func call[Req, Res any](ctx context.Context, t *Tablet, what string, msg *Req,
 		if w := wipeInstruction(err); w != nil {
 			return nil, w
 		}
+		if h := historyMismatch(err); h != nil {
+			return nil, &errHistory{detail: h, cause: wireError(what, err)}
+		}
 		if connect.CodeOf(err) == connect.CodeUnauthenticated && attempt == 0 {
 			t.forgetToken()
 			continue
@@ -333,7 +380,7 @@ var wireCodes = map[connect.Code]syncer.Code{
 	connect.CodeInvalidArgument:    syncer.CodeInvalid,
 	connect.CodeOutOfRange:         syncer.CodeInvalid,
 	connect.CodeNotFound:           syncer.CodeNotFound,
-	connect.CodeAlreadyExists:      syncer.CodeFailedPrecondition,
+	connect.CodeAlreadyExists:      syncer.CodeAlreadyExists,
 	connect.CodeUnauthenticated:    syncer.CodeUnauthenticated,
 	connect.CodePermissionDenied:   syncer.CodePermissionDenied,
 	connect.CodeFailedPrecondition: syncer.CodeFailedPrecondition,

@@ -41,6 +41,10 @@ type Options struct {
 	// LockAfter is how long the tablet may go without a successful sync before it locks itself
 	// (default 3 days). A locked tablet refuses to show or change data until a sync succeeds.
 	LockAfter time.Duration
+	// KeepAcknowledged is how long the tablet keeps a change after a pull confirmed it, so a
+	// server restored from a backup up to that old gets it back (default
+	// DefaultKeepAcknowledged). A backup older than that loses what the tablets no longer keep.
+	KeepAcknowledged time.Duration
 
 	// PIN unlocks the tablet's data key (keys.go); Enroll sets it. At least MinPINLength
 	// characters.
@@ -80,6 +84,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.LockAfter <= 0 {
 		o.LockAfter = DefaultLockAfter
+	}
+	if o.KeepAcknowledged <= 0 {
+		o.KeepAcknowledged = DefaultKeepAcknowledged
 	}
 	if o.MaxPINAttempts <= 0 {
 		o.MaxPINAttempts = DefaultMaxPINAttempts

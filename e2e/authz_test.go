@@ -307,7 +307,8 @@ func probeEnableUser(t *testing.T, m *matrixWorld, c *matrixCaller, _ string) bo
 var caseRefusals = []connect.Code{connect.CodePermissionDenied, connect.CodeNotFound}
 
 func probeCreateCase(t *testing.T, m *matrixWorld, c *matrixCaller, _ string) bool {
-	req := &v1.CreateCaseRequest{Children: []string{"Matrix child"}, Reference: "matrix"}
+	// Each allowed call makes a case, and a reference names one case.
+	req := &v1.CreateCaseRequest{Children: []string{"Matrix child"}, Reference: "matrix " + syncer.NewID()}
 	if c.role != "caseworker" {
 		req.Caseworker = "caseworker" // a coordinator creates a case for a caseworker
 	}

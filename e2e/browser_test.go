@@ -38,6 +38,7 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("accept-lang", "da-DK,da"), // a Danish municipality's browser
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1366, 900), // a laptop screen
 	}
@@ -122,11 +123,11 @@ func TestBrowserAdminEnrollsATablet(t *testing.T) {
 		withSession(t, w.srv, "Ada"),
 		chromedp.Navigate(w.srv.URL()+"/admin/devices"),
 		chromedp.SetValue(chromedp.CSS(`select[name="user"]`), "Kim"),
-		chromedp.Click(chromedp.Search(`//button[text()="Issue a one-time code"]`)),
+		chromedp.Click(chromedp.Search(`//button[text()="Udsted en engangskode"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`p.notice`)),
 	)
 	notice := text(t, b, "p.notice")
-	m := regexp.MustCompile(`Enrollment code ([A-Z2-7]{16})`).FindStringSubmatch(notice)
+	m := regexp.MustCompile(`Engangskode ([A-Z2-7]{16})`).FindStringSubmatch(notice)
 	if m == nil {
 		t.Fatalf("no code on the page: %q", notice)
 	}

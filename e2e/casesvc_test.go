@@ -53,6 +53,10 @@ func TestCaseServiceBuildsWhatTheTabletSees(t *testing.T) {
 	if len(kids) != 2 {
 		t.Fatalf("child ids %v", kids)
 	}
+	if _, err := sara.cases.CreateCase(ctx, authed(sara, &v1.CreateCaseRequest{Children: []string{"Sofie"}, Reference: "2026-7"})); connect.CodeOf(err) != connect.CodeAlreadyExists ||
+		!strings.Contains(err.Error(), "reference") || strings.Contains(err.Error(), "Sofie") {
+		t.Fatalf("a second case with the reference 2026-7: %v", err)
+	}
 	_, err = sara.cases.SetDecision(ctx, authed(sara, &v1.SetDecisionRequest{CaseId: caseID, Kind: v1.VisitKind_VISIT_KIND_SUPPORTED, ConsentParents: true}))
 	mustDo(t, err)
 	cond, err := sara.cases.SetConditions(ctx, authed(sara, &v1.SetConditionsRequest{CaseId: caseID, Text: "Sober on arrival."}))

@@ -94,36 +94,44 @@ func TestBrowserCaseworkerReceivesAReportAndAdminRevokesTheTablet(t *testing.T) 
 		chromedp.WaitVisible(chromedp.CSS(`input[name="name"]`)),
 		chromedp.SendKeys(chromedp.CSS(`input[name="name"]`), "sara"),
 		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), "sara has a long password"),
-		chromedp.Click(chromedp.Search(`//button[text()="Sign in"]`)),
+		chromedp.Click(chromedp.Search(`//button[text()="Log ind"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`table.inbox`)),
 		screenshot(t, "inbox"),
 	)
 	inbox = text(t, b, "table.inbox")
-	if !strings.Contains(inbox, "2026-0042") || !strings.Contains(inbox, "submitted") {
+	if !strings.Contains(inbox, "2026-0042") || !strings.Contains(inbox, "Ida Sørensen") || !strings.Contains(inbox, "Ny") {
 		t.Fatalf("the inbox does not show the submitted report: %q", inbox)
 	}
 	step(t, b,
-		chromedp.Click(chromedp.Search(`//a[text()="Open"]`)),
+		chromedp.Click(chromedp.Search(`//a[text()="Åbn"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`select[name="reason"]`)),
-		chromedp.SetValue(chromedp.CSS(`select[name="reason"]`), "Reading a delivered report"),
-		chromedp.Click(chromedp.Search(`//button[text()="Open the report"]`)),
+		chromedp.SetValue(chromedp.CSS(`select[name="reason"]`), "Læser en modtaget samværsbeskrivelse"),
+		chromedp.Click(chromedp.Search(`//button[text()="Åbn samværsbeskrivelsen"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`ol.timeline`)),
 		screenshot(t, "report"),
 	)
 	page := text(t, b, "main")
-	for _, want := range []string{observation, opening, "Ida Sørensen", "Rum 2"} {
+	for _, want := range []string{observation, opening, "Ida Sørensen", "Mette Sørensen", "Rum 2", "fra enheden iPad 3, Team Nord"} {
 		if !strings.Contains(page, want) {
 			t.Fatalf("the report page lacks %q", want)
 		}
 	}
+	// Acknowledging asks first and says what happens.
 	step(t, b,
-		chromedp.Click(chromedp.Search(`//button[text()="Acknowledge"]`)),
+		chromedp.Click(chromedp.Search(`//button[text()="Kvittér for modtagelse"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`div.confirm`)),
+	)
+	if confirm := text(t, b, "div.confirm"); !strings.Contains(confirm, "sletter sin kopi af teksten ved næste synkronisering") {
+		t.Fatalf("the confirmation does not say what acknowledging does: %q", confirm)
+	}
+	step(t, b,
+		chromedp.Click(chromedp.Search(`//button[text()="Ja, kvittér for modtagelsen"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`p.notice`)),
 	)
-	if notice := text(t, b, "p.notice"); notice != "Report acknowledged." {
+	if notice := text(t, b, "p.notice"); notice != "Du har kvitteret for modtagelsen af samværsbeskrivelsen." {
 		t.Fatalf("after acknowledging: %q", notice)
 	}
-	if state := text(t, b, "table.facts"); !strings.Contains(state, "acknowledged") {
+	if state := text(t, b, "table.facts"); !strings.Contains(state, "Kvitteret") {
 		t.Fatalf("the report is not shown as acknowledged: %q", state)
 	}
 
@@ -139,14 +147,14 @@ func TestBrowserCaseworkerReceivesAReportAndAdminRevokesTheTablet(t *testing.T) 
 			}
 		}
 	}
-	pdfURL, err := chromedp.Run(b, chromedp.AttributeValue(chromedp.Search(`//a[text()="Export as PDF"]`), "href"))
+	pdfURL, err := chromedp.Run(b, chromedp.AttributeValue(chromedp.Search(`//a[text()="Eksportér som PDF"]`), "href"))
 	mustDo(t, err)
 	pdf := getWithSession(t, s.URL()+pdfURL.Value, session)
 	if !strings.HasPrefix(string(pdf), "%PDF-") {
 		t.Fatal("the export is not a PDF")
 	}
 	pdfText := pdfToText(t, pdf)
-	for _, want := range []string{observation, opening, "Case 2026-0042"} {
+	for _, want := range []string{observation, opening, "Journalnr. 2026-0042", "fra enheden iPad 3, Team Nord"} {
 		if !strings.Contains(pdfText, want) {
 			t.Fatalf("the PDF lacks %q", want)
 		}
@@ -172,7 +180,7 @@ func TestBrowserCaseworkerReceivesAReportAndAdminRevokesTheTablet(t *testing.T) 
 	mustDo(t, err)
 	found := false
 	for _, e := range reads {
-		found = found || (e.Kind == server.AuditCaseRead && e.Purpose == "Reading a delivered report")
+		found = found || (e.Kind == server.AuditCaseRead && e.Purpose == "Læser en modtaget samværsbeskrivelse")
 	}
 	if !found {
 		t.Fatal("opening the report in the browser is not in the access log with its purpose")
@@ -180,17 +188,19 @@ func TestBrowserCaseworkerReceivesAReportAndAdminRevokesTheTablet(t *testing.T) 
 
 	// The admin revokes the tablet as lost; at its next sync it is refused and wipes itself.
 	step(t, b,
-		chromedp.Click(chromedp.Search(`//button[text()="Sign out"]`)),
+		chromedp.Click(chromedp.Search(`//button[text()="Log ud"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`input[name="name"]`)),
 		chromedp.SendKeys(chromedp.CSS(`input[name="name"]`), "ada"),
 		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), "ada has a long password"),
-		chromedp.Click(chromedp.Search(`//button[text()="Sign in"]`)),
-		chromedp.WaitVisible(chromedp.Search(`//button[text()="Lost"]`)),
-		chromedp.Click(chromedp.Search(`//button[text()="Lost"]`)),
+		chromedp.Click(chromedp.Search(`//button[text()="Log ind"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//button[text()="Mistet"]`)),
+		chromedp.Click(chromedp.Search(`//button[text()="Mistet"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//button[text()="Ja, meld den mistet"]`)),
+		chromedp.Click(chromedp.Search(`//button[text()="Ja, meld den mistet"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`p.notice`)),
 		screenshot(t, "admin-revoked"),
 	)
-	if notice := text(t, b, "p.notice"); !strings.Contains(notice, "revoked as lost") {
+	if notice := text(t, b, "p.notice"); !strings.Contains(notice, "er meldt mistet") {
 		t.Fatalf("after revoking: %q", notice)
 	}
 	out, err := tab.run("sync")

@@ -242,8 +242,8 @@ func TestAFullDiskIsReportedAndLosesNothing(t *testing.T) {
 		t.Fatal("the metrics do not show that writes fail")
 	}
 	// The pages obey the same rule, in their own words: a sign-in (it writes the audit log and a
-	// session) is refused with 507 and a sentence saying nothing was saved.
-	if status, body := d.signIn("sara", "sara has a long password"); status != http.StatusInsufficientStorage || !strings.Contains(body, "was not saved") {
+	// session) is refused with 507 and a sentence, in Danish by default, saying nothing was saved.
+	if status, body := d.signIn("sara", "sara has a long password"); status != http.StatusInsufficientStorage || !strings.Contains(body, "blev ikke gemt") {
 		t.Fatalf("a sign-in on a full disk: %d\n%s", status, body)
 	}
 

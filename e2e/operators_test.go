@@ -65,8 +65,8 @@ func TestAnUnknownProcedureIsUnimplemented(t *testing.T) {
 	}
 }
 
-// The binary an operator runs: `admin digest` of a case the server does not have fails (exit
-// status 1, "No case has id") instead of printing the hash of nothing, and `serve` refuses a data
+// The binary an operator runs: `admin digest` of a case the server does not have fails (a
+// non-zero exit status, "No case …") instead of printing the hash of nothing, and `serve` refuses a data
 // directory whose database file was emptied beside its keys, leaving the file as it was.
 func TestOperatorCommandsFailClearly(t *testing.T) {
 	bin := buildSamvaer(t)
@@ -86,7 +86,7 @@ func TestOperatorCommandsFailClearly(t *testing.T) {
 		t.Fatalf("user add: %d\n%s", code, out)
 	}
 	unknown := "0190c5a0-0000-7000-8000-000000000000"
-	if out, code := run("admin", "--data", dir, "digest", unknown); code == 0 || !strings.Contains(out, "No case has id") {
+	if out, code := run("admin", "--data", dir, "digest", unknown); code == 0 || !strings.Contains(out, "No case") {
 		t.Fatalf("digest of an unknown case: exit %d\n%s", code, out)
 	}
 	mustDo(t, os.Truncate(filepath.Join(dir, server.DBFile), 0))

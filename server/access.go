@@ -27,10 +27,10 @@ const maxPurposeBytes = 200
 func checkPurpose(purpose string) (string, error) {
 	purpose = strings.TrimSpace(purpose)
 	if purpose == "" {
-		return "", syncer.Errorf(syncer.CodeInvalid, "Say why you read this (purpose): every use of a child's data is logged with its purpose.")
+		return "", syncer.Errorf(syncer.CodeInvalid, "Say why you read this (purpose): every use of a child's data is logged with its purpose.").With("err.purpose_missing")
 	}
 	if len(purpose) > maxPurposeBytes || !utf8.ValidString(purpose) {
-		return "", syncer.Errorf(syncer.CodeInvalid, "A purpose is at most %d bytes of text.", maxPurposeBytes)
+		return "", syncer.Errorf(syncer.CodeInvalid, "A purpose is at most %d bytes of text.", maxPurposeBytes).With("err.purpose_long")
 	}
 	return purpose, nil
 }

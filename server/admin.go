@@ -36,14 +36,14 @@ type User struct {
 func (s *Store) AddUser(ctx context.Context, name string, roles []string) (User, error) {
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > 100 {
-		return User{}, syncer.Errorf(syncer.CodeInvalid, "A user needs a name of 1 to 100 characters.")
+		return User{}, syncer.Errorf(syncer.CodeInvalid, "A user needs a name of 1 to 100 characters.").With("err.user_name")
 	}
 	if len(roles) == 0 {
-		return User{}, syncer.Errorf(syncer.CodeInvalid, "A user needs at least one role (%s).", strings.Join(Roles, ", "))
+		return User{}, syncer.Errorf(syncer.CodeInvalid, "A user needs at least one role (%s).", strings.Join(Roles, ", ")).With("err.user_roles")
 	}
 	for _, r := range roles {
 		if !slices.Contains(Roles, r) {
-			return User{}, syncer.Errorf(syncer.CodeInvalid, "Unknown role %q; roles are %s.", r, strings.Join(Roles, ", "))
+			return User{}, syncer.Errorf(syncer.CodeInvalid, "Unknown role %q; roles are %s.", r, strings.Join(Roles, ", ")).With("err.user_role_unknown", "Role", r)
 		}
 	}
 	u := User{ID: syncer.NewID(), Name: name, Roles: roles}
@@ -53,7 +53,7 @@ func (s *Store) AddUser(ctx context.Context, name string, roles []string) (User,
 			return err
 		}
 		if n > 0 {
-			return syncer.Errorf(syncer.CodeFailedPrecondition, "A user with that name already exists.")
+			return syncer.Errorf(syncer.CodeAlreadyExists, "A user with that name already exists.").With("err.user_exists")
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO users (id, name, roles, created_ms) VALUES (?, ?, ?, ?)`,
 			u.ID, u.Name, strings.Join(roles, ","), s.nowMs())
@@ -73,7 +73,7 @@ func userByName(ctx context.Context, q querier, nameOrID string) (User, error) {
 	err := q.QueryRowContext(ctx, `SELECT id, name, roles, disabled FROM users WHERE name = ? OR id = ?`, nameOrID, nameOrID).
 		Scan(&u.ID, &u.Name, &roles, &u.Disabled)
 	if errors.Is(err, sql.ErrNoRows) {
-		return User{}, syncer.Errorf(syncer.CodeNotFound, "No user is named %q.", nameOrID)
+		return User{}, syncer.Errorf(syncer.CodeNotFound, "No user is named %q.", nameOrID).With("err.user_unknown", "Name", nameOrID)
 	}
 	if err != nil {
 		return User{}, fmt.Errorf("read user: %w", err)
@@ -117,26 +117,39 @@ type NewCase struct {
 // AddCase creates a case; its caseworker is a member from the start.
 func (s *Store) AddCase(ctx context.Context, nc NewCase) (string, error) {
 	if len(nc.Children) == 0 {
-		return "", syncer.Errorf(syncer.CodeInvalid, "A case needs at least one child.")
+		return "", syncer.Errorf(syncer.CodeInvalid, "A case needs at least one child.").With("err.case_child")
+	}
+	nc.Reference = strings.TrimSpace(nc.Reference)
+	if len(nc.Reference) > 100 {
+		return "", syncer.Errorf(syncer.CodeInvalid, "A case reference is at most 100 characters.")
 	}
 	if len(nc.Placement) > 1000 {
-		return "", syncer.Errorf(syncer.CodeInvalid, "The placement must be at most 1000 characters.")
+		return "", syncer.Errorf(syncer.CodeInvalid, "The placement must be at most 1000 characters.").With("err.case_placement")
 	}
 	for _, names := range [][]string{nc.Children, nc.Parents, nc.Relatives} {
 		for _, n := range names {
 			if strings.TrimSpace(n) == "" || len(n) > 200 {
-				return "", syncer.Errorf(syncer.CodeInvalid, "Names must be 1 to 200 characters.")
+				return "", syncer.Errorf(syncer.CodeInvalid, "Names must be 1 to 200 characters.").With("err.case_names")
 			}
 		}
 	}
+	// The references of the cases there are now, read without holding the writer; the write
+	// transaction then reads only cases added since.
+	known, err := s.referencesFree(ctx, s.db.Read, nc.Reference, nil)
+	if err != nil {
+		return "", err
+	}
 	caseID := syncer.NewID()
-	err := s.db.WriteTx(ctx, func(tx *sql.Tx) error {
+	err = s.db.WriteTx(ctx, func(tx *sql.Tx) error {
 		cw, err := userByName(ctx, tx, nc.Caseworker)
 		if err != nil {
 			return err
 		}
 		if !slices.Contains(cw.Roles, "caseworker") {
-			return syncer.Errorf(syncer.CodeInvalid, "%s is not a caseworker.", cw.Name)
+			return syncer.Errorf(syncer.CodeInvalid, "%s is not a caseworker.", cw.Name).With("err.not_caseworker", "Name", cw.Name)
+		}
+		if _, err := s.referencesFree(ctx, tx, nc.Reference, known); err != nil {
+			return err
 		}
 		log, err := s.newCommitLog(ctx, tx, s.nowMs())
 		if err != nil {
@@ -171,7 +184,7 @@ func (s *Store) AddCase(ctx context.Context, nc NewCase) (string, error) {
 			return err
 		}
 		if !slices.Contains(co.Roles, "coordinator") {
-			return syncer.Errorf(syncer.CodeInvalid, "%s is not a coordinator.", co.Name)
+			return syncer.Errorf(syncer.CodeInvalid, "%s is not a coordinator.", co.Name).With("err.not_coordinator", "Name", co.Name)
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO case_members (case_id, user_id, role) VALUES (?, ?, 'coordinator')`, caseID, co.ID)
 		return err
@@ -198,13 +211,13 @@ type NewVisit struct {
 // consultant a member of the case.
 func (s *Store) AddVisit(ctx context.Context, nv NewVisit) (string, error) {
 	if nv.Kind != "supervised" && nv.Kind != "supported" {
-		return "", syncer.Errorf(syncer.CodeInvalid, "A visit is supervised (overvåget) or supported (støttet).")
+		return "", syncer.Errorf(syncer.CodeInvalid, "A visit is supervised (overvåget) or supported (støttet).").With("err.visit_kind")
 	}
 	if !nv.End.After(nv.Start) {
-		return "", syncer.Errorf(syncer.CodeInvalid, "A visit must end after it starts.")
+		return "", syncer.Errorf(syncer.CodeInvalid, "A visit must end after it starts.").With("err.visit_order")
 	}
 	if len(nv.Place) > 200 || len(nv.Room) > 100 {
-		return "", syncer.Errorf(syncer.CodeInvalid, "The place must be at most 200 characters, the room at most 100.")
+		return "", syncer.Errorf(syncer.CodeInvalid, "The place must be at most 200 characters, the room at most 100.").With("err.visit_place")
 	}
 	visitID := syncer.NewID()
 	err := s.db.WriteTx(ctx, func(tx *sql.Tx) error {
@@ -225,7 +238,7 @@ func (s *Store) AddVisit(ctx context.Context, nv NewVisit) (string, error) {
 				return err
 			}
 			if d == nil || d.Record.Type != syncer.TypeDecision || d.Record.CaseId != nv.CaseID || syncer.Value(d, "kind") != nv.Kind {
-				return syncer.Errorf(syncer.CodeInvalid, "The case has no %s decision with id %q.", nv.Kind, nv.DecisionID)
+				return syncer.Errorf(syncer.CodeInvalid, "The case has no %s decision with id %q.", nv.Kind, nv.DecisionID).With("err.visit_decision")
 			}
 		}
 		consultant, err := userByName(ctx, tx, nv.Consultant)
@@ -233,7 +246,7 @@ func (s *Store) AddVisit(ctx context.Context, nv NewVisit) (string, error) {
 			return err
 		}
 		if !slices.Contains(consultant.Roles, "consultant") {
-			return syncer.Errorf(syncer.CodeInvalid, "%s is not a consultant.", consultant.Name)
+			return syncer.Errorf(syncer.CodeInvalid, "%s is not a consultant.", consultant.Name).With("err.not_consultant", "Name", consultant.Name)
 		}
 		log, err := s.newCommitLog(ctx, tx, s.nowMs())
 		if err != nil {
@@ -281,11 +294,11 @@ func (s *Store) CancelVisit(ctx context.Context, visitID string) error {
 			return err
 		}
 		if len(recs) == 0 {
-			return syncer.Errorf(syncer.CodeNotFound, "No visit has id %q.", visitID)
+			return syncer.Errorf(syncer.CodeNotFound, "No visit has id %q.", visitID).With("err.visit_unknown")
 		}
 		for _, rec := range recs {
 			if syncer.Locked(rec) && !rec.Deleted {
-				return syncer.Errorf(syncer.CodeFailedPrecondition, "Visit %s has a submitted report; a visit that took place cannot be cancelled.", visitID)
+				return syncer.Errorf(syncer.CodeFailedPrecondition, "Visit %s has a submitted report; a visit that took place cannot be cancelled.", visitID).With("err.visit_cancel_done")
 			}
 		}
 		log, err := s.newCommitLog(ctx, tx, s.nowMs())
@@ -364,7 +377,7 @@ func (s *Store) NewEnrollmentCode(ctx context.Context, userName string) (code st
 			return err
 		}
 		if u.Disabled {
-			return syncer.Errorf(syncer.CodeFailedPrecondition, "%s is disabled.", u.Name)
+			return syncer.Errorf(syncer.CodeFailedPrecondition, "%s is disabled.", u.Name).With("err.user_is_disabled", "Name", u.Name)
 		}
 		h := sha256.Sum256([]byte(code))
 		_, err = tx.ExecContext(ctx, `INSERT INTO enrollment_codes (code_hash, user_id, created_ms, expires_ms) VALUES (?, ?, ?, ?)`,

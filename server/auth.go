@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -43,11 +45,8 @@ func (s *Store) Enroll(ctx context.Context, code string, publicKey []byte, name 
 		return "", User{}, syncer.Errorf(syncer.CodeInvalid, "The device key must be an Ed25519 public key of %d bytes.", ed25519.PublicKeySize)
 	}
 	name = strings.TrimSpace(name)
-	if len(name) > 100 {
-		return "", User{}, syncer.Errorf(syncer.CodeInvalid, "A device name is at most 100 characters.")
-	}
-	if name == "" {
-		name = "tablet"
+	if len(name) > 100 || strings.ContainsFunc(name, unicode.IsControl) || !utf8.ValidString(name) {
+		return "", User{}, syncer.Errorf(syncer.CodeInvalid, "A device name is one line of at most 100 characters.")
 	}
 	h := sha256.Sum256([]byte(strings.ToUpper(strings.TrimSpace(code))))
 	now := s.nowMs()
@@ -78,6 +77,10 @@ func (s *Store) Enroll(ctx context.Context, code string, publicKey []byte, name 
 		if retry {
 			deviceID = enrolled
 			return nil
+		}
+		// Checked after the code, so a wrong code is told as such; the code stays unused.
+		if name == "" {
+			return syncer.Errorf(syncer.CodeInvalid, "Give the device a name people will recognise it by in the device list, such as \"iPad 3, Team Nord\".")
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE enrollment_codes SET used_ms = ?, device_id = ? WHERE code_hash = ?`, now, deviceID, h[:]); err != nil {
 			return err

@@ -55,12 +55,13 @@ func authorize(ctx context.Context, q querier, id Identity, caseID string, act a
 		return err
 	}
 	if !member {
-		return syncer.Errorf(syncer.CodeNotFound, "No case with id %q is yours to see.", caseID)
+		return syncer.Errorf(syncer.CodeNotFound, "No case with id %q is yours to see.", caseID).With("err.case_not_yours")
 	}
 	if syncer.Allowed(roles, act.typ, act.state, act.op) {
 		return nil
 	}
-	return syncer.Errorf(syncer.CodePermissionDenied, "Your part in this case does not allow this; it needs the role %s.", joinOr(syncer.RolesFor(act.typ, act.state, act.op)))
+	needs := syncer.RolesFor(act.typ, act.state, act.op)
+	return syncer.Errorf(syncer.CodePermissionDenied, "Your part in this case does not allow this; it needs the role %s.", joinOr(needs)).With("err.case_role", "Roles", needs)
 }
 
 // authorizeRole checks that the caller holds one of the roles, for what is not about one case
@@ -71,7 +72,7 @@ func authorizeRole(id Identity, roles ...string) error {
 			return nil
 		}
 	}
-	return syncer.Errorf(syncer.CodePermissionDenied, "This needs the role %s.", joinOr(roles))
+	return syncer.Errorf(syncer.CodePermissionDenied, "This needs the role %s.", joinOr(roles)).With("err.role", "Roles", roles)
 }
 
 func joinOr(words []string) string {

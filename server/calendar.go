@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,7 +31,23 @@ type VisitSlot struct {
 // VisitsBetween lists the visits starting in [fromMs, toMs) in the cases userID works on, by
 // start time.
 func (s *Store) VisitsBetween(ctx context.Context, userID string, fromMs, toMs int64) ([]VisitSlot, error) {
+	c, err := s.Calendar(ctx, userID, fromMs, toMs)
+	return c.Visits, err
+}
+
+// Calendar is a stretch of time as a coordinator plans it.
+type Calendar struct {
+	Visits []VisitSlot // starting in the stretch, by start time
+	// Rooms are every room a visit in the person's cases was ever booked in, sorted, so a week
+	// shows the rooms that are free too.
+	Rooms []string
+}
+
+// Calendar lists the visits starting in [fromMs, toMs) in the cases userID works on, and the rooms
+// those cases use.
+func (s *Store) Calendar(ctx context.Context, userID string, fromMs, toMs int64) (Calendar, error) {
 	var out []VisitSlot
+	rooms := map[string]bool{}
 	err := s.db.ReadTx(ctx, func(tx *sql.Tx) error {
 		cases, err := casesOf(ctx, tx, userID)
 		if err != nil {
@@ -46,7 +63,13 @@ func (s *Store) VisitsBetween(ctx context.Context, userID string, fromMs, toMs i
 			for _, v := range visits {
 				start, _ := strconv.ParseInt(syncer.Value(v, "start_ms"), 10, 64)
 				end, _ := strconv.ParseInt(syncer.Value(v, "end_ms"), 10, 64)
-				if v.Deleted || start < fromMs || start >= toMs {
+				if v.Deleted {
+					continue
+				}
+				if room := syncer.Value(v, "room"); room != "" {
+					rooms[room] = true
+				}
+				if start < fromMs || start >= toMs {
 					continue
 				}
 				slot := VisitSlot{ID: v.Record.Id, CaseID: caseID, Kind: syncer.Value(v, "kind"), Place: syncer.Value(v, "place"),
@@ -72,7 +95,7 @@ func (s *Store) VisitsBetween(ctx context.Context, userID string, fromMs, toMs i
 	slices.SortFunc(out, func(a, b VisitSlot) int {
 		return cmp.Or(cmp.Compare(a.StartMs, b.StartMs), strings.Compare(a.ID, b.ID))
 	})
-	return out, err
+	return Calendar{Visits: out, Rooms: slices.Sorted(maps.Keys(rooms))}, err
 }
 
 func consultantName(ctx context.Context, q querier, id string) string {
@@ -81,7 +104,7 @@ func consultantName(ctx context.Context, q querier, id string) string {
 	}
 	u, err := userByName(ctx, q, id)
 	if err != nil {
-		return "(unknown)"
+		return "" // a user no longer known: the page says so in its own words
 	}
 	return u.Name
 }

@@ -48,14 +48,14 @@ func (s *Store) editCase(ctx context.Context, who *Identity, caseID string, fn f
 
 func (s *Store) caseExists(ctx context.Context, q querier, caseID string) error {
 	if !syncer.ValidID(caseID) {
-		return syncer.Errorf(syncer.CodeInvalid, "That is not a case id.")
+		return syncer.Errorf(syncer.CodeInvalid, "That is not a case id.").With("err.case_id")
 	}
 	c, err := records.Load(ctx, q, s.sealer, caseID)
 	if err != nil {
 		return err
 	}
 	if c == nil || c.Record.Type != syncer.TypeCase || c.Deleted {
-		return syncer.Errorf(syncer.CodeNotFound, "No case has id %q.", caseID)
+		return syncer.Errorf(syncer.CodeNotFound, "No case has id %q.", caseID).With("err.case_unknown")
 	}
 	return nil
 }
@@ -64,13 +64,13 @@ func (s *Store) caseExists(ctx context.Context, q querier, caseID string) error 
 // one it rests on, and a report keeps pointing at what was in force.
 func (s *Store) SetDecision(ctx context.Context, who *Identity, caseID string, d Decision) (string, error) {
 	if d.Kind != syncer.KindSupervised && d.Kind != syncer.KindSupported {
-		return "", syncer.Errorf(syncer.CodeInvalid, "A decision is for supervised (§ 105) or supported (§ 104) visits.")
+		return "", syncer.Errorf(syncer.CodeInvalid, "A decision is for supervised (§ 105) or supported (§ 104) visits.").With("err.decision_kind")
 	}
 	if d.ToMs != 0 && d.ToMs < d.FromMs {
-		return "", syncer.Errorf(syncer.CodeInvalid, "A decision's period must end after it starts.")
+		return "", syncer.Errorf(syncer.CodeInvalid, "A decision's period must end after it starts.").With("err.decision_period")
 	}
 	if len(d.Purpose) > syncer.MaxTextBytes {
-		return "", syncer.Errorf(syncer.CodeInvalid, "The purpose is too long.")
+		return "", syncer.Errorf(syncer.CodeInvalid, "The purpose is too long.").With("err.decision_purpose")
 	}
 	id := syncer.NewID()
 	err := s.editCase(ctx, who, caseID, func(_ *sql.Tx, log *commitLog, hlc syncer.HLC) error {
@@ -127,7 +127,7 @@ func (s *Store) AddWish(ctx context.Context, who *Identity, caseID, childID, tex
 			return err
 		}
 		if child == nil || child.Record.Type != syncer.TypeChild || child.Record.CaseId != caseID {
-			return syncer.Errorf(syncer.CodeNotFound, "The case has no child with id %q.", childID)
+			return syncer.Errorf(syncer.CodeNotFound, "The case has no child with id %q.", childID).With("err.child_unknown")
 		}
 		_, err = log.serverChange(&v1.RecordRef{Type: syncer.TypeWish, Id: id, CaseId: caseID}, false, map[string]string{
 			"child_id": childID, "text": text, "support_person": strconv.FormatBool(supportPerson),
@@ -150,7 +150,7 @@ func (s *Store) CreateCase(ctx context.Context, who Identity, nc NewCase) (strin
 	isCaseworker := authorizeRole(who, "caseworker") == nil
 	if strings.TrimSpace(nc.Caseworker) == "" {
 		if !isCaseworker {
-			return "", syncer.Errorf(syncer.CodeInvalid, "Name the case's caseworker.")
+			return "", syncer.Errorf(syncer.CodeInvalid, "Name the case's caseworker.").With("err.case_caseworker")
 		}
 		nc.Caseworker = who.UserID
 	}
@@ -160,7 +160,7 @@ func (s *Store) CreateCase(ctx context.Context, who Identity, nc NewCase) (strin
 	}
 	if !isCaseworker || cw.ID != who.UserID {
 		if authorizeRole(who, "coordinator") != nil {
-			return "", syncer.Errorf(syncer.CodePermissionDenied, "A caseworker creates cases of their own; name yourself or leave the caseworker empty.")
+			return "", syncer.Errorf(syncer.CodePermissionDenied, "A caseworker creates cases of their own; name yourself or leave the caseworker empty.").With("err.case_own")
 		}
 		nc.Coordinator = who.UserID
 	}
@@ -293,7 +293,7 @@ func (s *Store) roomTaken(ctx context.Context, q querier, room, exceptVisit stri
 			// The other visit may be in a case the caller does not work on: the message says when
 			// the room is taken, never which visit holds it.
 			return syncer.Errorf(syncer.CodeFailedPrecondition, "Room %q is booked from %s to %s; choose another room or time.",
-				room, time.UnixMilli(vs).UTC().Format(time.RFC3339), time.UnixMilli(ve).UTC().Format(time.RFC3339))
+				room, s.timeText(time.UnixMilli(vs)), s.timeText(time.UnixMilli(ve))).With("err.room_taken", "Room", room, "From", time.UnixMilli(vs), "To", time.UnixMilli(ve))
 		}
 	}
 	return nil
@@ -382,20 +382,20 @@ func validKey(k string) bool {
 // another visit holds at the same time. who nil is an admin on the data directory.
 func (s *Store) RescheduleVisit(ctx context.Context, who *Identity, visitID string, start, end time.Time, room string) error {
 	if !end.After(start) {
-		return syncer.Errorf(syncer.CodeInvalid, "A visit must end after it starts.")
+		return syncer.Errorf(syncer.CodeInvalid, "A visit must end after it starts.").With("err.visit_order")
 	}
 	if len(room) > 100 {
-		return syncer.Errorf(syncer.CodeInvalid, "The room must be at most 100 characters.")
+		return syncer.Errorf(syncer.CodeInvalid, "The room must be at most 100 characters.").With("err.visit_room")
 	}
 	if !syncer.ValidID(visitID) {
-		return syncer.Errorf(syncer.CodeInvalid, "That is not a visit id.")
+		return syncer.Errorf(syncer.CodeInvalid, "That is not a visit id.").With("err.visit_id")
 	}
 	visit, err := records.Load(ctx, s.db.Read, s.sealer, visitID)
 	if err != nil {
 		return err
 	}
 	if visit == nil || visit.Deleted || visit.Record.Type != syncer.TypeVisit {
-		return syncer.Errorf(syncer.CodeNotFound, "No visit has id %q.", visitID)
+		return syncer.Errorf(syncer.CodeNotFound, "No visit has id %q.", visitID).With("err.visit_unknown")
 	}
 	return s.editCase(ctx, who, visit.Record.CaseId, func(tx *sql.Tx, log *commitLog, hlc syncer.HLC) error {
 		// Read again inside the write: the visit may have been cancelled since, and a visit whose
@@ -409,9 +409,9 @@ func (s *Store) RescheduleVisit(ctx context.Context, who *Identity, visitID stri
 		for _, rec := range recs {
 			switch {
 			case rec.Deleted && rec.Record.Type == syncer.TypeVisit:
-				return syncer.Errorf(syncer.CodeNotFound, "Visit %s was cancelled.", visitID)
+				return syncer.Errorf(syncer.CodeNotFound, "Visit %s was cancelled.", visitID).With("err.visit_cancelled")
 			case !rec.Deleted && syncer.Locked(rec):
-				return syncer.Errorf(syncer.CodeFailedPrecondition, "Visit %s has a submitted report; a visit that took place cannot be moved.", visitID)
+				return syncer.Errorf(syncer.CodeFailedPrecondition, "Visit %s has a submitted report; a visit that took place cannot be moved.", visitID).With("err.visit_move_done")
 			}
 		}
 		if err := s.roomTaken(ctx, tx, room, visitID, start, end); err != nil {

@@ -18,6 +18,7 @@ var connectCodes = map[syncer.Code]connect.Code{
 	syncer.CodeUnauthenticated:    connect.CodeUnauthenticated,
 	syncer.CodePermissionDenied:   connect.CodePermissionDenied,
 	syncer.CodeFailedPrecondition: connect.CodeFailedPrecondition,
+	syncer.CodeAlreadyExists:      connect.CodeAlreadyExists,
 	syncer.CodeResourceExhausted:  connect.CodeResourceExhausted,
 	syncer.CodeUnavailable:        connect.CodeUnavailable,
 	syncer.CodeUnimplemented:      connect.CodeUnimplemented,
@@ -40,6 +41,16 @@ func toConnect(ctx context.Context, err error) error {
 	if errors.As(err, &we) {
 		ce := connect.NewError(connect.CodeUnauthenticated, errors.New(we.Error()))
 		if detail, derr := connect.NewErrorDetail(&v1.WipeInstruction{Revocation: we.revocation}); derr == nil {
+			ce.AddDetail(detail)
+		}
+		return ce
+	}
+	// A tablet whose history the server does not hold is told how, so it can repair it.
+	var he *errHistory
+	if errors.As(err, &he) {
+		historyMismatches.WithLabelValues(he.detail.Kind.String()).Inc()
+		ce := connect.NewError(connect.CodeFailedPrecondition, errors.New(he.Error()))
+		if detail, derr := connect.NewErrorDetail(he.detail); derr == nil {
 			ce.AddDetail(detail)
 		}
 		return ce

@@ -35,7 +35,7 @@ func (h *syncHandler) Push(ctx context.Context, req *connect.Request[v1.PushRequ
 	if err != nil {
 		return nil, err
 	}
-	results, err := h.store.Push(ctx, id, req.Msg.Changes)
+	results, err := h.store.PushAt(ctx, id, req.Msg.Cursor, req.Msg.CursorMark, req.Msg.Changes)
 	if err != nil {
 		return nil, toConnect(ctx, err)
 	}

@@ -232,6 +232,7 @@ var sealedColumns = []struct {
 	{"changes", "effect", "seq", func(k string) []byte { return columnAD("changes.effect", k) }},
 	{"changes", "submitted", "seq", func(k string) []byte { return columnAD("changes.submitted", k) }},
 	{"signing_keys", "private_key", "kid", signingKeyAD},
+	{"server_secrets", "value", "name", secretAD},
 }
 
 // rewrapBatch bounds one write transaction of a re-wrap, so the server's pushes wait little.

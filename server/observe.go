@@ -33,10 +33,14 @@ var (
 	pulledChanges = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "samvaer_pulled_changes_total", Help: "Committed changes sent to tablets.",
 	})
+	historyMismatches = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "samvaer_history_mismatches_total",
+		Help: "Pushes and pulls refused because the tablet's history differs (a restore of either end), by kind; tablets repair them by themselves.",
+	}, []string{"kind"})
 )
 
 func init() {
-	metrics.MustRegister(rpcRequests, rpcDuration, pushedChanges, pulledChanges,
+	metrics.MustRegister(rpcRequests, rpcDuration, pushedChanges, pulledChanges, historyMismatches,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 }
 

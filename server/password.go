@@ -96,7 +96,7 @@ func checkPassword(password, stored string) bool {
 // SetPassword sets a user's password.
 func (s *Store) SetPassword(ctx context.Context, by Actor, nameOrID, password string) error {
 	if utf8.RuneCountInString(password) < minPasswordChars || len(password) > maxPasswordBytes {
-		return syncer.Errorf(syncer.CodeInvalid, "A password must be at least %d characters (and at most %d bytes).", minPasswordChars, maxPasswordBytes)
+		return syncer.Errorf(syncer.CodeInvalid, "A password must be at least %d characters (and at most %d bytes).", minPasswordChars, maxPasswordBytes).With("err.password_length", "Min", minPasswordChars)
 	}
 	hash, err := hashPassword(password, passwordParams)
 	if err != nil {
@@ -126,7 +126,7 @@ func (s *Store) SetPassword(ctx context.Context, by Actor, nameOrID, password st
 // SignInMaxFailures failures within SignInLockout the account is locked for SignInLockout, even
 // to the right password.
 func (s *Store) SignIn(ctx context.Context, name, password string) (User, error) {
-	wrong := syncer.Errorf(syncer.CodeUnauthenticated, "The name or password is wrong.")
+	wrong := syncer.Errorf(syncer.CodeUnauthenticated, "The name or password is wrong.").With("err.signin_wrong")
 	now := s.now()
 	var u User
 	var hash string
@@ -167,13 +167,13 @@ func (s *Store) SignIn(ctx context.Context, name, password string) (User, error)
 	}
 	if !lockedUntil.IsZero() {
 		return User{}, s.failSignIn(ctx, u.ID, "locked", syncer.Errorf(syncer.CodePermissionDenied,
-			"Too many failed sign-ins: the account is locked until %s. Try again then, or ask an admin.", lockedUntil.Local().Format("15:04")))
+			"Too many failed sign-ins: the account is locked until %s. Try again then, or ask an admin.", s.timeText(lockedUntil)).With("err.signin_locked", "Until", lockedUntil))
 	}
 	if !checkPassword(password, hash) {
 		return User{}, s.failSignIn(ctx, u.ID, "wrong password", wrong)
 	}
 	if u.Disabled {
-		return User{}, s.failSignIn(ctx, u.ID, "user disabled", syncer.Errorf(syncer.CodePermissionDenied, "This user is disabled; ask an admin."))
+		return User{}, s.failSignIn(ctx, u.ID, "user disabled", syncer.Errorf(syncer.CodePermissionDenied, "This user is disabled; ask an admin.").With("err.signin_disabled"))
 	}
 	err = s.db.WriteTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM sign_in_failures WHERE user_id = ?`, u.ID); err != nil {

@@ -48,8 +48,15 @@ func (s *Store) Pull(ctx context.Context, id Identity, req *v1.PullRequest) (*v1
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&head); err != nil {
 			return fmt.Errorf("read head: %w", err)
 		}
-		if req.Cursor > head || req.Cursor < 0 {
-			return syncer.Errorf(syncer.CodeFailedPrecondition, "The tablet's sync position (%d) is beyond the server's newest change (%d); was the server restored from an older backup?", req.Cursor, head)
+		if req.Cursor < 0 {
+			return syncer.Errorf(syncer.CodeInvalid, "A pull names a negative sync position.")
+		}
+		if err := checkPosition(ctx, tx, id.DeviceID, req.Cursor, req.CursorMark, head); err != nil {
+			return err
+		}
+		var err error
+		if res.DeviceLastSeq, err = deviceLastSeq(ctx, tx, id.DeviceID); err != nil {
+			return err
 		}
 		scope, err := heldCases(ctx, tx, id)
 		if err != nil {
@@ -72,9 +79,11 @@ func (s *Store) Pull(ctx context.Context, id Identity, req *v1.PullRequest) (*v1
 		if res.SnapshotCase != "" {
 			// The snapshot continues on the next page; the log waits.
 			res.NextCursor, res.More = req.Cursor, true
-			return nil
+		} else if err := s.logPage(ctx, tx, scope, req.Cursor, head, res, b); err != nil {
+			return err
 		}
-		return s.logPage(ctx, tx, scope, req.Cursor, head, res, b)
+		res.NextCursorMark, _, err = markAt(ctx, tx, res.NextCursor)
+		return err
 	})
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/hmac"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -18,9 +19,17 @@ type Identity struct {
 }
 
 // Push applies a device's changes in device-seq order, each exactly once, in one transaction.
-// A change whose seq the server has seen is answered with its first result. The batch is
-// refused whole, with nothing stored, when any change is malformed or a seq is missing.
+// A change whose seq the server has seen with the same content is answered with its first
+// result. The batch is refused whole, with nothing stored, when any change is malformed, a seq
+// is missing, or a seq the server holds comes with other content (history.go).
 func (s *Store) Push(ctx context.Context, id Identity, changes []*v1.Change) ([]*v1.ChangeResult, error) {
+	return s.PushAt(ctx, id, 0, 0, changes)
+}
+
+// PushAt is Push from a tablet whose pull position is (cursor, mark): it is refused with a
+// HistoryMismatch when the log no longer holds that commit, since the changes' base revisions
+// would name commits the server does not have.
+func (s *Store) PushAt(ctx context.Context, id Identity, cursor, mark int64, changes []*v1.Change) ([]*v1.ChangeResult, error) {
 	if len(changes) > syncer.MaxChangesPerPush {
 		return nil, syncer.Errorf(syncer.CodeResourceExhausted, "A push may hold at most %d changes; this one holds %d.", syncer.MaxChangesPerPush, len(changes))
 	}
@@ -34,28 +43,41 @@ func (s *Store) Push(ctx context.Context, id Identity, changes []*v1.Change) ([]
 		}
 	}
 	results := make([]*v1.ChangeResult, 0, len(changes))
+	var hashKey []byte
 	err := s.db.WriteTx(ctx, func(tx *sql.Tx) error {
-		var lastSeq int64
-		if err := tx.QueryRowContext(ctx, `SELECT last_seq FROM devices WHERE id = ?`, id.DeviceID).Scan(&lastSeq); err != nil {
-			return fmt.Errorf("read device: %w", err)
+		lastSeq, err := deviceLastSeq(ctx, tx, id.DeviceID)
+		if err != nil {
+			return err
 		}
 		log, err := s.newCommitLog(ctx, tx, now)
 		if err != nil {
 			return err
 		}
+		if err := checkPosition(ctx, tx, id.DeviceID, cursor, mark, log.next-1); err != nil {
+			return err
+		}
+		if hashKey, err = s.contentHashKey(ctx, tx); err != nil {
+			return err
+		}
 		scope := newScope(ctx, tx, id)
 		hist := txHistory{ctx: ctx, q: tx, keys: s.sealer}
 		for _, c := range changes {
+			if log.pushedHash, err = contentHash(hashKey, c); err != nil {
+				return err
+			}
 			if c.DeviceSeq <= lastSeq {
-				r, err := priorResult(ctx, tx, id.DeviceID, c.DeviceSeq)
+				r, err := priorResult(ctx, tx, id.DeviceID, c.DeviceSeq, log.pushedHash)
 				if err != nil {
 					return err
+				}
+				if r == nil {
+					return reusedSeq(c.DeviceSeq, lastSeq, log.next-1)
 				}
 				results = append(results, r)
 				continue
 			}
 			if c.DeviceSeq != lastSeq+1 {
-				return syncer.Errorf(syncer.CodeFailedPrecondition, "Changes %d to %d from this tablet never reached the server; it cannot accept change %d before them.", lastSeq+1, c.DeviceSeq-1, c.DeviceSeq)
+				return lostChanges(c.DeviceSeq, lastSeq, log.next-1)
 			}
 			lastSeq = c.DeviceSeq
 			r, err := s.applyChange(log, hist, scope, id, c)
@@ -70,6 +92,7 @@ func (s *Store) Push(ctx context.Context, id Identity, changes []*v1.Change) ([]
 	if err != nil {
 		return nil, err
 	}
+	s.hashKey.Store(&hashKey)
 	for _, c := range changes {
 		s.clock.Observe(syncer.HLC(c.Hlc))
 	}
@@ -194,18 +217,24 @@ func changeResult(deviceSeq int64, result v1.Result, reason string, seq int64) *
 	return r
 }
 
-// priorResult answers a change the server has already applied with the result it had then.
-func priorResult(ctx context.Context, tx *sql.Tx, deviceID string, deviceSeq int64) (*v1.ChangeResult, error) {
+// priorResult answers a retried change the server has already applied with the result it had
+// then; nil when the server holds another change under that number (its content hash differs).
+// A row logged before content hashes were kept is taken for a retry.
+func priorResult(ctx context.Context, tx *sql.Tx, deviceID string, deviceSeq int64, hash []byte) (*v1.ChangeResult, error) {
 	var seq int64
 	var result int32
 	var reason string
-	err := tx.QueryRowContext(ctx, `SELECT seq, result, reason FROM changes WHERE device_id = ? AND device_seq = ?`,
-		deviceID, deviceSeq).Scan(&seq, &result, &reason)
+	var stored []byte
+	err := tx.QueryRowContext(ctx, `SELECT seq, result, reason, content_hash FROM changes WHERE device_id = ? AND device_seq = ?`,
+		deviceID, deviceSeq).Scan(&seq, &result, &reason, &stored)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("change %d of device is below its last seq but not in the log", deviceSeq)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read prior result: %w", err)
+	}
+	if stored != nil && !hmac.Equal(stored, hash) {
+		return nil, nil
 	}
 	return changeResult(deviceSeq, v1.Result(result), reason, seq), nil
 }

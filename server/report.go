@@ -86,7 +86,7 @@ func (s *Store) acceptSubmission(log *commitLog, id Identity, cur *v1.CommittedC
 // Report filters.
 const (
 	FilterAll          = ""
-	FilterNew          = "new"          // submitted, not yet acknowledged
+	FilterNew          = "new"          // submitted, not yet acknowledged, or with an addendum or parent's comment since
 	FilterOverdue      = "overdue"      // a supervised visit's report not submitted in time
 	FilterAcknowledged = "acknowledged" // read and acknowledged by a caseworker
 )
@@ -106,6 +106,11 @@ type Report struct {
 	SubmittedBy    string `json:"submitted_by,omitempty"`
 	AcknowledgedMs int64  `json:"acknowledged_ms,omitempty"`
 	AcknowledgedBy string `json:"acknowledged_by,omitempty"`
+	// NewAddendum is set on an acknowledged report when an addendum or a parent's comment arrived
+	// after the acknowledgement: the report is new again until a caseworker acknowledges it again.
+	NewAddendum bool `json:"new_addendum,omitempty"`
+	// Children are the names of the case's children (the inbox names them).
+	Children []string `json:"children,omitempty"`
 	// ConditionsID is the version of the conditions in force when the report was submitted.
 	ConditionsID string `json:"conditions_id,omitempty"`
 	// Recipients are the case's caseworkers (user ids): the report is delivered to them.
@@ -118,10 +123,12 @@ type Report struct {
 	Observations    []Observation `json:"observations,omitempty"`
 	Checklist       []Checked     `json:"checklist,omitempty"`
 	SubmittedDevice string        `json:"submitted_device,omitempty"`
-	Children        []string      `json:"children,omitempty"` // names
 	Place           string        `json:"place,omitempty"`
 	Room            string        `json:"room,omitempty"`
 	Consultant      string        `json:"consultant,omitempty"` // user id
+	Parents         []string      `json:"parents,omitempty"`    // names
+	// Present is who was present at the visit, as the consultant recorded it on the tablet.
+	Present string `json:"present,omitempty"`
 }
 
 // Observation is one timestamped note from a visit.
@@ -172,6 +179,9 @@ func (s *Store) Reports(ctx context.Context, who *Identity, caseID, filter strin
 		out, err = s.reports(ctx, tx, who, caseID, filter)
 		return err
 	})
+	for i := range out {
+		out[i].Children = nil // an unlogged list names no child
+	}
 	return out, err
 }
 
@@ -226,6 +236,7 @@ func (s *Store) reports(ctx context.Context, tx *sql.Tx, who *Identity, caseID, 
 		return nil, err
 	}
 	allowed := map[string]error{}
+	cases := map[string]*caseExtras{}
 	for _, rep := range reps {
 		if rep.Deleted {
 			continue
@@ -247,17 +258,69 @@ func (s *Store) reports(ctx context.Context, tx *sql.Tx, who *Identity, caseID, 
 		if err != nil {
 			return nil, err
 		}
+		if r != nil {
+			ex := cases[r.CaseID]
+			if ex == nil {
+				if ex, err = s.caseExtras(ctx, tx, r.CaseID); err != nil {
+					return nil, err
+				}
+				cases[r.CaseID] = ex
+			}
+			r.Children = ex.children
+			r.NewAddendum = r.State == syncer.StateAcknowledged && ex.latest[r.ID] > r.AcknowledgedMs
+		}
 		switch {
 		case r == nil:
-		case filter == FilterNew && r.State != syncer.StateSubmitted:
+		case filter == FilterNew && r.State != syncer.StateSubmitted && !r.NewAddendum:
 		case filter == FilterOverdue && !r.Overdue:
-		case filter == FilterAcknowledged && r.State != syncer.StateAcknowledged:
+		case filter == FilterAcknowledged && (r.State != syncer.StateAcknowledged || r.NewAddendum):
 		default:
 			out = append(out, *r)
 		}
 	}
 	slices.SortStableFunc(out, func(a, b Report) int { return cmp.Compare(b.VisitStartMs, a.VisitStartMs) })
 	return out, nil
+}
+
+// caseExtras is what the inbox shows of a case beside its reports.
+type caseExtras struct {
+	children []string         // names
+	latest   map[string]int64 // report id → when its newest submitted addendum or parent's comment arrived
+}
+
+func (s *Store) caseExtras(ctx context.Context, q querier, caseID string) (*caseExtras, error) {
+	recs, err := records.Query(ctx, q, s.sealer, `SELECT id, state FROM records WHERE case_id = ? AND type IN (?, ?, ?) ORDER BY id`,
+		caseID, syncer.TypeChild, syncer.TypeAddendum, syncer.TypeParentComment)
+	if err != nil {
+		return nil, err
+	}
+	ex := &caseExtras{latest: map[string]int64{}}
+	for _, rec := range recs {
+		if rec.Deleted {
+			continue
+		}
+		if rec.Record.Type == syncer.TypeChild {
+			ex.children = append(ex.children, syncer.Value(rec, "name"))
+			continue
+		}
+		at := docArrivedMs(rec)
+		if id := syncer.Value(rec, "report_id"); at > ex.latest[id] {
+			ex.latest[id] = at
+		}
+	}
+	return ex, nil
+}
+
+// docArrivedMs is when an addendum was submitted or a parent's comment received; 0 for a draft.
+func docArrivedMs(rec *v1.CommittedChange) int64 {
+	field := "submitted_ms"
+	if rec.Record.Type == syncer.TypeParentComment {
+		field = "received_ms"
+	} else if syncer.State(rec) == syncer.StateDraft {
+		return 0
+	}
+	n, _ := strconv.ParseInt(syncer.Value(rec, field), 10, 64)
+	return n
 }
 
 // reportSummary describes a report without its text; nil when its visit is gone.
@@ -320,7 +383,7 @@ func (s *Store) GetReport(ctx context.Context, who Identity, reportID, purpose s
 			// A draft is the consultant's work in progress: it is delivered when submitted.
 			if err := authorize(ctx, tx, who, rep.Record.CaseId, actReadDraft); err != nil {
 				if syncer.ErrorCode(err) == syncer.CodePermissionDenied {
-					return syncer.Errorf(syncer.CodeFailedPrecondition, "Report %s has not been submitted yet.", reportID)
+					return syncer.Errorf(syncer.CodeFailedPrecondition, "Report %s has not been submitted yet.", reportID).With("err.report_draft")
 				}
 				return err
 			}
@@ -330,7 +393,7 @@ func (s *Store) GetReport(ctx context.Context, who Identity, reportID, purpose s
 			return err
 		}
 		if r == nil {
-			return syncer.Errorf(syncer.CodeNotFound, "Report %s belongs to a cancelled visit.", reportID)
+			return syncer.Errorf(syncer.CodeNotFound, "Report %s belongs to a cancelled visit.", reportID).With("err.report_cancelled")
 		}
 		for _, key := range syncer.ReportSections {
 			r.Sections = append(r.Sections, Section{Key: key, Text: syncer.Value(rep, key)})
@@ -348,6 +411,9 @@ func (s *Store) GetReport(ctx context.Context, who Identity, reportID, purpose s
 		for _, d := range docs {
 			if d.Deleted || syncer.Value(d, "report_id") != reportID {
 				continue
+			}
+			if r.State == syncer.StateAcknowledged && docArrivedMs(d) > r.AcknowledgedMs {
+				r.NewAddendum = true
 			}
 			a := Addendum{ID: d.Record.Id, Section: syncer.Value(d, "section"), Text: syncer.Value(d, "text"), Author: syncer.Value(d, "author")}
 			if d.Record.Type == syncer.TypeParentComment {
@@ -383,8 +449,8 @@ func (s *Store) GetReport(ctx context.Context, who Identity, reportID, purpose s
 
 // visitContext adds to a report what its export shows about the visit: the children, place and room, the consultant, the checklist and the observation timeline.
 func (s *Store) visitContext(ctx context.Context, tx *sql.Tx, r *Report) error {
-	recs, err := records.Query(ctx, tx, s.sealer, `SELECT id, state FROM records WHERE case_id = ? AND type IN (?, ?, ?, ?) ORDER BY id`,
-		r.CaseID, syncer.TypeChild, syncer.TypeVisit, syncer.TypeChecklistItem, syncer.TypeObservation)
+	recs, err := records.Query(ctx, tx, s.sealer, `SELECT id, state FROM records WHERE case_id = ? AND type IN (?, ?, ?, ?, ?) ORDER BY id`,
+		r.CaseID, syncer.TypeCase, syncer.TypeChild, syncer.TypeVisit, syncer.TypeChecklistItem, syncer.TypeObservation)
 	if err != nil {
 		return err
 	}
@@ -394,11 +460,17 @@ func (s *Store) visitContext(ctx context.Context, tx *sql.Tx, r *Report) error {
 		}
 		v := func(name string) string { return syncer.Value(rec, name) }
 		switch rec.Record.Type {
+		case syncer.TypeCase:
+			for l := range strings.Lines(v("parents")) {
+				if l = strings.TrimSpace(l); l != "" {
+					r.Parents = append(r.Parents, l)
+				}
+			}
 		case syncer.TypeChild:
 			r.Children = append(r.Children, v("name"))
 		case syncer.TypeVisit:
 			if rec.Record.Id == r.VisitID {
-				r.Place, r.Room, r.Consultant = v("place"), v("room"), v("consultant")
+				r.Place, r.Room, r.Consultant, r.Present = v("place"), v("room"), v("consultant"), v("present")
 			}
 		case syncer.TypeChecklistItem:
 			if v("visit_id") == r.VisitID {
@@ -418,14 +490,14 @@ func (s *Store) visitContext(ctx context.Context, tx *sql.Tx, r *Report) error {
 // loadReport reads a report the caller may act on.
 func (s *Store) loadReport(ctx context.Context, tx *sql.Tx, who Identity, reportID string, act action) (*v1.CommittedChange, error) {
 	if !syncer.ValidID(reportID) {
-		return nil, syncer.Errorf(syncer.CodeInvalid, "That is not a report id.")
+		return nil, syncer.Errorf(syncer.CodeInvalid, "That is not a report id.").With("err.report_id")
 	}
 	rep, err := records.Load(ctx, tx, s.sealer, reportID)
 	if err != nil {
 		return nil, err
 	}
 	if rep == nil || rep.Deleted || rep.Record.Type != syncer.TypeReport {
-		return nil, syncer.Errorf(syncer.CodeNotFound, "No report has id %q.", reportID)
+		return nil, syncer.Errorf(syncer.CodeNotFound, "No report has id %q.", reportID).With("err.report_unknown")
 	}
 	if err := authorize(ctx, tx, who, rep.Record.CaseId, act); err != nil {
 		return nil, err
@@ -434,7 +506,8 @@ func (s *Store) loadReport(ctx context.Context, tx *sql.Tx, who Identity, report
 }
 
 // Acknowledge records that a caseworker has read a delivered report. Acknowledging twice is
-// harmless; a report not yet submitted cannot be acknowledged.
+// harmless, unless an addendum or a parent's comment arrived since the acknowledgement: then the
+// acknowledgement is renewed and covers them. A report not yet submitted cannot be acknowledged.
 func (s *Store) Acknowledge(ctx context.Context, who Identity, reportID string) error {
 	return s.db.WriteTx(ctx, func(tx *sql.Tx) error {
 		rep, err := s.loadReport(ctx, tx, who, reportID, actAcknowledge)
@@ -443,9 +516,15 @@ func (s *Store) Acknowledge(ctx context.Context, who Identity, reportID string) 
 		}
 		switch syncer.State(rep) {
 		case syncer.StateAcknowledged:
-			return nil
+			ex, err := s.caseExtras(ctx, tx, rep.Record.CaseId)
+			if err != nil {
+				return err
+			}
+			if acked, _ := strconv.ParseInt(syncer.Value(rep, "acknowledged_ms"), 10, 64); ex.latest[reportID] <= acked {
+				return nil
+			}
 		case syncer.StateDraft:
-			return syncer.Errorf(syncer.CodeFailedPrecondition, "Report %s has not been submitted yet; only a submitted report can be acknowledged.", reportID)
+			return syncer.Errorf(syncer.CodeFailedPrecondition, "Report %s has not been submitted yet; only a submitted report can be acknowledged.", reportID).With("err.report_ack_draft")
 		}
 		log, err := s.newCommitLog(ctx, tx, s.nowMs())
 		if err != nil {
@@ -461,10 +540,10 @@ func (s *Store) Acknowledge(ctx context.Context, who Identity, reportID string) 
 // checkText refuses empty or oversized text a person wrote, without repeating it.
 func checkText(what, text string) error {
 	if strings.TrimSpace(text) == "" {
-		return syncer.Errorf(syncer.CodeInvalid, "The %s needs text.", what)
+		return syncer.Errorf(syncer.CodeInvalid, "The %s needs text.", what).With("err.text_empty")
 	}
 	if len(text) > syncer.MaxTextBytes || !utf8.ValidString(text) {
-		return syncer.Errorf(syncer.CodeInvalid, "The %s must be valid text of at most %d bytes.", what, syncer.MaxTextBytes)
+		return syncer.Errorf(syncer.CodeInvalid, "The %s must be valid text of at most %d bytes.", what, syncer.MaxTextBytes).With("err.text_long", "Max", syncer.MaxTextBytes)
 	}
 	return nil
 }
@@ -519,7 +598,7 @@ func (s *Store) AddParentComment(ctx context.Context, who Identity, reportID, te
 			return err
 		}
 		if !syncer.Locked(rep) {
-			return syncer.Errorf(syncer.CodeFailedPrecondition, "Report %s has not been submitted yet; a parent's comment is filed with a submitted report.", reportID)
+			return syncer.Errorf(syncer.CodeFailedPrecondition, "Report %s has not been submitted yet; a parent's comment is filed with a submitted report.", reportID).With("err.comment_draft")
 		}
 		log, err := s.newCommitLog(ctx, tx, s.nowMs())
 		if err != nil {

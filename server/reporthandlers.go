@@ -28,6 +28,7 @@ func reportSummaryMsg(r Report) *v1.ReportSummary {
 		Id: r.ID, CaseId: r.CaseID, VisitId: r.VisitID, VisitKind: r.VisitKind, VisitStartMs: r.VisitStartMs, VisitEndMs: r.VisitEndMs,
 		State: r.State, Overdue: r.Overdue, SubmittedMs: r.SubmittedMs, SubmittedBy: r.SubmittedBy,
 		AcknowledgedMs: r.AcknowledgedMs, AcknowledgedBy: r.AcknowledgedBy, ConditionsId: r.ConditionsID, Recipients: r.Recipients,
+		NewAddendum: r.NewAddendum,
 	}
 }
 

@@ -57,14 +57,14 @@ func wipeFor(status string) *errWipe {
 // a lost one stays lost.
 func (s *Store) RevokeDevice(ctx context.Context, by Actor, deviceID, status string) (Device, error) {
 	if status != DeviceLost && status != DeviceRetired {
-		return Device{}, syncer.Errorf(syncer.CodeInvalid, "A device is revoked as lost or retired.")
+		return Device{}, syncer.Errorf(syncer.CodeInvalid, "A device is revoked as lost or retired.").With("err.revoke_as")
 	}
 	now := s.nowMs()
 	err := s.db.WriteTx(ctx, func(tx *sql.Tx) error {
 		var cur, userID string
 		err := tx.QueryRowContext(ctx, `SELECT status, user_id FROM devices WHERE id = ?`, deviceID).Scan(&cur, &userID)
 		if errors.Is(err, sql.ErrNoRows) {
-			return syncer.Errorf(syncer.CodeNotFound, "No device has id %q.", deviceID)
+			return syncer.Errorf(syncer.CodeNotFound, "No device has id %q.", deviceID).With("err.device_unknown")
 		}
 		if err != nil {
 			return fmt.Errorf("read device: %w", err)
@@ -73,7 +73,7 @@ func (s *Store) RevokeDevice(ctx context.Context, by Actor, deviceID, status str
 			return nil
 		}
 		if cur == DeviceLost {
-			return syncer.Errorf(syncer.CodeFailedPrecondition, "The device is already revoked as lost.")
+			return syncer.Errorf(syncer.CodeFailedPrecondition, "The device is already revoked as lost.").With("err.device_lost_already")
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE devices SET status = ?, revoked_ms = ? WHERE id = ?`, status, now, deviceID); err != nil {
 			return fmt.Errorf("revoke device: %w", err)
@@ -94,7 +94,7 @@ func (s *Store) Device(ctx context.Context, deviceID string) (Device, error) {
 		FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = ?`, deviceID).
 		Scan(&d.ID, &d.Name, &d.UserID, &d.UserName, &d.Status, &d.LastSeq, &d.EnrolledMs, &d.LastSeenMs, &d.RevokedMs, &d.WipedMs)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Device{}, syncer.Errorf(syncer.CodeNotFound, "No device has id %q.", deviceID)
+		return Device{}, syncer.Errorf(syncer.CodeNotFound, "No device has id %q.", deviceID).With("err.device_unknown")
 	}
 	return d, err
 }
@@ -113,7 +113,7 @@ func (s *Store) SetUserDisabled(ctx context.Context, by Actor, nameOrID string, 
 			return nil
 		}
 		if by.UserID == u.ID && disabled {
-			return syncer.Errorf(syncer.CodeFailedPrecondition, "An admin cannot disable themself.")
+			return syncer.Errorf(syncer.CodeFailedPrecondition, "An admin cannot disable themself.").With("err.disable_self")
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE users SET disabled = ? WHERE id = ?`, disabled, u.ID); err != nil {
 			return fmt.Errorf("disable user: %w", err)

@@ -37,6 +37,8 @@ type Config struct {
 	Now func() time.Time
 	// ReportOverdue is how long after a supervised visit's end its report is flagged overdue.
 	ReportOverdue time.Duration
+	// Zone is the zone every time a person reads is shown in; nil means Europe/Copenhagen.
+	Zone *time.Location
 }
 
 // DefaultConfig runs on loopback with a data directory in the working directory.
@@ -93,6 +95,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	store.ReportOverdue = cfg.ReportOverdue
+	store.Zone = cfg.Zone
 	s := &Server{cfg: cfg, Store: store, tokens: tokens, stopping: make(chan struct{})}
 	s.handler = s.routes()
 	return s, nil

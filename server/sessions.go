@@ -65,7 +65,7 @@ func (s *Store) NewSession(ctx context.Context, userID string) (string, Session,
 			return err
 		}
 		if u.Disabled {
-			return syncer.Errorf(syncer.CodePermissionDenied, "This user is disabled.")
+			return syncer.Errorf(syncer.CodePermissionDenied, "This user is disabled.").With("err.user_disabled_session")
 		}
 		sess = Session{User: u, CSRF: csrf}
 		// Sessions that ran out are removed whenever one starts.

@@ -13,11 +13,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
 	v1 "github.com/samvaer/sync/gen/samvaer/v1"
+	"github.com/samvaer/sync/internal/i18n"
 	"github.com/samvaer/sync/internal/records"
 	"github.com/samvaer/sync/internal/seal"
 	"github.com/samvaer/sync/internal/sqlitedb"
@@ -40,8 +42,12 @@ type Store struct {
 	sealer seal.Sealer   // seals and opens what a person wrote: keys (benchmarks compare without)
 	kekSrc *kekSource
 	writes writeHealth // whether writes fail for a full disk (health.go)
+	// hashKey keys the content hashes of pushed changes, once read (history.go).
+	hashKey atomic.Pointer[[]byte]
 	// ReportOverdue is how long after a supervised visit's end its report is overdue (0: 72 hours).
 	ReportOverdue time.Duration
+	// Zone is the zone times in messages are written in (nil: i18n.DefaultZone).
+	Zone *time.Location
 }
 
 // OpenStore opens (creating if needed) the store in data directory dir. now is the clock; nil
@@ -133,6 +139,23 @@ func (s *Store) Backup(ctx context.Context, path string) error { return s.db.Bac
 
 func (s *Store) nowMs() int64 { return s.now().UnixMilli() }
 
+// timeText writes a time for a message the way every door shows times: in the configured zone,
+// here in English ("Sat 28 Nov 2026, 10:00"); the pages say it in the reader's language from the
+// error's key and data.
+func (s *Store) timeText(t time.Time) string { return timeWords.Localizer(s.Zone, "en").DateTime(t) }
+
+// timeWords are the shared words of times (weekdays, months) the store's messages use.
+var timeWords = func() *i18n.Catalog {
+	c, err := i18n.NewCatalog()
+	if err != nil {
+		panic(err) // the shared catalog is embedded and tested
+	}
+	return c
+}()
+
+// Now is the store's clock (injected in tests): pages ask it what "today" is.
+func (s *Store) Now() time.Time { return s.now() }
+
 // Head returns the newest commit sequence.
 func (s *Store) Head(ctx context.Context) (int64, error) {
 	var head int64
@@ -161,6 +184,10 @@ type commitLog struct {
 	insert  *sql.Stmt
 	logStmt *sql.Stmt
 	visits  map[string]string // visit id -> case id, for visits read in this transaction
+	// mark is this transaction's random mark on every row it logs (history.go).
+	mark int64
+	// pushedHash is the content hash of the device change being applied, logged with its row.
+	pushedHash []byte
 }
 
 // errRecordExists: a change creates a record whose id is taken.
@@ -176,8 +203,11 @@ func (s *Store) newCommitLog(ctx context.Context, tx *sql.Tx, nowMs int64) (*com
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&head); err != nil {
 		return nil, fmt.Errorf("read head: %w", err)
 	}
-	l := &commitLog{keys: s.sealer, ctx: ctx, tx: tx, next: head + 1, now: nowMs, visits: map[string]string{}}
-	var err error
+	mark, err := newMark()
+	if err != nil {
+		return nil, err
+	}
+	l := &commitLog{keys: s.sealer, ctx: ctx, tx: tx, next: head + 1, now: nowMs, visits: map[string]string{}, mark: mark}
 	prepare := func(query string) *sql.Stmt {
 		var st *sql.Stmt
 		if err == nil {
@@ -190,8 +220,8 @@ func (s *Store) newCommitLog(ctx context.Context, tx *sql.Tx, nowMs int64) (*com
 		ON CONFLICT (id) DO UPDATE SET state = excluded.state, visit_id = excluded.visit_id`)
 	l.insert = prepare(`INSERT INTO records (id, type, case_id, visit_id, state) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`)
 	l.logStmt = prepare(`INSERT INTO changes
-		(seq, case_id, record_id, device_id, device_seq, result, reason, effect, submitted, committed_ms)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		(seq, case_id, record_id, device_id, device_seq, result, reason, effect, submitted, committed_ms, mark, content_hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return nil, fmt.Errorf("prepare: %w", err)
 	}
@@ -283,7 +313,11 @@ func (l *commitLog) append(e entry) (int64, error) {
 			return 0, err
 		}
 	}
-	_, err = l.logStmt.ExecContext(l.ctx, seq, e.ref.CaseId, e.ref.Id, e.device, e.deviceSeq, int32(e.result), e.reason, effect, submitted, l.now)
+	var hash []byte
+	if e.deviceSeq > 0 {
+		hash = l.pushedHash
+	}
+	_, err = l.logStmt.ExecContext(l.ctx, seq, e.ref.CaseId, e.ref.Id, e.device, e.deviceSeq, int32(e.result), e.reason, effect, submitted, l.now, l.mark, hash)
 	if err != nil {
 		return 0, fmt.Errorf("append change: %w", err)
 	}

@@ -16,6 +16,7 @@ const (
 	CodeUnauthenticated    Code = "unauthenticated"     // no, bad or expired credentials
 	CodePermissionDenied   Code = "permission_denied"   // authenticated, but not allowed
 	CodeFailedPrecondition Code = "failed_precondition" // the system is not in a state that allows this
+	CodeAlreadyExists      Code = "already_exists"      // something with that name or reference exists already
 	CodeResourceExhausted  Code = "resource_exhausted"  // too big or too many
 	CodeUnavailable        Code = "unavailable"         // try again later
 	CodeUnimplemented      Code = "unimplemented"       // no such call (the two ends are of different versions)
@@ -27,6 +28,17 @@ const (
 type Error struct {
 	Code    Code
 	Message string
+	// Key names the same sentence in the product's message catalog (internal/i18n) and Args are
+	// its data as name/value pairs, so a door that speaks the reader's language (the pages) can
+	// say it in Danish; Message stays the English wire text. "" when the sentence has no key.
+	Key  string
+	Args []any
+}
+
+// With gives the error its message key and data (see Error.Key) and returns it.
+func (e *Error) With(key string, args ...any) *Error {
+	e.Key, e.Args = key, args
+	return e
 }
 
 func (e *Error) Error() string { return e.Message }

@@ -20,6 +20,28 @@ type admin struct {
 	data string
 }
 
+// ref is an argument a person typed and the function that resolves it to an id.
+type ref struct {
+	find func(context.Context, string) (string, error)
+	arg  *string
+}
+
+// resolve replaces each given argument by the id it names (a name, a reference or a unique id
+// prefix); an empty one stays empty.
+func resolve(ctx context.Context, refs ...ref) error {
+	for _, r := range refs {
+		if *r.arg == "" {
+			continue
+		}
+		id, err := r.find(ctx, *r.arg)
+		if err != nil {
+			return err
+		}
+		*r.arg = id
+	}
+	return nil
+}
+
 // do opens the store for one command and closes it after.
 func (a *admin) do(fn func(ctx context.Context, st *server.Store, args []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
@@ -45,7 +67,7 @@ data directory (made on first start). Keep a copy of the keys apart from the dat
 		group("user", "people: add, list, disable, enable, password",
 			a.userAdd(), a.userList(), a.userDisable(true), a.userDisable(false), a.userPassword()),
 		group("case", "cases: add, list, decision, conditions, goal, wish, assign, unassign, close",
-			a.caseAdd(), a.caseList(), a.caseDecision(), a.caseText("conditions"), a.caseText("goal"), a.caseWish(),
+			a.caseAdd(), a.caseList(), a.caseShow(), a.caseDecision(), a.caseText("conditions"), a.caseText("goal"), a.caseWish(),
 			a.caseAssign(), a.caseUnassign(), a.caseClose()),
 		group("visit", "visits: add, reschedule, cancel", a.visitAdd(), a.visitReschedule(), a.visitCancel()),
 		group("checklist", "the checklist template new visits start with", a.checklistShow(), a.checklistSet()),
@@ -95,6 +117,9 @@ func (a *admin) userDisable(disable bool) *cobra.Command {
 	}
 	cmd := &cobra.Command{Use: use, Short: short, Args: argsExactly("USER")}
 	cmd.RunE = a.do(func(ctx context.Context, st *server.Store, args []string) error {
+		if err := resolve(ctx, ref{st.FindUser, &args[0]}); err != nil {
+			return err
+		}
 		u, err := st.SetUserDisabled(ctx, server.Actor{}, args[0], disable)
 		if err != nil {
 			return err
@@ -120,6 +145,9 @@ func (a *admin) caseAdd() *cobra.Command {
 	f.StringVar(&nc.Placement, "placement", "", "where the child lives (foster family, institution)")
 	f.StringVar(&nc.Coordinator, "coordinator", "", "the coordinator who plans the case's visits")
 	cmd.RunE = a.do(func(ctx context.Context, st *server.Store, _ []string) error {
+		if err := resolve(ctx, ref{st.FindUser, &nc.Caseworker}, ref{st.FindUser, &nc.Coordinator}); err != nil {
+			return err
+		}
 		id, err := st.AddCase(ctx, nc)
 		if err != nil {
 			return err
@@ -163,7 +191,10 @@ func (a *admin) visitAdd() *cobra.Command {
 	f.StringVar(&nv.DecisionID, "decision", "", "the decision the visit rests on (default: the case's newest of its kind)")
 	cmd.RunE = a.do(func(ctx context.Context, st *server.Store, _ []string) error {
 		var err error
-		if nv.Start, nv.End, err = visitTimes(start, end); err != nil {
+		if nv.Start, nv.End, err = a.visitTimes(start, end); err != nil {
+			return err
+		}
+		if err := resolve(ctx, ref{st.FindCase, &nv.CaseID}, ref{st.FindUser, &nv.Consultant}); err != nil {
 			return err
 		}
 		id, err := st.AddVisit(ctx, nv)
@@ -178,6 +209,9 @@ func (a *admin) visitAdd() *cobra.Command {
 func (a *admin) visitCancel() *cobra.Command {
 	cmd := &cobra.Command{Use: "cancel VISIT", Short: "cancel a visit", Args: argsExactly("VISIT")}
 	cmd.RunE = a.do(func(ctx context.Context, st *server.Store, args []string) error {
+		if err := resolve(ctx, ref{st.FindVisit, &args[0]}); err != nil {
+			return err
+		}
 		if err := st.CancelVisit(ctx, args[0]); err != nil {
 			return err
 		}
@@ -189,6 +223,9 @@ func (a *admin) visitCancel() *cobra.Command {
 func (a *admin) caseClose() *cobra.Command {
 	cmd := &cobra.Command{Use: "close CASE", Short: "close a case: every tablet deletes it at its next sync", Args: argsExactly("CASE")}
 	cmd.RunE = a.do(func(ctx context.Context, st *server.Store, args []string) error {
+		if err := resolve(ctx, ref{st.FindCase, &args[0]}); err != nil {
+			return err
+		}
 		if err := st.CloseCase(ctx, server.Actor{}, args[0]); err != nil {
 			return err
 		}
@@ -202,12 +239,15 @@ func (a *admin) deviceEnroll() *cobra.Command {
 	cmd := &cobra.Command{Use: "enroll --user USER", Short: "print a one-time enrollment code (valid 15 minutes)", Args: argsExactly()}
 	cmd.Flags().StringVar(&user, "user", "", "the user the tablet is for")
 	cmd.RunE = a.do(func(ctx context.Context, st *server.Store, _ []string) error {
+		if err := resolve(ctx, ref{st.FindUser, &user}); err != nil {
+			return err
+		}
 		code, expires, err := st.NewEnrollmentCode(ctx, user)
 		if err != nil {
 			return err
 		}
 		return a.print(map[string]any{"code": code, "expires": expires.UTC().Format(time.RFC3339)},
-			fmt.Sprintf("Enrollment code: %s (single use, valid until %s)\n", code, expires.Local().Format("15:04")))
+			fmt.Sprintf("Enrollment code: %s (single use, valid until %s)\n", code, a.clock(expires.UnixMilli())))
 	})
 	return cmd
 }
@@ -222,7 +262,7 @@ func (a *admin) deviceList() *cobra.Command {
 		return a.print(nonNil(devices), table([]string{"ID", "NAME", "USER", "STATUS", "LAST SEEN"}, devices, func(d server.Device) []any {
 			seen := "never"
 			if d.LastSeenMs > 0 {
-				seen = time.UnixMilli(d.LastSeenMs).Local().Format(time.DateTime)
+				seen = a.dateTime(d.LastSeenMs)
 			}
 			return []any{d.ID, d.Name, d.UserName, d.Status, seen}
 		}))
@@ -238,6 +278,9 @@ func (a *admin) digest() *cobra.Command {
 	cmd.Flags().StringVar(&h.Role, "role", "consultant", "consultant, caseworker or coordinator")
 	cmd.Flags().StringVar(&h.User, "user", "", "a user (by name): what their devices should hold")
 	cmd.RunE = a.do(func(ctx context.Context, st *server.Store, args []string) error {
+		if err := resolve(ctx, ref{st.FindCase, &args[0]}); err != nil {
+			return err
+		}
 		if h.User != "" {
 			h.Role = ""
 		}
@@ -347,17 +390,4 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
-}
-
-// visitTimes parses a visit's --start and --end.
-func visitTimes(start, end string) (time.Time, time.Time, error) {
-	st, err := time.Parse(time.RFC3339, start)
-	if err != nil {
-		return time.Time{}, time.Time{}, usageError("--start must be a time like 2026-11-28T10:00:00+01:00.")
-	}
-	en, err := time.Parse(time.RFC3339, end)
-	if err != nil {
-		return time.Time{}, time.Time{}, usageError("--end must be a time like 2026-11-28T12:00:00+01:00.")
-	}
-	return st, en, nil
 }

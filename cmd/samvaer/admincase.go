@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -15,16 +14,25 @@ import (
 	"github.com/samvaer/sync/syncer"
 )
 
-// optionalTime parses an RFC 3339 flag value; "" is 0.
-func optionalTime(flagName, v string) (int64, error) {
-	if v == "" {
-		return 0, nil
-	}
-	t, err := time.Parse(time.RFC3339, v)
-	if err != nil {
-		return 0, usageError("--%s must be a time like 2026-11-28T10:00:00+01:00.", flagName)
-	}
-	return t.UnixMilli(), nil
+func (a *admin) caseShow() *cobra.Command {
+	var purpose string
+	cmd := &cobra.Command{Use: "show CASE --purpose WHY", Short: "the case's reference, its children with their ids, and who works on it (logged)", Args: argsExactly("CASE")}
+	cmd.Flags().StringVar(&purpose, "purpose", "", "why you look (written to the access log)")
+	cmd.RunE = a.do(func(ctx context.Context, st *server.Store, args []string) error {
+		if err := resolve(ctx, ref{st.FindCase, &args[0]}); err != nil {
+			return err
+		}
+		ov, err := st.ShowCase(ctx, args[0], purpose)
+		if err != nil {
+			return err
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "Case %s, reference %s, %d visits\n", ov.ID, dash(ov.Reference), ov.Visits)
+		b.WriteString(table([]string{"CHILD", "NAME"}, ov.Children, func(c server.CaseChild) []any { return []any{c.ID, c.Name} }))
+		b.WriteString(table([]string{"USER", "NAME", "ROLE"}, ov.Members, func(m server.CaseMember) []any { return []any{m.UserID, m.Name, m.Role} }))
+		return a.print(ov, b.String())
+	})
+	return cmd
 }
 
 func (a *admin) caseDecision() *cobra.Command {
@@ -37,15 +45,18 @@ func (a *admin) caseDecision() *cobra.Command {
 	f.BoolVar(&d.ConsentParents, "consent-parents", false, "the parents consented to written descriptions")
 	f.BoolVar(&d.YoungPerson, "young-person", false, "a child of the case is 15 or over")
 	f.BoolVar(&d.ConsentYoungPerson, "consent-young-person", false, "the young person consented to written descriptions")
-	f.StringVar(&from, "from", "", "the decision's period starts (RFC 3339)")
+	f.StringVar(&from, "from", "", "the decision's period starts (a date or a time)")
 	f.StringVar(&to, "to", "", "the decision's period ends (RFC 3339)")
 	f.StringVar(&d.Purpose, "purpose", "", "the purpose of supervision, as the decision states it")
 	cmd.RunE = a.do(func(ctx context.Context, st *server.Store, _ []string) error {
 		var err error
-		if d.FromMs, err = optionalTime("from", from); err != nil {
+		if d.FromMs, err = a.optionalMs("from", from); err != nil {
 			return err
 		}
-		if d.ToMs, err = optionalTime("to", to); err != nil {
+		if d.ToMs, err = a.optionalMs("to", to); err != nil {
+			return err
+		}
+		if err := resolve(ctx, ref{st.FindCase, &caseID}); err != nil {
 			return err
 		}
 		id, err := st.SetDecision(ctx, nil, caseID, d)
@@ -69,6 +80,9 @@ func (a *admin) caseText(what string) *cobra.Command {
 	cmd.Flags().StringVar(&caseID, "case", "", "the case id")
 	cmd.Flags().StringVar(&text, "text", "", "the text")
 	cmd.RunE = a.do(func(ctx context.Context, st *server.Store, _ []string) error {
+		if err := resolve(ctx, ref{st.FindCase, &caseID}); err != nil {
+			return err
+		}
 		var id, msg string
 		var err error
 		if what == "goal" {
@@ -98,8 +112,11 @@ func (a *admin) caseWish() *cobra.Command {
 	f.BoolVar(&support, "support-person", false, "the child asks for a support person at visits")
 	f.StringVar(&pause, "pause-until", "", "the child asks for visits to pause until then (RFC 3339)")
 	cmd.RunE = a.do(func(ctx context.Context, st *server.Store, _ []string) error {
-		pauseMs, err := optionalTime("pause-until", pause)
+		pauseMs, err := a.optionalMs("pause-until", pause)
 		if err != nil {
+			return err
+		}
+		if err := resolve(ctx, ref{st.FindCase, &caseID}, ref{st.FindChild, &child}); err != nil {
 			return err
 		}
 		id, err := st.AddWish(ctx, nil, caseID, child, text, support, pauseMs)
@@ -118,8 +135,11 @@ func (a *admin) visitReschedule() *cobra.Command {
 	cmd.Flags().StringVar(&end, "end", "", "new end, RFC 3339")
 	cmd.Flags().StringVar(&room, "room", "", "the visit room")
 	cmd.RunE = a.do(func(ctx context.Context, st *server.Store, args []string) error {
-		s, e, err := visitTimes(start, end)
+		s, e, err := a.visitTimes(start, end)
 		if err != nil {
+			return err
+		}
+		if err := resolve(ctx, ref{st.FindVisit, &args[0]}); err != nil {
 			return err
 		}
 		if err := st.RescheduleVisit(ctx, nil, args[0], s, e, room); err != nil {
@@ -190,12 +210,15 @@ func (a *admin) reportList() *cobra.Command {
 	cmd.Flags().StringVar(&caseID, "case", "", "one case only")
 	cmd.Flags().StringVar(&filter, "filter", "", "new, overdue or acknowledged")
 	cmd.RunE = a.do(func(ctx context.Context, st *server.Store, _ []string) error {
+		if err := resolve(ctx, ref{st.FindCase, &caseID}); err != nil {
+			return err
+		}
 		reports, err := st.Reports(ctx, nil, caseID, filter)
 		if err != nil {
 			return err
 		}
 		return a.print(nonNil(reports), table([]string{"REPORT", "VISIT", "START", "KIND", "STATE", "OVERDUE", "RECIPIENTS"}, reports, func(r server.Report) []any {
-			return []any{r.ID, r.VisitID, time.UnixMilli(r.VisitStartMs).Local().Format("2006-01-02 15:04"), r.VisitKind, r.State, r.Overdue, strings.Join(r.Recipients, ",")}
+			return []any{r.ID, r.VisitID, a.dateTime(r.VisitStartMs), r.VisitKind, r.State, r.Overdue, strings.Join(r.Recipients, ",")}
 		}))
 	})
 	return cmd
@@ -208,6 +231,9 @@ func (a *admin) auditExport() *cobra.Command {
 	cmd := &cobra.Command{Use: "export --child CHILD", Short: "the access log entries about a child: dates, kinds of use, purposes", Args: argsExactly()}
 	cmd.Flags().StringVar(&child, "child", "", "the child's id ('case add' prints it)")
 	cmd.RunE = a.do(func(ctx context.Context, st *server.Store, _ []string) error {
+		if err := resolve(ctx, ref{st.FindChild, &child}); err != nil {
+			return err
+		}
 		entries, err := st.AccessForChild(ctx, child)
 		if err != nil {
 			return err
@@ -217,7 +243,7 @@ func (a *admin) auditExport() *cobra.Command {
 			if i := strings.LastIndexByte(what, ' '); i >= 0 && syncer.ValidID(what[i+1:]) {
 				what = what[:i]
 			}
-			return []any{time.UnixMilli(e.AtMs).Local().Format(time.DateTime), what, e.Purpose}
+			return []any{a.dateTime(e.AtMs), what, e.Purpose}
 		})
 		return a.print(map[string]any{"child": child, "entries": nonNil(entries)}, fmt.Sprintf("Use of the data about child %s\n%s", child, rows))
 	})

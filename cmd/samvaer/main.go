@@ -14,9 +14,11 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/samvaer/sync/internal/i18n"
 	"github.com/samvaer/sync/syncer"
 )
 
@@ -61,6 +63,37 @@ type env struct {
 	stdout, stderr io.Writer
 	json           bool
 	zoneName       string
+	loc            *time.Location
+	words          *i18n.Localizer
+}
+
+// zoneEnv names the environment variable that sets the display zone when --tz is not given.
+const zoneEnv = "SAMVAER_TZ"
+
+// loadZone resolves --tz, else SAMVAER_TZ, else the default zone.
+func (e *env) loadZone() error {
+	name := e.zoneName
+	if name == "" {
+		name = os.Getenv(zoneEnv)
+	}
+	loc, err := i18n.LoadZone(name)
+	if err != nil {
+		return usageError("Unknown time zone %q; give a zone name like %s (--tz or %s).", name, i18n.DefaultZone, zoneEnv)
+	}
+	cat, err := i18n.NewCatalog()
+	if err != nil {
+		return err
+	}
+	e.loc, e.words = loc, cat.Localizer(loc, i18n.Danish.String())
+	return nil
+}
+
+// zone is the zone times are shown in.
+func (e *env) zone() *time.Location {
+	if e.loc == nil {
+		return time.UTC
+	}
+	return e.loc
 }
 
 // print writes v as indented JSON when --json was given (for scripts), the text for a person
@@ -85,7 +118,8 @@ Flags may be given in any position. With --json every command prints JSON for sc
 
 Exit codes: 0 done; 1 internal error; 2 wrong usage or invalid input; 3 not found;
 4 not allowed (not signed in, not permitted, device revoked); 5 refused in the current state
-(already exists, locked, verification failed); 6 unavailable (server unreachable, too busy).`,
+(already exists, locked, verification failed, a call the server does not offer); 6 unavailable
+(server unreachable, too busy).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          cobra.ArbitraryArgs,
@@ -93,6 +127,8 @@ Exit codes: 0 done; 1 internal error; 2 wrong usage or invalid input; 3 not foun
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.PersistentFlags().BoolVar(&e.json, "json", false, "print JSON (for scripts)")
+	root.PersistentFlags().StringVar(&e.zoneName, "tz", "", "the time zone times are shown in (default "+i18n.DefaultZone+", or "+zoneEnv+")")
+	root.PersistentPreRunE = func(*cobra.Command, []string) error { return e.loadZone() }
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return usageError("%s.", sentence(err.Error()))
 	})
@@ -190,6 +226,8 @@ var exitCodes = map[syncer.Code]int{
 	syncer.CodeUnauthenticated:    4,
 	syncer.CodePermissionDenied:   4,
 	syncer.CodeFailedPrecondition: 5,
+	syncer.CodeAlreadyExists:      5,
+	syncer.CodeUnimplemented:      5,
 	syncer.CodeResourceExhausted:  6,
 	syncer.CodeUnavailable:        6,
 }

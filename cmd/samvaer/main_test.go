@@ -74,8 +74,9 @@ func waitForServer(t *testing.T, addr string) {
 	t.Fatal("the server did not start within 30 s")
 }
 
-// The README's walk-through, command by command: serve, admin, enroll, offline capture, sync,
-// equal digests on both ends.
+// The README's walk-through in Go, command by command, with more checks between the steps than the
+// README shows (TestREADMEWalkThroughRunsAsWritten runs the README's own lines): serve, admin,
+// enroll, offline capture, sync, equal digests on both ends, key rotation, PIN change, wipe, loss.
 func TestWalkThrough(t *testing.T) {
 	c := cli{t}
 	dir := t.TempDir()
@@ -100,17 +101,18 @@ func TestWalkThrough(t *testing.T) {
 	c.must(append(admin, "user", "add", "--name", "sara", "--role", "caseworker")...)
 	c.must(append(admin, "user", "add", "--name", "kim", "--role", "consultant")...)
 	caseID := c.json(append(admin, "case", "add", "--child", "Ida", "--child", "Emil", "--parent", "Mette", "--caseworker", "sara", "--reference", "2026-0042")...)["id"].(string)
+	day := time.Now().AddDate(0, 0, 1).Format(time.DateOnly) // tomorrow, as in the README
 	visitID := c.json(append(admin, "visit", "add", "--case", caseID, "--consultant", "kim", "--kind", "supervised",
-		"--start", "2026-11-28T10:00:00+01:00", "--end", "2026-11-28T12:00:00+01:00", "--place", "Rum 2")...)["id"].(string)
+		"--start", day+" 10:00", "--end", day+" 12:00", "--place", "Rum 2")...)["id"].(string)
 	code := c.json(append(admin, "device", "enroll", "--user", "kim")...)["code"].(string)
 
 	tablet := []string{"tablet", "--home", home}
 	c.must(append(tablet, "enroll", "--server", "http://"+addr, "--code", code, "--name", "iPad 3")...)
-	if _, err := c.run("", append(tablet, "enroll", "--server", "http://"+addr, "--code", code)...); err == nil {
+	if _, err := c.run("", append(tablet, "enroll", "--server", "http://"+addr, "--code", code, "--name", "iPad 3")...); err == nil {
 		t.Fatal("enrolling twice must be refused")
 	}
 	c.must(append(tablet, "sync")...)
-	if out := c.must(append(tablet, "visits")...); !strings.Contains(out, visitID) || !strings.Contains(out, "room_ready") {
+	if out := c.must(append(tablet, "visits")...); !strings.Contains(out, visitID) || !strings.Contains(out, "room_ready") || !strings.Contains(out, "(2026-0042)") {
 		t.Fatalf("visits does not show the visit and its checklist:\n%s", out)
 	}
 	c.must(append(tablet, "check", visitID[:8], "room_ready")...)
@@ -127,6 +129,12 @@ func TestWalkThrough(t *testing.T) {
 	st := c.json(append(tablet, "--json", "status")...)
 	if st["pending"].(float64) != 3 {
 		t.Fatalf("status %v; want 3 pending", st)
+	}
+	// The tablet's flags in any position too.
+	for _, line := range [][]string{{"--json", "tablet", "status", "--home", home}, {"tablet", "status", "--json", "--home", home}} {
+		if st := c.json(line...); st["pending"].(float64) != 3 {
+			t.Fatalf("samvaer %s: %v", strings.Join(line, " "), st)
+		}
 	}
 	c.must(append(tablet, "sync")...)
 	st = c.json(append(tablet, "--json", "status")...)

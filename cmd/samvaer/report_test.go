@@ -50,7 +50,7 @@ func TestReportFromVisitToAcknowledgement(t *testing.T) {
 
 	kim := []string{"tablet", "--home", kimHome}
 	code := c.json(append(admin, "device", "enroll", "--user", "kim")...)["code"].(string)
-	c.must(append(kim, "enroll", "--server", "http://"+addr, "--code", code)...)
+	c.must(append(kim, "enroll", "--server", "http://"+addr, "--code", code, "--name", "Kim iPad")...)
 	c.must(append(kim, "sync")...)
 	if out := c.must(append(kim, "case", caseID)...); !strings.Contains(out, "No talk about the placement.") || !strings.Contains(out, childID) {
 		t.Fatalf("the case on the tablet:\n%s", out)
@@ -86,7 +86,7 @@ func TestReportFromVisitToAcknowledgement(t *testing.T) {
 	// The caseworker's device: inbox, read, acknowledge — all through the RPC API.
 	saraT := []string{"tablet", "--home", saraHome, "--json"}
 	code = c.json(append(admin, "device", "enroll", "--user", "sara")...)["code"].(string)
-	c.must(append(saraT, "enroll", "--server", "http://"+addr, "--code", code)...)
+	c.must(append(saraT, "enroll", "--server", "http://"+addr, "--code", code, "--name", "Sara iPad")...)
 	if _, err := c.run("", append(saraT, "inbox")...); err == nil || !strings.Contains(err.Error(), "purpose") {
 		t.Fatalf("an inbox without a purpose: %v", err)
 	}

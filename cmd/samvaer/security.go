@@ -27,6 +27,9 @@ func (a *admin) deviceRevoke() *cobra.Command {
 		if retire {
 			status = server.DeviceRetired
 		}
+		if err := resolve(ctx, ref{st.FindDevice, &args[0]}); err != nil {
+			return err
+		}
 		d, err := st.RevokeDevice(ctx, server.Actor{}, args[0], status)
 		if err != nil {
 			return err
@@ -48,6 +51,9 @@ func (a *admin) userPassword() *cobra.Command {
 		if !sc.Scan() {
 			return usageError("Type the new password on standard input, followed by a newline.")
 		}
+		if err := resolve(ctx, ref{st.FindUser, &args[0]}); err != nil {
+			return err
+		}
 		if err := st.SetPassword(ctx, server.Actor{}, args[0], strings.TrimRight(sc.Text(), "\r")); err != nil {
 			return err
 		}
@@ -62,11 +68,18 @@ func (a *admin) caseAssign() *cobra.Command {
 	cmd.Flags().StringVar(&user, "user", "", "the user's name")
 	cmd.Flags().StringVar(&role, "role", "", "consultant, caseworker or coordinator")
 	cmd.RunE = a.do(func(ctx context.Context, st *server.Store, args []string) error {
+		if err := resolve(ctx, ref{st.FindCase, &args[0]}, ref{st.FindUser, &user}); err != nil {
+			return err
+		}
 		if err := st.AssignCase(ctx, server.Actor{}, args[0], user, role); err != nil {
 			return err
 		}
-		return a.print(map[string]string{"case": args[0], "user": user, "role": role},
-			fmt.Sprintf("%s is assigned to the case as %s; their tablets get it at their next sync.\n", user, role))
+		u, err := st.UserByName(ctx, user)
+		if err != nil {
+			return err
+		}
+		return a.print(map[string]string{"case": args[0], "user": u.ID, "role": role},
+			fmt.Sprintf("%s is assigned to the case as %s; their tablets get it at their next sync.\n", u.Name, role))
 	})
 	return cmd
 }
@@ -76,11 +89,18 @@ func (a *admin) caseUnassign() *cobra.Command {
 	cmd := &cobra.Command{Use: "unassign CASE --user USER", Short: "the user's tablets delete the case at their next sync", Args: argsExactly("CASE")}
 	cmd.Flags().StringVar(&user, "user", "", "the user's name")
 	cmd.RunE = a.do(func(ctx context.Context, st *server.Store, args []string) error {
+		if err := resolve(ctx, ref{st.FindCase, &args[0]}, ref{st.FindUser, &user}); err != nil {
+			return err
+		}
 		if err := st.UnassignCase(ctx, server.Actor{}, args[0], user); err != nil {
 			return err
 		}
-		return a.print(map[string]string{"case": args[0], "user": user},
-			fmt.Sprintf("%s is no longer assigned to the case; their tablets delete it at their next sync.\n", user))
+		u, err := st.UserByName(ctx, user)
+		if err != nil {
+			return err
+		}
+		return a.print(map[string]string{"case": args[0], "user": u.ID},
+			fmt.Sprintf("%s is no longer assigned to the case; their tablets delete it at their next sync.\n", u.Name))
 	})
 	return cmd
 }
@@ -105,18 +125,12 @@ func (a *admin) auditVerify() *cobra.Command {
 	return cmd
 }
 
-// parseTime reads a time given as RFC 3339 or as a date (midnight, local time).
-func parseTime(flagName, s string) (time.Time, error) {
+// parseDay reads an optional filter time: a date (its midnight in the display zone) or a time.
+func (a *admin) parseDay(flagName, s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	if t, err := time.ParseInLocation(time.DateOnly, s, time.Local); err == nil {
-		return t, nil
-	}
-	return time.Time{}, usageError("--%s must be a date like 2026-11-28 or a time like 2026-11-28T10:00:00+01:00.", flagName)
+	return a.parseWhen(flagName, s, true)
 }
 
 func (a *admin) auditList() *cobra.Command {
@@ -131,18 +145,15 @@ func (a *admin) auditList() *cobra.Command {
 	fl.StringVar(&f.CaseID, "case", "", "entries about this case")
 	cmd.RunE = a.do(func(ctx context.Context, st *server.Store, _ []string) error {
 		var err error
-		if f.Since, err = parseTime("since", since); err != nil {
+		if f.Since, err = a.parseDay("since", since); err != nil {
 			return err
 		}
-		if f.Until, err = parseTime("until", until); err != nil {
+		if f.Until, err = a.parseDay("until", until); err != nil {
 			return err
 		}
-		if user != "" {
-			u, err := st.UserByName(ctx, user)
-			if err != nil {
-				return err
-			}
-			f.UserID = u.ID
+		f.UserID = user
+		if err := resolve(ctx, ref{st.FindUser, &f.UserID}, ref{st.FindDevice, &f.DeviceID}, ref{st.FindCase, &f.CaseID}); err != nil {
+			return err
 		}
 		entries, err := st.AuditEntries(ctx, f)
 		if err != nil {
@@ -154,7 +165,7 @@ func (a *admin) auditList() *cobra.Command {
 				d, _ := json.Marshal(e.Detail)
 				detail = string(d)
 			}
-			return []any{e.ID, time.UnixMilli(e.AtMs).Local().Format(time.DateTime), e.Kind, dash(e.ActorUserID), dash(e.DeviceID), dash(e.CaseID), dash(e.Purpose), detail}
+			return []any{e.ID, a.dateTime(e.AtMs), e.Kind, dash(e.ActorUserID), dash(e.DeviceID), dash(e.CaseID), dash(e.Purpose), detail}
 		}))
 	})
 	return cmd

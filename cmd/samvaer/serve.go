@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/samvaer/sync/internal/i18n"
 	"github.com/samvaer/sync/server"
 	"github.com/samvaer/sync/server/web"
 )
@@ -27,17 +28,22 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 
 func newServeCmd(e *env) *cobra.Command {
 	cfg := server.DefaultConfig()
-	var logFormat string
+	var logFormat, zone, municipality string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "run the sync server (Connect, gRPC, gRPC-Web and the browser pages)",
 		Args:  argsExactly(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Logger = newLogger(e.stderr, logFormat)
+			loc, err := i18n.LoadZone(zone)
+			if err != nil {
+				return usageError("--zone: %s.", err.Error())
+			}
+			cfg.Zone = loc
 			if err := cfg.Validate(); err != nil {
 				return usageError("%s.", err.Error())
 			}
-			return serve(cmd.Context(), cfg)
+			return serve(cmd.Context(), cfg, municipality)
 		},
 	}
 	f := cmd.Flags()
@@ -47,16 +53,18 @@ func newServeCmd(e *env) *cobra.Command {
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS key file (PEM)")
 	f.DurationVar(&cfg.ReportOverdue, "report-overdue", cfg.ReportOverdue, "how long after a supervised visit's end its report is flagged overdue")
 	f.StringVar(&logFormat, "log", "auto", "log format: json, console, or auto (console on a terminal)")
+	f.StringVar(&zone, "zone", i18n.DefaultZone, "the time zone every time is shown in (pages, PDF, messages)")
+	f.StringVar(&municipality, "municipality", "", "the municipality's name, printed in the head of every exported report")
 	return cmd
 }
 
 // serve runs the server with its pages until ctx is done.
-func serve(ctx context.Context, cfg server.Config) error {
+func serve(ctx context.Context, cfg server.Config, municipality string) error {
 	srv, err := server.New(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	pages, err := web.New(srv.Store, web.Config{Secure: cfg.TLSCert != "", Logger: cfg.Logger})
+	pages, err := web.New(srv.Store, web.Config{Secure: cfg.TLSCert != "", Logger: cfg.Logger, Location: cfg.Zone, Municipality: municipality})
 	if err != nil {
 		srv.Close()
 		return err

@@ -3,18 +3,19 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/samvaer/sync/clientlib"
+	"github.com/samvaer/sync/internal/lookup"
 	"github.com/samvaer/sync/syncer"
 )
 
@@ -99,7 +100,7 @@ func (c *tablet) observe() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		return c.print(map[string]any{"id": o.ID, "at_ms": o.AtMs}, fmt.Sprintf("Observation noted at %s.\n", time.UnixMilli(o.AtMs).Local().Format("15:04:05")))
+		return c.print(map[string]any{"id": o.ID, "at_ms": o.AtMs}, fmt.Sprintf("Observation noted at %s.\n", c.clock(o.AtMs)))
 	})
 	return cmd
 }
@@ -254,11 +255,15 @@ func (c *tablet) rejectedCmd() *cobra.Command {
 func (c *tablet) digest() *cobra.Command {
 	cmd := &cobra.Command{Use: "digest CASE", Short: "the case's state digest (equal on every converged replica)", Args: argsExactly("CASE")}
 	cmd.RunE = c.open(func(ctx context.Context, t *clientlib.Tablet, args []string) error {
-		d, err := t.Digest(ctx, args[0])
+		id, err := c.caseID(ctx, t, args[0])
 		if err != nil {
 			return err
 		}
-		return c.print(map[string]string{"case": args[0], "digest": d}, d+"\n")
+		d, err := t.Digest(ctx, id)
+		if err != nil {
+			return err
+		}
+		return c.print(map[string]string{"case": id, "digest": d}, d+"\n")
 	})
 	return cmd
 }
@@ -311,36 +316,49 @@ func (c *tablet) visitID(ctx context.Context, t *clientlib.Tablet, arg string) (
 	if err != nil {
 		return "", err
 	}
-	var match []string
-	for _, v := range visits {
-		if v.ID == arg {
-			return v.ID, nil
-		}
-		if len(arg) >= 4 && strings.HasPrefix(v.ID, arg) {
-			match = append(match, v.ID)
-		}
+	cands := make([]lookup.Candidate, len(visits))
+	for i, v := range visits {
+		cands[i] = lookup.Candidate{ID: v.ID, Label: c.dateTime(v.StartMs)}
 	}
-	switch len(match) {
-	case 1:
-		return match[0], nil
-	case 0:
+	id, err := lookup.Find("visit", arg, cands, false)
+	if syncer.ErrorCode(err) == syncer.CodeNotFound {
 		return "", syncer.Errorf(syncer.CodeNotFound, "No visit on this tablet has id %q; 'visits' lists them (sync first if it is new).", arg)
 	}
-	return "", usageError("%q matches %d visits; give more of the id.", arg, len(match))
+	return id, err
+}
+
+// caseID resolves a case's reference, id or unique id prefix among the cases on this tablet. A
+// whole id is taken as it is (the digest of a case the tablet no longer holds is the empty one).
+func (c *tablet) caseID(ctx context.Context, t *clientlib.Tablet, arg string) (string, error) {
+	if syncer.ValidID(arg) {
+		return arg, nil
+	}
+	cases, err := t.Cases(ctx)
+	if err != nil {
+		return "", err
+	}
+	cands := make([]lookup.Candidate, len(cases))
+	for i, cs := range cases {
+		cands[i] = lookup.Candidate{ID: cs.ID, Names: []string{cs.Reference}, Label: cs.Reference}
+	}
+	return lookup.Find("case", arg, cands, false)
 }
 
 func (c *tablet) enroll() *cobra.Command {
 	var serverURL, code, name string
-	cmd := &cobra.Command{Use: "enroll --server URL --code CODE [--name NAME]", Short: "enroll this tablet (one-time code from an admin) and set its PIN", Args: argsExactly()}
+	cmd := &cobra.Command{Use: "enroll --server URL --code CODE --name NAME", Short: "enroll this tablet (one-time code from an admin) and set its PIN", Args: argsExactly()}
 	cmd.Flags().StringVar(&serverURL, "server", "", "the sync server's URL, e.g. http://127.0.0.1:8080")
 	cmd.Flags().StringVar(&code, "code", "", "the one-time enrollment code an admin gave you")
-	cmd.Flags().StringVar(&name, "name", "", "a name for this tablet")
+	cmd.Flags().StringVar(&name, "name", "", "the name people will know this tablet by in the device list (asked at a terminal when not given)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if serverURL == "" || code == "" {
 			return usageError("enroll needs --server URL and --code CODE.")
 		}
 		if name == "" {
-			name, _ = os.Hostname()
+			var err error
+			if name, err = c.askLine("A name for this tablet, as people will know it in the device list (e.g. iPad 3, Team Nord): "); err != nil {
+				return usageError("Give the tablet a name people will recognise it by: --name \"iPad 3, Team Nord\".")
+			}
 		}
 		pin, err := c.readPIN("Choose a PIN for this tablet (at least 4 characters): ", pinEnv, true)
 		if err != nil {
@@ -355,6 +373,20 @@ func (c *tablet) enroll() *cobra.Command {
 			fmt.Sprintf("Enrolled: device %s. Run 'sync' to fetch your visits.\n", t.DeviceID()))
 	}
 	return cmd
+}
+
+// askLine asks a person at the terminal for one line; without a terminal it fails.
+func (c *tablet) askLine(prompt string) (string, error) {
+	f, ok := c.stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return "", errors.New("no terminal")
+	}
+	fmt.Fprint(c.stderr, prompt)
+	line, err := bufio.NewReader(f).ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(line), nil
 }
 
 // Environment variables that give PINs to scripts instead of the terminal.
@@ -426,10 +458,20 @@ func (c *tablet) visits(ctx context.Context, t *clientlib.Tablet) error {
 	if err != nil {
 		return err
 	}
+	cases, err := t.Cases(ctx)
+	if err != nil {
+		return err
+	}
+	refs := map[string]string{}
+	for _, cs := range cases {
+		if cs.Reference != "" {
+			refs[cs.ID] = " (" + cs.Reference + ")"
+		}
+	}
 	var b strings.Builder
 	for _, v := range visits {
-		fmt.Fprintf(&b, "Visit %s  case %s\n  %s, %s – %s, %s\n", v.ID, v.CaseID, v.Kind,
-			time.UnixMilli(v.StartMs).Local().Format("Mon 2 Jan 15:04"), time.UnixMilli(v.EndMs).Local().Format("15:04"), v.Place)
+		fmt.Fprintf(&b, "Visit %s  case %s%s\n  %s, %s – %s, %s\n", v.ID, v.CaseID, refs[v.CaseID], v.Kind,
+			c.dateTime(v.StartMs), c.clock(v.EndMs), v.Place)
 		b.WriteString("  Checklist:\n")
 		for _, it := range v.Checklist {
 			mark := " "
@@ -441,7 +483,7 @@ func (c *tablet) visits(ctx context.Context, t *clientlib.Tablet) error {
 		if len(v.Observations) > 0 {
 			b.WriteString("  Observations:\n")
 			for _, o := range v.Observations {
-				fmt.Fprintf(&b, "    %s  %s\n", time.UnixMilli(o.AtMs).Local().Format("15:04:05"), o.Text)
+				fmt.Fprintf(&b, "    %s  %s\n", c.clock(o.AtMs), o.Text)
 			}
 		}
 		overdue := ""
@@ -476,7 +518,7 @@ func (c *tablet) status(ctx context.Context, t *clientlib.Tablet) error {
 	}
 	last := "never"
 	if s.LastSyncMs > 0 {
-		last = time.UnixMilli(s.LastSyncMs).Local().Format(time.DateTime)
+		last = c.dateTime(s.LastSyncMs)
 	}
 	return c.print(s, fmt.Sprintf("Pending changes: %d\nAwaiting confirmation: %d\nLast sync: %s\nOpen conflicts: %d\nRejected changes: %d\n",
 		s.Pending, s.Awaiting, last, s.OpenConflicts, s.DeadLetters))
@@ -580,7 +622,7 @@ func (c *tablet) inboxList(ctx context.Context, t *clientlib.Tablet, caseID, fil
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "REPORT\tCASE\tVISIT\tKIND\tSTATE\tOVERDUE")
 	for _, r := range reports {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\n", r.Id, r.CaseId, time.UnixMilli(r.VisitStartMs).Local().Format("2006-01-02 15:04"), r.VisitKind, r.State, r.Overdue)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\n", r.Id, r.CaseId, c.dateTime(r.VisitStartMs), r.VisitKind, r.State, r.Overdue)
 	}
 	tw.Flush()
 	return c.print(reports, b.String())
@@ -609,10 +651,10 @@ func (c *tablet) readReport(ctx context.Context, t *clientlib.Tablet, id, purpos
 		}
 	}
 	for _, a := range r.Addenda {
-		fmt.Fprintf(&b, "  Addendum %s (%s, %s) %s: %s\n", a.Id, a.State, time.UnixMilli(a.SubmittedMs).Local().Format(time.DateTime), a.Section, a.Text)
+		fmt.Fprintf(&b, "  Addendum %s (%s, %s) %s: %s\n", a.Id, a.State, c.dateTime(a.SubmittedMs), a.Section, a.Text)
 	}
 	for _, pc := range r.ParentComments {
-		fmt.Fprintf(&b, "  Parent's comment %s (%s): %s\n", pc.Id, time.UnixMilli(pc.SubmittedMs).Local().Format(time.DateTime), pc.Text)
+		fmt.Fprintf(&b, "  Parent's comment %s (%s): %s\n", pc.Id, c.dateTime(pc.SubmittedMs), pc.Text)
 	}
 	return c.print(r, b.String())
 }

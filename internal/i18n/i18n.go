@@ -3,7 +3,8 @@
 // The web pages, the PDF, the command line and the app use it, so a time or a word reads the same
 // through every door.
 //
-// Messages live in JSON files named by language (da.json, en.json) in the style of
+// Messages live in JSON files named by language (da.json, en.json, or errors.da.json and so on when
+// a component keeps several) in the style of
 // github.com/nicksnyder/go-i18n: an id maps to a text/template string, or to plural forms
 // ("one", "other"). Each component keeps its own files and embeds them; NewCatalog joins them
 // with this package's shared messages (roles, visit kinds, report states, dates) and refuses an
@@ -73,7 +74,8 @@ type Catalog struct {
 }
 
 // NewCatalog builds a catalog from this package's shared messages and those in each of files: every
-// "<language>.json" in the root of an fs.FS (or in its "messages" directory). Every offered
+// "<language>.json" or "<topic>.<language>.json" in the root of an fs.FS (or in its "messages"
+// directory). Every offered
 // language must define every id, and no id may be defined twice.
 func NewCatalog(files ...fs.FS) (*Catalog, error) {
 	c := &Catalog{bundle: goi18n.NewBundle(Danish), matcher: language.NewMatcher(Languages), ids: map[string]bool{}}
@@ -91,9 +93,10 @@ func NewCatalog(files ...fs.FS) (*Catalog, error) {
 			return nil, err
 		}
 		for _, name := range append(names, more...) {
-			tag, err := language.Parse(strings.TrimSuffix(path.Base(name), ".json"))
+			base := strings.TrimSuffix(path.Base(name), ".json")
+			tag, err := language.Parse(base[strings.LastIndex(base, ".")+1:])
 			if err != nil || perLang[tag] == nil {
-				return nil, fmt.Errorf("message file %s: not named by an offered language (da.json, en.json)", name)
+				return nil, fmt.Errorf("message file %s: not named by an offered language (da.json, en.json, errors.da.json)", name)
 			}
 			buf, err := fs.ReadFile(fsys, name)
 			if err != nil {
@@ -169,6 +172,9 @@ type Localizer struct {
 
 // Lang is the language as a BCP 47 tag, for an HTML lang attribute or a Content-Language header.
 func (l *Localizer) Lang() string { return l.tag.String() }
+
+// Has reports whether id is a message of the localizer's catalog.
+func (l *Localizer) Has(id string) bool { return l.cat.Has(id) }
 
 // Zone is the zone times are shown in.
 func (l *Localizer) Zone() *time.Location { return l.zone }

@@ -135,6 +135,7 @@ func TestCatalogRefusesGapsAndDoubles(t *testing.T) {
 		"not a language":     {[]fstest.MapFS{{"klingon.json": {Data: []byte(`{}`)}}}, "offered language"},
 		"not offered":        {[]fstest.MapFS{{"de.json": {Data: []byte(`{}`)}}}, "offered language"},
 		"broken JSON":        {[]fstest.MapFS{{"da.json": {Data: []byte(`{"a": `)}}}, "da.json"},
+		"a topic file short": {[]fstest.MapFS{{"errors.da.json": {Data: []byte(`{"e.x": "x"}`)}, "errors.en.json": {Data: []byte(`{}`)}}}, "e.x"},
 	} {
 		_, err := NewCatalog(toFS(tc.files)...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -2,8 +2,7 @@ package web
 
 import (
 	"net/http"
-	"strings"
-	"time"
+	"slices"
 
 	"github.com/samvaer/sync/server"
 	"github.com/samvaer/sync/syncer"
@@ -21,17 +20,18 @@ func (p *Pages) usersPage(w http.ResponseWriter, r *http.Request, sess *server.S
 		p.fail(w, r, sess, err)
 		return
 	}
-	p.render(w, r, "users", status, page{Title: "Users", Session: sess, Notice: notice, Error: errMsg,
+	p.render(w, r, "users", status, page{Title: p.localizer(r).T("users.title"), Session: sess, Notice: notice, Error: errMsg,
 		Data: map[string]any{"Users": users, "Roles": server.Roles}})
 }
 
 func (p *Pages) addUser(w http.ResponseWriter, r *http.Request, sess *server.Session) {
+	l := p.localizer(r)
 	u, err := p.store.AddUser(r.Context(), r.PostFormValue("name"), r.PostForm["role"])
 	if err != nil {
 		p.formError(w, r, sess, err, p.usersPage)
 		return
 	}
-	p.usersPage(w, r, sess, http.StatusOK, "User "+u.Name+" added ("+strings.Join(u.Roles, ", ")+").", "")
+	p.usersPage(w, r, sess, http.StatusOK, l.T("users.added", "Name", u.Name, "Roles", joinWords(l, roleNames(l, u.Roles), "word.and")), "")
 }
 
 func (p *Pages) devices(w http.ResponseWriter, r *http.Request, sess *server.Session) {
@@ -49,7 +49,7 @@ func (p *Pages) devicesPage(w http.ResponseWriter, r *http.Request, sess *server
 		p.fail(w, r, sess, err)
 		return
 	}
-	p.render(w, r, "devices", status, page{Title: "Devices", Session: sess, Notice: notice, Error: errMsg,
+	p.render(w, r, "devices", status, page{Title: p.localizer(r).T("devices.title"), Session: sess, Notice: notice, Error: errMsg,
 		Data: map[string]any{"Devices": devices, "Users": users}})
 }
 
@@ -59,7 +59,8 @@ func (p *Pages) enrollmentCode(w http.ResponseWriter, r *http.Request, sess *ser
 		p.formError(w, r, sess, err, p.devicesPage)
 		return
 	}
-	p.devicesPage(w, r, sess, http.StatusOK, "Enrollment code "+code+" — single use, valid until "+expires.In(p.cfg.Location).Format("15:04")+".", "")
+	l := p.localizer(r)
+	p.devicesPage(w, r, sess, http.StatusOK, l.T("devices.code", "Code", code, "Until", l.Clock(expires)), "")
 }
 
 // formError shows a refused form's page again with the reason, or an error page when the
@@ -71,30 +72,69 @@ func (p *Pages) formError(w http.ResponseWriter, r *http.Request, sess *server.S
 		p.fail(w, r, sess, err)
 		return
 	}
-	again(w, r, sess, status, "", syncer.ErrorMessage(err))
+	again(w, r, sess, status, "", p.message(p.localizer(r), err))
 }
 
+// revoke asks first, saying what revoking as lost or retired does, then revokes.
 func (p *Pages) revoke(w http.ResponseWriter, r *http.Request, sess *server.Session) {
-	d, err := p.store.RevokeDevice(r.Context(), actor(sess), r.PathValue("id"), r.PostFormValue("as"))
+	l := p.localizer(r)
+	as := r.PostFormValue("as")
+	if r.PostFormValue("confirm") != "yes" {
+		devices, err := p.store.Devices(r.Context())
+		if err != nil {
+			p.fail(w, r, sess, err)
+			return
+		}
+		i := slices.IndexFunc(devices, func(d server.Device) bool { return d.ID == r.PathValue("id") })
+		if i < 0 || (as != "lost" && as != "retired") {
+			p.fail(w, r, sess, syncer.Errorf(syncer.CodeNotFound, "No such device, or no such way to revoke it.").With("error.revoke"))
+			return
+		}
+		d := devices[i]
+		p.confirm(w, r, sess, confirmation{
+			Title:        l.T("revoke." + as + ".title"),
+			Question:     l.T("revoke."+as+".question", "Device", d.Name, "User", d.UserName),
+			Consequences: []string{l.T("revoke." + as + ".effect1"), l.T("revoke." + as + ".effect2"), l.T("revoke.effect_final")},
+			Action:       r.URL.Path, Fields: map[string]string{"as": as}, Confirm: l.T("revoke." + as + ".confirm"),
+			Back: "/admin/devices", Danger: true,
+		})
+		return
+	}
+	d, err := p.store.RevokeDevice(r.Context(), actor(sess), r.PathValue("id"), as)
 	if err != nil {
 		p.formError(w, r, sess, err, p.devicesPage)
 		return
 	}
-	p.devicesPage(w, r, sess, http.StatusOK, "Device "+d.Name+" of "+d.UserName+" revoked as "+d.Status+": it is refused from its next request and told to wipe itself.", "")
+	p.devicesPage(w, r, sess, http.StatusOK, l.T("revoke."+d.Status+".done", "Device", d.Name, "User", d.UserName), "")
 }
 
+// setDisabled disables a user (after asking) or enables one.
 func (p *Pages) setDisabled(disabled bool) func(http.ResponseWriter, *http.Request, *server.Session) {
 	return func(w http.ResponseWriter, r *http.Request, sess *server.Session) {
+		l := p.localizer(r)
+		if disabled && r.PostFormValue("confirm") != "yes" {
+			u, err := p.store.UserByName(r.Context(), r.PathValue("user"))
+			if err != nil {
+				p.fail(w, r, sess, err)
+				return
+			}
+			p.confirm(w, r, sess, confirmation{
+				Title: l.T("disable.title"), Question: l.T("disable.question", "Name", u.Name),
+				Consequences: []string{l.T("disable.effect1"), l.T("disable.effect2"), l.T("disable.effect3")},
+				Action:       r.URL.Path, Confirm: l.T("disable.confirm"), Back: "/admin/users", Danger: true,
+			})
+			return
+		}
 		u, err := p.store.SetUserDisabled(r.Context(), actor(sess), r.PathValue("user"), disabled)
 		if err != nil {
 			p.formError(w, r, sess, err, p.usersPage)
 			return
 		}
-		what := "enabled"
+		key := "users.enabled_notice"
 		if disabled {
-			what = "disabled: every device and session of theirs is refused from now on"
+			key = "users.disabled_notice"
 		}
-		p.usersPage(w, r, sess, http.StatusOK, "User "+u.Name+" "+what+".", "")
+		p.usersPage(w, r, sess, http.StatusOK, l.T(key, "Name", u.Name), "")
 	}
 }
 
@@ -107,39 +147,5 @@ func (p *Pages) resetPassword(w http.ResponseWriter, r *http.Request, sess *serv
 		p.formError(w, r, sess, err, p.usersPage)
 		return
 	}
-	p.usersPage(w, r, sess, http.StatusOK, "A new password is set for "+u.Name+".", "")
-}
-
-// audit shows the audit log, newest first, with filters.
-func (p *Pages) audit(w http.ResponseWriter, r *http.Request, sess *server.Session) {
-	q := r.URL.Query()
-	f := server.AuditFilter{DeviceID: q.Get("device"), CaseID: q.Get("case"), Limit: 500, Newest: true}
-	if name := q.Get("user"); name != "" {
-		u, err := p.store.UserByName(r.Context(), name)
-		if err != nil {
-			p.fail(w, r, sess, err)
-			return
-		}
-		f.UserID = u.ID
-	}
-	for _, t := range []struct {
-		key string
-		to  *time.Time
-		add int
-	}{{"since", &f.Since, 0}, {"until", &f.Until, 1}} {
-		if s := q.Get(t.key); s != "" {
-			d, err := time.ParseInLocation(time.DateOnly, s, p.cfg.Location)
-			if err != nil {
-				p.fail(w, r, sess, syncer.Errorf(syncer.CodeInvalid, "Dates are written like 2026-11-24."))
-				return
-			}
-			*t.to = d.AddDate(0, 0, t.add) // until a date means to the end of that day
-		}
-	}
-	entries, err := p.store.AuditEntries(r.Context(), f)
-	if err != nil {
-		p.fail(w, r, sess, err)
-		return
-	}
-	p.render(w, r, "audit", http.StatusOK, page{Title: "Audit log", Session: sess, Data: map[string]any{"Entries": entries, "Query": q}})
+	p.usersPage(w, r, sess, http.StatusOK, p.localizer(r).T("users.password_set", "Name", u.Name), "")
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/samvaer/sync/internal/i18n"
 	"github.com/samvaer/sync/server"
 	"github.com/samvaer/sync/syncer"
 )
@@ -20,18 +21,16 @@ import (
 // Every rule — who may create, read or edit a case, a room booked twice — is the store's, the
 // same as for the RPC; the pages only turn forms into calls and errors into sentences.
 
-// notices are the sentences shown after a form on a case or report page worked, by the key the redirect
-// carries (a key, not the sentence, so a link cannot put words on the page).
-var notices = map[string]string{
-	"acknowledged": "Report acknowledged.",
-	"comment":      "The parent's comment is filed with the report.",
-	"case":         "The case was created. Open it to set the decision, conditions and visits.",
-	"decision":     "The decision was recorded.",
-	"conditions":   "A new version of the conditions is in force.",
-	"goal":         "The goal was added.",
-	"wish":         "The child's wish was recorded.",
-	"visit":        "The visit was planned.",
-	"reschedule":   "The visit was moved.",
+// notices are the keys of the sentences shown after a form on a case or report page worked, as
+// the redirect carries them (a key, not the sentence, so a link cannot put words on the page).
+var notices = []string{"acknowledged", "comment", "case", "decision", "conditions", "goal", "wish", "visit", "reschedule"}
+
+// notice is the sentence for a notice key in the request's language; "" for no or an unknown key.
+func (p *Pages) notice(r *http.Request, key string) string {
+	if !slices.Contains(notices, key) {
+		return ""
+	}
+	return p.localizer(r).T("notice." + key)
 }
 
 // identity is the signed-in person as the store knows a caller; a browser is no device.
@@ -40,7 +39,7 @@ func identity(sess *server.Session) server.Identity {
 }
 
 func (p *Pages) cases(w http.ResponseWriter, r *http.Request, sess *server.Session) {
-	p.casesPage(w, r, sess, http.StatusOK, notices[r.URL.Query().Get("done")], "")
+	p.casesPage(w, r, sess, http.StatusOK, p.notice(r, r.URL.Query().Get("done")), "")
 }
 
 func (p *Pages) casesPage(w http.ResponseWriter, r *http.Request, sess *server.Session, status int, notice, errMsg string) {
@@ -56,7 +55,7 @@ func (p *Pages) casesPage(w http.ResponseWriter, r *http.Request, sess *server.S
 			return
 		}
 	}
-	p.render(w, r, "cases", status, page{Title: "Cases", Session: sess, Notice: notice, Error: errMsg,
+	p.render(w, r, "cases", status, page{Title: p.localizer(r).T("cases.title"), Session: sess, Notice: notice, Error: errMsg,
 		Data: map[string]any{"Cases": list, "Caseworkers": caseworkers}})
 }
 
@@ -105,7 +104,6 @@ type caseView struct {
 	Visits                            []caseVisit
 	Members                           []caseMember
 	Consultants                       []server.User
-	Purposes                          []string
 }
 
 type caseChild struct{ ID, Name string }
@@ -140,7 +138,7 @@ func (p *Pages) openCase(w http.ResponseWriter, r *http.Request, sess *server.Se
 	if _, ok := p.askPurpose(w, r, sess, "case", caseURL(r.PathValue("id"), "", "")); !ok {
 		return
 	}
-	p.casePage(w, r, sess, http.StatusOK, notices[r.URL.Query().Get("done")], "")
+	p.casePage(w, r, sess, http.StatusOK, p.notice(r, r.URL.Query().Get("done")), "")
 }
 
 // caseURL is a case page's address with the purpose it was opened for, and the notice to show.
@@ -184,7 +182,8 @@ func (p *Pages) casePage(w http.ResponseWriter, r *http.Request, sess *server.Se
 			reportState[rep.VisitID] = "overdue"
 		}
 	}
-	v := caseView{ID: caseID, Purpose: strings.TrimSpace(purpose), Purposes: purposes}
+	l := p.localizer(r)
+	v := caseView{ID: caseID, Purpose: strings.TrimSpace(purpose)}
 	var wishes []server.CaseRecord // named by child once every child is known
 	var conditions []server.CaseRecord
 	for _, rec := range cv.Records {
@@ -197,7 +196,7 @@ func (p *Pages) casePage(w http.ResponseWriter, r *http.Request, sess *server.Se
 			v.Children = append(v.Children, caseChild{ID: rec.ID, Name: f["name"]})
 		case syncer.TypeDecision:
 			d := syncer.ReadDecision(rec.ID, func(name string) string { return f[name] })
-			v.Decisions = append(v.Decisions, caseDecision{Decision: d, From: p.day(f["from_ms"]), To: p.day(f["to_ms"])})
+			v.Decisions = append(v.Decisions, caseDecision{Decision: d, From: day(l, f["from_ms"]), To: day(l, f["to_ms"])})
 		case syncer.TypeConditions:
 			conditions = append(conditions, rec)
 		case syncer.TypeGoal:
@@ -214,7 +213,7 @@ func (p *Pages) casePage(w http.ResponseWriter, r *http.Request, sess *server.Se
 	// Versions are counted on the server, so the highest is the one in force.
 	slices.SortFunc(conditions, func(a, b server.CaseRecord) int { return cmp.Compare(ms(b.Fields["version"]), ms(a.Fields["version"])) })
 	for i, c := range conditions {
-		cc := caseConditions{Version: c.Fields["version"], Since: p.when(c.Fields["from_ms"]), Text: c.Fields["text"]}
+		cc := caseConditions{Version: c.Fields["version"], Since: l.Millis(ms(c.Fields["from_ms"])), Text: c.Fields["text"]}
 		if i == 0 {
 			v.Conditions = &cc
 		} else {
@@ -223,11 +222,11 @@ func (p *Pages) casePage(w http.ResponseWriter, r *http.Request, sess *server.Se
 	}
 	slices.SortStableFunc(v.Visits, func(a, b caseVisit) int { return cmp.Compare(a.StartMs, b.StartMs) })
 	for _, w := range wishes {
-		child := "a child no longer in the case"
+		child := l.T("case.child_gone")
 		if i := slices.IndexFunc(v.Children, func(c caseChild) bool { return c.ID == w.Fields["child_id"] }); i >= 0 {
 			child = v.Children[i].Name
 		}
-		v.Wishes = append(v.Wishes, caseWish{Child: child, Text: w.Fields["text"], PauseUntil: p.day(w.Fields["pause_until_ms"]),
+		v.Wishes = append(v.Wishes, caseWish{Child: child, Text: w.Fields["text"], PauseUntil: day(l, w.Fields["pause_until_ms"]),
 			SupportPerson: w.Fields["support_person"] == "true"})
 	}
 	for _, m := range cv.Members {
@@ -238,9 +237,9 @@ func (p *Pages) casePage(w http.ResponseWriter, r *http.Request, sess *server.Se
 			v.Consultants = append(v.Consultants, u)
 		}
 	}
-	title := "Case"
+	title := l.T("case.title")
 	if v.Reference != "" {
-		title = "Case " + v.Reference
+		title = l.T("case.title_ref", "Reference", v.Reference)
 	}
 	p.render(w, r, "case", status, page{Title: title, Session: sess, Notice: notice, Error: errMsg, Data: v})
 }
@@ -258,11 +257,11 @@ func (p *Pages) caseForm(done string, fn func(r *http.Request, id server.Identit
 }
 
 func (p *Pages) setDecision(r *http.Request, id server.Identity, caseID string) error {
-	from, err := p.date(r.PostFormValue("from"), "The decision's start")
+	from, err := p.date(r.PostFormValue("from"), "decision_from")
 	if err != nil {
 		return err
 	}
-	to, err := p.date(r.PostFormValue("to"), "The decision's end")
+	to, err := p.date(r.PostFormValue("to"), "decision_to")
 	if err != nil {
 		return err
 	}
@@ -292,7 +291,7 @@ func (p *Pages) addGoal(r *http.Request, id server.Identity, caseID string) erro
 }
 
 func (p *Pages) addWish(r *http.Request, id server.Identity, caseID string) error {
-	pause, err := p.date(r.PostFormValue("pause_until"), "The pause")
+	pause, err := p.date(r.PostFormValue("pause_until"), "pause")
 	if err != nil {
 		return err
 	}
@@ -332,38 +331,34 @@ func (p *Pages) localTime(field string) string {
 func (p *Pages) span(r *http.Request) (start, end time.Time, err error) {
 	start, err = time.ParseInLocation(dateTimeField, r.PostFormValue("start"), p.cfg.Location)
 	if err != nil {
-		return start, end, syncer.Errorf(syncer.CodeInvalid, "Give the visit's start as a date and time.")
+		return start, end, syncer.Errorf(syncer.CodeInvalid, "Give the visit's start as a date and time.").With("error.visit_start")
 	}
 	end, err = time.ParseInLocation(dateTimeField, r.PostFormValue("end"), p.cfg.Location)
 	if err != nil {
-		return start, end, syncer.Errorf(syncer.CodeInvalid, "Give the visit's end as a date and time.")
+		return start, end, syncer.Errorf(syncer.CodeInvalid, "Give the visit's end as a date and time.").With("error.visit_end")
 	}
 	return start, end, nil
 }
 
-// date reads an optional date field as Unix milliseconds at the day's start (0 when empty).
-func (p *Pages) date(s, what string) (int64, error) {
+// date reads an optional date field as Unix milliseconds at the day's start (0 when empty); field
+// names it in the refusal (decision_from, decision_to, pause).
+func (p *Pages) date(s, field string) (int64, error) {
 	if s == "" {
 		return 0, nil
 	}
 	d, err := time.ParseInLocation(time.DateOnly, s, p.cfg.Location)
 	if err != nil {
-		return 0, syncer.Errorf(syncer.CodeInvalid, "%s must be a date such as 2026-11-23.", what)
+		return 0, syncer.Errorf(syncer.CodeInvalid, "The date (%s) must be a date such as 2026-11-23.", field).With("error.date_" + field)
 	}
 	return d.UnixMilli(), nil
 }
 
 // day shows a stored day (Unix milliseconds) as a date; "" when none is set.
-func (p *Pages) day(field string) string {
+func day(l *i18n.Localizer, field string) string {
 	if n := ms(field); n != 0 {
-		return time.UnixMilli(n).In(p.cfg.Location).Format(time.DateOnly)
+		return l.Date(time.UnixMilli(n))
 	}
 	return ""
-}
-
-// when shows a stored time (Unix milliseconds) as a date and time.
-func (p *Pages) when(field string) string {
-	return time.UnixMilli(ms(field)).In(p.cfg.Location).Format("2006-01-02 15:04")
 }
 
 // ms reads a stored millisecond field; a missing one is 0.

@@ -74,7 +74,7 @@ func TestACaseworkerCreatesAndOpensACase(t *testing.T) {
 		t.Fatalf("create a case: %d", code)
 	}
 	code, body, _ := b.get("/cases?done=case")
-	if code != http.StatusOK || !strings.Contains(body, "2026-0100") || !strings.Contains(body, "The case was created") {
+	if code != http.StatusOK || !strings.Contains(body, "2026-0100") || !strings.Contains(body, "Sagen er oprettet") {
 		t.Fatalf("the list after creating: %d %s", code, body)
 	}
 	if strings.Contains(body, "MARKER") {
@@ -97,7 +97,7 @@ func TestACaseworkerCreatesAndOpensACase(t *testing.T) {
 		t.Fatalf("the purpose form: %d to %q", code, h.Get("Location"))
 	}
 	code, body, _ = b.get(h.Get("Location"))
-	if code != http.StatusOK || !strings.Contains(body, "Ida NAME-MARKER") || !strings.Contains(body, "Plejefamilie NAME-MARKER") || !strings.Contains(body, "lis (caseworker)") {
+	if code != http.StatusOK || !strings.Contains(body, "Ida NAME-MARKER") || !strings.Contains(body, "Plejefamilie NAME-MARKER") || !strings.Contains(body, "lis (Sagsbehandler)") {
 		t.Fatalf("the case page: %d", code)
 	}
 	entries, err := s.srv.Store.AuditEntries(context.Background(), server.AuditFilter{CaseID: caseID})
@@ -120,7 +120,7 @@ func TestACaseIsNotOpenedWithoutAPurpose(t *testing.T) {
 	cs := newCaseSite(t)
 	b := cs.signedIn(cs.sara)
 	code, body, _ := b.get("/cases/" + cs.caseID + "?reason=&note=+")
-	if code != http.StatusBadRequest || !strings.Contains(body, "logged with its purpose") || strings.Contains(body, "MARKER") {
+	if code != http.StatusBadRequest || !strings.Contains(body, "logges med formål") || strings.Contains(body, "MARKER") {
 		t.Fatalf("an empty purpose: %d", code)
 	}
 	if n := len(cs.reads()); n != 0 {
@@ -161,11 +161,11 @@ func TestCaseFormsAndWhoMayUseThem(t *testing.T) {
 		form   url.Values
 		shows  string
 	}{
-		{"decision", url.Values{"kind": {"supervised"}, "from": {"2026-11-01"}, "to": {"2027-04-30"}, "decision_purpose": {"Keep the child safe"}}, "from 2026-11-01 until 2027-04-30"},
-		{"conditions", url.Values{"text": {"Sober on arrival"}}, "Version 1"},
-		{"conditions", url.Values{"text": {"Visit ends at 15:00"}}, "Version 2"},
-		{"goals", url.Values{"text": {"Reads the child's signals"}}, "Reads the child&#39;s signals (open)"},
-		{"wishes", url.Values{"child": {children[0]}, "text": {"I want to bake"}, "support_person": {"1"}}, "asks for a support person"},
+		{"decision", url.Values{"kind": {"supervised"}, "from": {"2026-11-01"}, "to": {"2027-04-30"}, "decision_purpose": {"Keep the child safe"}}, "fra søn. 1. nov. 2026 til fre. 30. apr. 2027"},
+		{"conditions", url.Values{"text": {"Sober on arrival"}}, "Version 1,"},
+		{"conditions", url.Values{"text": {"Visit ends at 15:00"}}, "Version 2,"},
+		{"goals", url.Values{"text": {"Reads the child's signals"}}, "Reads the child&#39;s signals (åbent)"},
+		{"wishes", url.Values{"child": {children[0]}, "text": {"I want to bake"}, "support_person": {"1"}}, "ønsker en støtteperson"},
 		{"visits", url.Values{"kind": {"supervised"}, "consultant": {cs.kim.ID}, "start": {"2026-11-28T10:00"}, "end": {"2026-11-28T12:00"}, "room": {"Rum 2"}, "place": {"Familiehuset"}}, "Rum 2"},
 	} {
 		tc.form.Set("csrf", token)
@@ -179,7 +179,7 @@ func TestCaseFormsAndWhoMayUseThem(t *testing.T) {
 		}
 	}
 	_, body, _ := sara.get(path)
-	if !strings.Contains(body, "Version 2, in force") || !strings.Contains(body, "Visit ends at 15:00") || !strings.Contains(body, "kim") || !strings.Contains(body, ">draft<") {
+	if !strings.Contains(body, "Version 2, gældende fra") || !strings.Contains(body, "Visit ends at 15:00") || !strings.Contains(body, "kim") || !strings.Contains(body, ">Kladde<") {
 		t.Fatal("the case page does not show the conditions in force or the visit with its consultant and report state")
 	}
 	visitID := regexp.MustCompile(`/visits/([^/"]+)/reschedule`).FindStringSubmatch(body)
@@ -191,7 +191,7 @@ func TestCaseFormsAndWhoMayUseThem(t *testing.T) {
 	if code != http.StatusSeeOther {
 		t.Fatalf("reschedule: %d", code)
 	}
-	if _, body, _ := sara.get(cs.casePath("Planning visits") + "&done=reschedule"); !strings.Contains(body, "2026-11-29 13:00–15:00") || !strings.Contains(body, "The visit was moved") {
+	if _, body, _ := sara.get(cs.casePath("Planning visits") + "&done=reschedule"); !strings.Contains(body, "søn. 29. nov. 2026 kl. 13.00–15.00") || !strings.Contains(body, "Samværet er flyttet") {
 		t.Fatal("the moved visit does not show at its new time")
 	}
 
@@ -201,7 +201,7 @@ func TestCaseFormsAndWhoMayUseThem(t *testing.T) {
 		t.Fatalf("the consultant opens the case: %d", code)
 	}
 	code, body = kim.post("/cases/"+cs.caseID+"/goals", url.Values{"csrf": {kim.csrf(path)}, "purpose": {"Planning visits"}, "text": {"KIM-GOAL"}}, nil)
-	if code != http.StatusForbidden || !strings.Contains(body, "does not allow this") {
+	if code != http.StatusForbidden || !strings.Contains(body, "Din rolle på sagen giver ikke lov til dette; det kræver rollen sagsbehandler eller koordinator.") {
 		t.Fatalf("a consultant adds a goal: %d", code)
 	}
 	if _, body, _ := sara.get(path); strings.Contains(body, "KIM-GOAL") {
@@ -231,9 +231,9 @@ func TestAVisitInATakenRoomIsRefused(t *testing.T) {
 		status int
 		says   string
 	}{
-		{"taken room", form("2026-11-28T11:00", "2026-11-28T13:00"), http.StatusConflict, `Room &#34;Rum 2&#34; is booked`},
-		{"no start", form("", "2026-11-28T13:00"), http.StatusBadRequest, "Give the visit&#39;s start"},
-		{"ends before it starts", form("2026-11-28T15:00", "2026-11-28T14:00"), http.StatusBadRequest, "must end after it starts"},
+		{"taken room", form("2026-11-28T11:00", "2026-11-28T13:00"), http.StatusConflict, `Lokalet »Rum 2« er booket fra lør. 28. nov. 2026 kl. 10.00 til lør. 28. nov. 2026 kl. 12.00`},
+		{"no start", form("", "2026-11-28T13:00"), http.StatusBadRequest, "Angiv samværets start"},
+		{"ends before it starts", form("2026-11-28T15:00", "2026-11-28T14:00"), http.StatusBadRequest, "Et samvær skal slutte, efter det er begyndt."},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, body := b.post("/cases/"+cs.caseID+"/visits", tc.form, nil)
@@ -252,7 +252,7 @@ func TestAVisitInATakenRoomIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	move := form("2026-11-28T10:30", "2026-11-28T11:30")
-	if code, body := b.post("/cases/"+cs.caseID+"/visits/"+other+"/reschedule", move, nil); code != http.StatusConflict || !strings.Contains(body, `Room &#34;Rum 2&#34; is booked`) {
+	if code, body := b.post("/cases/"+cs.caseID+"/visits/"+other+"/reschedule", move, nil); code != http.StatusConflict || !strings.Contains(body, `Lokalet »Rum 2« er booket fra lør. 28. nov. 2026 kl. 10.00`) {
 		t.Fatalf("moving a visit into a taken room: %d", code)
 	}
 	slots, err := cs.srv.Store.VisitsBetween(ctx, cs.sara.ID, start.UnixMilli(), start.Add(time.Hour).UnixMilli())
@@ -303,7 +303,7 @@ func TestWhoCreatesACaseForWhom(t *testing.T) {
 	}
 	b := s.signedIn(lis)
 	code, body := b.post("/cases", url.Values{"csrf": {b.csrf("/cases")}, "children": {"B"}, "reference": {"2026-0201"}, "caseworker": {"sara"}}, nil)
-	if code != http.StatusForbidden || !strings.Contains(body, "creates cases of their own") {
+	if code != http.StatusForbidden || !strings.Contains(body, "En sagsbehandler opretter sine egne sager") {
 		t.Fatalf("a caseworker creates a case for a colleague: %d", code)
 	}
 }

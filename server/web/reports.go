@@ -1,15 +1,16 @@
 package web
 
 import (
-	"fmt"
+	"cmp"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/samvaer/sync/internal/i18n"
 	"github.com/samvaer/sync/server"
-	"github.com/samvaer/sync/server/reportpdf"
 	"github.com/samvaer/sync/syncer"
 )
 
@@ -17,24 +18,27 @@ import (
 // for the case system. Every read of a report is written to the access log with its purpose: the
 // inbox takes it from the task at hand, a report page asks for it.
 
-// inboxPurpose is the purpose of reading the inbox, written to the access log.
-const inboxPurpose = "Reading the inbox of delivered reports"
+// inboxPurpose is the purpose of reading the inbox, written to the access log. Purposes are logged
+// in Danish whatever language the page is in: the child's parents may ask to read them.
+const inboxPurpose = "Læser indbakken med modtagne samværsbeskrivelser"
 
-// purposes are the reasons most often given for opening a case or a report; a person may add
-// their own words.
-var purposes = []string{
-	"Reading a delivered report",
-	"Planning visits",
-	"Preparing a follow-up meeting (opfølgningsmøde)",
-	"Preparing a start-up meeting (opstartsmøde)",
-	"Case review",
-	"Filing the report in the case system",
+// purposes are the reasons most often given for opening a case or a report, as logged (Danish) and
+// by the message id a page shows them with; a person may add their own words.
+var purposes = []struct{ Logged, ID string }{
+	{"Læser en modtaget samværsbeskrivelse", "purpose.option.read"},
+	{"Planlægger samvær", "purpose.option.plan"},
+	{"Forbereder et opfølgningsmøde", "purpose.option.followup"},
+	{"Forbereder et opstartsmøde", "purpose.option.startup"},
+	{"Gennemgang af sagen", "purpose.option.review"},
+	{"Journaliserer samværsbeskrivelsen i sagssystemet", "purpose.option.file"},
 }
 
 // askPurpose returns the purpose a page was opened for (the URL's purpose). Without one it asks:
 // the form sends a common purpose and the person's own words, which are joined and sent back to
 // the page's address (base, ending in "?purpose=" or "&purpose="); ok is false when it answered.
+// what is "case" or "report".
 func (p *Pages) askPurpose(w http.ResponseWriter, r *http.Request, sess *server.Session, what, base string) (purpose string, ok bool) {
+	l := p.localizer(r)
 	q := r.URL.Query()
 	if purpose := strings.TrimSpace(q.Get("purpose")); purpose != "" {
 		return purpose, true
@@ -51,29 +55,118 @@ func (p *Pages) askPurpose(w http.ResponseWriter, r *http.Request, sess *server.
 	}
 	status, errMsg := http.StatusOK, ""
 	if q.Has("reason") || q.Has("note") {
-		status, errMsg = http.StatusBadRequest, "Say why you open this "+what+": every use of a child's data is logged with its purpose."
+		status, errMsg = http.StatusBadRequest, l.T("purpose.missing."+what)
 	}
-	p.render(w, r, "purpose", status, page{Title: "Why do you open this " + what + "?", Session: sess, Error: errMsg,
+	p.render(w, r, "purpose", status, page{Title: l.T("purpose.title." + what), Session: sess, Error: errMsg,
 		Data: map[string]any{"Action": r.URL.Path, "What": what, "Purposes": purposes}})
 	return "", false
 }
 
-var inboxFilters = []struct{ Key, Label string }{
-	{server.FilterNew, "New"}, {server.FilterOverdue, "Overdue"}, {server.FilterAcknowledged, "Acknowledged"}, {server.FilterAll, "All"},
+// inboxFilters are the inbox's filters, each a link; "" is all.
+var inboxFilters = []string{server.FilterNew, server.FilterOverdue, server.FilterAcknowledged, server.FilterAll}
+
+// inboxPage is how many reports a page of the inbox shows.
+const inboxPage = 20
+
+// inboxRow is a report as a row of the inbox.
+type inboxRow struct {
+	server.Report
+	StateKey string // new, addendum, overdue, acknowledged or draft: the row's state in words
 }
 
+// stateKey is the state a caseworker reads for a report.
+func stateKey(r server.Report) string {
+	switch {
+	case r.NewAddendum:
+		return "addendum"
+	case r.Overdue:
+		return "overdue"
+	case r.State == syncer.StateSubmitted:
+		return "new"
+	}
+	return r.State
+}
+
+// inbox lists the delivered reports, newest visit first, naming the children: filters are links,
+// a search finds a child, a case reference or a visit's date, and long lists are paged.
 func (p *Pages) inbox(w http.ResponseWriter, r *http.Request, sess *server.Session) {
-	filter := r.URL.Query().Get("filter")
-	if !r.URL.Query().Has("filter") {
+	l := p.localizer(r)
+	q := r.URL.Query()
+	filter := q.Get("filter")
+	if !q.Has("filter") {
 		filter = server.FilterNew
 	}
+	if !slices.Contains(inboxFilters, filter) {
+		p.fail(w, r, sess, syncer.Errorf(syncer.CodeInvalid, "Unknown filter %q.", filter).With("error.inbox_filter"))
+		return
+	}
+	search := strings.TrimSpace(q.Get("q"))
+	var day time.Time
+	if s := q.Get("date"); s != "" {
+		d, err := time.ParseInLocation(time.DateOnly, s, p.cfg.Location)
+		if err != nil {
+			p.fail(w, r, sess, syncer.Errorf(syncer.CodeInvalid, "A date is written like 2026-11-24.").With("error.date"))
+			return
+		}
+		day = d
+	}
+	pageNo, _ := strconv.Atoi(q.Get("page"))
+	pageNo = max(pageNo, 1)
 	reports, err := p.store.ListReports(r.Context(), identity(sess), "", filter, inboxPurpose)
 	if err != nil {
 		p.fail(w, r, sess, err)
 		return
 	}
-	p.render(w, r, "inbox", http.StatusOK, page{Title: "Inbox", Session: sess,
-		Data: map[string]any{"Reports": reports, "Filter": filter, "Filters": inboxFilters}})
+	var rows []inboxRow
+	for _, rep := range reports {
+		if search != "" && !matches(search, append([]string{rep.CaseReference}, rep.Children...)) {
+			continue
+		}
+		if !day.IsZero() && (rep.VisitStartMs < day.UnixMilli() || rep.VisitStartMs >= day.AddDate(0, 0, 1).UnixMilli()) {
+			continue
+		}
+		rows = append(rows, inboxRow{Report: rep, StateKey: stateKey(rep)})
+	}
+	total := len(rows)
+	pages := max((total+inboxPage-1)/inboxPage, 1)
+	pageNo = min(pageNo, pages)
+	rows = rows[min((pageNo-1)*inboxPage, total):min(pageNo*inboxPage, total)]
+	link := func(filter string, page int) string {
+		v := url.Values{"filter": {filter}}
+		if search != "" {
+			v.Set("q", search)
+		}
+		if !day.IsZero() {
+			v.Set("date", day.Format(time.DateOnly))
+		}
+		if page > 1 {
+			v.Set("page", strconv.Itoa(page))
+		}
+		return "/inbox?" + v.Encode()
+	}
+	type filterLink struct {
+		Key, Label, URL string
+		Current         bool
+	}
+	var filters []filterLink
+	for _, f := range inboxFilters {
+		filters = append(filters, filterLink{Key: f, Label: l.T("inbox.filter." + cmp.Or(f, "all")), URL: link(f, 1), Current: f == filter})
+	}
+	data := map[string]any{"Rows": rows, "Filters": filters, "Filter": filter, "Search": search, "Date": q.Get("date"),
+		"Page": pageNo, "Pages": pages, "Total": total}
+	if pageNo > 1 {
+		data["Prev"] = link(filter, pageNo-1)
+	}
+	if pageNo < pages {
+		data["Next"] = link(filter, pageNo+1)
+	}
+	p.render(w, r, "inbox", http.StatusOK, page{Title: l.T("inbox.title"), Session: sess, Data: data})
+}
+
+// matches reports whether any of words contains the search, ignoring case.
+func matches(search string, words []string) bool {
+	search = strings.ToLower(search)
+	return slices.ContainsFunc(words, func(w string) bool { return strings.Contains(strings.ToLower(w), search) })
 }
 
 // purposeOf is the purpose a report page was opened for, carried in the URL of its forms.
@@ -84,10 +177,11 @@ func reportURL(id, purpose string) string {
 }
 
 func (p *Pages) report(w http.ResponseWriter, r *http.Request, sess *server.Session) {
-	p.reportPage(w, r, sess, http.StatusOK, notices[r.URL.Query().Get("done")], "")
+	p.reportPage(w, r, sess, http.StatusOK, p.notice(r, r.URL.Query().Get("done")), "")
 }
 
 func (p *Pages) reportPage(w http.ResponseWriter, r *http.Request, sess *server.Session, status int, notice, errMsg string) {
+	l := p.localizer(r)
 	id := r.PathValue("id")
 	purpose, ok := p.askPurpose(w, r, sess, "report", reportURL(id, ""))
 	if !ok {
@@ -103,10 +197,75 @@ func (p *Pages) reportPage(w http.ResponseWriter, r *http.Request, sess *server.
 		p.fail(w, r, sess, err)
 		return
 	}
-	p.render(w, r, "report", status, page{Title: "Samværsbeskrivelse, case " + rep.CaseReference, Session: sess, Notice: notice, Error: errMsg,
-		Data: map[string]any{"Report": rep, "Purpose": purpose, "Names": names, "Titles": syncer.ReportSectionTitles,
-			"CanAcknowledge": rep.State == syncer.StateSubmitted && slices.Contains(sess.User.Roles, "caseworker"),
+	device, err := p.deviceName(r, rep.SubmittedDevice)
+	if err != nil {
+		p.fail(w, r, sess, err)
+		return
+	}
+	// The next new report in the inbox's order, so a caseworker can read them one after another.
+	var next string
+	if slices.Contains(sess.User.Roles, "caseworker") {
+		who := identity(sess)
+		fresh, err := p.store.Reports(r.Context(), &who, "", server.FilterNew)
+		if err != nil {
+			p.fail(w, r, sess, err)
+			return
+		}
+		for _, f := range fresh {
+			if f.ID != rep.ID {
+				next = "/reports/" + url.PathEscape(f.ID)
+				break
+			}
+		}
+	}
+	var checklist []checkRow
+	for _, c := range rep.Checklist {
+		checklist = append(checklist, checkRow{Checked: c.Checked, Phase: l.T("phase." + c.Phase), Label: checklistLabel(l, c)})
+	}
+	p.render(w, r, "report", status, page{Title: reportTitle(l, rep), Session: sess, Notice: notice, Error: errMsg,
+		Data: map[string]any{"Report": rep, "Purpose": purpose, "Names": names, "Device": device, "Next": next,
+			"State": stateKey(rep), "Checklist": checklist,
+			"CanAcknowledge": (rep.State == syncer.StateSubmitted || rep.NewAddendum) && slices.Contains(sess.User.Roles, "caseworker"),
 			"CanComment":     rep.State != syncer.StateDraft && slices.Contains(sess.User.Roles, "caseworker")}})
+}
+
+// reportTitle names a report by its children and the visit's day.
+func reportTitle(l *i18n.Localizer, rep server.Report) string {
+	return l.T("report.title", "Children", joinWords(l, rep.Children, "word.and"), "Day", l.Date(time.UnixMilli(rep.VisitStartMs)))
+}
+
+// checkRow is a checklist item as a page shows it.
+type checkRow struct {
+	Checked      bool
+	Phase, Label string
+}
+
+// checklistLabel is an item's label in the reader's language: the catalog's words for an item of
+// the built-in checklist whose label nobody changed, the stored label otherwise.
+func checklistLabel(l *i18n.Localizer, c server.Checked) string {
+	for _, d := range syncer.DefaultChecklist {
+		if d.Key == c.Key && d.Label == c.Label {
+			return l.T("checklist." + c.Key)
+		}
+	}
+	return c.Label
+}
+
+// deviceName is the name of the device with id, "" for none.
+func (p *Pages) deviceName(r *http.Request, id string) (string, error) {
+	if id == "" {
+		return "", nil
+	}
+	devices, err := p.store.Devices(r.Context())
+	if err != nil {
+		return "", err
+	}
+	for _, d := range devices {
+		if d.ID == id {
+			return d.Name, nil
+		}
+	}
+	return "", nil
 }
 
 // names maps the user ids a report mentions to names.
@@ -125,7 +284,7 @@ func (p *Pages) names(r *http.Request, rep server.Report) (map[string]string, er
 		}
 		u, err := p.store.UserByName(r.Context(), id)
 		if syncer.ErrorCode(err) == syncer.CodeNotFound {
-			names[id] = "(unknown user)"
+			names[id] = p.localizer(r).T("report.unknown_user")
 			continue
 		}
 		if err != nil {
@@ -136,8 +295,24 @@ func (p *Pages) names(r *http.Request, rep server.Report) (map[string]string, er
 	return names, nil
 }
 
+// acknowledge asks first what acknowledging means; with the confirmation it acknowledges.
 func (p *Pages) acknowledge(w http.ResponseWriter, r *http.Request, sess *server.Session) {
 	id := r.PathValue("id")
+	if r.PostFormValue("confirm") != "yes" {
+		l := p.localizer(r)
+		rep, err := p.store.GetReport(r.Context(), identity(sess), id, purposeOf(r))
+		if err != nil {
+			p.fail(w, r, sess, err)
+			return
+		}
+		p.confirm(w, r, sess, confirmation{
+			Title:        l.T("ack.title"),
+			Question:     l.T("ack.question", "Report", reportTitle(l, rep)),
+			Consequences: []string{l.T("ack.effect_inbox"), l.T("ack.effect_tablet"), l.T("ack.effect_later")},
+			Action:       r.URL.RequestURI(), Confirm: l.T("ack.confirm"), Back: reportURL(id, purposeOf(r)),
+		})
+		return
+	}
 	if err := p.store.Acknowledge(r.Context(), identity(sess), id); err != nil {
 		p.formError(w, r, sess, err, p.reportPage)
 		return
@@ -152,62 +327,4 @@ func (p *Pages) parentComment(w http.ResponseWriter, r *http.Request, sess *serv
 		return
 	}
 	http.Redirect(w, r, reportURL(id, purposeOf(r))+"&done=comment", http.StatusSeeOther)
-}
-
-// reportPDF sends the report as a PDF for the municipality's case system.
-func (p *Pages) reportPDF(w http.ResponseWriter, r *http.Request, sess *server.Session) {
-	purpose := purposeOf(r)
-	if purpose == "" {
-		p.fail(w, r, sess, syncer.Errorf(syncer.CodeInvalid, "Say why you export this report (purpose): open the report first."))
-		return
-	}
-	rep, err := p.store.GetReport(r.Context(), identity(sess), r.PathValue("id"), purpose)
-	if err != nil {
-		p.fail(w, r, sess, err)
-		return
-	}
-	if rep.State == syncer.StateDraft {
-		p.fail(w, r, sess, syncer.Errorf(syncer.CodeFailedPrecondition, "A draft is not exported; the consultant has not submitted it."))
-		return
-	}
-	names, err := p.names(r, rep)
-	if err != nil {
-		p.fail(w, r, sess, err)
-		return
-	}
-	doc := reportpdf.Report{
-		CaseReference: rep.CaseReference, VisitKind: rep.VisitKind, Children: rep.Children, Place: joinPlace(rep.Place, rep.Room),
-		PlannedStartMs: rep.VisitStartMs, PlannedEndMs: rep.VisitEndMs, Consultant: names[rep.Consultant],
-		Sections: map[string]string{}, SubmittedBy: names[rep.SubmittedBy], SubmittedDevice: rep.SubmittedDevice, SubmittedMs: rep.SubmittedMs,
-		AcknowledgedBy: names[rep.AcknowledgedBy], AcknowledgedMs: rep.AcknowledgedMs, ExportedMs: time.Now().UnixMilli(), Location: p.cfg.Location,
-	}
-	for _, s := range rep.Sections {
-		doc.Sections[s.Key] = s.Text
-	}
-	for _, o := range rep.Observations {
-		doc.Observations = append(doc.Observations, reportpdf.Observation{AtMs: o.AtMs, Text: o.Text})
-	}
-	for _, c := range rep.Checklist {
-		doc.Checklist = append(doc.Checklist, reportpdf.ChecklistItem{Phase: c.Phase, Label: c.Label, Checked: c.Checked})
-	}
-	for _, a := range rep.Addenda {
-		if a.State != syncer.StateDraft {
-			doc.Addenda = append(doc.Addenda, reportpdf.Addendum{AtMs: a.SubmittedMs, Author: names[a.Author], Text: a.Text})
-		}
-	}
-	w.Header().Set("Content-Type", "application/pdf")
-	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="samvaersbeskrivelse-%s.pdf"`, rep.ID))
-	if err := reportpdf.Write(w, doc); err != nil {
-		p.cfg.Logger.Error().Err(err).Msg("write report PDF")
-	}
-}
-
-func joinPlace(place, room string) string {
-	switch {
-	case room == "":
-		return place
-	case place == "":
-		return room
-	}
-	return place + ", " + room
 }

@@ -27,13 +27,13 @@ func (p *Pages) signInPage(w http.ResponseWriter, r *http.Request, status int, e
 	}
 	http.SetCookie(w, &http.Cookie{Name: signInCookie, Value: token, Path: "/signin", MaxAge: 900,
 		HttpOnly: true, Secure: p.cfg.Secure, SameSite: http.SameSiteStrictMode})
-	p.render(w, r, "signin", status, page{Title: "Sign in", Error: errMsg, Data: token})
+	p.render(w, r, "signin", status, page{Title: p.localizer(r).T("signin.title"), Error: errMsg, Data: token})
 }
 
 func (p *Pages) signIn(w http.ResponseWriter, r *http.Request) {
 	c, err := r.Cookie(signInCookie)
 	if err != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue("csrf"))) != 1 {
-		p.signInPage(w, r, http.StatusForbidden, "The sign-in form had expired; please sign in again.")
+		p.signInPage(w, r, http.StatusForbidden, p.localizer(r).T("signin.expired"))
 		return
 	}
 	u, err := p.store.SignIn(r.Context(), r.PostFormValue("name"), r.PostFormValue("password"))
@@ -43,7 +43,7 @@ func (p *Pages) signIn(w http.ResponseWriter, r *http.Request) {
 			p.fail(w, r, nil, err)
 			return
 		}
-		p.signInPage(w, r, status, syncer.ErrorMessage(err))
+		p.signInPage(w, r, status, p.message(p.localizer(r), err))
 		return
 	}
 	token, _, err := p.store.NewSession(r.Context(), u.ID)

@@ -93,12 +93,12 @@ func TestSignInRefusesWrongPasswordsThenLocks(t *testing.T) {
 	s.withPassword("sara", "correct horse battery", "caseworker")
 	b := s.newBrowser()
 	for i := range server.SignInMaxFailures {
-		if code, body := b.signIn("sara", "wrong"); code != http.StatusUnauthorized || !strings.Contains(body, "The name or password is wrong.") {
+		if code, body := b.signIn("sara", "wrong"); code != http.StatusUnauthorized || !strings.Contains(body, "Brugernavnet eller adgangskoden er forkert.") {
 			t.Fatalf("wrong password %d: %d", i+1, code)
 		}
 	}
 	code, body := b.signIn("sara", "correct horse battery")
-	if code != http.StatusForbidden || !strings.Contains(body, "Too many failed sign-ins") {
+	if code != http.StatusForbidden || !strings.Contains(body, "For mange mislykkede login: kontoen er spærret til ") {
 		t.Fatalf("the right password during a lockout: %d", code)
 	}
 	if strings.Contains(body, "correct horse battery") {
@@ -139,8 +139,17 @@ func TestAdminRevokesADeviceAndDisablesAUser(t *testing.T) {
 	if code, _ := admin.post("/admin/devices/"+device+"/revoke", url.Values{"as": {"lost"}}, nil); code != http.StatusForbidden {
 		t.Fatalf("a revoke without the form token: %d", code)
 	}
+	// The button asks first and says what will happen; nothing is revoked yet.
 	status, body := admin.post("/admin/devices/"+device+"/revoke", url.Values{"as": {"lost"}, "csrf": {token}}, nil)
-	if status != http.StatusOK || !strings.Contains(body, "revoked as lost") {
+	if status != http.StatusOK || !strings.Contains(body, "Vil du melde enheden iPad 3 (kim) mistet?") ||
+		!strings.Contains(body, "Ændringer, den ikke har sendt endnu, modtages ikke") || !strings.Contains(body, `name="confirm" value="yes"`) {
+		t.Fatalf("revoke without confirmation: %d", status)
+	}
+	if devices, _ := s.srv.Store.Devices(ctx); devices[0].Status != server.DeviceActive {
+		t.Fatalf("the device is %s before the revoke was confirmed", devices[0].Status)
+	}
+	status, body = admin.post("/admin/devices/"+device+"/revoke", url.Values{"as": {"lost"}, "csrf": {token}, "confirm": {"yes"}}, nil)
+	if status != http.StatusOK || !strings.Contains(body, "Enheden iPad 3 (kim) er meldt mistet") {
 		t.Fatalf("revoke: %d", status)
 	}
 	devices, _ := s.srv.Store.Devices(ctx)
@@ -149,14 +158,21 @@ func TestAdminRevokesADeviceAndDisablesAUser(t *testing.T) {
 	}
 
 	kimBrowser := s.signedIn(kim)
-	if status, _ := admin.post("/admin/users/"+kim.ID+"/disable", url.Values{"csrf": {token}}, nil); status != http.StatusOK {
+	if status, body := admin.post("/admin/users/"+kim.ID+"/disable", url.Values{"csrf": {token}}, nil); status != http.StatusOK || !strings.Contains(body, "Vil du spærre kim?") {
+		t.Fatalf("disable without confirmation: %d", status)
+	}
+	if code, _, _ := kimBrowser.get("/week"); code != http.StatusOK {
+		t.Fatalf("the user was disabled before the admin confirmed: %d", code)
+	}
+	if status, _ := admin.post("/admin/users/"+kim.ID+"/disable", url.Values{"csrf": {token}, "confirm": {"yes"}}, nil); status != http.StatusOK {
 		t.Fatalf("disable: %d", status)
 	}
 	if code, _, _ := kimBrowser.get("/week"); code != http.StatusSeeOther {
 		t.Fatalf("a disabled user's session still opens pages: %d", code)
 	}
-	if _, body, _ := admin.get("/admin/audit?user=ada"); !strings.Contains(body, server.AuditDeviceRevoked) || !strings.Contains(body, server.AuditUserDisabled) {
-		t.Fatal("the audit page does not show the revocation and the disabling")
+	if _, body, _ := admin.get("/admin/audit?user=ada"); !strings.Contains(body, "Enhed tilbagekaldt") || !strings.Contains(body, "Bruger spærret") ||
+		!strings.Contains(body, "tilbagekaldt som: mistet") || !strings.Contains(body, ">iPad 3<") {
+		t.Fatal("the audit page does not show the revocation and the disabling in words")
 	}
 }
 

@@ -17,11 +17,12 @@ import (
 	"slices"
 	"strings"
 	"time"
-	_ "time/tzdata" // the week view is in Danish time on any machine
 
 	"github.com/rs/zerolog"
 
+	"github.com/samvaer/sync/internal/i18n"
 	"github.com/samvaer/sync/server"
+	"github.com/samvaer/sync/server/reportpdf"
 	"github.com/samvaer/sync/syncer"
 )
 
@@ -41,15 +42,19 @@ const SessionCookie = "samvaer_session"
 type Config struct {
 	// Secure marks the session cookie Secure; set it when the server is reached over TLS.
 	Secure bool
-	// Location is the time zone pages show times in; nil means Europe/Copenhagen.
+	// Location is the time zone pages and the PDF show times in; nil means i18n.DefaultZone
+	// (Europe/Copenhagen).
 	Location *time.Location
-	Logger   zerolog.Logger
+	// Municipality is the name printed in the head of an exported report.
+	Municipality string
+	Logger       zerolog.Logger
 }
 
 // Pages is the web interface's HTTP handler.
 type Pages struct {
 	store *server.Store
 	cfg   Config
+	cat   *i18n.Catalog
 	pages map[string]*template.Template
 	mux   *http.ServeMux
 	cop   *http.CrossOriginProtection
@@ -58,13 +63,17 @@ type Pages struct {
 // New builds the pages over a store.
 func New(store *server.Store, cfg Config) (*Pages, error) {
 	if cfg.Location == nil {
-		loc, err := time.LoadLocation("Europe/Copenhagen")
+		loc, err := i18n.LoadZone("")
 		if err != nil {
 			return nil, err
 		}
 		cfg.Location = loc
 	}
-	p := &Pages{store: store, cfg: cfg, pages: map[string]*template.Template{}, mux: http.NewServeMux(), cop: http.NewCrossOriginProtection()}
+	cat, err := i18n.NewCatalog(messageFiles, reportpdf.Messages)
+	if err != nil {
+		return nil, err
+	}
+	p := &Pages{store: store, cfg: cfg, cat: cat, pages: map[string]*template.Template{}, mux: http.NewServeMux(), cop: http.NewCrossOriginProtection()}
 	if err := p.parse(); err != nil {
 		return nil, err
 	}
@@ -75,6 +84,8 @@ func New(store *server.Store, cfg Config) (*Pages, error) {
 	p.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	p.mux.HandleFunc("GET /signin", p.signInForm)
 	p.mux.HandleFunc("POST /signin", p.signIn)
+	p.mux.HandleFunc("POST /language", p.setLanguage)
+	p.mux.HandleFunc("/", p.notFound)
 	p.mux.HandleFunc("GET /{$}", p.signedIn(p.home))
 	p.mux.HandleFunc("POST /signout", p.signedIn(p.signOut))
 	p.mux.HandleFunc("GET /week", p.role(p.week, caseRoles...))
@@ -103,17 +114,19 @@ func New(store *server.Store, cfg Config) (*Pages, error) {
 	p.mux.HandleFunc("POST /admin/users/{user}/enable", p.role(p.setDisabled(false), "admin"))
 	p.mux.HandleFunc("POST /admin/users/{user}/password", p.role(p.resetPassword, "admin"))
 	p.mux.HandleFunc("GET /admin/audit", p.role(p.audit, "admin"))
+	p.mux.HandleFunc("GET /admin/audit.csv", p.role(p.auditCSV, "admin"))
 	return p, nil
 }
 
 func (p *Pages) parse() error {
-	layout, err := template.New("layout.html").Funcs(template.FuncMap{
-		"when":    func(ms int64) string { return time.UnixMilli(ms).In(p.cfg.Location).Format("2006-01-02 15:04") },
-		"hhmm":    func(ms int64) string { return time.UnixMilli(ms).In(p.cfg.Location).Format("15:04") },
-		"has":     slices.Contains[[]string],
-		"join":    strings.Join,
-		"weekend": func(day int) bool { return day >= 5 },
-	}).ParseFS(templateFiles, "templates/layout.html")
+	// The language's functions are placeholders here; render binds them to the request's
+	// localizer on a clone of the page.
+	fm := funcs(p.cat.Localizer(p.cfg.Location))
+	fm["has"] = slices.Contains[[]string]
+	fm["join"] = strings.Join
+	fm["list"] = func(s ...string) []string { return s }
+	fm["weekend"] = func(day int) bool { return day >= 5 }
+	layout, err := template.New("layout.html").Funcs(fm).ParseFS(templateFiles, "templates/layout.html")
 	if err != nil {
 		return err
 	}
@@ -145,7 +158,7 @@ func (p *Pages) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	if err := p.cop.Check(r); err != nil {
-		p.fail(w, r, nil, syncer.Errorf(syncer.CodePermissionDenied, "The form was sent from another site; it was refused."))
+		p.fail(w, r, nil, syncer.Errorf(syncer.CodePermissionDenied, "The form was sent from another site; it was refused.").With("error.cross_site"))
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
@@ -162,13 +175,28 @@ type page struct {
 	Notice  string
 	Error   string
 	Data    any
+	// Path is the page's own address, for the language chooser to come back to.
+	Path string
 }
 
-// render writes a page with status 200, or the status of the error it shows.
+// render writes a page with status 200, or the status of the error it shows, in the request's
+// language.
 func (p *Pages) render(w http.ResponseWriter, r *http.Request, name string, status int, pg page) {
+	l := p.localizer(r)
+	t, err := p.pages[name].Clone()
+	if err != nil {
+		zerolog.Ctx(r.Context()).Error().Err(err).Str("page", name).Msg("clone page")
+		http.Error(w, l.T("error.internal"), http.StatusInternalServerError)
+		return
+	}
+	t.Funcs(funcs(l))
+	if pg.Path == "" && r.Method == http.MethodGet {
+		pg.Path = r.URL.RequestURI()
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Language", l.Lang())
 	w.WriteHeader(status)
-	if err := p.pages[name].ExecuteTemplate(w, "layout", pg); err != nil {
+	if err := t.ExecuteTemplate(w, "layout", pg); err != nil {
 		zerolog.Ctx(r.Context()).Error().Err(err).Str("page", name).Msg("render page")
 	}
 }
@@ -180,9 +208,9 @@ var statuses = map[syncer.Code]int{
 	syncer.CodeUnauthenticated:    http.StatusUnauthorized,
 	syncer.CodePermissionDenied:   http.StatusForbidden,
 	syncer.CodeFailedPrecondition: http.StatusConflict,
+	syncer.CodeAlreadyExists:      http.StatusConflict,
 	syncer.CodeResourceExhausted:  http.StatusRequestEntityTooLarge,
 	syncer.CodeUnavailable:        http.StatusServiceUnavailable,
-	syncer.CodeUnimplemented:      http.StatusNotImplemented,
 	syncer.CodeInternal:           http.StatusInternalServerError,
 }
 
@@ -193,11 +221,24 @@ func (p *Pages) fail(w http.ResponseWriter, r *http.Request, sess *server.Sessio
 	if code == syncer.CodeInternal {
 		zerolog.Ctx(r.Context()).Error().Err(err).Str("path", r.URL.Path).Msg("page failed")
 	}
-	status, msg := statuses[code], syncer.ErrorMessage(err)
+	l := p.localizer(r)
+	status, title, msg := statuses[code], l.T("error.title."+string(code)), p.message(l, err)
 	if server.IsDiskFull(err) {
-		status, msg = http.StatusInsufficientStorage, "The server cannot store anything right now (its disk is full): what you just sent was not saved. Try again later, and tell the server's operator."
+		// The tablet's sentence says its changes are kept; a page keeps nothing.
+		status, title, msg = http.StatusInsufficientStorage, l.T("error.title.disk_full"), l.T("err.disk_full_page")
 	}
-	p.render(w, r, "error", status, page{Title: "Something went wrong", Session: sess, Error: msg})
+	p.render(w, r, "error", status, page{Title: title, Session: sess, Error: msg})
+}
+
+// notFound is the page for an address no page has.
+func (p *Pages) notFound(w http.ResponseWriter, r *http.Request) {
+	var sess *server.Session
+	if c, err := r.Cookie(SessionCookie); err == nil {
+		if s, err := p.store.Session(r.Context(), c.Value); err == nil {
+			sess = &s
+		}
+	}
+	p.fail(w, r, sess, syncer.Errorf(syncer.CodeNotFound, "There is no page at this address.").With("error.no_page"))
 }
 
 // signedIn runs h only with a live session; without one it sends the person to sign in. A POST
@@ -218,11 +259,11 @@ func (p *Pages) signedIn(h func(http.ResponseWriter, *http.Request, *server.Sess
 				http.Redirect(w, r, "/signin", http.StatusSeeOther)
 				return
 			}
-			p.fail(w, r, nil, syncer.Errorf(syncer.CodeUnauthenticated, "Your session has ended; sign in again."))
+			p.fail(w, r, nil, syncer.Errorf(syncer.CodeUnauthenticated, "Your session has ended; sign in again.").With("error.session_ended"))
 			return
 		}
 		if r.Method == http.MethodPost && subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(sess.CSRF)) != 1 {
-			p.fail(w, r, &sess, syncer.Errorf(syncer.CodePermissionDenied, "The form could not be verified (its security token is missing or old); open the page again and resend it."))
+			p.fail(w, r, &sess, syncer.Errorf(syncer.CodePermissionDenied, "The form could not be verified (its security token is missing or old); open the page again and resend it.").With("error.csrf"))
 			return
 		}
 		h(w, r, &sess)
@@ -233,7 +274,8 @@ func (p *Pages) signedIn(h func(http.ResponseWriter, *http.Request, *server.Sess
 func (p *Pages) role(h func(http.ResponseWriter, *http.Request, *server.Session), roles ...string) http.HandlerFunc {
 	return p.signedIn(func(w http.ResponseWriter, r *http.Request, sess *server.Session) {
 		if !slices.ContainsFunc(roles, func(role string) bool { return slices.Contains(sess.User.Roles, role) }) {
-			p.fail(w, r, sess, syncer.Errorf(syncer.CodePermissionDenied, "This page is for the roles %v; you are signed in as %s.", roles, sess.User.Name))
+			p.fail(w, r, sess, syncer.Errorf(syncer.CodePermissionDenied, "This page is for the %s; you are signed in as %s.",
+				strings.Join(roles, ", "), sess.User.Name).With("error.role", "Roles", roles, "Name", sess.User.Name))
 			return
 		}
 		h(w, r, sess)
@@ -260,7 +302,7 @@ func (p *Pages) home(w http.ResponseWriter, r *http.Request, sess *server.Sessio
 	case slices.Contains(roles, "admin"):
 		http.Redirect(w, r, "/admin/devices", http.StatusSeeOther)
 	default:
-		p.fail(w, r, sess, syncer.Errorf(syncer.CodePermissionDenied, "Your user has no role with pages here."))
+		p.fail(w, r, sess, syncer.Errorf(syncer.CodePermissionDenied, "Your user has no role with pages here.").With("error.no_role"))
 	}
 }
 

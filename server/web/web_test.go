@@ -143,7 +143,7 @@ func TestPagesNeedASessionAndTheRightRole(t *testing.T) {
 	if code, _, h := s.anonymous().get("/admin/users"); code != http.StatusSeeOther || h.Get("Location") != "/signin" {
 		t.Fatalf("without a session: %d to %q, want a redirect to sign in", code, h.Get("Location"))
 	}
-	if code, body, _ := s.signedIn(kim).get("/admin/devices"); code != http.StatusForbidden || !strings.Contains(body, "This page is for the roles") {
+	if code, body, _ := s.signedIn(kim).get("/admin/devices"); code != http.StatusForbidden || !strings.Contains(body, "Denne side er for administrator; du er logget ind som kim.") {
 		t.Fatalf("a consultant on an admin page: %d", code)
 	}
 	if code, _ := s.anonymous().post("/admin/users", url.Values{"name": {"eve"}, "role": {"admin"}}, nil); code != http.StatusUnauthorized {
@@ -205,7 +205,7 @@ func TestForgedFormsAreRefused(t *testing.T) {
 	if _, err := s.srv.Store.UserByName(context.Background(), "mallory"); err == nil {
 		t.Fatal("a forged form added a user")
 	}
-	if code, body := admin.post("/admin/users", form(token), nil); code != http.StatusOK || !strings.Contains(body, "User mallory added") {
+	if code, body := admin.post("/admin/users", form(token), nil); code != http.StatusOK || !strings.Contains(body, "Brugeren mallory er tilføjet (Administrator).") {
 		t.Fatalf("the genuine form: %d", code)
 	}
 }
@@ -241,7 +241,7 @@ func TestAdminIssuesAnEnrollmentCode(t *testing.T) {
 	s.user("kim", "consultant")
 	admin := s.signedIn(s.user("ada", "admin"))
 	code, body := admin.post("/admin/enrollment-codes", url.Values{"user": {"kim"}, "csrf": {admin.csrf("/admin/devices")}}, nil)
-	m := regexp.MustCompile(`Enrollment code ([A-Z2-7]{16})`).FindStringSubmatch(body)
+	m := regexp.MustCompile(`Engangskode ([A-Z2-7]{16})`).FindStringSubmatch(body)
 	if code != http.StatusOK || m == nil {
 		t.Fatalf("issue a code: %d", code)
 	}
@@ -250,26 +250,28 @@ func TestAdminIssuesAnEnrollmentCode(t *testing.T) {
 	}
 }
 
-// The week shows each visit in its room on its day, Monday to Sunday, the weekend marked, and who
-// covers it — never a child's name.
+// The week shows each visit in its room on its day, Monday to Sunday, the weekend and today
+// marked, who covers it and a link to it — never a child's name. A room with no visit that day
+// shows as free; a visit with no room (a home visit) is under its place, apart from the rooms.
 func TestTheWeekShowsVisitsByRoomAndDay(t *testing.T) {
-	s := newSite(t)
+	s := newSite(t) // today is Tuesday 24 November 2026
 	ctx := context.Background()
 	sara := s.user("sara", "caseworker")
 	s.user("kim", "consultant")
+	bo := s.user("bo", "consultant")
 	caseID, err := s.srv.Store.AddCase(ctx, server.NewCase{Children: []string{"CHILD-MARKER"}, Parents: []string{"PARENT-MARKER"}, Caseworker: "sara", Reference: "2026-0042"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cph, _ := time.LoadLocation("Europe/Copenhagen")
-	// Wednesday and Saturday in Rum 2; on Saturday also a visit with no room, at the playground,
-	// which shows under its place.
+	// Wednesday and Saturday in Rum 2, Thursday in Rum 1 (by bo); on Saturday also a visit with
+	// no room, at home, which shows under its place.
 	for _, v := range []struct {
-		day         int
-		room, place string
-	}{{25, "Rum 2", "Familiehuset"}, {28, "Rum 2", "Familiehuset"}, {28, "", "Legepladsen"}} {
+		day                     int
+		room, place, consultant string
+	}{{25, "Rum 2", "Familiehuset", "kim"}, {28, "Rum 2", "Familiehuset", "kim"}, {28, "", "Hjemme hos mor", "kim"}, {26, "Rum 1", "Familiehuset", "bo"}} {
 		start := time.Date(2026, 11, v.day, 10, 0, 0, 0, cph)
-		if _, err := s.srv.Store.AddVisit(ctx, server.NewVisit{CaseID: caseID, Consultant: "kim", Kind: "supervised", Start: start, End: start.Add(2 * time.Hour), Room: v.room, Place: v.place}); err != nil {
+		if _, err := s.srv.Store.AddVisit(ctx, server.NewVisit{CaseID: caseID, Consultant: v.consultant, Kind: "supervised", Start: start, End: start.Add(2 * time.Hour), Room: v.room, Place: v.place}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -280,22 +282,43 @@ func TestTheWeekShowsVisitsByRoomAndDay(t *testing.T) {
 	if strings.Contains(body, "MARKER") {
 		t.Fatal("the week shows a child's or parent's name")
 	}
-	rows := regexp.MustCompile(`(?s)<tr><th scope="row">(.*?)</th>(.*?)</tr>`).FindAllStringSubmatch(body, -1)
-	if len(rows) != 2 || rows[0][1] != "Legepladsen" || rows[1][1] != "Rum 2" {
-		t.Fatalf("rooms: %q", rows)
+	if !strings.Contains(body, "<h1>Uge 48 (fra man. 23. nov. 2026)</h1>") {
+		t.Fatal("the week's title does not name week 48 in Danish")
+	}
+	row := func(class string) [][]string {
+		return regexp.MustCompile(`(?s)<tr class="`+class+`"><th scope="row">(.*?)</th>(.*?)</tr>`).FindAllStringSubmatch(body, -1)
+	}
+	rooms, places := row("room"), row("place")
+	if len(rooms) != 2 || rooms[0][1] != "Rum 1" || rooms[1][1] != "Rum 2" || len(places) != 1 || places[0][1] != "Hjemme hos mor" {
+		t.Fatalf("rooms %q, places %q", rooms, places)
 	}
 	cells := func(row string) []string {
-		return regexp.MustCompile(`(?s)<td( class="weekend")?>(.*?)</td>`).FindAllString(row, -1)
+		return regexp.MustCompile(`(?s)<td class="[^"]*">(.*?)</td>`).FindAllString(row, -1)
 	}
-	rum2 := cells(rows[1][2])
-	if len(rum2) != 7 || !strings.Contains(rum2[2], "10:00–12:00 · case 2026-0042 · Familiehuset") || !strings.Contains(rum2[5], "kim") || !strings.Contains(rum2[5], `class="weekend"`) {
+	rum2 := cells(rooms[1][2])
+	if len(rum2) != 7 || !strings.Contains(rum2[2], "10.00–12.00 · sag 2026-0042 · Familiehuset") || !strings.Contains(rum2[5], "kim") ||
+		!strings.Contains(rum2[5], `class="weekend`) || !strings.Contains(rum2[2], `href="/cases/`+caseID+`#visit-`) {
 		t.Fatalf("Rum 2's week: %q", rum2)
+	}
+	if !strings.Contains(rum2[0], "Ledigt") || !strings.Contains(rum2[0], " free") || strings.Contains(rum2[2], "Ledigt") {
+		t.Fatalf("a free room is not shown free, or a taken one is: %q", rum2[:3])
+	}
+	if !strings.Contains(rum2[1], "today") || strings.Contains(rum2[2], "today") {
+		t.Fatal("today (Tuesday) is not marked")
 	}
 	if strings.Contains(rum2[0], "visit") || strings.Contains(rum2[6], "visit") {
 		t.Fatal("a visit shows on the wrong day")
 	}
-	if !strings.Contains(body, `<th class="weekend">Sat 28 Nov</th>`) {
+	if !strings.Contains(body, `<th class="weekend">lør. 28. nov.</th>`) {
 		t.Fatal("Saturday is not marked as weekend")
+	}
+	if !strings.Contains(body, `class="legend"`) || !strings.Contains(body, "Overvåget samvær") {
+		t.Fatal("the week has no legend")
+	}
+	// Filtered by consultant: only bo's visit, and every room still shows (free).
+	_, body, _ = s.signedIn(sara).get("/week?from=2026-11-26&consultant=" + bo.ID)
+	if strings.Count(body, `<a class="visit`) != 2 || !strings.Contains(body, "bo") || strings.Contains(body, "Hjemme hos mor") {
+		t.Fatal("the consultant filter shows other consultants' visits") // one link in the table, one in the day list
 	}
 	// Another caseworker, not on the case, sees none of it.
 	if _, body, _ := s.signedIn(s.user("lis", "caseworker")).get("/week?from=2026-11-26"); strings.Contains(body, "2026-0042") {

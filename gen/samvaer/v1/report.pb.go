@@ -99,7 +99,11 @@ type ReportSummary struct {
 	// conditions_id is the version of the case's conditions in force when it was submitted.
 	ConditionsId string `protobuf:"bytes,13,opt,name=conditions_id,json=conditionsId,proto3" json:"conditions_id,omitempty"`
 	// recipients are the case's caseworkers (user ids), to whom the report is delivered.
-	Recipients    []string `protobuf:"bytes,14,rep,name=recipients,proto3" json:"recipients,omitempty"`
+	Recipients []string `protobuf:"bytes,14,rep,name=recipients,proto3" json:"recipients,omitempty"`
+	// new_addendum is set on an acknowledged report that received an addendum or a parent's
+	// comment after it was acknowledged; the inbox's new filter lists it until it is acknowledged
+	// again.
+	NewAddendum   bool `protobuf:"varint,15,opt,name=new_addendum,json=newAddendum,proto3" json:"new_addendum,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -230,6 +234,13 @@ func (x *ReportSummary) GetRecipients() []string {
 		return x.Recipients
 	}
 	return nil
+}
+
+func (x *ReportSummary) GetNewAddendum() bool {
+	if x != nil {
+		return x.NewAddendum
+	}
+	return false
 }
 
 type ReportSection struct {
@@ -895,7 +906,7 @@ var File_samvaer_v1_report_proto protoreflect.FileDescriptor
 const file_samvaer_v1_report_proto_rawDesc = "" +
 	"\n" +
 	"\x17samvaer/v1/report.proto\x12\n" +
-	"samvaer.v1\"\xc7\x03\n" +
+	"samvaer.v1\"\xea\x03\n" +
 	"\rReportSummary\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
 	"\acase_id\x18\x02 \x01(\tR\x06caseId\x12\x19\n" +
@@ -915,7 +926,8 @@ const file_samvaer_v1_report_proto_rawDesc = "" +
 	"\rconditions_id\x18\r \x01(\tR\fconditionsId\x12\x1e\n" +
 	"\n" +
 	"recipients\x18\x0e \x03(\tR\n" +
-	"recipients\"5\n" +
+	"recipients\x12!\n" +
+	"\fnew_addendum\x18\x0f \x01(\bR\vnewAddendum\"5\n" +
 	"\rReportSection\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x12\n" +
 	"\x04text\x18\x02 \x01(\tR\x04text\"\x9f\x01\n" +

@@ -140,6 +140,61 @@ func (Result) EnumDescriptor() ([]byte, []int) {
 	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{1}
 }
 
+type HistoryMismatch_Kind int32
+
+const (
+	HistoryMismatch_KIND_UNSPECIFIED HistoryMismatch_Kind = 0
+	// KIND_SEQ_REUSED: the tablet pushed device_seq with other content than the change the server
+	// holds under that number: the tablet was restored from an older copy of its home. It
+	// renumbers its changes from device_seq on above device_last_seq.
+	HistoryMismatch_KIND_SEQ_REUSED HistoryMismatch_Kind = 1
+	// KIND_SERVER_RESTORED: the server no longer holds the tablet's pull position or changes it
+	// acknowledged: it was restored from an older backup. The tablet sends again what it wrote
+	// after device_last_seq and pulls afresh.
+	HistoryMismatch_KIND_SERVER_RESTORED HistoryMismatch_Kind = 2
+)
+
+// Enum value maps for HistoryMismatch_Kind.
+var (
+	HistoryMismatch_Kind_name = map[int32]string{
+		0: "KIND_UNSPECIFIED",
+		1: "KIND_SEQ_REUSED",
+		2: "KIND_SERVER_RESTORED",
+	}
+	HistoryMismatch_Kind_value = map[string]int32{
+		"KIND_UNSPECIFIED":     0,
+		"KIND_SEQ_REUSED":      1,
+		"KIND_SERVER_RESTORED": 2,
+	}
+)
+
+func (x HistoryMismatch_Kind) Enum() *HistoryMismatch_Kind {
+	p := new(HistoryMismatch_Kind)
+	*p = x
+	return p
+}
+
+func (x HistoryMismatch_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (HistoryMismatch_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_samvaer_v1_sync_proto_enumTypes[2].Descriptor()
+}
+
+func (HistoryMismatch_Kind) Type() protoreflect.EnumType {
+	return &file_samvaer_v1_sync_proto_enumTypes[2]
+}
+
+func (x HistoryMismatch_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use HistoryMismatch_Kind.Descriptor instead.
+func (HistoryMismatch_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{10, 0}
+}
+
 // RecordRef names a record. case_id is the scope key for replication and authorization.
 type RecordRef struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -370,8 +425,14 @@ func (x *Change) GetBaseRev() int64 {
 }
 
 type PushRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Changes       []*Change              `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Changes []*Change              `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	// cursor and cursor_mark are the tablet's pull position (PullResponse.next_cursor and
+	// next_cursor_mark of its last pull; 0 and 0 before the first). The server refuses the push
+	// with a HistoryMismatch when its log no longer holds that position: the base revisions of the
+	// changes would name commits the server does not have.
+	Cursor        int64 `protobuf:"varint,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	CursorMark    int64 `protobuf:"varint,3,opt,name=cursor_mark,json=cursorMark,proto3" json:"cursor_mark,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -411,6 +472,20 @@ func (x *PushRequest) GetChanges() []*Change {
 		return x.Changes
 	}
 	return nil
+}
+
+func (x *PushRequest) GetCursor() int64 {
+	if x != nil {
+		return x.Cursor
+	}
+	return 0
+}
+
+func (x *PushRequest) GetCursorMark() int64 {
+	if x != nil {
+		return x.CursorMark
+	}
+	return 0
 }
 
 type ChangeResult struct {
@@ -550,6 +625,10 @@ type PullRequest struct {
 	// the last record id received.
 	SnapshotCase  string `protobuf:"bytes,5,opt,name=snapshot_case,json=snapshotCase,proto3" json:"snapshot_case,omitempty"`
 	SnapshotAfter string `protobuf:"bytes,6,opt,name=snapshot_after,json=snapshotAfter,proto3" json:"snapshot_after,omitempty"`
+	// cursor_mark is the mark of the commit at cursor, as the server gave it (next_cursor_mark). A
+	// server whose commit at cursor has another mark, or that has no such commit, was restored from
+	// an older backup: it refuses the pull with a HistoryMismatch. 0 skips the check.
+	CursorMark    int64 `protobuf:"varint,7,opt,name=cursor_mark,json=cursorMark,proto3" json:"cursor_mark,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -624,6 +703,13 @@ func (x *PullRequest) GetSnapshotAfter() string {
 		return x.SnapshotAfter
 	}
 	return ""
+}
+
+func (x *PullRequest) GetCursorMark() int64 {
+	if x != nil {
+		return x.CursorMark
+	}
+	return 0
 }
 
 // Field is a field's committed state.
@@ -793,7 +879,14 @@ type PullResponse struct {
 	// complete_cases: the tablet now holds these cases in full; it adds them to known_cases.
 	CompleteCases []string `protobuf:"bytes,8,rep,name=complete_cases,json=completeCases,proto3" json:"complete_cases,omitempty"`
 	// purge_cases: the user may no longer see these cases; the tablet deletes everything of them.
-	PurgeCases    []string `protobuf:"bytes,9,rep,name=purge_cases,json=purgeCases,proto3" json:"purge_cases,omitempty"`
+	PurgeCases []string `protobuf:"bytes,9,rep,name=purge_cases,json=purgeCases,proto3" json:"purge_cases,omitempty"`
+	// next_cursor_mark is the mark of the commit at next_cursor (0 when next_cursor is 0). Every
+	// write transaction on the server gives its commits a new random mark, so (seq, mark) names one
+	// commit of one incarnation of the log.
+	NextCursorMark int64 `protobuf:"varint,10,opt,name=next_cursor_mark,json=nextCursorMark,proto3" json:"next_cursor_mark,omitempty"`
+	// device_last_seq is the highest device_seq of the calling device the server holds. A tablet
+	// that was told of a higher one knows the server lost changes it acknowledged.
+	DeviceLastSeq int64 `protobuf:"varint,11,opt,name=device_last_seq,json=deviceLastSeq,proto3" json:"device_last_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -891,6 +984,93 @@ func (x *PullResponse) GetPurgeCases() []string {
 	return nil
 }
 
+func (x *PullResponse) GetNextCursorMark() int64 {
+	if x != nil {
+		return x.NextCursorMark
+	}
+	return 0
+}
+
+func (x *PullResponse) GetDeviceLastSeq() int64 {
+	if x != nil {
+		return x.DeviceLastSeq
+	}
+	return 0
+}
+
+// HistoryMismatch is the detail of a FAILED_PRECONDITION answer to Push or Pull when the
+// tablet's history and the server's disagree. The tablet repairs it by itself and syncs again.
+type HistoryMismatch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  HistoryMismatch_Kind   `protobuf:"varint,1,opt,name=kind,proto3,enum=samvaer.v1.HistoryMismatch_Kind" json:"kind,omitempty"`
+	// device_seq is the first pushed sequence number the server holds with other content.
+	DeviceSeq int64 `protobuf:"varint,2,opt,name=device_seq,json=deviceSeq,proto3" json:"device_seq,omitempty"`
+	// device_last_seq is the highest device_seq of this device the server holds.
+	DeviceLastSeq int64 `protobuf:"varint,3,opt,name=device_last_seq,json=deviceLastSeq,proto3" json:"device_last_seq,omitempty"`
+	// head is the server's newest commit.
+	Head          int64 `protobuf:"varint,4,opt,name=head,proto3" json:"head,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HistoryMismatch) Reset() {
+	*x = HistoryMismatch{}
+	mi := &file_samvaer_v1_sync_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistoryMismatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistoryMismatch) ProtoMessage() {}
+
+func (x *HistoryMismatch) ProtoReflect() protoreflect.Message {
+	mi := &file_samvaer_v1_sync_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistoryMismatch.ProtoReflect.Descriptor instead.
+func (*HistoryMismatch) Descriptor() ([]byte, []int) {
+	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *HistoryMismatch) GetKind() HistoryMismatch_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return HistoryMismatch_KIND_UNSPECIFIED
+}
+
+func (x *HistoryMismatch) GetDeviceSeq() int64 {
+	if x != nil {
+		return x.DeviceSeq
+	}
+	return 0
+}
+
+func (x *HistoryMismatch) GetDeviceLastSeq() int64 {
+	if x != nil {
+		return x.DeviceLastSeq
+	}
+	return 0
+}
+
+func (x *HistoryMismatch) GetHead() int64 {
+	if x != nil {
+		return x.Head
+	}
+	return 0
+}
+
 type SubscribeRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Cursor        int64                  `protobuf:"varint,1,opt,name=cursor,proto3" json:"cursor,omitempty"`
@@ -900,7 +1080,7 @@ type SubscribeRequest struct {
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_samvaer_v1_sync_proto_msgTypes[10]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -912,7 +1092,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_samvaer_v1_sync_proto_msgTypes[10]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -925,7 +1105,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{10}
+	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SubscribeRequest) GetCursor() int64 {
@@ -946,7 +1126,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_samvaer_v1_sync_proto_msgTypes[11]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -958,7 +1138,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_samvaer_v1_sync_proto_msgTypes[11]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -971,7 +1151,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{11}
+	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SubscribeResponse) GetHead() int64 {
@@ -1001,7 +1181,7 @@ type EnrollRequest struct {
 
 func (x *EnrollRequest) Reset() {
 	*x = EnrollRequest{}
-	mi := &file_samvaer_v1_sync_proto_msgTypes[12]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1013,7 +1193,7 @@ func (x *EnrollRequest) String() string {
 func (*EnrollRequest) ProtoMessage() {}
 
 func (x *EnrollRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_samvaer_v1_sync_proto_msgTypes[12]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1026,7 +1206,7 @@ func (x *EnrollRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollRequest.ProtoReflect.Descriptor instead.
 func (*EnrollRequest) Descriptor() ([]byte, []int) {
-	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{12}
+	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *EnrollRequest) GetCode() string {
@@ -1062,7 +1242,7 @@ type EnrollResponse struct {
 
 func (x *EnrollResponse) Reset() {
 	*x = EnrollResponse{}
-	mi := &file_samvaer_v1_sync_proto_msgTypes[13]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1074,7 +1254,7 @@ func (x *EnrollResponse) String() string {
 func (*EnrollResponse) ProtoMessage() {}
 
 func (x *EnrollResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_samvaer_v1_sync_proto_msgTypes[13]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1087,7 +1267,7 @@ func (x *EnrollResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollResponse.ProtoReflect.Descriptor instead.
 func (*EnrollResponse) Descriptor() ([]byte, []int) {
-	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{13}
+	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *EnrollResponse) GetDeviceId() string {
@@ -1132,7 +1312,7 @@ type TokenRequest struct {
 
 func (x *TokenRequest) Reset() {
 	*x = TokenRequest{}
-	mi := &file_samvaer_v1_sync_proto_msgTypes[14]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1144,7 +1324,7 @@ func (x *TokenRequest) String() string {
 func (*TokenRequest) ProtoMessage() {}
 
 func (x *TokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_samvaer_v1_sync_proto_msgTypes[14]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1157,7 +1337,7 @@ func (x *TokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenRequest.ProtoReflect.Descriptor instead.
 func (*TokenRequest) Descriptor() ([]byte, []int) {
-	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{14}
+	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TokenRequest) GetDeviceId() string {
@@ -1199,7 +1379,7 @@ type TokenResponse struct {
 
 func (x *TokenResponse) Reset() {
 	*x = TokenResponse{}
-	mi := &file_samvaer_v1_sync_proto_msgTypes[15]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1211,7 +1391,7 @@ func (x *TokenResponse) String() string {
 func (*TokenResponse) ProtoMessage() {}
 
 func (x *TokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_samvaer_v1_sync_proto_msgTypes[15]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1224,7 +1404,7 @@ func (x *TokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenResponse.ProtoReflect.Descriptor instead.
 func (*TokenResponse) Descriptor() ([]byte, []int) {
-	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{15}
+	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *TokenResponse) GetAccessToken() string {
@@ -1271,9 +1451,12 @@ const file_samvaer_v1_sync_proto_rawDesc = "" +
 	"\x06fields\x18\x04 \x03(\v2\x15.samvaer.v1.FieldEditR\x06fields\x12\x10\n" +
 	"\x03hlc\x18\x05 \x01(\x04R\x03hlc\x12%\n" +
 	"\x0eschema_version\x18\x06 \x01(\x05R\rschemaVersion\x12\x19\n" +
-	"\bbase_rev\x18\a \x01(\x03R\abaseRev\";\n" +
+	"\bbase_rev\x18\a \x01(\x03R\abaseRev\"t\n" +
 	"\vPushRequest\x12,\n" +
-	"\achanges\x18\x01 \x03(\v2\x12.samvaer.v1.ChangeR\achanges\"\x90\x01\n" +
+	"\achanges\x18\x01 \x03(\v2\x12.samvaer.v1.ChangeR\achanges\x12\x16\n" +
+	"\x06cursor\x18\x02 \x01(\x03R\x06cursor\x12\x1f\n" +
+	"\vcursor_mark\x18\x03 \x01(\x03R\n" +
+	"cursorMark\"\x90\x01\n" +
 	"\fChangeResult\x12\x1d\n" +
 	"\n" +
 	"device_seq\x18\x01 \x01(\x03R\tdeviceSeq\x12*\n" +
@@ -1283,7 +1466,7 @@ const file_samvaer_v1_sync_proto_rawDesc = "" +
 	"server_seq\x18\x04 \x01(\x03R\tserverSeq\"h\n" +
 	"\fPushResponse\x122\n" +
 	"\aresults\x18\x01 \x03(\v2\x18.samvaer.v1.ChangeResultR\aresults\x12$\n" +
-	"\x0eserver_time_ms\x18\x02 \x01(\x03R\fserverTimeMs\"\xd0\x01\n" +
+	"\x0eserver_time_ms\x18\x02 \x01(\x03R\fserverTimeMs\"\xf1\x01\n" +
 	"\vPullRequest\x12\x16\n" +
 	"\x06cursor\x18\x01 \x01(\x03R\x06cursor\x12\x1f\n" +
 	"\vmax_changes\x18\x02 \x01(\x05R\n" +
@@ -1292,7 +1475,9 @@ const file_samvaer_v1_sync_proto_rawDesc = "" +
 	"\vknown_cases\x18\x04 \x03(\tR\n" +
 	"knownCases\x12#\n" +
 	"\rsnapshot_case\x18\x05 \x01(\tR\fsnapshotCase\x12%\n" +
-	"\x0esnapshot_after\x18\x06 \x01(\tR\rsnapshotAfter\"r\n" +
+	"\x0esnapshot_after\x18\x06 \x01(\tR\rsnapshotAfter\x12\x1f\n" +
+	"\vcursor_mark\x18\a \x01(\x03R\n" +
+	"cursorMark\"r\n" +
 	"\x05Field\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\x12\x10\n" +
@@ -1303,7 +1488,7 @@ const file_samvaer_v1_sync_proto_rawDesc = "" +
 	"\x03seq\x18\x01 \x01(\x03R\x03seq\x12-\n" +
 	"\x06record\x18\x02 \x01(\v2\x15.samvaer.v1.RecordRefR\x06record\x12\x18\n" +
 	"\adeleted\x18\x03 \x01(\bR\adeleted\x12)\n" +
-	"\x06fields\x18\x04 \x03(\v2\x11.samvaer.v1.FieldR\x06fields\"\xed\x02\n" +
+	"\x06fields\x18\x04 \x03(\v2\x11.samvaer.v1.FieldR\x06fields\"\xbf\x03\n" +
 	"\fPullResponse\x125\n" +
 	"\achanges\x18\x01 \x03(\v2\x1b.samvaer.v1.CommittedChangeR\achanges\x12\x1f\n" +
 	"\vnext_cursor\x18\x02 \x01(\x03R\n" +
@@ -1315,7 +1500,20 @@ const file_samvaer_v1_sync_proto_rawDesc = "" +
 	"\x0esnapshot_after\x18\a \x01(\tR\rsnapshotAfter\x12%\n" +
 	"\x0ecomplete_cases\x18\b \x03(\tR\rcompleteCases\x12\x1f\n" +
 	"\vpurge_cases\x18\t \x03(\tR\n" +
-	"purgeCases\"*\n" +
+	"purgeCases\x12(\n" +
+	"\x10next_cursor_mark\x18\n" +
+	" \x01(\x03R\x0enextCursorMark\x12&\n" +
+	"\x0fdevice_last_seq\x18\v \x01(\x03R\rdeviceLastSeq\"\xef\x01\n" +
+	"\x0fHistoryMismatch\x124\n" +
+	"\x04kind\x18\x01 \x01(\x0e2 .samvaer.v1.HistoryMismatch.KindR\x04kind\x12\x1d\n" +
+	"\n" +
+	"device_seq\x18\x02 \x01(\x03R\tdeviceSeq\x12&\n" +
+	"\x0fdevice_last_seq\x18\x03 \x01(\x03R\rdeviceLastSeq\x12\x12\n" +
+	"\x04head\x18\x04 \x01(\x03R\x04head\"K\n" +
+	"\x04Kind\x12\x14\n" +
+	"\x10KIND_UNSPECIFIED\x10\x00\x12\x13\n" +
+	"\x0fKIND_SEQ_REUSED\x10\x01\x12\x18\n" +
+	"\x14KIND_SERVER_RESTORED\x10\x02\"*\n" +
 	"\x10SubscribeRequest\x12\x16\n" +
 	"\x06cursor\x18\x01 \x01(\x03R\x06cursor\"M\n" +
 	"\x11SubscribeResponse\x12\x12\n" +
@@ -1376,54 +1574,57 @@ func file_samvaer_v1_sync_proto_rawDescGZIP() []byte {
 	return file_samvaer_v1_sync_proto_rawDescData
 }
 
-var file_samvaer_v1_sync_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_samvaer_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_samvaer_v1_sync_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_samvaer_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_samvaer_v1_sync_proto_goTypes = []any{
 	(Op)(0),                   // 0: samvaer.v1.Op
 	(Result)(0),               // 1: samvaer.v1.Result
-	(*RecordRef)(nil),         // 2: samvaer.v1.RecordRef
-	(*FieldEdit)(nil),         // 3: samvaer.v1.FieldEdit
-	(*Change)(nil),            // 4: samvaer.v1.Change
-	(*PushRequest)(nil),       // 5: samvaer.v1.PushRequest
-	(*ChangeResult)(nil),      // 6: samvaer.v1.ChangeResult
-	(*PushResponse)(nil),      // 7: samvaer.v1.PushResponse
-	(*PullRequest)(nil),       // 8: samvaer.v1.PullRequest
-	(*Field)(nil),             // 9: samvaer.v1.Field
-	(*CommittedChange)(nil),   // 10: samvaer.v1.CommittedChange
-	(*PullResponse)(nil),      // 11: samvaer.v1.PullResponse
-	(*SubscribeRequest)(nil),  // 12: samvaer.v1.SubscribeRequest
-	(*SubscribeResponse)(nil), // 13: samvaer.v1.SubscribeResponse
-	(*EnrollRequest)(nil),     // 14: samvaer.v1.EnrollRequest
-	(*EnrollResponse)(nil),    // 15: samvaer.v1.EnrollResponse
-	(*TokenRequest)(nil),      // 16: samvaer.v1.TokenRequest
-	(*TokenResponse)(nil),     // 17: samvaer.v1.TokenResponse
+	(HistoryMismatch_Kind)(0), // 2: samvaer.v1.HistoryMismatch.Kind
+	(*RecordRef)(nil),         // 3: samvaer.v1.RecordRef
+	(*FieldEdit)(nil),         // 4: samvaer.v1.FieldEdit
+	(*Change)(nil),            // 5: samvaer.v1.Change
+	(*PushRequest)(nil),       // 6: samvaer.v1.PushRequest
+	(*ChangeResult)(nil),      // 7: samvaer.v1.ChangeResult
+	(*PushResponse)(nil),      // 8: samvaer.v1.PushResponse
+	(*PullRequest)(nil),       // 9: samvaer.v1.PullRequest
+	(*Field)(nil),             // 10: samvaer.v1.Field
+	(*CommittedChange)(nil),   // 11: samvaer.v1.CommittedChange
+	(*PullResponse)(nil),      // 12: samvaer.v1.PullResponse
+	(*HistoryMismatch)(nil),   // 13: samvaer.v1.HistoryMismatch
+	(*SubscribeRequest)(nil),  // 14: samvaer.v1.SubscribeRequest
+	(*SubscribeResponse)(nil), // 15: samvaer.v1.SubscribeResponse
+	(*EnrollRequest)(nil),     // 16: samvaer.v1.EnrollRequest
+	(*EnrollResponse)(nil),    // 17: samvaer.v1.EnrollResponse
+	(*TokenRequest)(nil),      // 18: samvaer.v1.TokenRequest
+	(*TokenResponse)(nil),     // 19: samvaer.v1.TokenResponse
 }
 var file_samvaer_v1_sync_proto_depIdxs = []int32{
-	2,  // 0: samvaer.v1.Change.record:type_name -> samvaer.v1.RecordRef
+	3,  // 0: samvaer.v1.Change.record:type_name -> samvaer.v1.RecordRef
 	0,  // 1: samvaer.v1.Change.op:type_name -> samvaer.v1.Op
-	3,  // 2: samvaer.v1.Change.fields:type_name -> samvaer.v1.FieldEdit
-	4,  // 3: samvaer.v1.PushRequest.changes:type_name -> samvaer.v1.Change
+	4,  // 2: samvaer.v1.Change.fields:type_name -> samvaer.v1.FieldEdit
+	5,  // 3: samvaer.v1.PushRequest.changes:type_name -> samvaer.v1.Change
 	1,  // 4: samvaer.v1.ChangeResult.result:type_name -> samvaer.v1.Result
-	6,  // 5: samvaer.v1.PushResponse.results:type_name -> samvaer.v1.ChangeResult
-	2,  // 6: samvaer.v1.CommittedChange.record:type_name -> samvaer.v1.RecordRef
-	9,  // 7: samvaer.v1.CommittedChange.fields:type_name -> samvaer.v1.Field
-	10, // 8: samvaer.v1.PullResponse.changes:type_name -> samvaer.v1.CommittedChange
-	10, // 9: samvaer.v1.PullResponse.snapshot:type_name -> samvaer.v1.CommittedChange
-	5,  // 10: samvaer.v1.SyncService.Push:input_type -> samvaer.v1.PushRequest
-	8,  // 11: samvaer.v1.SyncService.Pull:input_type -> samvaer.v1.PullRequest
-	12, // 12: samvaer.v1.SyncService.Subscribe:input_type -> samvaer.v1.SubscribeRequest
-	14, // 13: samvaer.v1.AuthService.Enroll:input_type -> samvaer.v1.EnrollRequest
-	16, // 14: samvaer.v1.AuthService.Token:input_type -> samvaer.v1.TokenRequest
-	7,  // 15: samvaer.v1.SyncService.Push:output_type -> samvaer.v1.PushResponse
-	11, // 16: samvaer.v1.SyncService.Pull:output_type -> samvaer.v1.PullResponse
-	13, // 17: samvaer.v1.SyncService.Subscribe:output_type -> samvaer.v1.SubscribeResponse
-	15, // 18: samvaer.v1.AuthService.Enroll:output_type -> samvaer.v1.EnrollResponse
-	17, // 19: samvaer.v1.AuthService.Token:output_type -> samvaer.v1.TokenResponse
-	15, // [15:20] is the sub-list for method output_type
-	10, // [10:15] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	7,  // 5: samvaer.v1.PushResponse.results:type_name -> samvaer.v1.ChangeResult
+	3,  // 6: samvaer.v1.CommittedChange.record:type_name -> samvaer.v1.RecordRef
+	10, // 7: samvaer.v1.CommittedChange.fields:type_name -> samvaer.v1.Field
+	11, // 8: samvaer.v1.PullResponse.changes:type_name -> samvaer.v1.CommittedChange
+	11, // 9: samvaer.v1.PullResponse.snapshot:type_name -> samvaer.v1.CommittedChange
+	2,  // 10: samvaer.v1.HistoryMismatch.kind:type_name -> samvaer.v1.HistoryMismatch.Kind
+	6,  // 11: samvaer.v1.SyncService.Push:input_type -> samvaer.v1.PushRequest
+	9,  // 12: samvaer.v1.SyncService.Pull:input_type -> samvaer.v1.PullRequest
+	14, // 13: samvaer.v1.SyncService.Subscribe:input_type -> samvaer.v1.SubscribeRequest
+	16, // 14: samvaer.v1.AuthService.Enroll:input_type -> samvaer.v1.EnrollRequest
+	18, // 15: samvaer.v1.AuthService.Token:input_type -> samvaer.v1.TokenRequest
+	8,  // 16: samvaer.v1.SyncService.Push:output_type -> samvaer.v1.PushResponse
+	12, // 17: samvaer.v1.SyncService.Pull:output_type -> samvaer.v1.PullResponse
+	15, // 18: samvaer.v1.SyncService.Subscribe:output_type -> samvaer.v1.SubscribeResponse
+	17, // 19: samvaer.v1.AuthService.Enroll:output_type -> samvaer.v1.EnrollResponse
+	19, // 20: samvaer.v1.AuthService.Token:output_type -> samvaer.v1.TokenResponse
+	16, // [16:21] is the sub-list for method output_type
+	11, // [11:16] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_samvaer_v1_sync_proto_init() }
@@ -1436,8 +1637,8 @@ func file_samvaer_v1_sync_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_samvaer_v1_sync_proto_rawDesc), len(file_samvaer_v1_sync_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   16,
+			NumEnums:      3,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -1,0 +1,427 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/samvaer/sync/clientlib"
+	"github.com/samvaer/sync/server"
+)
+
+// Restores are real here: a tablet's home directory or the server's database file is copied
+// aside, work goes on, and the old copy is put back.
+
+// copyFiles copies every regular file of dir src into dir dst (made if needed).
+func copyFiles(t testing.TB, src, dst string) {
+	t.Helper()
+	mustDo(t, os.MkdirAll(dst, 0o700))
+	entries, err := os.ReadDir(src)
+	mustDo(t, err)
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		in, err := os.Open(filepath.Join(src, e.Name()))
+		mustDo(t, err)
+		out, err := os.OpenFile(filepath.Join(dst, e.Name()), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+		mustDo(t, err)
+		_, err = io.Copy(out, in)
+		mustDo(t, err)
+		mustDo(t, out.Close())
+		mustDo(t, in.Close())
+	}
+}
+
+// removeFiles removes every regular file of dir whose name starts with prefix.
+func removeFiles(t testing.TB, dir, prefix string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	mustDo(t, err)
+	for _, e := range entries {
+		if e.Type().IsRegular() && strings.HasPrefix(e.Name(), prefix) {
+			mustDo(t, os.Remove(filepath.Join(dir, e.Name())))
+		}
+	}
+}
+
+// backupHome copies the tablet's home aside with the app stopped, as a device backup does.
+func (tb *tablet) backupHome() string {
+	tb.t.Helper()
+	mustDo(tb.t, tb.Close())
+	saved := tb.t.TempDir()
+	copyFiles(tb.t, tb.home, saved)
+	var err error
+	tb.Tablet, err = clientlib.Open(tb.home, tb.opts)
+	mustDo(tb.t, err)
+	return saved
+}
+
+// restoreHome puts an old copy of the tablet's home back and opens it.
+func (tb *tablet) restoreHome(saved string) {
+	tb.t.Helper()
+	mustDo(tb.t, tb.Close())
+	removeFiles(tb.t, tb.home, "")
+	copyFiles(tb.t, saved, tb.home)
+	var err error
+	tb.Tablet, err = clientlib.Open(tb.home, tb.opts)
+	mustDo(tb.t, err)
+}
+
+// backupStopped copies the server's database files aside with the server stopped.
+func (s *liveServer) backupStopped() string {
+	s.t.Helper()
+	s.shutdown()
+	saved := s.t.TempDir()
+	copyFiles(s.t, s.dir, saved)
+	removeFiles(s.t, saved, server.KEKFile) // the keys are kept apart from database backups
+	s.start(s.addr)
+	return saved
+}
+
+// restoreFrom stops the server, puts the database files of saved back (the key file stays) and
+// starts it again.
+func (s *liveServer) restoreFrom(saved string) {
+	s.t.Helper()
+	s.shutdown()
+	removeFiles(s.t, s.dir, server.DBFile)
+	copyFiles(s.t, saved, s.dir)
+	s.start(s.addr)
+}
+
+// restoreOnline stops the server, puts a file written by Store.Backup in place of its database
+// and starts it again.
+func (s *liveServer) restoreOnline(backup string) {
+	s.t.Helper()
+	s.shutdown()
+	removeFiles(s.t, s.dir, server.DBFile)
+	dir := s.t.TempDir()
+	in, err := os.ReadFile(backup)
+	mustDo(s.t, err)
+	mustDo(s.t, os.WriteFile(filepath.Join(dir, server.DBFile), in, 0o600))
+	copyFiles(s.t, dir, s.dir)
+	s.start(s.addr)
+}
+
+// serverObservations counts the observations of each visit's report on the server, read as the
+// visit's consultant would, by text.
+func serverObservations(t testing.TB, w *world, consultant string, tb *tablet, visitIDs ...string) map[string]int {
+	t.Helper()
+	ctx := context.Background()
+	u, err := w.srv.Store().UserByName(ctx, consultant)
+	mustDo(t, err)
+	who := server.Identity{UserID: u.ID, DeviceID: tb.DeviceID(), Roles: u.Roles}
+	got := map[string]int{}
+	for _, v := range visitIDs {
+		rep, err := w.srv.Store().GetReport(ctx, who, visitOn(t, tb, v).ReportID, "check after a restore")
+		mustDo(t, err)
+		for _, o := range rep.Observations {
+			got[o.Text]++
+		}
+	}
+	return got
+}
+
+// exactlyOnce fails unless every text in want is among got exactly once.
+func exactlyOnce(t testing.TB, got map[string]int, want []string) {
+	t.Helper()
+	var bad []string
+	for _, text := range want {
+		if got[text] != 1 {
+			bad = append(bad, fmt.Sprintf("%q ×%d", text, got[text]))
+		}
+	}
+	if len(bad) > 0 {
+		t.Fatalf("%d of %d acknowledged observations are not on the server exactly once: %s", len(bad), len(want), strings.Join(bad, ", "))
+	}
+}
+
+func observeAll(t testing.TB, tb *tablet, visitID string, texts ...string) {
+	t.Helper()
+	for _, text := range texts {
+		_, err := tb.Observe(context.Background(), visitID, text)
+		mustDo(t, err)
+	}
+}
+
+func syncOK(t testing.TB, tb *tablet) clientlib.SyncResult {
+	t.Helper()
+	r, err := tb.Sync(context.Background())
+	if err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+	return r
+}
+
+// settled fails unless the tablet has nothing waiting and nothing refused.
+func settled(t testing.TB, tb *tablet) {
+	t.Helper()
+	st, err := tb.Status(context.Background())
+	mustDo(t, err)
+	if st.Pending != 0 || st.Awaiting != 0 || st.DeadLetters != 0 {
+		t.Fatalf("the tablet is not settled: %+v", st)
+	}
+}
+
+// A tablet restored from an older copy of its home numbers new changes with sequence numbers the
+// server already holds for others. After ordinary syncs, with nobody acting, the new text is on
+// the server, the old is there once, nothing was refused, and the tablet holds what the server
+// holds.
+func TestRestoredTabletHomeLosesNothing(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, "Kim")
+	a := enrollTablet(t, w.srv, "Kim")
+	syncOK(t, a)
+	observeAll(t, a, w.visitID, "før kopien 1", "før kopien 2")
+	syncOK(t, a)
+	observeAll(t, a, w.visitID, "ventede ved kopien") // waiting when the home was copied
+	saved := a.backupHome()
+	syncOK(t, a)
+	observeAll(t, a, w.visitID, "efter kopien 1", "efter kopien 2", "efter kopien 3")
+	mustDo(t, a.SetReportSection(ctx, w.visitID, "opening", "Mor kom til tiden."))
+	syncOK(t, a)
+
+	a.restoreHome(saved)
+	observeAll(t, a, w.visitID, "efter genskabelsen 1", "efter genskabelsen 2")
+	mustDo(t, a.Check(ctx, w.visitID, "room_ready", true))
+	if r := syncOK(t, a); r.Renumbered != 3 {
+		t.Fatalf("the sync after the restore renumbered %d changes, want the 3 written since", r.Renumbered)
+	}
+
+	want := []string{"før kopien 1", "før kopien 2", "ventede ved kopien", "efter kopien 1", "efter kopien 2",
+		"efter kopien 3", "efter genskabelsen 1", "efter genskabelsen 2"}
+	got := serverObservations(t, w, "Kim", a, w.visitID)
+	exactlyOnce(t, got, want)
+	if len(got) != len(want) {
+		t.Fatalf("the server holds other observations too: %v", got)
+	}
+	settled(t, a)
+	v := visitOn(t, a, w.visitID)
+	if section(v, "opening") != "Mor kom til tiden." {
+		t.Fatalf("the restored tablet does not show the section written before its restore: %q", section(v, "opening"))
+	}
+	ticked := false
+	for _, c := range v.Checklist {
+		ticked = ticked || (c.Key == "room_ready" && c.Checked)
+	}
+	if !ticked {
+		t.Fatal("the tick made after the restore is lost")
+	}
+	syncOK(t, a)
+	if d, err := a.Digest(ctx, w.caseID); err != nil || d != w.serverDigest(t) {
+		t.Fatalf("tablet digest %s (%v), server %s", d, err, w.serverDigest(t))
+	}
+}
+
+// A server restored from a backup older than what tablets pushed and pulled: one tablet pushed
+// and was acknowledged after the backup and has more waiting, another pushes to the restored
+// server first (so the old sequence numbers name other commits), a third only pulled past the
+// backup. After one round of ordinary syncs every acknowledged observation is on the server
+// exactly once; after a second every tablet holds what the server holds.
+func TestRestoredServerGetsBackWhatTabletsWrote(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, "Kim", "Lea")
+	a := enrollTablet(t, w.srv, "Kim")
+	b := enrollTablet(t, w.srv, "Lea")
+	reader := enrollTablet(t, w.srv, "Kim")
+	syncOK(t, a)
+	syncOK(t, b)
+	var leaVisit string
+	for _, v := range mustVisitsOf(t, b) {
+		if v.ID != w.visitID {
+			leaVisit = v.ID
+		}
+	}
+	observeAll(t, a, w.visitID, "Kim før backup")
+	observeAll(t, b, leaVisit, "Lea før backup")
+	syncOK(t, a)
+	syncOK(t, b)
+	syncOK(t, reader)
+
+	saved := w.srv.backupStopped()
+
+	var aAcked, bAcked []string
+	for i := range 5 {
+		aAcked = append(aAcked, fmt.Sprintf("Kim efter backup %d", i))
+	}
+	observeAll(t, a, w.visitID, aAcked...)
+	mustDo(t, a.SetReportSection(ctx, w.visitID, "opening", "Mor kom til tiden."))
+	syncOK(t, a)
+	// The next edit's base is the commit of the first, which the restore loses.
+	mustDo(t, a.SetReportSection(ctx, w.visitID, "opening", "Mor kom til tiden efter backup."))
+	syncOK(t, a)
+	observeAll(t, a, w.visitID, "Kim venter 1", "Kim venter 2") // not yet sent at the restore
+	for i := range 3 {
+		bAcked = append(bAcked, fmt.Sprintf("Lea efter backup %d", i))
+	}
+	observeAll(t, b, leaVisit, bAcked...)
+	syncOK(t, b)
+	syncOK(t, a) // a pulls b's changes: its position is past the backup
+	observeAll(t, a, w.visitID, "Kim venter 3")
+	syncOK(t, reader)
+	headBefore, err := w.srv.Store().Head(ctx)
+	mustDo(t, err)
+
+	w.srv.restoreFrom(saved)
+	if h, _ := w.srv.Store().Head(ctx); h >= headBefore {
+		t.Fatalf("the restore lost nothing (head %d, before %d): the test needs an older backup", h, headBefore)
+	}
+	// b comes back first and writes more: the restored log grows over the old numbers.
+	observeAll(t, b, leaVisit, "Lea efter genskabelsen")
+	if r := syncOK(t, b); r.Renumbered != 4 {
+		t.Fatalf("Lea's tablet sent %d changes again, want the 3 lost and the 1 new", r.Renumbered)
+	}
+	if r := syncOK(t, a); r.Renumbered != 10 {
+		t.Fatalf("Kim's tablet sent %d changes again, want the 7 lost and the 3 waiting", r.Renumbered)
+	}
+	syncOK(t, reader)
+
+	kim := append([]string{"Kim før backup", "Kim venter 1", "Kim venter 2", "Kim venter 3"}, aAcked...)
+	lea := append([]string{"Lea før backup", "Lea efter genskabelsen"}, bAcked...)
+	exactlyOnce(t, serverObservations(t, w, "Kim", a, w.visitID), kim)
+	exactlyOnce(t, serverObservations(t, w, "Lea", b, leaVisit), lea)
+	for _, tb := range []*tablet{a, b, reader} {
+		settled(t, tb)
+	}
+	if got := serverObservations(t, w, "Kim", a, w.visitID); len(got) != len(kim) {
+		t.Fatalf("the server holds observations nobody wrote: %v", got)
+	}
+	syncOK(t, a)
+	syncOK(t, b)
+	syncOK(t, reader)
+	digest := w.serverDigest(t)
+	for name, tb := range map[string]*tablet{"Kim": a, "Lea": b, "Kim's second tablet": reader} {
+		if d, err := tb.Digest(ctx, w.caseID); err != nil || d != digest {
+			t.Fatalf("%s: digest %s (%v), server %s", name, d, err, digest)
+		}
+	}
+	if got := section(visitOn(t, reader, w.visitID), "opening"); got != "Mor kom til tiden efter backup." {
+		t.Fatalf("the section written after the backup reads %q on another tablet", got)
+	}
+	// An operator sees the tablets' repairs.
+	resp, err := http.Get(w.srv.URL() + "/metrics")
+	mustDo(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	mustDo(t, err)
+	if !strings.Contains(string(body), `samvaer_history_mismatches_total{kind="KIND_SERVER_RESTORED"}`) {
+		t.Fatal("the metrics do not show the restore the tablets repaired")
+	}
+	// Sent again in order, the second edit continues the first: no conflict with itself.
+	if st, err := a.Status(ctx); err != nil || st.OpenConflicts != 0 {
+		t.Fatalf("status %+v (%v): the consultant's own edits conflict after the restore", st, err)
+	}
+	if got := len(visitOn(t, reader, w.visitID).Observations); got != len(kim) {
+		t.Fatalf("another tablet shows %d observations, want %d", got, len(kim))
+	}
+}
+
+func mustVisitsOf(t testing.TB, tb *tablet) []clientlib.Visit {
+	t.Helper()
+	visits, err := tb.Visits(context.Background())
+	mustDo(t, err)
+	return visits
+}
+
+// A backup taken with Store.Backup while two tablets push, restored later: after one round of
+// syncs by every tablet, every observation the server acknowledged to either is on it exactly
+// once.
+func TestBackupWhilePushingRestoredLosesNothing(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, "Kim", "Lea")
+	tablets := []*tablet{enrollTablet(t, w.srv, "Kim"), enrollTablet(t, w.srv, "Lea")}
+	users := []string{"Kim", "Lea"}
+	for _, tb := range tablets {
+		syncOK(t, tb)
+	}
+	visitOf := []string{w.visitID, ""}
+	for _, v := range mustVisitsOf(t, tablets[1]) {
+		if v.ID != w.visitID {
+			visitOf[1] = v.ID
+		}
+	}
+
+	backup := filepath.Join(t.TempDir(), "online.db")
+	acked := make([][]string, len(tablets))   // written before a sync that succeeded
+	written := make([][]string, len(tablets)) // all written, acknowledged or still waiting
+	var wg sync.WaitGroup
+	started := make(chan struct{}, len(tablets))
+	stop := make(chan struct{})
+	errs := make(chan error, len(tablets))
+	for i, tb := range tablets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				text := fmt.Sprintf("%s skriver %d", users[i], n)
+				if _, err := tb.Observe(ctx, visitOf[i], text); err != nil {
+					errs <- err
+					return
+				}
+				written[i] = append(written[i], text)
+				if _, err := tb.Sync(ctx); err != nil {
+					errs <- err
+					return
+				}
+				acked[i] = append(acked[i][:0], written[i]...)
+				if n == 3 {
+					started <- struct{}{}
+				}
+			}
+		}()
+	}
+	for range tablets {
+		<-started
+	}
+	mustDo(t, w.srv.Store().Backup(ctx, backup))
+	atBackup, err := w.srv.Store().Head(ctx)
+	mustDo(t, err)
+	for {
+		h, err := w.srv.Store().Head(ctx)
+		mustDo(t, err)
+		if h > atBackup+20 {
+			break
+		}
+		select {
+		case err := <-errs:
+			t.Fatal(err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+
+	w.srv.restoreOnline(backup)
+	for _, tb := range tablets {
+		syncOK(t, tb)
+	}
+	for i, tb := range tablets {
+		got := serverObservations(t, w, users[i], tb, visitOf[i])
+		if len(acked[i]) < 4 {
+			t.Fatalf("%s was acknowledged only %d observations", users[i], len(acked[i]))
+		}
+		exactlyOnce(t, got, acked[i])
+		// What was still waiting arrived too, and nothing else.
+		exactlyOnce(t, got, written[i])
+		if len(got) != len(written[i]) {
+			t.Fatalf("the server holds %d observations of %s, who wrote %d", len(got), users[i], len(written[i]))
+		}
+		settled(t, tb)
+	}
+}

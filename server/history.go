@@ -1,0 +1,165 @@
+package server
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	v1 "github.com/samvaer/sync/gen/samvaer/v1"
+	"github.com/samvaer/sync/syncer"
+)
+
+// The log's history, as tablets hold it: what lets the server tell a retried change from a
+// reused sequence number (a tablet restored from an older copy of its home), and a tablet tell
+// that the server was restored from an older backup. docs/architecture.md ("Restores") has the
+// design; docs/operations.md the operator's side.
+
+// contentHashKeyName names the secret that keys the content hashes in server_secrets.
+const contentHashKeyName = "content_hash_key"
+
+func secretAD(name string) []byte { return columnAD("server_secrets.value", name) }
+
+// contentHashKey returns the key of the content hashes, read (or, on a new database, made) in
+// the caller's write transaction the first time. It is a secret of the database (a backup
+// carries it), sealed under the KEK: a plain hash of a change would let whoever holds the file
+// confirm a guessed value, such as which checklist items are ticked.
+func (s *Store) contentHashKey(ctx context.Context, tx *sql.Tx) ([]byte, error) {
+	if k := s.hashKey.Load(); k != nil {
+		return *k, nil
+	}
+	var key, blob []byte
+	err := tx.QueryRowContext(ctx, `SELECT value FROM server_secrets WHERE name = ?`, contentHashKeyName).Scan(&blob)
+	switch {
+	case err == nil:
+		if key, err = s.sealer.Open(blob, secretAD(contentHashKeyName)); err != nil {
+			return nil, fmt.Errorf("open content hash key: %w", err)
+		}
+	case errors.Is(err, sql.ErrNoRows):
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, err
+		}
+		if blob, err = s.sealer.Seal(key, secretAD(contentHashKeyName)); err != nil {
+			return nil, err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO server_secrets (name, value) VALUES (?, ?)`, contentHashKeyName, blob); err != nil {
+			return nil, fmt.Errorf("store content hash key: %w", err)
+		}
+	default:
+		return nil, fmt.Errorf("read content hash key: %w", err)
+	}
+	// Kept only once its transaction commits: a new key rolled back would otherwise differ
+	// from the one the next transaction makes.
+	return key, nil
+}
+
+// contentHash is the keyed hash of a change as pushed: equal for a retry of the same change,
+// different for another change under the same sequence number.
+func contentHash(key []byte, c *v1.Change) ([]byte, error) {
+	plain, err := proto.MarshalOptions{Deterministic: true}.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("hash change %d: %w", c.DeviceSeq, err)
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write(plain)
+	return m.Sum(nil), nil
+}
+
+// newMark is the random mark of one write transaction's commits (never 0, which means unknown).
+func newMark() (int64, error) {
+	var b [8]byte
+	for {
+		if _, err := rand.Read(b[:]); err != nil {
+			return 0, err
+		}
+		// Positive, so it prints and compares the same in SQLite, Go and JSON.
+		if m := int64(binary.BigEndian.Uint64(b[:]) >> 1); m != 0 {
+			return m, nil
+		}
+	}
+}
+
+// markAt returns the mark of the commit at seq; found is false when the log has no such commit.
+func markAt(ctx context.Context, q querier, seq int64) (mark int64, found bool, err error) {
+	err = q.QueryRowContext(ctx, `SELECT mark FROM changes WHERE seq = ?`, seq).Scan(&mark)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("read log position: %w", err)
+	}
+	return mark, true, nil
+}
+
+// errHistory refuses a push or pull whose tablet holds a history the server does not: the
+// tablet repairs it by itself, guided by the detail.
+type errHistory struct {
+	err    *syncer.Error
+	detail *v1.HistoryMismatch
+}
+
+func (e *errHistory) Error() string { return e.err.Message }
+func (e *errHistory) Unwrap() error { return e.err }
+
+// checkPosition refuses a tablet whose pull position (cursor, mark) names a commit this log
+// does not hold: the server was restored from a backup older than what the tablet pulled.
+func checkPosition(ctx context.Context, q querier, deviceID string, cursor, mark, head int64) error {
+	if cursor == 0 {
+		return nil
+	}
+	stored, found := int64(0), cursor <= head && cursor > 0
+	if found && mark != 0 {
+		var err error
+		if stored, found, err = markAt(ctx, q, cursor); err != nil {
+			return err
+		}
+	}
+	if found && (mark == 0 || stored == mark) {
+		return nil
+	}
+	last, err := deviceLastSeq(ctx, q, deviceID)
+	if err != nil {
+		return err
+	}
+	return &errHistory{
+		err: syncer.Errorf(syncer.CodeFailedPrecondition,
+			"The server no longer holds what this tablet last received from it (change %d; the server's newest is %d): it was restored from an older backup. The tablet sends again what it wrote and fetches everything afresh.", cursor, head),
+		detail: &v1.HistoryMismatch{Kind: v1.HistoryMismatch_KIND_SERVER_RESTORED, DeviceLastSeq: last, Head: head},
+	}
+}
+
+// deviceLastSeq is the highest device_seq of a device the server holds.
+func deviceLastSeq(ctx context.Context, q querier, deviceID string) (int64, error) {
+	var last int64
+	if err := q.QueryRowContext(ctx, `SELECT last_seq FROM devices WHERE id = ?`, deviceID).Scan(&last); err != nil {
+		return 0, fmt.Errorf("read device: %w", err)
+	}
+	return last, nil
+}
+
+// lostChanges refuses a push that starts after a gap: the server lost changes of this device it
+// had acknowledged (it was restored from an older backup), which the tablet sends again.
+func lostChanges(first, lastSeq, head int64) error {
+	return &errHistory{
+		err: syncer.Errorf(syncer.CodeFailedPrecondition,
+			"Changes %d to %d from this tablet never reached the server, or it lost them when it was restored from an older backup; the tablet sends them again.", lastSeq+1, first-1),
+		detail: &v1.HistoryMismatch{Kind: v1.HistoryMismatch_KIND_SERVER_RESTORED, DeviceLastSeq: lastSeq, Head: head},
+	}
+}
+
+// reusedSeq refuses a push whose change seq differs from the change the server holds under that
+// number: the tablet was restored from an older copy of its home and numbers new changes anew.
+func reusedSeq(seq, lastSeq, head int64) error {
+	return &errHistory{
+		err: syncer.Errorf(syncer.CodeFailedPrecondition,
+			"Change %d from this tablet is not the change the server holds under that number (it holds this tablet's changes up to %d): the tablet was restored from an older copy. The tablet numbers its new changes after %d and sends them again.", seq, lastSeq, lastSeq),
+		detail: &v1.HistoryMismatch{Kind: v1.HistoryMismatch_KIND_SEQ_REUSED, DeviceSeq: seq, DeviceLastSeq: lastSeq, Head: head},
+	}
+}
