@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -118,4 +119,35 @@ func BenchmarkPINUnlock(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/unlock")
+}
+
+// BenchmarkPINAttemptCount: what the PIN limit adds to an unlock — counting the attempt before
+// the check and resetting it after a right PIN (FileKeyProvider: a lock across processes and an
+// atomic, synced rewrite of platform.key, twice) — beside the Argon2id check itself (DefaultKDF),
+// measured in the same run.
+func BenchmarkPINAttemptCount(b *testing.B) {
+	p := FileKeyProvider{Path: filepath.Join(b.TempDir(), platformKeyFile)}
+	if _, err := p.Wrap([]byte("data key")); err != nil {
+		b.Fatal(err)
+	}
+	salt := make([]byte, 16)
+	start := time.Now()
+	const checks = 3
+	for range checks {
+		if _, err := pinKey("2468", salt, DefaultKDF); err != nil {
+			b.Fatal(err)
+		}
+	}
+	check := time.Since(start) / checks
+	for b.Loop() {
+		if _, err := p.CountUnlockAttempt(); err != nil {
+			b.Fatal(err)
+		}
+		if err := p.ResetUnlockAttempts(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	count := b.Elapsed() / time.Duration(b.N)
+	b.ReportMetric(float64(count.Microseconds()), "µs/attempt")
+	b.ReportMetric(float64(count)/float64(check), "ratio-to-argon2id")
 }

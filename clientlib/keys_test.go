@@ -311,6 +311,42 @@ func TestRestoredTabletFilesDoNotUndoThePINLimit(t *testing.T) {
 	}
 }
 
+// destroyCounter records Destroy calls on a provider.
+type destroyCounter struct {
+	KeyProvider
+	destroyed atomic.Int64
+}
+
+func (p *destroyCounter) Destroy() error {
+	p.destroyed.Add(1)
+	return p.KeyProvider.Destroy()
+}
+
+// Wiping destroys the key provider's key too: for the apps that key is in the platform's
+// keystore, not a file of the home, and it must not outlive the tablet's data.
+func TestWipeDestroysThePlatformKey(t *testing.T) {
+	f := newFixture(t, Options{})
+	must(t, f.tab.Close())
+	provider := &destroyCounter{KeyProvider: FileKeyProvider{Path: filepath.Join(t.TempDir(), "keystore")}}
+	// The same data key, wrapped by a provider outside the home (as an app's keystore is).
+	opts := f.opts
+	opts.KeyProvider = FileKeyProvider{Path: filepath.Join(f.home, platformKeyFile)}
+	tab, err := Open(f.home, opts)
+	must(t, err)
+	opts.KeyProvider = provider
+	must(t, wrapDataKey(f.home, provider, opts.PIN, opts.KDF, tab.dataKey))
+	must(t, tab.Close())
+	tab, err = Open(f.home, opts)
+	must(t, err)
+	must(t, tab.Wipe())
+	if provider.destroyed.Load() != 1 {
+		t.Fatalf("Destroy called %d times by Wipe, want once", provider.destroyed.Load())
+	}
+	if _, err := provider.Unwrap([]byte("anything")); err == nil {
+		t.Fatal("the keystore's key still unwraps after the wipe")
+	}
+}
+
 // Wipe leaves no file of the tablet, and not its home.
 func TestWipeLeavesNoFile(t *testing.T) {
 	ctx := context.Background()

@@ -49,8 +49,8 @@ func wipeInstruction(err error) *errWipeRequired {
 	return nil
 }
 
-// Wipe erases the tablet: it checkpoints and closes the database, destroys the key files (the
-// wrapped data key, the platform key file, the sealed device key) and removes every file in the
+// Wipe erases the tablet: it checkpoints and closes the database, destroys the platform key
+// (KeyProvider.Destroy) and the key files (the wrapped data key, the sealed device key) and removes every file in the
 // tablet's home — the database with its -wal and -shm, anything else — and the home itself. What
 // was sealed with the data key cannot be read once the key files are gone, whatever the storage
 // keeps of the removed files. Every call on the Tablet answers ErrWiped afterwards.
@@ -66,8 +66,13 @@ func (t *Tablet) Wipe() error {
 	t.wiped = true
 	t.token, t.tokenExp = "", 0
 	t.mu.Unlock()
+	// The platform key first: a keystore's key (the apps') is not a file of the home.
+	perr := t.opts.KeyProvider.Destroy()
 	if err := wipeHome(t.home); err != nil {
 		return err
+	}
+	if perr != nil {
+		return fmt.Errorf("wipe: the files are gone, but destroying the platform key failed: %w", perr)
 	}
 	if cerr != nil && !errors.Is(cerr, os.ErrClosed) {
 		return fmt.Errorf("wipe: the files are gone, but closing the database failed: %w", cerr)

@@ -5,12 +5,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -113,6 +117,27 @@ func (d *diskServer) metric(name string) float64 {
 	return 0
 }
 
+// signIn signs in on the pages as a browser would (the form's CSRF cookie and field first).
+func (d *diskServer) signIn(name, password string) (int, string) {
+	d.t.Helper()
+	jar, err := cookiejar.New(nil)
+	mustDo(d.t, err)
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := c.Get(d.URL() + "/signin")
+	mustDo(d.t, err)
+	form, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(form)
+	if m == nil {
+		d.t.Fatalf("no CSRF field in the sign-in form:\n%s", form)
+	}
+	res, err = c.PostForm(d.URL()+"/signin", url.Values{"csrf": {string(m[1])}, "name": {name}, "password": {password}})
+	mustDo(d.t, err)
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res.StatusCode, html.UnescapeString(string(body))
+}
+
 // fill writes a ballast file until the tmpfs has no space left.
 func (d *diskServer) fill() {
 	d.t.Helper()
@@ -170,6 +195,7 @@ func TestAFullDiskIsReportedAndLosesNothing(t *testing.T) {
 	mustDo(t, err)
 	_, err = st.AddUser(ctx, "sara", []string{"caseworker"})
 	mustDo(t, err)
+	mustDo(t, st.SetPassword(ctx, server.Actor{}, "sara", "sara has a long password"))
 	caseID, err := st.AddCase(ctx, server.NewCase{Children: []string{"Ida"}, Parents: []string{"Mette"}, Caseworker: "sara"})
 	mustDo(t, err)
 	start := time.Now().Add(-time.Hour)
@@ -214,6 +240,11 @@ func TestAFullDiskIsReportedAndLosesNothing(t *testing.T) {
 	}
 	if d.metric("samvaer_store_writes_failing") != 1 || d.metric("samvaer_store_write_failures_total") < 1 {
 		t.Fatal("the metrics do not show that writes fail")
+	}
+	// The pages obey the same rule, in their own words: a sign-in (it writes the audit log and a
+	// session) is refused with 507 and a sentence, in Danish by default, saying nothing was saved.
+	if status, body := d.signIn("sara", "sara has a long password"); status != http.StatusInsufficientStorage || !strings.Contains(body, "blev ikke gemt") {
+		t.Fatalf("a sign-in on a full disk: %d\n%s", status, body)
 	}
 
 	d.free()

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -37,6 +38,10 @@ var (
 )
 
 func init() { metrics.MustRegister(storeWriteFailures, storeWritesFailing) }
+
+// IsDiskFull reports whether err is a write refused because the disk is full, for a door that
+// words it its own way (a page has no outbox that keeps what was sent).
+func IsDiskFull(err error) bool { return errors.Is(err, errDiskFull) }
 
 // writeHealth remembers whether writes fail for a full disk. It is set by a write that did not
 // fit and cleared only by a probe that writes probeBytes to a new file in the data directory:

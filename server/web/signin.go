@@ -40,7 +40,7 @@ func (p *Pages) signIn(w http.ResponseWriter, r *http.Request) {
 	u, err := p.store.SignInFrom(r.Context(), r.PostFormValue("name"), r.PostFormValue("password"), clientAddress(r))
 	if err != nil {
 		status := statuses[syncer.ErrorCode(err)]
-		if status >= 500 {
+		if status >= 500 || server.IsDiskFull(err) {
 			p.fail(w, r, nil, err)
 			return
 		}

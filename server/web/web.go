@@ -224,7 +224,12 @@ func (p *Pages) fail(w http.ResponseWriter, r *http.Request, sess *server.Sessio
 		zerolog.Ctx(r.Context()).Error().Err(err).Str("path", r.URL.Path).Msg("page failed")
 	}
 	l := p.localizer(r)
-	p.render(w, r, "error", statuses[code], page{Title: l.T("error.title." + string(code)), Session: sess, Error: p.message(l, err)})
+	status, title, msg := statuses[code], l.T("error.title."+string(code)), p.message(l, err)
+	if server.IsDiskFull(err) {
+		// The tablet's sentence says its changes are kept; a page keeps nothing.
+		status, title, msg = http.StatusInsufficientStorage, l.T("error.title.disk_full"), l.T("err.disk_full_page")
+	}
+	p.render(w, r, "error", status, page{Title: title, Session: sess, Error: msg})
 }
 
 // notFound is the page for an address no page has.
