@@ -271,6 +271,8 @@ func (w *syncWorld) value(caseID, typ, field string) string {
 		return syncer.EncodeSignature(make([]byte, 64))
 	case field == "section":
 		return "opening"
+	case field == syncer.MarkField || strings.HasSuffix(field, "__mark"):
+		return syncer.MarkChildWords
 	}
 	return "matrix words"
 }

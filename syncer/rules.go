@@ -101,7 +101,8 @@ var Rules = func() []Permission {
 		Permission{Type: TypeObservation, Op: OpCreate, Fields: []string{"visit_id", "at_ms", "text"}, Roles: consultants},
 		Permission{Type: TypeVisit, Op: OpUpdate, Fields: []string{"actual_start_ms", "actual_end_ms", "present"}, Roles: consultants},
 		Permission{Type: TypeChecklistItem, Op: OpUpdate, Fields: []string{"checked"}, Roles: consultants},
-		Permission{Type: TypeReport, Op: OpUpdate, Fields: ReportSections, Roles: consultants},
+		Permission{Type: TypeObservation, Op: OpUpdate, Fields: []string{MarkField}, Roles: consultants},
+		Permission{Type: TypeReport, Op: OpUpdate, Fields: append(slices.Clip(ReportSections), SectionMarkFields()...), Roles: consultants},
 		Permission{Type: TypeReport, Op: OpSubmit, Fields: submission, Roles: consultants},
 		Permission{Type: TypeReport, Op: OpAcknowledge, Roles: caseworkers},
 		// A caseworker adds a correction through ReportService (submitted at once); a consultant

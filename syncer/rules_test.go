@@ -59,6 +59,14 @@ func TestRulesKeepTheProductsPromises(t *testing.T) {
 		{[]string{RoleCaseworker}, TypeReport, StateSubmitted, OpAcknowledge, nil, true},
 		{[]string{RoleConsultant}, TypeReport, StateSubmitted, OpAcknowledge, nil, false},
 		{[]string{RoleCaseworker, RoleConsultant}, TypeReport, StateDraft, OpUpdate, []string{"opening"}, true},
+		// Marks for the parents' copy: only a case's consultants set them, and an observation's
+		// mark is the only thing about it that changes.
+		{[]string{RoleConsultant}, TypeObservation, "", OpUpdate, []string{MarkField}, true},
+		{[]string{RoleConsultant}, TypeObservation, "", OpUpdate, []string{"text"}, false},
+		{[]string{RoleCaseworker}, TypeObservation, "", OpUpdate, []string{MarkField}, false},
+		{[]string{RoleConsultant}, TypeReport, StateDraft, OpUpdate, []string{"opening", "opening__mark"}, true},
+		{[]string{RoleCaseworker}, TypeReport, StateDraft, OpUpdate, []string{"opening__mark"}, false},
+		{[]string{RoleCoordinator}, TypeReport, StateDraft, OpUpdate, []string{"opening__mark"}, false},
 		{[]string{"admin"}, TypeCase, "", OpRead, nil, false},
 		{nil, TypeCase, "", OpRead, nil, false},
 	} {

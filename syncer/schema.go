@@ -100,6 +100,35 @@ var ReportSections = []string{
 	"conditions", "child_perspective", "placement_account", "assessment", "follow_up",
 }
 
+// Marks for the parents' copy (DOMAIN.md "Parents may see the case file"): the consultant marks an
+// observation or a whole report section as the child's own words or as revealing the placement
+// address, and the parents' copy leaves the marked text out, saying what was withheld. A mark is
+// a register field (the later HLC wins), never a span inside a text: text fields are merged
+// three-way, and offsets into a text would point at the wrong words after a merge.
+const (
+	// MarkField is an observation's mark.
+	MarkField = "parents_exclude"
+	// MarkChildWords marks the child's own words.
+	MarkChildWords = "child_words"
+	// MarkPlacementAddress marks text that reveals where the child lives.
+	MarkPlacementAddress = "placement_address"
+)
+
+// Marks are the values a mark may hold; "" is no mark.
+var Marks = []string{MarkChildWords, MarkPlacementAddress}
+
+// SectionMarkField is the report field that holds a section's mark.
+func SectionMarkField(section string) string { return section + "__mark" }
+
+// SectionMarkFields are the report's mark fields, in ReportSections order.
+func SectionMarkFields() []string {
+	out := make([]string, len(ReportSections))
+	for i, s := range ReportSections {
+		out[i] = SectionMarkField(s)
+	}
+	return out
+}
+
 // ChecklistItem is one item of the default visit checklist.
 type ChecklistItem struct{ Phase, Key, Label string }
 
@@ -128,6 +157,9 @@ func reportFields() []FieldSpec {
 	fs := []FieldSpec{reg("visit_id")}
 	for _, s := range ReportSections {
 		fs = append(fs, secret(s))
+	}
+	for _, s := range ReportSections {
+		fs = append(fs, reg(SectionMarkField(s)))
 	}
 	return append(fs, submissionFields()...)
 }
@@ -177,10 +209,13 @@ var Schema = map[string]*TypeSpec{
 	TypeChecklistItem: {Name: TypeChecklistItem, Fields: []FieldSpec{
 		reg("visit_id"), reg("phase"), reg("key"), reg("label"), reg("checked"),
 	}},
-	TypeObservation: {Name: TypeObservation, AppendOnly: true, Fields: []FieldSpec{
+	// An observation's text never changes after it is written; only its mark for the parents'
+	// copy (MarkField) may be set and cleared later.
+	TypeObservation: {Name: TypeObservation, Fields: []FieldSpec{
 		reg("visit_id"), reg("at_ms"),
 		secret("text"),
 		reg("author"),
+		reg(MarkField),
 	}},
 	TypeReport: {Name: TypeReport, Fields: reportFields()},
 	TypeConflict: {Name: TypeConflict, Fields: []FieldSpec{

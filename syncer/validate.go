@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	v1 "github.com/samvaer/sync/gen/samvaer/v1"
@@ -122,6 +123,8 @@ func validValue(typ, field, value string) error {
 		if b, err := DecodeSignature(value); err != nil || len(b) != ed25519.SignatureSize {
 			return Errorf(CodeInvalid, "field %q of a %s record must be an Ed25519 signature in base64.", field, typ)
 		}
+	case (field == MarkField || strings.HasSuffix(field, "__mark")) && value != "" && !slices.Contains(Marks, value):
+		return Errorf(CodeInvalid, "field %q of a %s record is a mark for the parents' copy: %s, or empty for none.", field, typ, strings.Join(Marks, " or "))
 	case field == "section" && value != "" && !slices.Contains(ReportSections, value):
 		return Errorf(CodeInvalid, "field %q of a %s record must name a report section.", field, typ)
 	}

@@ -21,6 +21,15 @@ func TestValidateChange(t *testing.T) {
 		code   Code
 	}{
 		{"valid", func(c *v1.Change) {}, ""},
+		{"section mark", func(c *v1.Change) { c.Fields[0] = &v1.FieldEdit{Name: "opening__mark", Value: MarkChildWords} }, ""},
+		{"section mark cleared", func(c *v1.Change) { c.Fields[0] = &v1.FieldEdit{Name: "opening__mark"} }, ""},
+		{"unknown mark", func(c *v1.Change) { c.Fields[0] = &v1.FieldEdit{Name: "opening__mark", Value: "secret"} }, CodeInvalid},
+		{"observation mark", func(c *v1.Change) {
+			c.Record.Type, c.Fields[0] = TypeObservation, &v1.FieldEdit{Name: MarkField, Value: MarkPlacementAddress}
+		}, ""},
+		{"unknown observation mark", func(c *v1.Change) {
+			c.Record.Type, c.Fields[0] = TypeObservation, &v1.FieldEdit{Name: MarkField, Value: "yes"}
+		}, CodeInvalid},
 		{"unknown type", func(c *v1.Change) { c.Record.Type = "diary" }, CodeInvalid},
 		{"unknown field", func(c *v1.Change) { c.Fields[0].Name = "gossip" }, CodeInvalid},
 		{"server-only field", func(c *v1.Change) { c.Fields[0].Name = "visit_id" }, CodeInvalid},
