@@ -264,3 +264,85 @@ func (t *Tablet) setVisitField(ctx context.Context, visitID, field, value string
 		return t.fieldEdit(ctx, tx, visit, field, value)
 	})
 }
+
+// MarkObservation sets (or, with mark "", clears) an observation's mark for the parents' copy:
+// syncer.MarkChildWords or syncer.MarkPlacementAddress. The parents' copy of the report leaves a
+// marked observation out and says that something was withheld. An observation still on its way to
+// the server may be marked too. Marks are fixed once the visit's report is submitted.
+func (t *Tablet) MarkObservation(ctx context.Context, visitID, observationID, mark string) error {
+	if err := checkMark(mark); err != nil {
+		return err
+	}
+	return t.write(ctx, func(tx *sql.Tx, _ int64) (*v1.Change, map[string]string, error) {
+		if err := t.unlockedReport(ctx, tx, visitID); err != nil {
+			return nil, nil, err
+		}
+		obs, err := t.store.recordsOfVisit(ctx, tx, visitID, syncer.TypeObservation)
+		if err != nil {
+			return nil, nil, err
+		}
+		i := slices.IndexFunc(obs, func(r *v1.CommittedChange) bool { return r.Record.Id == observationID })
+		if i >= 0 {
+			return t.fieldEdit(ctx, tx, obs[i], syncer.MarkField, mark)
+		}
+		pending, err := t.store.readOutbox(ctx, tx, observationID)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(pending) == 0 || pending[0].change.GetRecord().GetType() != syncer.TypeObservation ||
+			editValue(pending[0].change, "visit_id") != visitID {
+			return nil, nil, syncer.Errorf(syncer.CodeNotFound, "Visit %s has no observation %s on this tablet.", visitID, clip(observationID))
+		}
+		return t.fieldEdit(ctx, tx, &v1.CommittedChange{Record: pending[0].change.Record}, syncer.MarkField, mark)
+	})
+}
+
+// MarkSection sets (or, with mark "", clears) the mark of a whole report section for the
+// parents' copy; the parents' copy leaves the section's text out and says what was withheld.
+func (t *Tablet) MarkSection(ctx context.Context, visitID, section, mark string) error {
+	if !slices.Contains(syncer.ReportSections, section) {
+		return syncer.Errorf(syncer.CodeInvalid, "A report has no such section; the sections are: %s.", strings.Join(syncer.ReportSections, ", "))
+	}
+	if err := checkMark(mark); err != nil {
+		return err
+	}
+	return t.write(ctx, func(tx *sql.Tx, _ int64) (*v1.Change, map[string]string, error) {
+		if err := t.unlockedReport(ctx, tx, visitID); err != nil {
+			return nil, nil, err
+		}
+		report, _, err := t.store.visitReport(ctx, tx, visitID)
+		if err != nil {
+			return nil, nil, err
+		}
+		return t.fieldEdit(ctx, tx, report, syncer.SectionMarkField(section), mark)
+	})
+}
+
+// unlockedReport refuses a change to what the visit's report shows once the report is submitted.
+func (t *Tablet) unlockedReport(ctx context.Context, tx *sql.Tx, visitID string) error {
+	report, _, err := t.store.visitReport(ctx, tx, visitID)
+	if err != nil {
+		return err
+	}
+	if locked, err := t.store.submittedHere(ctx, tx, report); err != nil {
+		return err
+	} else if locked {
+		return syncer.Errorf(syncer.CodeFailedPrecondition, "The report of visit %s is submitted and locked; its marks no longer change.", visitID)
+	}
+	return nil
+}
+
+func checkMark(mark string) error {
+	if mark != "" && !slices.Contains(syncer.Marks, mark) {
+		return syncer.Errorf(syncer.CodeInvalid, "A mark for the parents' copy is %s, or empty for none.", strings.Join(syncer.Marks, " or "))
+	}
+	return nil
+}
+
+// clip shortens an id a caller passed before it goes into an error message.
+func clip(s string) string {
+	if len(s) > 40 || !syncer.ValidID(s) {
+		return "(not a record id)"
+	}
+	return s
+}

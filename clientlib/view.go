@@ -72,6 +72,8 @@ type ChecklistItem struct {
 type ReportSection struct {
 	Key  string `json:"key"`
 	Text string `json:"text"`
+	// Mark is the section's mark for the parents' copy (syncer.Marks), "" for none.
+	Mark string `json:"mark,omitempty"`
 }
 
 // Observation is a timestamped note made during a visit.
@@ -79,6 +81,8 @@ type Observation struct {
 	ID   string `json:"id"`
 	AtMs int64  `json:"at_ms"`
 	Text string `json:"text"`
+	// Mark is the observation's mark for the parents' copy (syncer.Marks), "" for none.
+	Mark string `json:"mark,omitempty"`
 }
 
 // Visits returns the visits on the tablet, not deleted, sorted by start.
@@ -200,7 +204,7 @@ func (s *store) visitView(ctx context.Context, q querier, visit *v1.CommittedCha
 		return cmp.Or(cmp.Compare(a.AtMs, b.AtMs), cmp.Compare(a.ID, b.ID))
 	})
 	for _, key := range syncer.ReportSections {
-		v.Report = append(v.Report, ReportSection{Key: key, Text: report[key]})
+		v.Report = append(v.Report, ReportSection{Key: key, Text: report[key], Mark: report[syncer.SectionMarkField(key)]})
 	}
 	return v, nil
 }
@@ -218,7 +222,7 @@ func addendumOf(id string, fields map[string]string) Addendum {
 }
 
 func observationOf(id string, fields map[string]string) Observation {
-	return Observation{ID: id, AtMs: atoi(fields["at_ms"]), Text: fields["text"]}
+	return Observation{ID: id, AtMs: atoi(fields["at_ms"]), Text: fields["text"], Mark: fields[syncer.MarkField]}
 }
 
 // compareChecklistKeys orders checklist keys as syncer.DefaultChecklist does; keys it does not
