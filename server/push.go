@@ -141,6 +141,16 @@ func (s *Store) applyChange(log *commitLog, hist txHistory, scope *scope, id Ide
 		}
 		out.Effect.Fields = append(out.Effect.Fields, &v1.Field{Name: "author", Value: id.UserID, Hlc: c.Hlc, DeviceId: id.DeviceID})
 	}
+	if !create && cur != nil && c.Record.Type == syncer.TypeObservation {
+		// An observation's mark decides what the parents' copy shows: it is fixed with the report.
+		locked, err := log.visitReportLocked(syncer.Value(cur, "visit_id"))
+		if err != nil {
+			return nil, err
+		}
+		if locked {
+			return s.reject(log, id, c, fmt.Sprintf("Change %d marks an observation of a visit whose report is submitted; its marks no longer change.", c.DeviceSeq))
+		}
+	}
 	if create && c.Record.Type == syncer.TypeAddendum {
 		ok, err := log.reportOfVisit(editValue(c, "report_id"), editValue(c, "visit_id"), c.Record.CaseId)
 		if err != nil {

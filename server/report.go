@@ -31,6 +31,15 @@ func (l *commitLog) reportOfVisit(reportID, visitID, caseID string) (bool, error
 		syncer.Value(rep, "visit_id") == visitID, nil
 }
 
+// visitReportLocked reports whether the visit's report is submitted (or acknowledged).
+func (l *commitLog) visitReportLocked(visitID string) (bool, error) {
+	reps, err := records.Query(l.ctx, l.tx, l.keys, `SELECT id, state FROM records WHERE visit_id = ? AND type = ?`, visitID, syncer.TypeReport)
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(reps, syncer.Locked), nil
+}
+
 // acceptSubmission checks a signed submission against what the server holds: the digest covers
 // exactly the document's text, the signature verifies with the device's enrolled key, and a report
 // may be submitted under the consent rule. It returns the reason when the submission is refused;
@@ -136,6 +145,8 @@ type Observation struct {
 	AtMs   int64  `json:"at_ms"`
 	Text   string `json:"text"`
 	Author string `json:"author"` // user id
+	// Mark is the consultant's mark for the parents' copy (syncer.Marks), "" for none.
+	Mark string `json:"mark,omitempty"`
 }
 
 // Checked is one item of a visit's checklist.
@@ -150,6 +161,8 @@ type Checked struct {
 type Section struct {
 	Key  string `json:"key"`
 	Text string `json:"text"`
+	// Mark is the consultant's mark for the parents' copy (syncer.Marks), "" for none.
+	Mark string `json:"mark,omitempty"`
 }
 
 // Addendum is an addendum or a parent's comment filed with a report.
@@ -415,7 +428,7 @@ func (s *Store) useReport(ctx context.Context, who Identity, reportID, purpose, 
 			return syncer.Errorf(syncer.CodeNotFound, "Report %s belongs to a cancelled visit.", reportID).With("err.report_cancelled")
 		}
 		for _, key := range syncer.ReportSections {
-			r.Sections = append(r.Sections, Section{Key: key, Text: syncer.Value(rep, key)})
+			r.Sections = append(r.Sections, Section{Key: key, Text: syncer.Value(rep, key), Mark: syncer.Value(rep, syncer.SectionMarkField(key))})
 		}
 		r.SubmittedDevice = syncer.Value(rep, "submitted_device")
 		if err := s.visitContext(ctx, tx, r); err != nil {
@@ -505,7 +518,7 @@ func (s *Store) visitContext(ctx context.Context, tx *sql.Tx, r *Report) error {
 		case syncer.TypeObservation:
 			if v("visit_id") == r.VisitID {
 				at, _ := strconv.ParseInt(v("at_ms"), 10, 64)
-				r.Observations = append(r.Observations, Observation{AtMs: at, Text: v("text"), Author: v("author")})
+				r.Observations = append(r.Observations, Observation{AtMs: at, Text: v("text"), Author: v("author"), Mark: v(syncer.MarkField)})
 			}
 		}
 	}

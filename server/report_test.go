@@ -394,3 +394,39 @@ func TestADraftIsNotDeliveredBeforeItIsSubmitted(t *testing.T) {
 		t.Fatalf("a draft was acknowledged: %v", err)
 	}
 }
+
+// Marks for the parents' copy change with the draft and are fixed with the submission, at the
+// server too (a tablet that skips the library's check): an observation's mark is refused once
+// its visit's report is submitted, a section's mark is dropped like any edit of a submitted report.
+func TestMarksAreFixedWhenTheReportIsSubmitted(t *testing.T) {
+	f := newFixture(t)
+	a := f.enrollSigner("Kim Consultant")
+	obs := f.observation(0, "Ida siger: jeg vil hjem.")
+	mark := func(value string) *v1.Change {
+		return &v1.Change{Op: v1.Op_OP_UPDATE, Hlc: f.hlc() + uint64(a.seq+1), SchemaVersion: syncer.SchemaVersion, Record: obs.Record,
+			Fields: []*v1.FieldEdit{{Name: syncer.MarkField, Value: value}}}
+	}
+	res := f.push(a, obs, mark(syncer.MarkChildWords), f.section(0, "opening__mark", syncer.MarkPlacementAddress, 0))
+	for i, r := range res {
+		if r.Result != v1.Result_RESULT_APPLIED {
+			t.Fatalf("change %d: %v %s", i, r.Result, r.Reason)
+		}
+	}
+	if got := syncer.Value(must(records.Load(f.ctx, f.store.db.Read, f.store.sealer, obs.Record.Id)), syncer.MarkField); got != syncer.MarkChildWords {
+		t.Fatalf("observation mark %q", got)
+	}
+	f.push(a, f.submission(a, map[string]string{}))
+	if syncer.State(f.report()) != syncer.StateSubmitted {
+		t.Fatal("not submitted")
+	}
+	res = f.push(a, mark(""), f.section(0, "opening__mark", "", 0))
+	if res[0].Result != v1.Result_RESULT_REJECTED || !strings.Contains(res[0].Reason, "submitted") {
+		t.Fatalf("observation mark after submission: %v %s", res[0].Result, res[0].Reason)
+	}
+	if got := syncer.Value(must(records.Load(f.ctx, f.store.db.Read, f.store.sealer, obs.Record.Id)), syncer.MarkField); got != syncer.MarkChildWords {
+		t.Fatalf("observation mark changed after submission to %q", got)
+	}
+	if got := syncer.Value(f.report(), "opening__mark"); got != syncer.MarkPlacementAddress {
+		t.Fatalf("section mark changed after submission to %q", got)
+	}
+}

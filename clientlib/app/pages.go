@@ -29,6 +29,13 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 			C visitCard
 		}{v, c}
 	},
+	"pmark": func(v *view, form, mark string) any {
+		return struct {
+			V          *view
+			Form, Mark string
+			Marks      []string
+		}{v, form, mark, syncer.Marks}
+	},
 	"conflict": func(v *view, c *clientlib.Conflict, anchor string) any {
 		return struct {
 			V      *view
@@ -59,6 +66,8 @@ func (a *App) routes() *http.ServeMux {
 	mux.HandleFunc("POST /visits/{id}/check/{key}", a.act(a.checkPost))
 	mux.HandleFunc("POST /visits/{id}/observations", a.act(a.observePost))
 	mux.HandleFunc("POST /visits/{id}/sections/{key}", a.act(a.sectionPost))
+	mux.HandleFunc("POST /visits/{id}/sections/{key}/mark", a.act(a.sectionMarkPost))
+	mux.HandleFunc("POST /visits/{id}/observations/{obs}/mark", a.act(a.observationMarkPost))
 	mux.HandleFunc("POST /visits/{id}/pull", a.act(a.pullPost))
 	mux.HandleFunc("POST /visits/{id}/addenda", a.act(a.addendumPost))
 	mux.HandleFunc("POST /visits/{id}/addenda/{addendum}/sign", a.act(a.signAddendumPost))
@@ -493,7 +502,8 @@ type phaseView struct {
 type sectionView struct {
 	Key      string
 	Text     string
-	Separate bool // the child's perspective and the assessment are kept apart from the rest
+	Separate bool   // the child's perspective and the assessment are kept apart from the rest
+	Mark     string // the mark for the parents' copy (syncer.Marks), "" for none
 	Conflict *clientlib.Conflict
 }
 
@@ -543,7 +553,7 @@ func (a *App) loadVisit(ctx context.Context, t *clientlib.Tablet, visitID string
 	}
 	for _, s := range vis.Report {
 		vv.Sections = append(vv.Sections, sectionView{Key: s.Key, Text: s.Text,
-			Separate: s.Key == "child_perspective" || s.Key == "assessment", Conflict: conflictOf(vis.ReportID, s.Key)})
+			Separate: s.Key == "child_perspective" || s.Key == "assessment", Mark: s.Mark, Conflict: conflictOf(vis.ReportID, s.Key)})
 	}
 	vv.PresentConflict = conflictOf(vis.ID, "present")
 	for _, ad := range vis.Addenda {
@@ -639,6 +649,25 @@ func (a *App) sectionPost(r *http.Request, t *clientlib.Tablet) (string, error) 
 		err = flashError{key: "err.locked", err: err}
 	}
 	return visitPath(r, "section-"+key), err
+}
+
+// sectionMarkPost sets or clears a section's mark for the parents' copy.
+func (a *App) sectionMarkPost(r *http.Request, t *clientlib.Tablet) (string, error) {
+	key := r.PathValue("key")
+	return visitPath(r, "section-"+key), lockedFlash(t.MarkSection(r.Context(), r.PathValue("id"), key, r.PostFormValue("mark")))
+}
+
+// observationMarkPost sets or clears an observation's mark for the parents' copy.
+func (a *App) observationMarkPost(r *http.Request, t *clientlib.Tablet) (string, error) {
+	return visitPath(r, "observe"), lockedFlash(t.MarkObservation(r.Context(), r.PathValue("id"), r.PathValue("obs"), r.PostFormValue("mark")))
+}
+
+// lockedFlash says a refusal for a submitted report in the app's words.
+func lockedFlash(err error) error {
+	if syncer.ErrorCode(err) == syncer.CodeFailedPrecondition {
+		return flashError{key: "err.locked", err: err}
+	}
+	return err
 }
 
 // pullPost puts the observations she picked, each with its time, at the end of a report

@@ -48,10 +48,12 @@ type Report struct {
 	PlannedEndMs   int64
 	Consultant     string
 	Sections       map[string]string // by syncer.ReportSections key
-	Observations   []Observation
-	Checklist      []ChecklistItem
-	Addenda        []Addendum
-	SubmittedBy    string
+	// Marks are the consultant's marks for the parents' copy (syncer.Marks), by section key.
+	Marks        map[string]string
+	Observations []Observation
+	Checklist    []ChecklistItem
+	Addenda      []Addendum
+	SubmittedBy  string
 	// SubmittedDevice is the name of the device that signed the submission.
 	SubmittedDevice string
 	SubmittedMs     int64
@@ -59,7 +61,8 @@ type Report struct {
 	AcknowledgedMs  int64
 	ExportedMs      int64
 	// ForParents makes the copy parents may see (access to documents): the child's own words
-	// are left out.
+	// and every marked section and observation are left out, a line saying what was withheld in
+	// their place. The full copy shows the marks beside what they mark.
 	ForParents bool
 }
 
@@ -67,6 +70,8 @@ type Report struct {
 type Observation struct {
 	AtMs int64
 	Text string
+	// Mark is the consultant's mark for the parents' copy (syncer.Marks), "" for none.
+	Mark string
 }
 
 // ChecklistItem is one item of the visit's checklist, its phase and label in the reader's words.
@@ -219,8 +224,14 @@ func Write(w io.Writer, r Report, l *i18n.Localizer) error {
 		}
 		written++
 		heading(l.T("section."+key), 12)
-		if key == "child_perspective" && r.ForParents {
+		mark := r.Marks[key]
+		switch {
+		case mark != "" && r.ForParents:
+			text = l.T("pdf.left_out." + mark)
+		case key == "child_perspective" && r.ForParents:
 			text = l.T("pdf.left_out_for_parents")
+		case mark != "":
+			para(l.T("pdf.marked." + mark))
 		}
 		para(text)
 	}
@@ -231,7 +242,14 @@ func Write(w io.Writer, r Report, l *i18n.Localizer) error {
 	if len(r.Observations) > 0 {
 		heading(l.T("pdf.observations"), 12)
 		for _, o := range r.Observations {
-			field(l.Clock(time.UnixMilli(o.AtMs)), o.Text)
+			switch {
+			case o.Mark != "" && r.ForParents:
+				field(l.Clock(time.UnixMilli(o.AtMs)), l.T("pdf.left_out."+o.Mark))
+			case o.Mark != "":
+				field(l.Clock(time.UnixMilli(o.AtMs)), l.T("pdf.marked."+o.Mark)+" "+o.Text)
+			default:
+				field(l.Clock(time.UnixMilli(o.AtMs)), o.Text)
+			}
 		}
 		pdf.Ln(3)
 	}

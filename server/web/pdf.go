@@ -48,15 +48,18 @@ func (p *Pages) reportPDF(w http.ResponseWriter, r *http.Request, sess *server.S
 		Municipality: p.cfg.Municipality, CaseReference: rep.CaseReference, VisitKind: rep.VisitKind,
 		Children: rep.Children, Parents: rep.Parents, Present: rep.Present, Place: joinPlace(rep.Place, rep.Room),
 		PlannedStartMs: rep.VisitStartMs, PlannedEndMs: rep.VisitEndMs, Consultant: names[rep.Consultant],
-		Sections: map[string]string{}, SubmittedBy: names[rep.SubmittedBy], SubmittedDevice: device, SubmittedMs: rep.SubmittedMs,
+		Sections: map[string]string{}, Marks: map[string]string{}, SubmittedBy: names[rep.SubmittedBy], SubmittedDevice: device, SubmittedMs: rep.SubmittedMs,
 		AcknowledgedBy: names[rep.AcknowledgedBy], AcknowledgedMs: rep.AcknowledgedMs, ExportedMs: p.store.Now().UnixMilli(),
 		ForParents: parents,
 	}
 	for _, s := range rep.Sections {
 		doc.Sections[s.Key] = s.Text
+		if s.Mark != "" {
+			doc.Marks[s.Key] = s.Mark
+		}
 	}
 	for _, o := range rep.Observations {
-		doc.Observations = append(doc.Observations, reportpdf.Observation{AtMs: o.AtMs, Text: o.Text})
+		doc.Observations = append(doc.Observations, reportpdf.Observation{AtMs: o.AtMs, Text: o.Text, Mark: o.Mark})
 	}
 	for _, c := range rep.Checklist {
 		doc.Checklist = append(doc.Checklist, reportpdf.ChecklistItem{Phase: l.T("phase." + c.Phase), Label: checklistLabel(l, c), Checked: c.Checked})
