@@ -28,17 +28,19 @@ import (
 )
 
 // TestMain lets RAPID_CHECKS set the number of property test cases (make test: a moderate
-// number; make test-long: many more), and runs this binary as a server or tablet process when a
+// number; make test-long: many more) and RAPID_SEED the seed they are drawn from, and runs this binary as a server or tablet process when a
 // test started it in that role (procs_test.go).
 func TestMain(m *testing.M) {
 	if code, ran := runHelper(); ran {
 		os.Exit(code)
 	}
 	flag.Parse()
-	if n := os.Getenv("RAPID_CHECKS"); n != "" {
-		if err := flag.Set("rapid.checks", n); err != nil {
-			fmt.Fprintln(os.Stderr, "RAPID_CHECKS:", err)
-			os.Exit(2)
+	for env, name := range map[string]string{"RAPID_CHECKS": "rapid.checks", "RAPID_SEED": "rapid.seed"} {
+		if v := os.Getenv(env); v != "" {
+			if err := flag.Set(name, v); err != nil {
+				fmt.Fprintln(os.Stderr, env+":", err)
+				os.Exit(2)
+			}
 		}
 	}
 	os.Exit(m.Run())
