@@ -159,8 +159,9 @@ func (f *fixture) pull(changes ...*v1.CommittedChange) {
 // apply applies one pulled page through the function the pull uses.
 func (f *fixture) apply(nextCursor int64, changes ...*v1.CommittedChange) {
 	f.t.Helper()
+	// The tablet holds the fixture's case in full, as a first pull (CompleteCases) would say.
 	err := f.tab.store.db.WriteTx(context.Background(), func(tx *sql.Tx) error {
-		return f.tab.applyPage(context.Background(), tx, &v1.PullResponse{Changes: changes, NextCursor: nextCursor}, nil)
+		return f.tab.applyPage(context.Background(), tx, &v1.PullResponse{Changes: changes, NextCursor: nextCursor}, []string{f.caseID})
 	})
 	if err != nil {
 		f.t.Fatal(err)

@@ -130,7 +130,7 @@ func (t *Tablet) recoverRestoredServer(ctx context.Context, last int64) (int, er
 		// A base revision after the newest commit the server still holds names a commit it lost
 		// (or one it now holds under that number for another change): it is replaced by the
 		// tablet's own change that made it, if it is among those sent again, and otherwise by
-		// "never seen", which the server merges as concurrent and keeps both sides.
+		// "never seen" marked base_lost, which the server keeps as a conflict for a person.
 		ownCommits := map[int64]int64{} // old server seq -> old device seq
 		for _, e := range entries {
 			if e.serverSeq > 0 {
@@ -211,6 +211,8 @@ func (t *Tablet) renumber(ctx context.Context, tx *sql.Tx, entries []outboxEntry
 			f.AfterSeq = follow(f.AfterSeq)
 			if rebase != nil {
 				base, own := rebase(f.BaseRev)
+				// A base that named another device's commit the server lost is unknown now.
+				f.BaseLost = f.BaseLost || (f.BaseRev > 0 && base == 0 && own == 0)
 				f.BaseRev = base
 				if own != 0 && f.AfterSeq == 0 {
 					f.AfterSeq = follow(own)

@@ -122,3 +122,27 @@ func TestPurgedReportTakesItsKeptChanges(t *testing.T) {
 		t.Fatalf("purged %d reports, %d kept changes left", n, f.kept())
 	}
 }
+
+// A snapshot cut off between its pages (the tablet killed, or the case leaving the user's scope
+// in between) leaves records of a case the tablet does not hold in full, which no purge would
+// ever name: the next pull drops them, and keeps the cases it holds.
+func TestAPartlyReceivedCaseIsDroppedAtTheNextPull(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, Options{})
+	known := []string{f.caseID}
+	other := "01900000-0000-7000-8000-0000000000ff"
+	page := &v1.PullResponse{NextCursor: f.meta(metaCursor), SnapshotCase: other, SnapshotAfter: "x", More: true,
+		Snapshot: []*v1.CommittedChange{{Seq: 1, Record: &v1.RecordRef{Type: syncer.TypeVisit, Id: syncer.NewID(), CaseId: other}}}}
+	must(t, f.tab.store.db.WriteTx(ctx, func(tx *sql.Tx) error { return f.tab.applyPage(ctx, tx, page, known) }))
+	count := func(caseID string) (n int) {
+		must(t, f.tab.store.db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM records WHERE case_id = ?`, caseID).Scan(&n))
+		return n
+	}
+	if count(other) != 1 || count(f.caseID) == 0 {
+		t.Fatalf("before: %d records of the partly received case, %d of the held one", count(other), count(f.caseID))
+	}
+	must(t, f.tab.dropPartialCases(ctx, known))
+	if count(other) != 0 || count(f.caseID) == 0 {
+		t.Fatalf("after: %d records of the partly received case, %d of the held one", count(other), count(f.caseID))
+	}
+}

@@ -3,6 +3,7 @@ package clientlib
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -277,6 +278,9 @@ func (t *Tablet) pull(ctx context.Context, r *SyncResult) error {
 	if err != nil {
 		return err
 	}
+	if err := t.dropPartialCases(ctx, known); err != nil {
+		return err
+	}
 	// The next page is fetched while this one is applied, so the server's reading and the
 	// tablet's writing overlap. At most two pages are in memory.
 	ctx, cancel := context.WithCancel(ctx)
@@ -427,4 +431,28 @@ func wireError(what string, err error) error {
 		}
 	}
 	return fmt.Errorf("%s: %w (%v)", what, serr, err)
+}
+
+// dropPartialCases deletes the records of cases the tablet does not hold in full: what a snapshot
+// interrupted by a kill, or by the case leaving the user's scope between its pages, left behind.
+// The server names only the cases a tablet says it holds when it purges, so such records would
+// otherwise stay for good; a case still in scope comes again whole in this pull's snapshot.
+// Changes waiting in the outbox stay: they are pushed (or refused) as usual.
+func (t *Tablet) dropPartialCases(ctx context.Context, known []string) error {
+	list, err := json.Marshal(append([]string{}, known...)) // "[]", never "null", for json_each
+	if err != nil {
+		return err
+	}
+	const partial = `FROM records WHERE case_id <> '' AND case_id NOT IN (SELECT value FROM json_each(?))`
+	var left bool
+	if err := t.store.db.Read.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 `+partial+`)`, string(list)).Scan(&left); err != nil || !left {
+		return err // a sync with nothing left over writes nothing
+	}
+	return t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE `+partial, string(list))
+		if err != nil {
+			return fmt.Errorf("drop partly received cases: %w", err)
+		}
+		return nil
+	})
 }

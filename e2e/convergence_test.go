@@ -28,17 +28,19 @@ import (
 )
 
 // TestMain lets RAPID_CHECKS set the number of property test cases (make test: a moderate
-// number; make test-long: many more), and runs this binary as a server or tablet process when a
+// number; make test-long: many more) and RAPID_SEED the seed they are drawn from, and runs this binary as a server or tablet process when a
 // test started it in that role (procs_test.go).
 func TestMain(m *testing.M) {
 	if code, ran := runHelper(); ran {
 		os.Exit(code)
 	}
 	flag.Parse()
-	if n := os.Getenv("RAPID_CHECKS"); n != "" {
-		if err := flag.Set("rapid.checks", n); err != nil {
-			fmt.Fprintln(os.Stderr, "RAPID_CHECKS:", err)
-			os.Exit(2)
+	for env, name := range map[string]string{"RAPID_CHECKS": "rapid.checks", "RAPID_SEED": "rapid.seed"} {
+		if v := os.Getenv(env); v != "" {
+			if err := flag.Set(name, v); err != nil {
+				fmt.Fprintln(os.Stderr, env+":", err)
+				os.Exit(2)
+			}
 		}
 	}
 	os.Exit(m.Run())
@@ -63,8 +65,8 @@ var (
 // killed with SIGKILL mid-sync (mid-push or between pulled pages; pages hold 3 changes) or between
 // a local write and its push, and reopened from its home; responses are lost (the server did the
 // work, the tablet never hears); stale pushes arrive again late. Meanwhile an admin assigns and
-// unassigns consultants (snapshots and purges on the tablets), plans visits and cancels them.
-// Edits insert, delete and rewrite words of report sections, tick checklist items and note
+// unassigns consultants (snapshots and purges on the tablets), plans visits and cancels them
+// (what was written for a cancelled visit, before or after, is kept). Edits insert, delete and rewrite words of report sections, tick checklist items and note
 // observations, on the same fields from several tablets.
 func TestConvergenceProperty(t *testing.T) {
 	if testing.Short() {
@@ -93,6 +95,7 @@ func TestConvergenceProperty(t *testing.T) {
 type convStats struct {
 	mu                                                                                 sync.Mutex
 	cases, serverKills, tabletKills, scopeMoves, refused, homeRestores, serverRestores int
+	cancelledWrites                                                                    int
 	results                                                                            map[v1.Result]int
 }
 
@@ -111,14 +114,17 @@ func (s *convStats) add(w *convWorld) {
 	s.serverRestores += w.serverRestores
 	for _, e := range w.ledger {
 		s.results[e.result]++
+		if w.cancelled[e.visitID] {
+			s.cancelledWrites++
+		}
 	}
 }
 
 func (s *convStats) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return fmt.Sprintf("%d cases, %d server kills, %d tablet kills, %d admin scope changes, %d tablets restored from an older home, %d servers from an older backup; %d writes refused on the tablet; writes applied %d, merged %d, kept as conflicts %d, rejected %d",
-		s.cases, s.serverKills, s.tabletKills, s.scopeMoves, s.homeRestores, s.serverRestores, s.refused, s.results[v1.Result_RESULT_APPLIED], s.results[v1.Result_RESULT_MERGED],
+	return fmt.Sprintf("%d cases, %d server kills, %d tablet kills, %d admin scope changes, %d tablets restored from an older home, %d servers from an older backup; %d writes refused on the tablet; %d writes for visits that ended cancelled; writes applied %d, merged %d, kept as conflicts %d, rejected %d",
+		s.cases, s.serverKills, s.tabletKills, s.scopeMoves, s.homeRestores, s.serverRestores, s.refused, s.cancelledWrites, s.results[v1.Result_RESULT_APPLIED], s.results[v1.Result_RESULT_MERGED],
 		s.results[v1.Result_RESULT_CONFLICT], s.results[v1.Result_RESULT_REJECTED])
 }
 
@@ -300,7 +306,7 @@ func (w *convWorld) fresh() string {
 // step takes one drawn action.
 func (w *convWorld) step(rt *rapid.T) {
 	tb := w.tablets[rapid.IntRange(0, len(w.tablets)-1).Draw(rt, "tablet")]
-	switch rapid.IntRange(0, 16).Draw(rt, "action") {
+	switch rapid.IntRange(0, 17).Draw(rt, "action") {
 	case 0, 1, 2, 3, 4:
 		w.editSection(rt, tb)
 	case 5:
@@ -325,6 +331,8 @@ func (w *convWorld) step(rt *rapid.T) {
 		w.scope(rt)
 	case 15, 16:
 		w.restore(rt, tb)
+	case 17:
+		w.cancel(rt)
 	}
 }
 
@@ -569,20 +577,32 @@ func (w *convWorld) scope(rt *rapid.T) {
 		case 1:
 			return w.addVisit(ctx, st, c, consultant)
 		default:
-			var open []string
-			for _, v := range c.visits {
-				if !w.cancelled[v] {
-					open = append(open, v)
-				}
-			}
-			if len(open) == 0 {
-				return nil
-			}
-			v := open[rapid.IntRange(0, len(open)-1).Draw(rt, "cancel")]
-			w.cancelled[v] = true
-			return st.CancelVisit(ctx, v)
+			return w.cancelIn(ctx, st, rt, c)
 		}
 	})
+}
+
+// cancel cancels a visit, as an admin would while the tablets work: what was and will be
+// written for it must be kept, on the server and on the tablets.
+func (w *convWorld) cancel(rt *rapid.T) {
+	c := w.cases[rapid.IntRange(0, len(w.cases)-1).Draw(rt, "case")]
+	w.scopeMoves++
+	w.admin(rt, func(ctx context.Context, st *server.Store) error { return w.cancelIn(ctx, st, rt, c) })
+}
+
+func (w *convWorld) cancelIn(ctx context.Context, st *server.Store, rt *rapid.T, c *convCase) error {
+	var open []string
+	for _, v := range c.visits {
+		if !w.cancelled[v] {
+			open = append(open, v)
+		}
+	}
+	if len(open) == 0 {
+		return nil
+	}
+	v := open[rapid.IntRange(0, len(open)-1).Draw(rt, "cancel")]
+	w.cancelled[v] = true
+	return st.CancelVisit(ctx, v)
 }
 
 // quiesce restarts whatever is down and syncs every tablet, without faults, until nothing is
@@ -713,10 +733,11 @@ func (l *serverLog) digest(caseID string) string {
 //     sequence order, carry exactly its writes in the order it made them, each under one
 //     sequence number with one content: no write lost, none duplicated, no sequence number
 //     reused for other content, every one answered (with the same answer on every retry).
-//  3. Rejections are only for a case the user had been unassigned from, for an observation of
-//     a visit cancelled before the observation reached the server (the server refuses an
-//     observation of a deleted visit), or for a visit planned after the backup the server was
-//     restored from (the restore took it away).
+//  3. Rejections are only for a case the user had been unassigned from, or for a visit planned
+//     after the backup the server was restored from (the restore took it away). A cancelled
+//     visit keeps what was written for it: an observation, tick or section edit of it is applied
+//     or merged like any other, and the visit and its report stay in the server's state, marked
+//     cancelled exactly when the admin cancelled it.
 //  4. Text fields hold exactly what the merge rule says, derived from the server's answers. For
 //     an edit E of a section, seen(E) is the text the tablet showed and value(E) what was
 //     written; ins(E) = words(value) − words(seen), del(E) = words(seen) − words(value). E is
@@ -728,6 +749,9 @@ func (l *serverLog) digest(caseID string) string {
 //  5. A checklist tick (a register) holds the value of the effective edit the server committed
 //     last, or "false" when none was.
 //  6. Observations: each case holds exactly the multiset of observations the server applied.
+//     And as the tablets show it: every consultant's tablet shows each visit of its cases, as
+//     cancelled exactly when it was, and a cancelled visit with exactly the observations the
+//     server applied to it (clientlib's Visits, what the app and `tablet visits` show).
 //  7. No text a person wrote appears in the server's or any tablet's log output.
 func (w *convWorld) check(rt *rapid.T) {
 	ctx := context.Background()
@@ -765,11 +789,23 @@ func (w *convWorld) check(rt *rapid.T) {
 	}
 	_ = ctx
 
+	for _, c := range w.cases {
+		for _, id := range c.visits {
+			switch v := log.state[id]; {
+			case v == nil || v.Deleted:
+				rt.Fatalf("visit %s of case %s is not in the server's state (cancelled: %v)", id, c.id, w.cancelled[id])
+			case syncer.Cancelled(v) != w.cancelled[id]:
+				rt.Fatalf("visit %s of case %s: cancelled on the server %v, want %v", id, c.id, syncer.Cancelled(v), w.cancelled[id])
+			}
+		}
+	}
+
 	w.matchPushes(rt, log)
 	w.checkRejections(rt)
 	w.checkSections(rt, log)
 	w.checkTicks(rt, log)
 	w.checkObservations(rt, log)
+	w.checkCancelledViews(rt)
 	w.checkLogs(rt)
 }
 
@@ -877,7 +913,6 @@ func (w *convWorld) checkRejections(rt *rapid.T) {
 		}
 		switch {
 		case w.everUnassigned[[2]string{e.tablet.user, e.caseID}]:
-		case e.kind == "observe" && w.cancelled[e.visitID]:
 		case w.lostVisits[e.visitID]:
 		default:
 			rt.Fatalf("%s's %s write %q was rejected: %s", e.tablet.user, e.kind, e.value, e.reason)
@@ -950,6 +985,9 @@ func (w *convWorld) checkSections(rt *rapid.T, log *serverLog) {
 				}
 			}
 			continue
+		}
+		if rec.Deleted {
+			rt.Fatalf("report %s (visit %s) was deleted\n%s", k.record, es[0].visitID, describe(es))
 		}
 		got := strings.Fields(syncer.Value(rec, k.field))
 		gotSet := map[string]bool{}
@@ -1036,6 +1074,51 @@ func (w *convWorld) checkObservations(rt *rapid.T, log *serverLog) {
 	slices.Sort(got)
 	if !slices.Equal(want, got) {
 		rt.Fatalf("observations on the server:\n%q\nwant:\n%q", got, want)
+	}
+}
+
+// checkCancelledViews (6, as the tablet shows it): every consultant's tablet shows each visit of
+// the cases it holds as cancelled exactly when it was, and a cancelled visit with exactly the
+// observations the server applied to it.
+func (w *convWorld) checkCancelledViews(rt *rapid.T) {
+	want := map[string][]string{}
+	for _, e := range w.ledger {
+		if e.kind == "observe" && e.result == v1.Result_RESULT_APPLIED {
+			want[e.visitID] = append(want[e.visitID], e.value)
+		}
+	}
+	for i, tb := range w.tablets {
+		shown := map[string]clientlib.Visit{}
+		for _, v := range w.visits(rt, tb) {
+			shown[v.ID] = v
+		}
+		for _, c := range w.cases {
+			if !w.members[tb.user][c.id] {
+				continue
+			}
+			for _, id := range c.visits {
+				v, ok := shown[id]
+				if !ok {
+					rt.Fatalf("tablet %d (%s) does not show visit %s of case %s", i, tb.user, id, c.id)
+				}
+				if (v.CancelledMs != 0) != w.cancelled[id] {
+					rt.Fatalf("tablet %d (%s) shows visit %s with cancelled_ms %d, want cancelled: %v", i, tb.user, id, v.CancelledMs, w.cancelled[id])
+				}
+				if !w.cancelled[id] {
+					continue
+				}
+				var got []string
+				for _, o := range v.Observations {
+					got = append(got, o.Text)
+				}
+				exp := slices.Clone(want[id])
+				slices.Sort(got)
+				slices.Sort(exp)
+				if !slices.Equal(got, exp) {
+					rt.Fatalf("tablet %d (%s) shows cancelled visit %s with observations\n%q\nwant:\n%q", i, tb.user, id, got, exp)
+				}
+			}
+		}
 	}
 }
 

@@ -100,6 +100,14 @@ func mergeUpdate(cur *v1.CommittedChange, c *v1.Change, device string, hist Hist
 			set(e.Value)
 			continue
 		}
+		if e.BaseLost && fs.Rule == Text {
+			// What the editor saw was lost with a restored server's commits: merging could undo
+			// a deletion the editor made, so a person decides (v1.FieldEdit.base_lost).
+			out.Conflicts = append(out.Conflicts, conflictRecord(cur, curF, e.Value, device, c.Hlc, "text", "false"))
+			out.Result = worse(out.Result, v1.Result_RESULT_CONFLICT)
+			out.Reason = fmt.Sprintf("Change %d: field %q was based on text the restored server no longer has; both versions are kept and a conflict awaits a person.", c.DeviceSeq, e.Name)
+			continue
+		}
 		if e.Value == curF.Value {
 			out.Result = worse(out.Result, v1.Result_RESULT_MERGED)
 			continue
@@ -145,6 +153,9 @@ func baseOf(cur *v1.CommittedChange, curF *v1.Field, e *v1.FieldEdit, device str
 			// changed the field since that edit was committed as is.
 			return sub, !(rev != 0 && curF.Rev == rev), nil
 		}
+	}
+	if e.BaseLost {
+		return "", true, nil
 	}
 	if e.BaseRev == curF.Rev {
 		return "", false, nil

@@ -71,6 +71,22 @@ func TestMergeRules(t *testing.T) {
 			result: v1.Result_RESULT_APPLIED, value: "Mor leger med Ida.",
 		},
 		{
+			// After a server restore: what the editor saw (here a sentence another tablet wrote,
+			// then lost with the restore) is unknown, so even an edit whose base looks current
+			// is kept for a person, never fast-forwarded or merged — merging a re-sent deletion
+			// first would let the lost writing it deleted come back when its author re-sends it.
+			name:   "an edit whose base a restore lost is kept as a conflict",
+			cur:    record(TypeReport, reportID, 0, false),
+			change: update(TypeReport, reportID, 200, &v1.FieldEdit{Name: "interaction", Value: "", BaseLost: true}),
+			result: v1.Result_RESULT_CONFLICT, conflicts: 1, otherValue: "",
+		},
+		{
+			name:   "a register edit whose base a restore lost is concurrent: the later clock wins",
+			cur:    item("true", 300),
+			change: update(TypeChecklistItem, itemID, 200, &v1.FieldEdit{Name: "checked", Value: "false", BaseRev: 8, BaseLost: true}),
+			result: v1.Result_RESULT_CONFLICT, conflicts: 1, otherValue: "false",
+		},
+		{
 			name:   "non-overlapping text edits merge",
 			cur:    report("Mor leger med Ida. De bygger med klodser. Ida griner højt.", 8),
 			change: update(TypeReport, reportID, 200, &v1.FieldEdit{Name: "interaction", Value: "Far leger med Ida. De bygger med klodser. Ida griner.", BaseRev: 5}),

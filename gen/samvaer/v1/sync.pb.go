@@ -266,7 +266,13 @@ type FieldEdit struct {
 	// after_seq is the device_seq of this device's own earlier change to the same field that the
 	// editor saw but the server had not yet confirmed (0 if none): the edit continues that text,
 	// so it is not concurrent with it.
-	AfterSeq      int64 `protobuf:"varint,4,opt,name=after_seq,json=afterSeq,proto3" json:"after_seq,omitempty"`
+	AfterSeq int64 `protobuf:"varint,4,opt,name=after_seq,json=afterSeq,proto3" json:"after_seq,omitempty"`
+	// base_lost says the commit this edit was based on was lost by a server restore and was not
+	// this device's own (the tablet sets it when it sends its changes again): what the editor saw
+	// is unknown, so the server keeps a text edit as an open conflict side for a person to decide
+	// instead of merging it, and a register edit as concurrent. A deletion re-sent before the
+	// other tablet's lost writing it deleted would otherwise be undone by that writing.
+	BaseLost      bool `protobuf:"varint,5,opt,name=base_lost,json=baseLost,proto3" json:"base_lost,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -327,6 +333,13 @@ func (x *FieldEdit) GetAfterSeq() int64 {
 		return x.AfterSeq
 	}
 	return 0
+}
+
+func (x *FieldEdit) GetBaseLost() bool {
+	if x != nil {
+		return x.BaseLost
+	}
+	return false
 }
 
 // Change is one edit made on a tablet, appended to its outbox in the same local transaction.
@@ -1437,12 +1450,13 @@ const file_samvaer_v1_sync_proto_rawDesc = "" +
 	"\tRecordRef\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x17\n" +
-	"\acase_id\x18\x03 \x01(\tR\x06caseId\"m\n" +
+	"\acase_id\x18\x03 \x01(\tR\x06caseId\"\x8a\x01\n" +
 	"\tFieldEdit\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\x12\x19\n" +
 	"\bbase_rev\x18\x03 \x01(\x03R\abaseRev\x12\x1b\n" +
-	"\tafter_seq\x18\x04 \x01(\x03R\bafterSeq\"\xf9\x01\n" +
+	"\tafter_seq\x18\x04 \x01(\x03R\bafterSeq\x12\x1b\n" +
+	"\tbase_lost\x18\x05 \x01(\bR\bbaseLost\"\xf9\x01\n" +
 	"\x06Change\x12\x1d\n" +
 	"\n" +
 	"device_seq\x18\x01 \x01(\x03R\tdeviceSeq\x12-\n" +
