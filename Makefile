@@ -8,6 +8,10 @@ GOBIN                  ?= $(shell go env GOPATH)/bin
 
 # RAPID_CHECKS: cases per property test (read by the tests; make test-long runs many more).
 RAPID_CHECKS ?= 30
+# RAPID_SEED: the seed make test draws the e2e property tests' cases from, so a CI failure can be
+# reproduced exactly; the checks are the same. make test-long draws new seeds every run: that is
+# where new schedules are explored (a rare failure it found is open in the issue tracker).
+RAPID_SEED ?= 20261201
 
 .PHONY: all build test test-long bench generate checkgenerate tools lint run deps bindcheck
 
@@ -28,7 +32,7 @@ deps:
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
 
 test: deps
-	RAPID_CHECKS=$(RAPID_CHECKS) go test -race -count=1 -timeout 20m ./...
+	RAPID_CHECKS=$(RAPID_CHECKS) RAPID_SEED=$(RAPID_SEED) go test -race -count=1 -timeout 20m ./...
 
 # About ten times the cases of make test: each convergence case starts, kills and restores real
 # processes (seconds a case under -race on two cores), so 1,000 would take hours.
