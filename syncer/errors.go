@@ -3,6 +3,7 @@ package syncer
 import (
 	"errors"
 	"fmt"
+	"net/http"
 )
 
 // Code classifies an Error. The server maps codes to Connect codes in one place
@@ -22,6 +23,30 @@ const (
 	CodeUnimplemented      Code = "unimplemented"       // no such call (the two ends are of different versions)
 	CodeInternal           Code = "internal"            // a bug or a broken disk; details only in the server log
 )
+
+// HTTPStatus is the HTTP status a page answers an error of this code with: one table for the
+// server's pages and the tablet's app.
+func (c Code) HTTPStatus() int {
+	switch c {
+	case CodeInvalid:
+		return http.StatusBadRequest
+	case CodeNotFound:
+		return http.StatusNotFound
+	case CodeUnauthenticated:
+		return http.StatusUnauthorized
+	case CodePermissionDenied:
+		return http.StatusForbidden
+	case CodeFailedPrecondition, CodeAlreadyExists:
+		return http.StatusConflict
+	case CodeResourceExhausted:
+		return http.StatusRequestEntityTooLarge
+	case CodeUnavailable:
+		return http.StatusServiceUnavailable
+	case CodeUnimplemented:
+		return http.StatusNotImplemented
+	}
+	return http.StatusInternalServerError
+}
 
 // Error is an application error: a code and a sentence a person understands. The message never
 // holds a field value a person wrote.

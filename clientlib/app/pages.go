@@ -140,7 +140,7 @@ func (a *App) page(render func(r *http.Request, t *clientlib.Tablet, v *view) (s
 			a.unlockPage(w, r, v, http.StatusOK)
 			return
 		case err != nil:
-			a.plainPage(w, statusOf(err), v.L, errorKey(err))
+			a.plainPage(w, syncer.ErrorCode(err).HTTPStatus(), v.L, errorKey(err))
 			return
 		}
 		a.render(w, http.StatusOK, name, v)
@@ -177,7 +177,7 @@ func (a *App) act(do func(r *http.Request, t *clientlib.Tablet) (string, error))
 			}
 			a.cfg.Logger.Info().Str("path", r.URL.Path).Str("code", string(syncer.ErrorCode(err))).Msg("refused")
 			if script {
-				http.Error(w, lang.T(key), statusOf(err))
+				http.Error(w, lang.T(key), syncer.ErrorCode(err).HTTPStatus())
 				return
 			}
 			a.setFlash(key, true)
@@ -803,25 +803,4 @@ func errorKey(err error) string {
 		return "err.stale"
 	}
 	return "err.internal"
-}
-
-// statusOf is the HTTP status for an error's code.
-func statusOf(err error) int {
-	switch syncer.ErrorCode(err) {
-	case syncer.CodeInvalid:
-		return http.StatusBadRequest
-	case syncer.CodeNotFound:
-		return http.StatusNotFound
-	case syncer.CodeUnauthenticated:
-		return http.StatusUnauthorized
-	case syncer.CodePermissionDenied:
-		return http.StatusForbidden
-	case syncer.CodeFailedPrecondition:
-		return http.StatusConflict
-	case syncer.CodeResourceExhausted:
-		return http.StatusRequestEntityTooLarge
-	case syncer.CodeUnavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
 }

@@ -67,7 +67,7 @@ func (p *Pages) enrollmentCode(w http.ResponseWriter, r *http.Request, sess *ser
 // failure is not the form's fault.
 func (p *Pages) formError(w http.ResponseWriter, r *http.Request, sess *server.Session, err error,
 	again func(http.ResponseWriter, *http.Request, *server.Session, int, string, string)) {
-	status := statuses[syncer.ErrorCode(err)]
+	status := syncer.ErrorCode(err).HTTPStatus()
 	if status >= 500 {
 		p.fail(w, r, sess, err)
 		return

@@ -39,7 +39,7 @@ func (p *Pages) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	u, err := p.store.SignInFrom(r.Context(), r.PostFormValue("name"), r.PostFormValue("password"), clientAddress(r))
 	if err != nil {
-		status := statuses[syncer.ErrorCode(err)]
+		status := syncer.ErrorCode(err).HTTPStatus()
 		if status >= 500 || server.IsDiskFull(err) {
 			p.fail(w, r, nil, err)
 			return

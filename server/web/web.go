@@ -203,19 +203,6 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, name string, stat
 	}
 }
 
-// statuses maps application error codes to HTTP statuses for pages.
-var statuses = map[syncer.Code]int{
-	syncer.CodeInvalid:            http.StatusBadRequest,
-	syncer.CodeNotFound:           http.StatusNotFound,
-	syncer.CodeUnauthenticated:    http.StatusUnauthorized,
-	syncer.CodePermissionDenied:   http.StatusForbidden,
-	syncer.CodeFailedPrecondition: http.StatusConflict,
-	syncer.CodeAlreadyExists:      http.StatusConflict,
-	syncer.CodeResourceExhausted:  http.StatusRequestEntityTooLarge,
-	syncer.CodeUnavailable:        http.StatusServiceUnavailable,
-	syncer.CodeInternal:           http.StatusInternalServerError,
-}
-
 // fail shows an error page with a sentence a person understands; internal details go to the log
 // only (they never hold what a person wrote).
 func (p *Pages) fail(w http.ResponseWriter, r *http.Request, sess *server.Session, err error) {
@@ -224,7 +211,7 @@ func (p *Pages) fail(w http.ResponseWriter, r *http.Request, sess *server.Sessio
 		zerolog.Ctx(r.Context()).Error().Err(err).Str("path", r.URL.Path).Msg("page failed")
 	}
 	l := p.localizer(r)
-	status, title, msg := statuses[code], l.T("error.title."+string(code)), p.message(l, err)
+	status, title, msg := code.HTTPStatus(), l.T("error.title."+string(code)), p.message(l, err)
 	if server.IsDiskFull(err) {
 		// The tablet's sentence says its changes are kept; a page keeps nothing.
 		status, title, msg = http.StatusInsufficientStorage, l.T("error.title.disk_full"), l.T("err.disk_full_page")
