@@ -55,7 +55,7 @@ func (s *Store) Enroll(ctx context.Context, code string, publicKey []byte, name 
 		var userID, enrolled, status string
 		var expires, used int64
 		var enrolledKey []byte
-		err := tx.QueryRowContext(ctx, `SELECT c.user_id, c.expires_ms, c.used_ms, c.device_id, COALESCE(d.public_key, X''), COALESCE(d.status, '')
+		err := tx.QueryRowContext(ctx, `SELECT c.user_id, c.expires_ms, c.used_ms, c.device_id, d.public_key, COALESCE(d.status, '')
 			FROM enrollment_codes c LEFT JOIN devices d ON d.id = c.device_id WHERE c.code_hash = ?`, h[:]).
 			Scan(&userID, &expires, &used, &enrolled, &enrolledKey, &status)
 		// A used code answers again only the request it answered: the same public key (whoever
@@ -133,7 +133,7 @@ func NewTokens(ctx context.Context, store *Store) (*Tokens, error) {
 }
 
 func (t *Tokens) load(ctx context.Context) error {
-	rows, err := t.store.db.Read.QueryContext(ctx, `SELECT kid, private_key, is_primary FROM signing_keys`)
+	rows, err := t.store.read.QueryContext(ctx, `SELECT kid, private_key, is_primary FROM signing_keys`)
 	if err != nil {
 		return fmt.Errorf("load signing keys: %w", err)
 	}
@@ -362,7 +362,7 @@ func (t *Tokens) Authenticate(ctx context.Context, authorization string, retired
 	var status, roles string
 	var disabled bool
 	var wiped int64
-	err = t.store.db.Read.QueryRowContext(ctx, `SELECT d.status, d.wiped_ms, u.disabled, u.roles FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = ? AND u.id = ?`,
+	err = t.store.read.QueryRowContext(ctx, `SELECT d.status, d.wiped_ms, u.disabled, u.roles FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = ? AND u.id = ?`,
 		id.DeviceID, id.UserID).Scan(&status, &wiped, &disabled, &roles)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Identity{}, syncer.Errorf(syncer.CodeUnauthenticated, "The access token names a device this server does not know.")
