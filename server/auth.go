@@ -103,17 +103,11 @@ type accessClaims struct {
 
 // Tokens issues and verifies access tokens with the server's Ed25519 signing keys.
 type Tokens struct {
-	store    *Store
-	mu       sync.RWMutex
-	keys     map[string]ed25519.PrivateKey // by kid
-	kid      string                        // primary
-	loadedAt time.Time                     // when keys were last read from the database
+	store *Store
+	mu    sync.RWMutex
+	keys  map[string]ed25519.PrivateKey // by kid
+	kid   string                        // primary
 }
-
-// keyReloadInterval bounds how often a token with an unknown kid makes the server read its keys
-// again (a key rotated by `samvaer admin keys rotate-signing` while the server runs), so a flood
-// of made-up kids cannot turn into a flood of reads.
-const keyReloadInterval = time.Second
 
 // NewTokens loads the signing keys, creating the first one if there is none.
 func NewTokens(ctx context.Context, store *Store) (*Tokens, error) {
@@ -163,25 +157,32 @@ func (t *Tokens) load(ctx context.Context) error {
 		return err
 	}
 	t.mu.Lock()
-	t.keys, t.kid, t.loadedAt = keys, primary, t.store.now()
+	t.keys, t.kid = keys, primary
 	t.mu.Unlock()
 	return nil
 }
 
-// key returns the public key of kid, reading the keys again when kid is unknown and they were
-// not read within keyReloadInterval.
+// key returns the public key of kid. A kid this process does not know yet (a key rotated in by
+// `samvaer admin keys rotate-signing`, or by another instance on the same database) is looked up
+// by itself: one primary-key read, as every authenticated call already makes for the device's
+// status, so a flood of made-up kids costs no more than a flood of calls.
 func (t *Tokens) key(kid string) (ed25519.PublicKey, bool) {
 	t.mu.RLock()
 	key, ok := t.keys[kid]
-	stale := t.store.now().Sub(t.loadedAt) > keyReloadInterval
 	t.mu.RUnlock()
-	if !ok && stale && t.load(context.Background()) == nil {
-		t.mu.RLock()
-		key, ok = t.keys[kid]
-		t.mu.RUnlock()
-	}
 	if !ok {
-		return nil, false
+		var sealed []byte
+		if err := t.store.read.QueryRowContext(context.Background(), `SELECT private_key FROM signing_keys WHERE kid = ?`, kid).Scan(&sealed); err != nil {
+			return nil, false
+		}
+		seed, err := t.store.sealer.Open(sealed, signingKeyAD(kid))
+		if err != nil || len(seed) != ed25519.SeedSize {
+			return nil, false
+		}
+		key = ed25519.NewKeyFromSeed(seed)
+		t.mu.Lock()
+		t.keys[kid] = key
+		t.mu.Unlock()
 	}
 	return key.Public().(ed25519.PublicKey), true
 }

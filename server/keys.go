@@ -189,7 +189,7 @@ func openKeyring(dir string, nowMs int64) (kr *seal.Keyring, src *kekSource, mad
 // errNoKEK refuses a database whose key-encryption key is missing: a new key could not open what
 // is stored (the old one was lost, or not given to this instance).
 func errNoKEK(dir string) error {
-	return syncer.Errorf(syncer.CodeFailedPrecondition, "The data directory %s has a database but no key-encryption key: set %s or restore %s from where its copy is kept (every instance on one PostgreSQL database needs the same keys).", dir, KEKEnv, KEKFile)
+	return syncer.Errorf(syncer.CodeFailedPrecondition, "The server's database already holds data, but the data directory %s has no key-encryption key: set %s or restore %s from where its copy is kept (every server on one PostgreSQL database needs the same keys).", dir, KEKEnv, KEKFile)
 }
 
 // Associated data of the server's sealed columns: each names the table, column and row (a

@@ -230,6 +230,18 @@ var timeWords = func() *i18n.Catalog {
 // Now is the store's clock (injected in tests): pages ask it what "today" is.
 func (s *Store) Now() time.Time { return s.now() }
 
+// commitChannel is the PostgreSQL notification channel of commits to the change log.
+const commitChannel = "samvaer_commits"
+
+// listenForCommits calls poke whenever any server on the same PostgreSQL database commits to the
+// change log, until ctx ends. On SQLite it returns at once: the commits of this process poke its
+// streams directly, and streams poll for the rest (admin commands).
+func (s *Store) listenForCommits(ctx context.Context, poke func()) {
+	if s.pg != nil {
+		s.pg.Listen(ctx, commitChannel, poke)
+	}
+}
+
 // Head returns the newest commit sequence.
 func (s *Store) Head(ctx context.Context) (int64, error) {
 	var head int64
@@ -265,6 +277,9 @@ type commitLog struct {
 	mark int64
 	// pushedHash is the content hash of the device change being applied, logged with its row.
 	pushedHash []byte
+	// notify, on PostgreSQL, tells every server on the database when this transaction commits
+	// (once, at its first log row), so their Subscribe streams wake.
+	notify bool
 }
 
 // caseTouch counts what one transaction did to a case's records.
@@ -287,7 +302,7 @@ func (s *Store) newCommitLog(ctx context.Context, tx *sql.Tx, nowMs int64) (*com
 	if err != nil {
 		return nil, err
 	}
-	l := &commitLog{keys: s.sealer, ctx: ctx, tx: tx, next: head + 1, now: nowMs, visits: map[string]string{}, touched: map[string]*caseTouch{}, mark: mark}
+	l := &commitLog{keys: s.sealer, ctx: ctx, tx: tx, next: head + 1, now: nowMs, visits: map[string]string{}, touched: map[string]*caseTouch{}, mark: mark, notify: s.pg != nil}
 	prepare := func(query string) *sql.Stmt {
 		var st *sql.Stmt
 		if err == nil {
@@ -355,6 +370,12 @@ func (l *commitLog) append(e entry) (int64, error) {
 	seq := l.next
 	var effect, submitted []byte
 	var err error
+	if l.notify {
+		if err := pgdb.Notify(l.ctx, l.tx, commitChannel); err != nil {
+			return 0, fmt.Errorf("notify: %w", err)
+		}
+		l.notify = false
+	}
 	if e.effect != nil {
 		syncer.Stamp(e.effect, seq)
 		rec := e.effect
