@@ -25,7 +25,7 @@ type Config struct {
 	// Database, when set, is the PostgreSQL database (postgres://...) the server stores in; any
 	// number of servers on one database are one server (docs/operations.md).
 	Database string
-	Listen  string
+	Listen   string
 	// TLSCert and TLSKey, when both set, serve HTTPS; otherwise HTTP with cleartext HTTP/2 (for
 	// gRPC) on a trusted network or behind a TLS-terminating proxy.
 	TLSCert, TLSKey string
