@@ -171,6 +171,8 @@ func (s *Store) ConfirmTOTP(ctx context.Context, token, userID, code string) ([]
 	return recovery, nil
 }
 
+var errFactorStepOver = syncer.Errorf(syncer.CodeUnauthenticated, "The sign-in took too long (or was ended); sign in again with your password.").With("err.factor_step_over")
+
 var errWrongCode = syncer.Errorf(syncer.CodeUnauthenticated, "The code is wrong or was already used; wait for the next code in the app and try again.").With("err.factor_wrong")
 
 // checkTOTP returns the time step code is valid for (within the skew), refusing steps at or
@@ -237,8 +239,11 @@ func hasFactor(ctx context.Context, q querier, userID string) (bool, error) {
 // success the pending session ends and a new, full one starts (its token is returned).
 func (s *Store) CompleteSignIn(ctx context.Context, pendingToken, code, address string) (string, Session, error) {
 	sess, err := s.Session(ctx, pendingToken)
+	if syncer.ErrorCode(err) == syncer.CodeInternal {
+		return "", Session{}, err
+	}
 	if err != nil || sess.Stage != StageFactor {
-		return "", Session{}, errNoSession
+		return "", Session{}, errFactorStepOver
 	}
 	u := sess.User
 	policy := s.SignInPolicy.withDefaults()
