@@ -327,6 +327,12 @@ func (s *store) readOutbox(ctx context.Context, q querier, recordID string) ([]o
 	if recordID != "" {
 		query, args = `SELECT seq, change, bases, server_seq FROM outbox WHERE record_id = ? ORDER BY seq`, []any{recordID}
 	}
+	return s.queryOutbox(ctx, q, query, args...)
+}
+
+// queryOutbox returns the entries a query of seq, change, bases, server_seq from the outbox
+// selects, unsealed.
+func (s *store) queryOutbox(ctx context.Context, q querier, query string, args ...any) ([]outboxEntry, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)

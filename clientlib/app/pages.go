@@ -1,12 +1,14 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"embed"
 	"errors"
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,13 +30,6 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 			V *view
 			C visitCard
 		}{v, c}
-	},
-	"pmark": func(v *view, form, mark string) any {
-		return struct {
-			V          *view
-			Form, Mark string
-			Marks      []string
-		}{v, form, mark, syncer.Marks}
 	},
 	"conflict": func(v *view, c *clientlib.Conflict, anchor string) any {
 		return struct {
@@ -234,15 +229,19 @@ func (a *App) setFlash(key string, isError bool) {
 }
 
 func (a *App) render(w http.ResponseWriter, status int, name string, v *view) {
-	var b strings.Builder
+	var b bytes.Buffer
+	if v.Visit != nil {
+		b.Grow(len(v.Visit.Timeline) + len(v.Visit.MarkForms) + 32<<10)
+	}
 	if err := pages.ExecuteTemplate(&b, name, v); err != nil {
 		a.cfg.Logger.Error().Str("template", name).Msg("render failed")
 		http.Error(w, v.L.T("err.internal"), http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(b.Len()))
 	w.WriteHeader(status)
-	w.Write([]byte(b.String()))
+	w.Write(b.Bytes())
 }
 
 // plainPage is a page with one sentence and a way back.
@@ -469,6 +468,11 @@ type visitView struct {
 	Drafts          []clientlib.Addendum // addendum drafts waiting to be signed
 	SectionKeys     []string
 	DeviceID        string // this tablet: a conflict's other side may have been written here
+	// Timeline is Observations as the page shows them, and Marks the mark choices, both made
+	// once per page by prepare (the page's template does per row only what differs by row).
+	Timeline  template.HTML // the observations' rows
+	MarkForms template.HTML // the observations' mark forms (outside the pull form)
+	Marks     markChoices
 	// What the page offers, from syncer.Rules for the role she holds the case in.
 	CanObserve, CanVisit, CanCheck, CanWrite, CanSubmit, CanAddendum, CanResolve bool
 }
@@ -492,6 +496,69 @@ func (vv *visitView) offer() {
 	vv.CanSubmit = !vv.Locked && !vv.ConsentMissing && may(syncer.TypeReport, state, syncer.OpSubmit)
 	vv.CanAddendum = vv.Locked && may(syncer.TypeAddendum, syncer.StateDraft, syncer.OpCreate, "report_id", "visit_id", "section", "text")
 	vv.CanResolve = may(syncer.TypeConflict, "", syncer.OpUpdate, "resolved")
+}
+
+// markChoices are the words of the mark controls and their options for each mark ("" for
+// none), made by the "pmark-options" template.
+type markChoices struct {
+	Label, Save string
+	Options     map[string]template.HTML
+}
+
+// prepare makes the mark choices and the timeline in the page's language. The timeline is the
+// one part of a page that grows with the visit (hundreds of observations), and html/template
+// spends most of a big visit's page on its escaping, called by reflection for every value of
+// every row: its rows are written here instead, each value escaped with template's own
+// HTMLEscapeString and placed only in element text or a double-quoted attribute, the fixed
+// parts (the mark options) rendered by the template once per page.
+func (vv *visitView) prepare(l Lang, csrf string) error {
+	vv.Marks = markChoices{Label: l.T("pmark.label"), Save: l.T("pmark.save"), Options: map[string]template.HTML{}}
+	for _, mark := range append([]string{""}, syncer.Marks...) {
+		var b strings.Builder
+		if err := pages.ExecuteTemplate(&b, "pmark-options", struct {
+			L     Lang
+			Mark  string
+			Marks []string
+		}{l, mark, syncer.Marks}); err != nil {
+			return err
+		}
+		vv.Marks.Options[mark] = template.HTML(b.String()) // html/template's own output
+	}
+	esc := template.HTMLEscapeString
+	label, save := esc(vv.Marks.Label), esc(vv.Marks.Save)
+	var rows, forms strings.Builder
+	rows.Grow(len(vv.Observations) * (700 + len(vv.Marks.Options[""])))
+	forms.Grow(len(vv.Observations) * 250)
+	// A visit's observations fall in few minutes: each minute's clock time is written once.
+	// (A time zone's offset is a whole number of minutes, so the UTC minute fixes the local one.)
+	clocks := map[int64]string{}
+	for _, o := range vv.Observations {
+		minute := o.AtMs - o.AtMs%60_000
+		clock, ok := clocks[minute]
+		if !ok {
+			clock = esc(l.Clock(o.AtMs))
+			clocks[minute] = clock
+		}
+		id, text := esc(o.ID), esc(o.Text)
+		rows.WriteString(`<li><time>` + clock + `</time> `)
+		if vv.CanWrite {
+			rows.WriteString(`<label class="pick"><input type="checkbox" name="observation" value="` + id + `"> <span class="obs">` + text + `</span></label>`)
+		} else {
+			rows.WriteString(`<span class="obs">` + text + `</span>`)
+		}
+		if o.Mark != "" {
+			rows.WriteString("\n    <span class=\"pmark\">" + esc(l.T("pmark.badge."+o.Mark)) + `</span>`)
+		}
+		if vv.CanWrite {
+			rows.WriteString("\n    <span class=\"pmark-set\"><select name=\"mark\" form=\"obs-mark-" + id + `" aria-label="` + label + `">` +
+				string(vv.Marks.Options[o.Mark]) + `</select> <button class="small" form="obs-mark-` + id + `">` + save + `</button></span>`)
+			forms.WriteString(`<form method="post" action="/visits/` + esc(url.PathEscape(vv.ID)) + `/observations/` + esc(url.PathEscape(o.ID)) +
+				`/mark" id="obs-mark-` + id + `"><input type="hidden" name="csrf" value="` + esc(csrf) + `"></form>`)
+		}
+		rows.WriteString("</li>\n")
+	}
+	vv.Timeline, vv.MarkForms = template.HTML(rows.String()), template.HTML(forms.String())
+	return nil
 }
 
 type phaseView struct {
@@ -569,6 +636,9 @@ func (a *App) visitPage(name string) func(r *http.Request, t *clientlib.Tablet, 
 	return func(r *http.Request, t *clientlib.Tablet, v *view) (string, error) {
 		vv, err := a.loadVisit(r.Context(), t, r.PathValue("id"))
 		if err != nil {
+			return "", err
+		}
+		if err := vv.prepare(v.L, v.CSRF); err != nil {
 			return "", err
 		}
 		v.Visit = vv
