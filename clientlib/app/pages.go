@@ -741,7 +741,8 @@ func lockedFlash(err error) error {
 }
 
 // pullPost puts the observations she picked, each with its time, at the end of a report
-// section, in the timeline's order.
+// section, in the timeline's order; a picked observation's mark for the parents' copy marks
+// the section.
 func (a *App) pullPost(r *http.Request, t *clientlib.Tablet) (string, error) {
 	ctx, visitID, key := r.Context(), r.PathValue("id"), r.PostFormValue("section")
 	to := visitPath(r, "section-"+key)
@@ -761,7 +762,7 @@ func (a *App) pullPost(r *http.Request, t *clientlib.Tablet) (string, error) {
 		return to, syncer.Errorf(syncer.CodeNotFound, "no such section")
 	}
 	text := strings.TrimRight(vis.Report[j].Text, "\n")
-	found := 0
+	found, mark := 0, ""
 	for _, o := range vis.Observations {
 		if !slices.Contains(picked, o.ID) {
 			continue
@@ -771,11 +772,16 @@ func (a *App) pullPost(r *http.Request, t *clientlib.Tablet) (string, error) {
 			text += "\n\n"
 		}
 		text += a.language().Clock(o.AtMs) + " " + o.Text
+		if mark == "" {
+			mark = o.Mark
+		}
 	}
 	if found != len(picked) {
 		return to, syncer.Errorf(syncer.CodeNotFound, "no such observation")
 	}
-	err = t.SetReportSection(ctx, visitID, key, text)
+	// A marked observation's mark comes with it: the section is marked too (unless it is
+	// already), or the parents' copy would show in the section what it leaves out of the timeline.
+	err = t.SetReportSectionMarked(ctx, visitID, key, text, mark)
 	if syncer.ErrorCode(err) == syncer.CodeFailedPrecondition {
 		err = flashError{key: "err.locked", err: err}
 	}
