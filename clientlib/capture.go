@@ -3,6 +3,7 @@ package clientlib
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,11 +21,21 @@ import (
 // Observe notes an observation for a visit. Its time is the tablet's corrected clock, set by the
 // system, never typed in.
 func (t *Tablet) Observe(ctx context.Context, visitID, text string) (Observation, error) {
+	return t.observe(ctx, visitID, text, false)
+}
+
+// observe is Observe; endDraft also removes the visit's observation draft in its transaction.
+func (t *Tablet) observe(ctx context.Context, visitID, text string, endDraft bool) (Observation, error) {
 	o := Observation{ID: syncer.NewID(), Text: text}
 	err := t.write(ctx, func(tx *sql.Tx, nowMs int64) (*v1.Change, map[string]string, error) {
 		visit, err := t.store.findVisit(ctx, tx, visitID)
 		if err != nil {
 			return nil, nil, err
+		}
+		if endDraft {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM meta WHERE key = ?`, draftMetaPrefix+visitID); err != nil {
+				return nil, nil, fmt.Errorf("end draft: %w", err)
+			}
 		}
 		o.AtMs = nowMs
 		return &v1.Change{

@@ -407,6 +407,7 @@ func (s *store) appendOutbox(ctx context.Context, q querier, c *v1.Change, bases
 // caller checkpoints the WAL afterwards so no copy lingers there either.
 func (s *store) purgeCase(ctx context.Context, tx *sql.Tx, caseID string) error {
 	for _, q := range []string{
+		`DELETE FROM meta WHERE key IN (SELECT '` + draftMetaPrefix + `' || id FROM records WHERE case_id = ? AND type = '` + syncer.TypeVisit + `')`,
 		`DELETE FROM outbox WHERE record_id IN (SELECT id FROM records WHERE case_id = ?)`,
 		`DELETE FROM acknowledged WHERE record_id IN (SELECT id FROM records WHERE case_id = ?)`,
 		`DELETE FROM dead_letters WHERE record_id IN (SELECT id FROM records WHERE case_id = ?)`,

@@ -60,6 +60,7 @@ func (a *App) routes() *http.ServeMux {
 	mux.HandleFunc("POST /visits/{id}/present", a.act(a.presentPost))
 	mux.HandleFunc("POST /visits/{id}/check/{key}", a.act(a.checkPost))
 	mux.HandleFunc("POST /visits/{id}/observations", a.act(a.observePost))
+	mux.HandleFunc("POST /visits/{id}/observations/draft", a.draftPost)
 	mux.HandleFunc("POST /visits/{id}/sections/{key}", a.act(a.sectionPost))
 	mux.HandleFunc("POST /visits/{id}/sections/{key}/mark", a.act(a.sectionMarkPost))
 	mux.HandleFunc("POST /visits/{id}/observations/{obs}/mark", a.act(a.observationMarkPost))
@@ -470,6 +471,7 @@ type visitView struct {
 	DeviceID        string // this tablet: a conflict's other side may have been written here
 	// Timeline is Observations as the page shows them, and Marks the mark choices, both made
 	// once per page by prepare (the page's template does per row only what differs by row).
+	Draft     string        // the observation she was typing and has not saved yet
 	Timeline  template.HTML // the observations' rows
 	MarkForms template.HTML // the observations' mark forms (outside the pull form)
 	Marks     markChoices
@@ -623,6 +625,9 @@ func (a *App) loadVisit(ctx context.Context, t *clientlib.Tablet, visitID string
 			Separate: s.Key == "child_perspective" || s.Key == "assessment", Mark: s.Mark, Conflict: conflictOf(vis.ReportID, s.Key)})
 	}
 	vv.PresentConflict = conflictOf(vis.ID, "present")
+	if vv.Draft, err = t.ObservationDraft(ctx, visitID); err != nil {
+		return nil, err
+	}
 	for _, ad := range vis.Addenda {
 		if ad.State == syncer.StateDraft {
 			vv.Drafts = append(vv.Drafts, ad)
@@ -703,13 +708,47 @@ func (a *App) observePost(r *http.Request, t *clientlib.Tablet) (string, error) 
 	if text == "" {
 		return to, nil // an empty tap writes nothing
 	}
-	if _, err := t.Observe(ctx, visitID, text); err != nil {
+	// Saved, what she typed is no longer her draft (in the same transaction).
+	if _, err := t.ObserveDraft(ctx, visitID, text); err != nil {
 		return to, err
 	}
 	if marked && mark.item != "" {
 		return to, t.Check(ctx, visitID, mark.item, true)
 	}
 	return to, nil
+}
+
+// draftPost keeps the observation she is typing, sent by the page's script as she types (at
+// most a second or two after she stops), so the idle lock or a dying battery loses none of it.
+// Typing counts as use. When the lock came first (she started typing just as it fell due), the
+// draft is still kept, sealed so that only the unlocked tablet reads it, and the answer says
+// the app is locked: the page then asks for the PIN and shows the draft after it.
+func (a *App) draftPost(w http.ResponseWriter, r *http.Request) {
+	ctx, visitID, text := r.Context(), r.PathValue("id"), formText(r, "text")
+	err := a.withTablet(func(t *clientlib.Tablet) error {
+		a.touch()
+		return t.SetObservationDraft(ctx, visitID, text)
+	})
+	locked := errors.Is(err, errLocked)
+	if locked {
+		err = clientlib.KeepObservationDraft(ctx, a.cfg.Home, visitID, text)
+	}
+	lang := a.language()
+	if err != nil {
+		a.cfg.Logger.Info().Str("path", r.URL.Path).Str("code", string(syncer.ErrorCode(err))).Msg("draft refused")
+		http.Error(w, lang.T(errorKey(err)), syncer.ErrorCode(err).HTTPStatus())
+		return
+	}
+	if r.Header.Get("X-Requested-With") != "samvaer" {
+		seeOther(w, r, visitPath(r, "observe"))
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if locked {
+		w.Header().Set("X-Locked", "1")
+		w.WriteHeader(http.StatusAccepted)
+	}
+	w.Write([]byte(lang.T("draft.saved") + " " + lang.Clock(a.cfg.Now().UnixMilli())))
 }
 
 func (a *App) sectionPost(r *http.Request, t *clientlib.Tablet) (string, error) {
