@@ -527,10 +527,16 @@ func (vv *visitView) prepare(l Lang, csrf string) error {
 		vv.Marks.Options[mark] = template.HTML(b.String()) // html/template's own output
 	}
 	esc := template.HTMLEscapeString
-	label, save := esc(vv.Marks.Label), esc(vv.Marks.Save)
+	label, save, csrfAttr := esc(vv.Marks.Label), esc(vv.Marks.Save), esc(csrf)
+	markURL := "/visits/" + esc(url.PathEscape(vv.ID)) + "/observations/"
 	var rows, forms strings.Builder
 	rows.Grow(len(vv.Observations) * (700 + len(vv.Marks.Options[""])))
 	forms.Grow(len(vv.Observations) * 250)
+	w := func(b *strings.Builder, parts ...string) {
+		for _, p := range parts {
+			b.WriteString(p)
+		}
+	}
 	// A visit's observations fall in few minutes: each minute's clock time is written once.
 	// (A time zone's offset is a whole number of minutes, so the UTC minute fixes the local one.)
 	clocks := map[int64]string{}
@@ -542,20 +548,20 @@ func (vv *visitView) prepare(l Lang, csrf string) error {
 			clocks[minute] = clock
 		}
 		id, text := esc(o.ID), esc(o.Text)
-		rows.WriteString(`<li><time>` + clock + `</time> `)
+		w(&rows, `<li><time>`, clock, `</time> `)
 		if vv.CanWrite {
-			rows.WriteString(`<label class="pick"><input type="checkbox" name="observation" value="` + id + `"> <span class="obs">` + text + `</span></label>`)
+			w(&rows, `<label class="pick"><input type="checkbox" name="observation" value="`, id, `"> <span class="obs">`, text, `</span></label>`)
 		} else {
-			rows.WriteString(`<span class="obs">` + text + `</span>`)
+			w(&rows, `<span class="obs">`, text, `</span>`)
 		}
 		if o.Mark != "" {
-			rows.WriteString("\n    <span class=\"pmark\">" + esc(l.T("pmark.badge."+o.Mark)) + `</span>`)
+			w(&rows, "\n    <span class=\"pmark\">", esc(l.T("pmark.badge."+o.Mark)), `</span>`)
 		}
 		if vv.CanWrite {
-			rows.WriteString("\n    <span class=\"pmark-set\"><select name=\"mark\" form=\"obs-mark-" + id + `" aria-label="` + label + `">` +
-				string(vv.Marks.Options[o.Mark]) + `</select> <button class="small" form="obs-mark-` + id + `">` + save + `</button></span>`)
-			forms.WriteString(`<form method="post" action="/visits/` + esc(url.PathEscape(vv.ID)) + `/observations/` + esc(url.PathEscape(o.ID)) +
-				`/mark" id="obs-mark-` + id + `"><input type="hidden" name="csrf" value="` + esc(csrf) + `"></form>`)
+			w(&rows, "\n    <span class=\"pmark-set\"><select name=\"mark\" form=\"obs-mark-", id, `" aria-label="`, label, `">`,
+				string(vv.Marks.Options[o.Mark]), `</select> <button class="small" form="obs-mark-`, id, `">`, save, `</button></span>`)
+			w(&forms, `<form method="post" action="`, markURL, esc(url.PathEscape(o.ID)), `/mark" id="obs-mark-`, id,
+				`"><input type="hidden" name="csrf" value="`, csrfAttr, `"></form>`)
 		}
 		rows.WriteString("</li>\n")
 	}

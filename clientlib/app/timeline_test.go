@@ -98,3 +98,19 @@ type recordWriter struct {
 }
 
 func (r *recordWriter) Write(p []byte) (int, error) { return r.b.Write(p) }
+
+func BenchmarkRenderVisitPage0(b *testing.B) {
+	langs, err := languages()
+	if err != nil {
+		b.Fatal(err)
+	}
+	a := &App{cfg: Config{Now: time.Now}, langs: langs, lang: danish}
+	vv := benchVisitView(0)
+	for b.Loop() {
+		if err := vv.prepare(langs[danish], "token"); err != nil {
+			b.Fatal(err)
+		}
+		v := &view{L: langs[danish], CSRF: "token", Path: "/visits/" + vv.ID, Visit: vv}
+		a.render(discardWriter{http.Header{}}, http.StatusOK, "visit", v)
+	}
+}
