@@ -24,7 +24,7 @@ require (
 	github.com/rs/zerolog v1.35.1 // structured JSON logs
 	github.com/sergi/go-diff v1.4.0 // the diffs under the three-way text merge
 	github.com/spf13/cobra v1.10.2 // the samvaer command line: flags in any position, generated help, suggestions; the library kubectl, gh and PocketBase use (pflag, no other dependencies)
-	golang.org/x/crypto v0.58.0 // XChaCha20-Poly1305 sealing at rest, Argon2id for tablet PINs and web passwords (the Go team's, no cgo)
+	golang.org/x/crypto v0.58.0 // XChaCha20-Poly1305 sealing at rest, Argon2id for tablet PINs and web passwords, nacl/box sealed boxes for the tablet's observation drafts (the Go team's, no cgo)
 	golang.org/x/image v0.47.0 // the Go fonts, embedded in exported PDFs so every Latin letter prints
 	golang.org/x/oauth2 v0.38.0 // the authorization code flow with PKCE for OpenID Connect sign-in (the Go team's; go-oidc builds on it)
 	golang.org/x/term v0.47.0 // console logs when a person is at a terminal; reading a PIN without echo
