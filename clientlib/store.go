@@ -252,12 +252,81 @@ func (t *Tablet) applyPageAcked(ctx context.Context, tx *sql.Tx, page *v1.PullRe
 		return fmt.Errorf("prepare record write: %w", err)
 	}
 	defer save.Close()
-	insert, err := tx.PrepareContext(ctx, `INSERT INTO records (id, type, case_id, visit_id, state) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO NOTHING`)
+	// merge applies a change onto the record's stored state (or none).
+	merge := func(ch *v1.CommittedChange) error {
+		var blob []byte
+		var cur *v1.CommittedChange
+		switch err := load.QueryRowContext(ctx, ch.Record.Id).Scan(&blob); {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return fmt.Errorf("read record: %w", err)
+		default:
+			if cur, err = t.store.decodeState(ch.Record.Id, blob); err != nil {
+				return err
+			}
+		}
+		rec := syncer.ApplyCommitted(cur, ch)
+		blob, err := t.store.encodeState(rec)
+		if err != nil {
+			return err
+		}
+		r := rec.Record
+		if _, err := save.ExecContext(ctx, r.Id, r.Type, r.CaseId, records.VisitOf(rec), blob); err != nil {
+			return fmt.Errorf("write record: %w", err)
+		}
+		return nil
+	}
+	// Most pulled changes make records the tablet does not have yet (a new tablet's first sync,
+	// a new visit, its own new observations coming back): their states are inserted first, many
+	// rows to a statement, and only the changes whose record exists are merged one by one. A
+	// record's second change in a page waits for the rows before it.
+	full, err := tx.PrepareContext(ctx, insertRecords(insertChunk))
 	if err != nil {
 		return fmt.Errorf("prepare record insert: %w", err)
 	}
-	defer insert.Close()
+	defer full.Close()
+	chunk := make([]*v1.CommittedChange, 0, insertChunk)
+	args := make([]any, 0, 5*insertChunk)
+	inChunk := make(map[string]bool, insertChunk)
+	flush := func() error {
+		if len(chunk) == 0 {
+			return nil
+		}
+		stmt := full
+		if len(chunk) < insertChunk {
+			if stmt, err = tx.PrepareContext(ctx, insertRecords(len(chunk))); err != nil {
+				return fmt.Errorf("prepare record insert: %w", err)
+			}
+			defer stmt.Close()
+		}
+		rows, err := stmt.QueryContext(ctx, args...)
+		if err != nil {
+			return fmt.Errorf("write records: %w", err)
+		}
+		inserted := make(map[string]bool, len(chunk))
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return fmt.Errorf("write records: %w", err)
+			}
+			inserted[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("write records: %w", err)
+		}
+		for _, ch := range chunk {
+			if !inserted[ch.Record.Id] {
+				if err := merge(ch); err != nil {
+					return err
+				}
+			}
+		}
+		chunk, args = chunk[:0], args[:0]
+		clear(inChunk)
+		return nil
+	}
 	for _, ch := range changes {
 		ref := ch.GetRecord()
 		if ref.GetId() == "" || ref.GetType() == "" || ref.GetCaseId() == "" {
@@ -266,38 +335,27 @@ func (t *Tablet) applyPageAcked(ctx context.Context, tx *sql.Tx, page *v1.PullRe
 		for _, f := range ch.Fields {
 			t.clock.Observe(syncer.HLC(f.Hlc))
 		}
-		// Most pulled changes make records the tablet does not have yet (a new tablet's first
-		// sync, a new visit): try the one-statement insert of the new record's state first.
+		if inChunk[ref.Id] {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
 		fresh := syncer.ApplyCommitted(nil, ch)
 		blob, err := t.store.encodeState(fresh)
 		if err != nil {
 			return err
 		}
-		res, err := insert.ExecContext(ctx, ref.Id, ref.Type, ref.CaseId, records.VisitOf(fresh), blob)
-		if err != nil {
-			return fmt.Errorf("write record: %w", err)
-		}
-		if n, err := res.RowsAffected(); err == nil && n == 1 {
-			continue
-		}
-		var cur *v1.CommittedChange
-		switch err := load.QueryRowContext(ctx, ref.Id).Scan(&blob); {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
-			return fmt.Errorf("read record: %w", err)
-		default:
-			if cur, err = t.store.decodeState(ref.Id, blob); err != nil {
+		chunk = append(chunk, ch)
+		args = append(args, ref.Id, ref.Type, ref.CaseId, records.VisitOf(fresh), blob)
+		inChunk[ref.Id] = true
+		if len(chunk) == insertChunk {
+			if err := flush(); err != nil {
 				return err
 			}
 		}
-		rec := syncer.ApplyCommitted(cur, ch)
-		if blob, err = t.store.encodeState(rec); err != nil {
-			return err
-		}
-		r := rec.Record
-		if _, err := save.ExecContext(ctx, r.Id, r.Type, r.CaseId, records.VisitOf(rec), blob); err != nil {
-			return fmt.Errorf("write record: %w", err)
-		}
+	}
+	if err := flush(); err != nil {
+		return err
 	}
 	if err := keepConfirmed(ctx, tx, t.nowMs(), `server_seq > 0 AND server_seq <= ?`, nextCursor); err != nil {
 		return err
@@ -317,6 +375,15 @@ func (t *Tablet) applyPageAcked(ctx context.Context, tx *sql.Tx, page *v1.PullRe
 	return setMeta(ctx, tx, metaKnownCases, string(knownJSON), metaCursor, itoa(nextCursor), metaCursorMark, itoa(page.NextCursorMark),
 		metaHLC, strconv.FormatUint(uint64(t.clock.Last()), 10),
 		metaClockOffset, itoa(t.clockOffset()))
+}
+
+// insertChunk is the most new records one statement inserts (5 parameters a row).
+const insertChunk = 64
+
+// insertRecords is the statement that inserts n new records and names those it inserted.
+func insertRecords(n int) string {
+	return `INSERT INTO records (id, type, case_id, visit_id, state) VALUES ` +
+		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?), ", n), ", ") + ` ON CONFLICT (id) DO NOTHING RETURNING id`
 }
 
 // outboxEntry is one pending change.

@@ -361,15 +361,16 @@ func (t *Tablet) settle(ctx context.Context, tx *sql.Tx, results []*v1.ChangeRes
 		return r, err
 	}
 	now := t.nowMs()
-	// Prepared once per batch: a push settles hundreds of results.
-	ack, err := tx.PrepareContext(ctx, `UPDATE outbox SET server_seq = ? WHERE seq = ? AND server_seq = 0`)
-	if err != nil {
-		return r, fmt.Errorf("prepare settling: %w", err)
-	}
-	defer ack.Close()
-	var confirmed []int64 // acknowledged entries the cursor already covers
+	// The acknowledgements go in one statement: a push settles hundreds of results. An entry is
+	// acknowledged only while it is pending, so RETURNING names those that count.
+	acks := make([][2]int64, 0, len(results))
+	kind := make(map[int64]v1.Result, len(results))
 	for _, res := range results {
 		acked = max(acked, res.DeviceSeq)
+		if _, seen := kind[res.DeviceSeq]; seen {
+			continue // a duplicate within one response counts once
+		}
+		kind[res.DeviceSeq] = res.Result
 		switch res.Result {
 		case v1.Result_RESULT_REJECTED:
 			if ok, err := t.reject(ctx, tx, res, now); err != nil {
@@ -378,31 +379,45 @@ func (t *Tablet) settle(ctx context.Context, tx *sql.Tx, results []*v1.ChangeRes
 				r.Rejected++
 				r.Pushed++
 			}
-			continue
 		case v1.Result_RESULT_APPLIED, v1.Result_RESULT_MERGED, v1.Result_RESULT_CONFLICT:
+			acks = append(acks, [2]int64{res.DeviceSeq, res.ServerSeq})
 		default:
-			continue // a result this app does not know: keep the change; it is sent again
+			// a result this app does not know: keep the change; it is sent again
 		}
-		n, err := ack.ExecContext(ctx, res.ServerSeq, res.DeviceSeq)
+	}
+	var confirmed []int64 // acknowledged entries the cursor already covers
+	if len(acks) > 0 {
+		list, err := json.Marshal(acks)
 		if err != nil {
-			return r, fmt.Errorf("settle change %d: %w", res.DeviceSeq, err)
+			return r, err
 		}
-		if k, err := n.RowsAffected(); err != nil {
-			return r, fmt.Errorf("settle change %d: %w", res.DeviceSeq, err)
-		} else if k == 0 {
-			continue // settled or acknowledged before
+		rows, err := tx.QueryContext(ctx, `UPDATE outbox SET server_seq = a.value ->> 1 FROM json_each(?) AS a
+			WHERE outbox.seq = a.value ->> 0 AND outbox.server_seq = 0 RETURNING outbox.seq, outbox.server_seq`, string(list))
+		if err != nil {
+			return r, fmt.Errorf("settle pushed changes: %w", err)
 		}
-		switch res.Result {
-		case v1.Result_RESULT_APPLIED:
-			r.Applied++
-		case v1.Result_RESULT_MERGED:
-			r.Merged++
-		case v1.Result_RESULT_CONFLICT:
-			r.Conflicts++
+		for rows.Next() {
+			var seq, serverSeq int64
+			if err := rows.Scan(&seq, &serverSeq); err != nil {
+				rows.Close()
+				return r, fmt.Errorf("settle pushed changes: %w", err)
+			}
+			switch kind[seq] {
+			case v1.Result_RESULT_APPLIED:
+				r.Applied++
+			case v1.Result_RESULT_MERGED:
+				r.Merged++
+			case v1.Result_RESULT_CONFLICT:
+				r.Conflicts++
+			}
+			r.Pushed++
+			if serverSeq <= cursor {
+				confirmed = append(confirmed, seq)
+			}
 		}
-		r.Pushed++
-		if res.ServerSeq <= cursor {
-			confirmed = append(confirmed, res.DeviceSeq)
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return r, fmt.Errorf("settle pushed changes: %w", err)
 		}
 	}
 	if len(confirmed) > 0 {

@@ -165,7 +165,7 @@ func BenchmarkSyncPush(b *testing.B) {
 	c := newRawClient(b, w, "Kim")
 	c.push(b, w, batch) // warm up connections and caches
 	tb := enrollTablet(b, w.srv, "Kim")
-	var syncRate, wireRate float64
+	var syncRate, wireRate, bestSync, bestWire float64
 	var syncCPU, wireCPU time.Duration
 	for i := 0; i < b.N; i++ {
 		pushes := make([][]*v1.Change, n/batch)
@@ -183,7 +183,8 @@ func BenchmarkSyncPush(b *testing.B) {
 			}
 			checkApplied(b, res.Msg.Results)
 		}
-		wireRate += n / time.Since(start).Seconds()
+		rate := n / time.Since(start).Seconds()
+		wireRate, bestWire = wireRate+rate, max(bestWire, rate)
 		wireCPU += cpuTime() - c0
 		// The tablet takes the raw client's changes first, so its timed sync has only its own.
 		if _, err := tb.Sync(ctx); err != nil {
@@ -210,12 +211,17 @@ func BenchmarkSyncPush(b *testing.B) {
 		} else if st.Pending != 0 || st.Awaiting != 0 {
 			b.Fatalf("%d changes still pending and %d unconfirmed after the sync", st.Pending, st.Awaiting)
 		}
-		syncRate += n / elapsed.Seconds()
+		rate = n / elapsed.Seconds()
+		syncRate, bestSync = syncRate+rate, max(bestSync, rate)
 	}
 	k := float64(b.N)
 	b.ReportMetric(syncRate/k, "sync-changes/s")
 	b.ReportMetric(wireRate/k, "wire-changes/s")
 	b.ReportMetric(syncRate/wireRate, "ratio-sync-vs-wire")
+	// Other work on a shared machine only ever slows a round down, so the best rounds of each
+	// are the steadier comparison; CPU time (server and tablet share the process) says what
+	// the tablet's side adds whatever the load.
+	b.ReportMetric(bestSync/bestWire, "ratio-best-sync-vs-wire")
 	b.ReportMetric(float64(wireCPU)/float64(syncCPU), "ratio-cpu-wire-vs-sync")
 }
 
