@@ -203,16 +203,6 @@ func (s *store) decodeBases(seq int64, blob []byte) (map[string]string, error) {
 // onto the confirmed record state, the clock past every field's HLC, the new cursor, and the
 // removal of acknowledged outbox entries the cursor has now reached (their effect is confirmed).
 func (t *Tablet) applyPage(ctx context.Context, tx *sql.Tx, page *v1.PullResponse, known []string) error {
-	acked, err := metaInt(ctx, tx, metaAckedSeq)
-	if err != nil {
-		return err
-	}
-	return t.applyPageAcked(ctx, tx, page, known, acked)
-}
-
-// applyPageAcked is applyPage for a page asked for when the server had answered the tablet's
-// changes up to acked (a push running beside the pull may have heard more answers since).
-func (t *Tablet) applyPageAcked(ctx context.Context, tx *sql.Tx, page *v1.PullResponse, known []string, acked int64) error {
 	changes := append(page.Snapshot, page.Changes...)
 	nextCursor := page.NextCursor
 	cursor, err := metaInt(ctx, tx, metaCursor)
@@ -221,6 +211,10 @@ func (t *Tablet) applyPageAcked(ctx context.Context, tx *sql.Tx, page *v1.PullRe
 	}
 	if nextCursor < cursor {
 		return syncer.Errorf(syncer.CodeFailedPrecondition, "The server's change log is behind this tablet (%d < %d); was the server restored from an older backup? Ask an admin.", nextCursor, cursor)
+	}
+	acked, err := metaInt(ctx, tx, metaAckedSeq)
+	if err != nil {
+		return err
 	}
 	if page.NextCursorMark != 0 && page.DeviceLastSeq < acked {
 		// The server acknowledged more of this tablet's changes than it holds now.

@@ -7,10 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"slices"
-	"sync"
 
 	"connectrpc.com/connect"
 
@@ -112,10 +110,30 @@ func (t *Tablet) sync(ctx context.Context) (SyncResult, error) {
 	return r, err
 }
 
-// transfer pushes the outbox and pulls. The two run side by side, so the tablet applies pulled
-// pages (its own changes coming back among them) while the server applies the next push: see
-// pull for how a page waits for the settling of the changes it confirms.
+// transfer pushes the outbox, then pulls.
+//
+// The pull could run beside the push, applying the tablet's own changes as they come back while
+// the server applies the next batch (each page waiting for the answers it confirms). It was
+// built and measured (docs/benchmarks.md): on this project's shared two-core machines, under
+// their usual load, it was slower than pushing first, as the server's push and the tablet's
+// writes then compete for the same cores. Push first, then pull, keeps the order by construction.
 func (t *Tablet) transfer(ctx context.Context, r *SyncResult) error {
+	if err := t.push(ctx, r); err != nil {
+		return err
+	}
+	return t.pull(ctx, r)
+}
+
+// push sends unacknowledged outbox entries in device_seq order, in batches, and settles each
+// batch's results. Each push names the tablet's pull position, which the changes' base
+// revisions refer to.
+//
+// Pushes go one at a time, in order (the server applies a device's changes in seq order), but
+// the tablet's own work overlaps the server's: the next batch is read and unsealed while the
+// server applies the current one, and is sent before the current one's answers are settled. A
+// sync cut off anywhere leaves the unsettled batches pending; they are sent again and the server
+// answers them with their first results.
+func (t *Tablet) push(ctx context.Context, r *SyncResult) error {
 	cursor, err := metaInt(ctx, t.store.db.Read, metaCursor)
 	if err != nil {
 		return err
@@ -124,110 +142,10 @@ func (t *Tablet) transfer(ctx context.Context, r *SyncResult) error {
 	if err != nil {
 		return err
 	}
-	first, err := t.nextBatch(ctx, 0)
-	if err != nil {
+	batch, err := t.nextBatch(ctx, 0)
+	if err != nil || len(batch) == 0 {
 		return err
 	}
-	prog := newPushProgress()
-	if len(first) == 0 {
-		prog.finish(nil) // nothing to push: the pull runs alone
-		return t.pull(ctx, r, prog)
-	}
-	// One token for both, so they do not each ask for one.
-	if _, err := t.AccessToken(ctx); err != nil {
-		return err
-	}
-	var pushed, pulled SyncResult
-	pushDone := make(chan error, 1)
-	go func() {
-		err := t.push(ctx, &pushed, prog, cursor, mark, first)
-		prog.finish(err)
-		pushDone <- err
-	}()
-	pullErr := t.pull(ctx, &pulled, prog)
-	// The push always runs to its end, as when it went first: a pull refused (a retired tablet is
-	// told to wipe at its pull) must not cut off the tablet's last changes.
-	pushErr := <-pushDone
-	r.Pushed += pushed.Pushed
-	r.Applied += pushed.Applied
-	r.Merged += pushed.Merged
-	r.Conflicts += pushed.Conflicts
-	r.Rejected += pushed.Rejected
-	r.Pulled += pulled.Pulled
-	if pushErr != nil {
-		return pushErr
-	}
-	return pullErr
-}
-
-// pushProgress tells a pull how far the push beside it has come.
-type pushProgress struct {
-	mu      sync.Mutex
-	settled int64 // every change this push sent up to this seq is settled
-	done    bool
-	err     error
-	changed chan struct{} // closed and replaced at every step
-}
-
-// errPushFailed ends a pull whose push failed; transfer returns the push's error instead.
-var errPushFailed = errors.New("the push failed")
-
-func newPushProgress() *pushProgress { return &pushProgress{changed: make(chan struct{})} }
-
-func (p *pushProgress) step(settled int64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.settled = max(p.settled, settled)
-	close(p.changed)
-	p.changed = make(chan struct{})
-}
-
-func (p *pushProgress) finish(err error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.done, p.err = true, err
-	close(p.changed)
-	p.changed = make(chan struct{})
-}
-
-// state returns the progress, and a channel closed at the next step.
-func (p *pushProgress) state() (settled int64, done bool, err error, next <-chan struct{}) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.settled, p.done, p.err, p.changed
-}
-
-// waitSettled waits until the push has settled every change it sent up to seq, or has ended
-// well; it fails with errPushFailed when the push failed.
-func (p *pushProgress) waitSettled(ctx context.Context, seq int64) error {
-	for {
-		settled, done, err, next := p.state()
-		if done && err != nil {
-			return errPushFailed
-		}
-		if done || settled >= seq {
-			return nil
-		}
-		select {
-		case <-next:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
-// push sends unacknowledged outbox entries in device_seq order, in batches starting with first,
-// and settles each batch's results. Each push names the tablet's pull position when the sync
-// began, which the changes' base revisions refer to.
-//
-// Pushes go one at a time, in order (the server applies a device's changes in seq order), but
-// the tablet's own work overlaps the server's: the next batch is read and unsealed while the
-// server applies the current one, and answers are settled, in order, by a goroutine of their
-// own while the next batch is on its way. A sync cut off anywhere leaves the unsettled batches
-// pending; they are sent again and the server answers them with their first results.
-func (t *Tablet) push(ctx context.Context, r *SyncResult, prog *pushProgress, cursor, mark int64, first []*v1.Change) error {
-	// Nothing before the first pending change waits for an answer.
-	prog.step(first[0].DeviceSeq - 1)
 	sendCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type answer struct {
@@ -242,73 +160,41 @@ func (t *Tablet) push(ctx context.Context, r *SyncResult, prog *pushProgress, cu
 		}()
 		return ch
 	}
-	type heard struct {
-		results []*v1.ChangeResult
-		last    int64 // the batch's last seq
-	}
-	answers := make(chan heard, 4)
-	settled := make(chan error, 1)
-	failed := make(chan struct{}) // closed when settling failed
-	go func() {
-		for h := range answers {
-			var got SyncResult
-			err := t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
-				var err error
-				got, err = t.settle(ctx, tx, h.results)
-				return err
-			})
-			if err != nil {
-				close(failed)
-				for range answers {
-				}
-				settled <- err
-				return
-			}
-			prog.step(h.last)
-			r.Pushed += got.Pushed
-			r.Applied += got.Applied
-			r.Merged += got.Merged
-			r.Conflicts += got.Conflicts
-			r.Rejected += got.Rejected
-		}
-		settled <- nil
-	}()
-	// stop waits for what was heard to be settled and returns the first error.
-	stop := func(err error) error {
-		close(answers)
-		if serr := <-settled; serr != nil {
-			return serr
-		}
-		return err
-	}
-	batch, inflight := first, send(first)
+	inflight := send(batch)
 	for {
 		next, nextErr := t.nextBatch(ctx, batch[len(batch)-1].DeviceSeq)
-		var a answer
-		select {
-		case a = <-inflight:
-		case <-failed:
-			cancel()
-			<-inflight // no call outlives the sync; its answer is heard at the next one
-			return stop(nil)
-		}
+		a := <-inflight
 		if a.err != nil {
-			return stop(a.err)
+			return a.err
 		}
 		if nextErr != nil {
-			return stop(nextErr)
+			return nextErr
 		}
 		t.observeServerTime(a.res.ServerTimeMs)
 		var pending <-chan answer
 		if len(next) > 0 {
 			pending = send(next)
 		}
-		select {
-		case answers <- heard{a.res.Results, batch[len(batch)-1].DeviceSeq}:
-		case <-failed:
+		var got SyncResult
+		err := t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
+			var err error
+			got, err = t.settle(ctx, tx, a.res.Results)
+			return err
+		})
+		if err != nil {
+			if pending != nil {
+				cancel()
+				<-pending // no call outlives the sync; its answer is heard at the next one
+			}
+			return err
 		}
+		r.Pushed += got.Pushed
+		r.Applied += got.Applied
+		r.Merged += got.Merged
+		r.Conflicts += got.Conflicts
+		r.Rejected += got.Rejected
 		if pending == nil {
-			return stop(nil)
+			return nil
 		}
 		batch, inflight = next, pending
 	}
@@ -461,17 +347,10 @@ func (t *Tablet) reject(ctx context.Context, tx *sql.Tx, res *v1.ChangeResult, n
 	return true, nil
 }
 
-// pull applies pages of committed changes after the stored cursor until the server has no more
-// and the push beside it (prog) has ended. Each page is applied in one write transaction, so
-// memory holds two pages at most and an interrupted pull resumes from the last applied page.
-//
-// A page may hold commits of this tablet's changes whose push answer the tablet has not settled
-// yet (the server commits a push before the tablet hears the answer). Such a page waits until
-// the push has settled every change up to the page's device_last_seq, so an outbox entry is
-// always acknowledged before a pull confirms it, as when the pull followed the push; a page that
-// purges cases waits for the push's end. When the push fails, the page is not applied and the
-// pull ends.
-func (t *Tablet) pull(ctx context.Context, r *SyncResult, prog *pushProgress) error {
+// pull applies pages of committed changes after the stored cursor until the server has no more.
+// Each page is applied in one write transaction, so memory holds one page at most and an
+// interrupted pull resumes from the last applied page.
+func (t *Tablet) pull(ctx context.Context, r *SyncResult) error {
 	cursor, err := metaInt(ctx, t.store.db.Read, metaCursor)
 	if err != nil {
 		return err
@@ -494,32 +373,15 @@ func (t *Tablet) pull(ctx context.Context, r *SyncResult, prog *pushProgress) er
 	type fetched struct {
 		res *v1.PullResponse
 		err error
-		// acked is the highest device seq the server had answered when the request left: the
-		// server holds at least that many of the tablet's changes unless it was restored.
-		acked int64
-		// afterPush: the push had ended well when the request left, so the page sees all of it.
-		afterPush bool
-		// step is closed when the push moves on after the request left.
-		step <-chan struct{}
 	}
 	fetch := func(req *v1.PullRequest) <-chan fetched {
 		req.MaxChanges, req.MaxBytes = int32(t.opts.PageChanges), t.opts.PageBytes
 		ch := make(chan fetched, 1)
-		_, done, pushErr, step := prog.state()
-		acked, err := metaInt(ctx, t.store.db.Read, metaAckedSeq)
-		if err != nil {
-			ch <- fetched{err: err}
-			return ch
-		}
 		go func() {
 			res, err := call(ctx, t, "pull", req, t.syncRPC.Pull)
-			ch <- fetched{res: res, err: err, acked: acked, afterPush: done && pushErr == nil, step: step}
+			ch <- fetched{res, err}
 		}()
 		return ch
-	}
-	nextRequest := func(res *v1.PullResponse) *v1.PullRequest {
-		return &v1.PullRequest{Cursor: res.NextCursor, CursorMark: res.NextCursorMark, KnownCases: slices.Clone(known),
-			SnapshotCase: res.SnapshotCase, SnapshotAfter: res.SnapshotAfter}
 	}
 	next := fetch(&v1.PullRequest{Cursor: cursor, CursorMark: mark, KnownCases: slices.Clone(known)})
 	purged := false
@@ -537,19 +399,11 @@ func (t *Tablet) pull(ctx context.Context, r *SyncResult, prog *pushProgress) er
 		slices.Sort(known)
 		known = slices.Compact(known)
 		if res.More {
-			next = fetch(nextRequest(res))
-		}
-		upTo := res.DeviceLastSeq
-		if len(res.PurgeCases) > 0 {
-			// A purge takes the case's pending changes with it: it waits for the push's end,
-			// so the answers to them (refusals, mostly) are heard and counted first.
-			upTo = math.MaxInt64
-		}
-		if err := prog.waitSettled(ctx, upTo); err != nil {
-			return err
+			next = fetch(&v1.PullRequest{Cursor: res.NextCursor, CursorMark: res.NextCursorMark, KnownCases: slices.Clone(known),
+				SnapshotCase: res.SnapshotCase, SnapshotAfter: res.SnapshotAfter})
 		}
 		err = t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
-			return t.applyPageAcked(ctx, tx, res, known, f.acked)
+			return t.applyPage(ctx, tx, res, known)
 		})
 		if err != nil {
 			return err
@@ -557,22 +411,9 @@ func (t *Tablet) pull(ctx context.Context, r *SyncResult, prog *pushProgress) er
 		purged = purged || len(res.PurgeCases) > 0
 		r.Pulled += len(res.Changes) + len(res.Snapshot)
 		cursor = res.NextCursor
-		if res.More {
-			continue
-		}
-		if f.afterPush {
+		if !res.More {
 			break
 		}
-		// The push was still going when this page was asked for: ask again when it has moved on.
-		select {
-		case <-f.step:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		if _, done, pushErr, _ := prog.state(); done && pushErr != nil {
-			return errPushFailed
-		}
-		next = fetch(nextRequest(res))
 	}
 	if purged {
 		// Deleted pages may still sit in the WAL until it is checkpointed.
