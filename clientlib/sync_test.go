@@ -593,3 +593,35 @@ func TestApplyPageMergesRepeatedRecordsInOrder(t *testing.T) {
 		t.Fatalf("%d observations shown, want %d", n, len(ids)+1)
 	}
 }
+
+// The push is pipelined (the next batch leaves before the current one's answers are settled), and
+// still in order: when a later batch's answer is lost, the batches answered before it are settled,
+// and the next sync sends the rest again from the first unanswered one, each settled once.
+func TestPipelinedPushLosesNothingWhenALaterAnswerIsLost(t *testing.T) {
+	ctx := context.Background()
+	f, fs, net := syncFixture(t)
+	for i := range 7 {
+		_, err := f.tab.Observe(ctx, f.visitID, marker+strconv.Itoa(i))
+		must(t, err)
+	}
+	net.loseNext("/Push", 1) // the second batch's answer, and its retry's
+	_, err := f.tab.Sync(ctx)
+	wantCode(t, err, syncer.CodeUnavailable)
+	if s := f.status(); s.Pending != 5 || s.Awaiting != 2 || fs.lastSeq != 4 {
+		t.Fatalf("status %+v after the second batch's answer was lost; server saw up to %d", s, fs.lastSeq)
+	}
+	r, err := f.tab.Sync(ctx)
+	must(t, err)
+	if r.Pushed != 5 || r.Applied != 5 {
+		t.Fatalf("second sync %+v, want the 5 unanswered changes settled once", r)
+	}
+	if fmt.Sprint(fs.pushed) != "[[1 2] [3 4] [3 4] [3 4] [5 6] [7]]" {
+		t.Fatalf("pushes %v", fs.pushed)
+	}
+	if s := f.status(); s.Pending != 0 || s.Awaiting != 0 || s.DeadLetters != 0 {
+		t.Fatalf("status %+v", s)
+	}
+	if v := f.visit(); len(v.Observations) != 7 {
+		t.Fatalf("%d observations, want 7", len(v.Observations))
+	}
+}
