@@ -233,21 +233,37 @@ func (t *Tablet) applyPage(ctx context.Context, tx *sql.Tx, page *v1.PullRespons
 			return err
 		}
 	}
-	// Prepared once per page: an initial sync applies many thousands.
-	load, err := tx.PrepareContext(ctx, `SELECT state FROM records WHERE id = ?`)
-	if err != nil {
-		return fmt.Errorf("prepare record read: %w", err)
+	// Statements are prepared once per page when first needed: an initial sync applies many
+	// thousands of changes, a sync with nothing new none.
+	var loadStmt, saveStmt, fullStmt *sql.Stmt
+	var prepared []*sql.Stmt
+	defer func() {
+		for _, st := range prepared {
+			st.Close()
+		}
+	}()
+	prepare := func(st **sql.Stmt, query string) (*sql.Stmt, error) {
+		if *st == nil {
+			p, err := tx.PrepareContext(ctx, query)
+			if err != nil {
+				return nil, fmt.Errorf("prepare record statement: %w", err)
+			}
+			*st, prepared = p, append(prepared, p)
+		}
+		return *st, nil
 	}
-	defer load.Close()
-	save, err := tx.PrepareContext(ctx, `INSERT INTO records (id, type, case_id, visit_id, state) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET type = excluded.type, case_id = excluded.case_id,
-			visit_id = excluded.visit_id, state = excluded.state`)
-	if err != nil {
-		return fmt.Errorf("prepare record write: %w", err)
-	}
-	defer save.Close()
 	// merge applies a change onto the record's stored state (or none).
 	merge := func(ch *v1.CommittedChange) error {
+		load, err := prepare(&loadStmt, `SELECT state FROM records WHERE id = ?`)
+		if err != nil {
+			return err
+		}
+		save, err := prepare(&saveStmt, `INSERT INTO records (id, type, case_id, visit_id, state) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET type = excluded.type, case_id = excluded.case_id,
+				visit_id = excluded.visit_id, state = excluded.state`)
+		if err != nil {
+			return err
+		}
 		var blob []byte
 		var cur *v1.CommittedChange
 		switch err := load.QueryRowContext(ctx, ch.Record.Id).Scan(&blob); {
@@ -260,8 +276,7 @@ func (t *Tablet) applyPage(ctx context.Context, tx *sql.Tx, page *v1.PullRespons
 			}
 		}
 		rec := syncer.ApplyCommitted(cur, ch)
-		blob, err := t.store.encodeState(rec)
-		if err != nil {
+		if blob, err = t.store.encodeState(rec); err != nil {
 			return err
 		}
 		r := rec.Record
@@ -274,11 +289,6 @@ func (t *Tablet) applyPage(ctx context.Context, tx *sql.Tx, page *v1.PullRespons
 	// a new visit, its own new observations coming back): their states are inserted first, many
 	// rows to a statement, and only the changes whose record exists are merged one by one. A
 	// record's second change in a page waits for the rows before it.
-	full, err := tx.PrepareContext(ctx, insertRecords(insertChunk))
-	if err != nil {
-		return fmt.Errorf("prepare record insert: %w", err)
-	}
-	defer full.Close()
 	chunk := make([]*v1.CommittedChange, 0, insertChunk)
 	args := make([]any, 0, 5*insertChunk)
 	inChunk := make(map[string]bool, insertChunk)
@@ -286,14 +296,17 @@ func (t *Tablet) applyPage(ctx context.Context, tx *sql.Tx, page *v1.PullRespons
 		if len(chunk) == 0 {
 			return nil
 		}
-		stmt := full
-		if len(chunk) < insertChunk {
-			if stmt, err = tx.PrepareContext(ctx, insertRecords(len(chunk))); err != nil {
-				return fmt.Errorf("prepare record insert: %w", err)
+		var rows *sql.Rows
+		var err error
+		if len(chunk) == insertChunk {
+			full, perr := prepare(&fullStmt, insertRecords(insertChunk))
+			if perr != nil {
+				return perr
 			}
-			defer stmt.Close()
+			rows, err = full.QueryContext(ctx, args...)
+		} else {
+			rows, err = tx.QueryContext(ctx, insertRecords(len(chunk)), args...)
 		}
-		rows, err := stmt.QueryContext(ctx, args...)
 		if err != nil {
 			return fmt.Errorf("write records: %w", err)
 		}
