@@ -853,9 +853,11 @@ func (w *convWorld) matchPushes(rt *rapid.T, log *serverLog) {
 
 // matchTabletPushes finds, for each of one tablet's writes (edits, in the order it made them),
 // the device sequence number it was last pushed under and the answer of the server that holds
-// it now, from every push the tablet received an answer to (exchanges, in the order received).
-// held is how many of the tablet's changes the server held when it was restored from an older
-// backup (the device's last sequence number in the backup), -1 when it was not.
+// it now, from every push of the tablet the server answered (exchanges, in order): those the
+// tablet received, and stale ones the network delivered again late (Replay), whose answers the
+// tablet never heard but which the server gave all the same. held is how many of the tablet's
+// changes the server held when it was restored from an older backup (the device's last sequence
+// number in the backup), -1 when it was not.
 //
 // Within one incarnation of the server (an epoch), a sequence number names one change, and a
 // retry gets the first answer. In epoch 0 the tablet numbers its writes in order, so the sorted
@@ -869,7 +871,9 @@ func (w *convWorld) matchPushes(rt *rapid.T, log *serverLog) {
 // that is not a reuse, since the restored server never held the first. So after held the epoch-1
 // numbers carry, in order, the tablet's writes after held less those refused in epoch 0 (a write
 // refused whose answer the tablet did not settle, killed in between, is sent again), and every
-// write made since.
+// write made since. A stale push from epoch 0 delivered late to the restored server may be what
+// brings some of them back, under their old numbers (when they follow the server's highest): the
+// tablet then sends only what follows.
 func matchTabletPushes(exchanges []epochExchange, edits []*convEdit, held int64, matches func(*convEdit, pushedChange) bool) ([]pushedResult, error) {
 	type sent struct {
 		change pushedChange
@@ -878,7 +882,11 @@ func matchTabletPushes(exchanges []epochExchange, edits []*convEdit, held int64,
 	epochs := []map[int64]*sent{{}, {}}
 	for _, x := range exchanges {
 		if x.epoch >= len(epochs) || (x.epoch > 0 && held < 0) {
-			return nil, fmt.Errorf("a push answered by server incarnation %d, after %d restores", x.epoch, len(epochs)-1)
+			return nil, fmt.Errorf("a push answered by server incarnation %d, whose restore the test did not record", x.epoch)
+		}
+		what := "a push"
+		if x.Replay {
+			what = "a stale push delivered late"
 		}
 		bySeq := epochs[x.epoch]
 		results := map[int64]pushedResult{}
@@ -896,10 +904,10 @@ func matchTabletPushes(exchanges []epochExchange, edits []*convEdit, held int64,
 				bySeq[c.Seq] = &sent{change: c, result: r}
 				continue
 			case !sameChange(s.change, c):
-				return nil, fmt.Errorf("device sequence number %d was accepted with two contents by one incarnation of the server: %+v and %+v", c.Seq, s.change, c)
+				return nil, fmt.Errorf("device sequence number %d was accepted with two contents by one incarnation of the server: %+v and, in %s, %+v", c.Seq, s.change, what, c)
 			case s.result.Result != r.Result || s.result.ServerSeq != r.ServerSeq:
-				return nil, fmt.Errorf("change %d was answered %v (seq %d) once and %v (seq %d) on a retry", c.Seq,
-					s.result.Result, s.result.ServerSeq, r.Result, r.ServerSeq)
+				return nil, fmt.Errorf("change %d was answered %v (seq %d) once and %v (seq %d) on a retry (%s)", c.Seq,
+					s.result.Result, s.result.ServerSeq, r.Result, r.ServerSeq, what)
 			}
 		}
 	}

@@ -20,10 +20,16 @@ func TestPushMatchingFollowsARestoredServer(t *testing.T) {
 	refused := func(seq int64) pushedResult {
 		return pushedResult{Seq: seq, Result: v1.Result_RESULT_REJECTED, Reason: "not assigned"}
 	}
+	var push func(epoch int, pairs ...any) epochExchange
 	change := func(seq int64, value string) pushedChange {
 		return pushedChange{Seq: seq, Op: v1.Op_OP_UPDATE, Type: "report", Record: "r", Case: "c", Fields: map[string]string{"f": value}}
 	}
-	push := func(epoch int, pairs ...any) epochExchange {
+	replay := func(epoch int, pairs ...any) epochExchange {
+		x := push(epoch, pairs...)
+		x.Replay = true
+		return x
+	}
+	push = func(epoch int, pairs ...any) epochExchange {
 		x := &pushExchange{}
 		for i := 0; i < len(pairs); i += 2 {
 			x.Changes = append(x.Changes, pairs[i].(pushedChange))
@@ -84,6 +90,37 @@ func TestPushMatchingFollowsARestoredServer(t *testing.T) {
 		},
 		held: 1,
 		want: []pushedResult{applied(1, 10), refused(2), applied(2, 11)},
+	}, {
+		// Seed 852177655780412910: Kim's tick, pushed after the backup, came back to the restored
+		// server in a stale push delivered late; his tablet rightly sent nothing again.
+		name:  "a stale push delivered late gives the restored server back a change it lost",
+		edits: writes("a", "b", "c"),
+		exchanges: []epochExchange{
+			push(0, change(1, "a"), applied(1, 10), change(2, "b"), applied(2, 11)),
+			replay(1, change(2, "b"), applied(2, 14)),
+			push(1, change(3, "c"), applied(3, 15)),
+		},
+		held: 1,
+		want: []pushedResult{applied(1, 10), applied(2, 14), applied(3, 15)},
+	}, {
+		name:  "a stale push delivered late applies again a change the tablet sent again renumbered",
+		edits: writes("a", "b", "c"),
+		exchanges: []epochExchange{
+			push(0, change(1, "a"), applied(1, 10), change(2, "b"), refused(2), change(3, "c"), applied(3, 11)),
+			push(1, change(2, "c"), applied(2, 14)),
+			replay(1, change(3, "c"), applied(3, 15)),
+		},
+		held:    1,
+		wantErr: "later writes are not its 2 changes answered since",
+	}, {
+		name:  "a stale push delivered late is answered otherwise than the first time",
+		edits: writes("a"),
+		exchanges: []epochExchange{
+			push(0, change(1, "a"), applied(1, 10)),
+			replay(0, change(1, "a"), applied(1, 12)),
+		},
+		held:    -1,
+		wantErr: "on a retry",
 	}, {
 		name:  "one server incarnation accepted one number with two contents",
 		edits: writes("a", "b"),
