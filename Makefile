@@ -12,6 +12,10 @@ RAPID_CHECKS ?= 30
 # reproduced exactly; the checks are the same. make test-long draws new seeds every run: that is
 # where new schedules are explored (a rare failure it found is open in the issue tracker).
 RAPID_SEED ?= 20261201
+# The PostgreSQL server the second pass of make test makes its databases on (one per test's data
+# directory, dropped after): the store tests, the end-to-end tests and the convergence property
+# test run once on SQLite and once on PostgreSQL. scripts/test-postgres.sh starts one if missing.
+SAMVAER_TEST_POSTGRES ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 
 .PHONY: all build test test-long bench generate checkgenerate tools lint run deps bindcheck
 
@@ -22,8 +26,9 @@ build:
 
 # deps installs the Debian packages the tests use when they are missing (as root, as on CI):
 # pdftotext reads exported PDFs back, Chromium runs the browser tests, jq and curl run the
-# README's walk-through as written.
+# README's walk-through as written, PostgreSQL serves the tests' PostgreSQL pass.
 deps:
+	@scripts/test-postgres.sh
 	@missing=""; \
 	command -v pdftotext >/dev/null || missing="$$missing poppler-utils"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
@@ -33,16 +38,21 @@ deps:
 
 test: deps
 	RAPID_CHECKS=$(RAPID_CHECKS) RAPID_SEED=$(RAPID_SEED) go test -race -count=1 -timeout 20m ./...
+	SAMVAER_TEST_POSTGRES='$(SAMVAER_TEST_POSTGRES)' RAPID_CHECKS=$(RAPID_CHECKS) RAPID_SEED=$(RAPID_SEED) go test -race -count=1 -timeout 20m ./server/ ./e2e/
 
 # About ten times the cases of make test: each convergence case starts, kills and restores real
 # processes (seconds a case under -race on two cores), so 1,000 would take hours.
-test-long:
-	RAPID_CHECKS=300 go test -race -count=1 -timeout 150m -run 'Property|Convergence' ./...
+test-long: deps
+	RAPID_CHECKS=300 go test -race -count=1 -timeout 150m -run 'Property|Convergence|CommitOrder' ./...
+	SAMVAER_TEST_POSTGRES='$(SAMVAER_TEST_POSTGRES)' RAPID_CHECKS=300 go test -race -count=1 -timeout 150m -run 'Property|Convergence|CommitOrder' ./e2e/
 
 # Each benchmark reports its figure beside a baseline measured in the same run (ratio-* metrics).
-bench:
+# The push and no-op sync benchmarks run a second time on PostgreSQL, beside COPY into the same
+# database as the raw baseline.
+bench: deps
 	go test -run '^$$' -bench . -benchtime 3x -timeout 60m ./e2e/
 	go test -run '^$$' -bench . ./syncer/ ./clientlib/ ./server/
+	SAMVAER_TEST_POSTGRES='$(SAMVAER_TEST_POSTGRES)' go test -run '^$$' -bench 'BenchmarkPush$$|BenchmarkNoopSync' -benchtime 1x -timeout 60m ./e2e/
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1)

@@ -14,6 +14,7 @@ require (
 	github.com/golang-jwt/jwt/v5 v5.3.1 // access tokens (EdDSA, algorithm pinned)
 	github.com/google/renameio/v2 v2.0.2 // key files written by rename with a fixed mode, on both ends
 	github.com/google/uuid v1.6.0 // UUIDv7 record ids made offline
+	github.com/jackc/pgx/v5 v5.12.0 // the PostgreSQL store: the maintained pure-Go driver, used through database/sql so the domain code is the same as on SQLite; LISTEN/NOTIFY
 	github.com/nicksnyder/go-i18n/v2 v2.7.0 // the words people see, Danish and English: message files per component, CLDR plural rules, fallback to Danish
 	github.com/prometheus/client_golang v1.25.0 // /metrics
 	github.com/rs/zerolog v1.35.1 // structured JSON logs
@@ -51,6 +52,12 @@ require (
 	modernc.org/libc v1.79.0 // indirect
 	modernc.org/mathutil v1.7.1 // indirect
 	modernc.org/memory v1.12.1 // indirect
+)
+
+require (
+	github.com/jackc/pgpassfile v1.0.0 // indirect
+	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
+	github.com/jackc/puddle/v2 v2.2.3 // indirect
 )
 
 // gobind checks in CI that clientlib/mobile binds to Java and Objective-C (make bindcheck).

@@ -293,7 +293,7 @@ func TestNothingWrittenIsReadableAtRest(t *testing.T) {
 		t.FailNow()
 	}
 
-	dirs := []string{s.dir, a.home, b.home}
+	dirs := append(serverFiles(t, s.dir), a.home, b.home)
 	wal := 0
 	for _, dir := range dirs {
 		matches, _ := filepath.Glob(filepath.Join(dir, "*-wal"))
@@ -313,6 +313,7 @@ func TestNothingWrittenIsReadableAtRest(t *testing.T) {
 	mustDo(t, a.Close())
 	mustDo(t, b.Close())
 	s.shutdown()
+	dirs = append(serverFiles(t, s.dir), a.home, b.home)
 	if found := leaks(t, dirs, map[string]string{"server log": s.logs.String()}); len(found) > 0 {
 		t.Fatalf("readable after closing:\n%s", strings.Join(found, "\n"))
 	}
@@ -380,12 +381,13 @@ func TestNothingWrittenInTheAppIsReadableAtRest(t *testing.T) {
 	logs := func() map[string]string {
 		return map[string]string{"app log": a.logs.String(), "server log": w.srv.logs.String()}
 	}
-	dirs := []string{w.srv.dir, tb.home}
+	dirs := append(serverFiles(t, w.srv.dir), tb.home)
 	if found := leaksOf(t, appMarkers, dirs, logs()); len(found) > 0 {
 		t.Fatalf("readable while the app runs:\n%s", strings.Join(found, "\n"))
 	}
 	a.Lock()
 	w.srv.shutdown()
+	dirs = append(serverFiles(t, w.srv.dir), tb.home)
 	if found := leaksOf(t, appMarkers, dirs, logs()); len(found) > 0 {
 		t.Fatalf("readable after locking:\n%s", strings.Join(found, "\n"))
 	}

@@ -2,14 +2,11 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
 	"maps"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -23,6 +20,7 @@ import (
 	"github.com/samvaer/sync/clientlib"
 	v1 "github.com/samvaer/sync/gen/samvaer/v1"
 	"github.com/samvaer/sync/gen/samvaer/v1/samvaerv1connect"
+	"github.com/samvaer/sync/internal/pgtest"
 	"github.com/samvaer/sync/server"
 	"github.com/samvaer/sync/syncer"
 )
@@ -131,8 +129,11 @@ func (s *convStats) String() string {
 // convWorld is one run: the server process, the tablets, the cases and the ledger of everything
 // the tablets' users wrote.
 type convWorld struct {
-	t       testing.TB
-	srv     *serverProc
+	t   testing.TB
+	srv *serverProc
+	// srvs are the server processes on the one store, srv first: on PostgreSQL a second instance
+	// serves half the tablets, and a kill takes one of them down while the other serves on.
+	srvs    []*serverProc
 	cases   []*convCase
 	tablets []*convTablet
 
@@ -217,6 +218,10 @@ func newConvWorld(ct *caseScope, rt *rapid.T) *convWorld {
 	w := &convWorld{t: ct, members: map[string]map[string]bool{}, everUnassigned: map[[2]string]bool{},
 		cancelled: map[string]bool{}, lostVisits: map[string]bool{}, pushes: map[string][]epochExchange{}}
 	w.srv = startServerProc(ct)
+	w.srvs = []*serverProc{w.srv}
+	if pgtest.Enabled() {
+		w.srvs = append(w.srvs, startServerProcOn(ct, w.srv.dir))
+	}
 	w.admin(rt, func(ctx context.Context, st *server.Store) error {
 		if _, err := st.AddUser(ctx, "Sara", []string{"caseworker"}); err != nil {
 			return err
@@ -282,7 +287,7 @@ func (w *convWorld) enroll(rt *rapid.T, user string) *convTablet {
 		return err
 	})
 	home := w.t.TempDir()
-	tb, err := clientlib.Enroll(context.Background(), home, w.srv.URL(), code, "test tablet", clientlib.Options{PIN: testPIN, KDF: testKDF})
+	tb, err := clientlib.Enroll(context.Background(), home, w.srvs[len(w.tablets)%len(w.srvs)].URL(), code, "test tablet", clientlib.Options{PIN: testPIN, KDF: testKDF})
 	if err != nil {
 		rt.Fatal(err)
 	}
@@ -306,6 +311,17 @@ func (w *convWorld) fresh() string {
 	return fmt.Sprintf("zq%04dq", w.words)
 }
 
+// crashOne kills a server process (one of the instances, drawn, on PostgreSQL) and starts it
+// again; the other instance serves meanwhile.
+func (w *convWorld) crashOne(rt *rapid.T) {
+	s := w.srv
+	if len(w.srvs) > 1 {
+		s = w.srvs[rapid.IntRange(0, len(w.srvs)-1).Draw(rt, "instance")]
+	}
+	s.crash()
+	w.serverKills++
+}
+
 // step takes one drawn action.
 func (w *convWorld) step(rt *rapid.T) {
 	tb := w.tablets[rapid.IntRange(0, len(w.tablets)-1).Draw(rt, "tablet")]
@@ -324,8 +340,7 @@ func (w *convWorld) step(rt *rapid.T) {
 		tb.proc.reopen()
 		w.tabletKills++
 	case 12: // the server is killed while idle
-		w.srv.crash()
-		w.serverKills++
+		w.crashOne(rt)
 	case 13: // a stale push arrives again, late and out of order
 		if _, err := tb.proc.do(tabletRequest{Op: "replay", N: rapid.IntRange(0, 100).Draw(rt, "replay")}); err != nil {
 			rt.Fatal(err)
@@ -366,9 +381,9 @@ func (w *convWorld) restore(rt *rapid.T, tb *convTablet) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w.syncAllWith(false, 0)
+			w.syncAllWith(false, 0, nil)
 		}()
-		w.admin(rt, func(ctx context.Context, st *server.Store) error { return st.Backup(ctx, b.path) })
+		w.admin(rt, func(ctx context.Context, st *server.Store) error { return backupServer(w.t, st, w.srv.dir, b.path) })
 		wg.Wait()
 		w.serverBackup = b
 	case w.homeBackup == nil && w.serverBackup == nil:
@@ -394,17 +409,10 @@ func (w *convWorld) restore(rt *rapid.T, tb *convTablet) {
 		w.homeRestores++
 	default:
 		b := w.serverBackup
-		w.srv.kill()
-		for _, suffix := range []string{"", "-wal", "-shm"} {
-			if err := os.Remove(filepath.Join(w.srv.dir, server.DBFile+suffix)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				rt.Fatal(err)
-			}
+		for _, s := range w.srvs {
+			s.kill()
 		}
-		data, err := os.ReadFile(b.path)
-		if err != nil {
-			rt.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(w.srv.dir, server.DBFile), data, 0o600); err != nil {
+		if err := restoreServer(w.t, w.srv.dir, b.path); err != nil {
 			rt.Fatal(err)
 		}
 		held := map[string]int64{}
@@ -428,7 +436,9 @@ func (w *convWorld) restore(rt *rapid.T, tb *convTablet) {
 			}
 			c.visits = b.visits[i]
 		}
-		w.srv.start()
+		for _, s := range w.srvs {
+			s.start()
+		}
 		w.restored = true
 		w.serverRestores++
 	}
@@ -551,10 +561,14 @@ func (w *convWorld) syncOne(rt *rapid.T, tb *convTablet) {
 func (w *convWorld) syncAll(rt *rapid.T) {
 	kill := rapid.Bool().Draw(rt, "kill server mid-sync")
 	delay := time.Duration(rapid.IntRange(0, 80).Draw(rt, "server kill after ms")) * time.Millisecond
-	w.syncAllWith(kill, delay)
+	victim := w.srv
+	if kill && len(w.srvs) > 1 {
+		victim = w.srvs[rapid.IntRange(0, len(w.srvs)-1).Draw(rt, "instance")]
+	}
+	w.syncAllWith(kill, delay, victim)
 }
 
-func (w *convWorld) syncAllWith(kill bool, delay time.Duration) {
+func (w *convWorld) syncAllWith(kill bool, delay time.Duration, victim *serverProc) {
 	var wg sync.WaitGroup
 	for _, tb := range w.tablets {
 		wg.Add(1)
@@ -565,7 +579,7 @@ func (w *convWorld) syncAllWith(kill bool, delay time.Duration) {
 	}
 	if kill {
 		time.Sleep(delay)
-		w.srv.crash()
+		victim.crash()
 		w.serverKills++
 	}
 	wg.Wait()
@@ -1271,7 +1285,10 @@ func (w *convWorld) checkCancelledViews(rt *rapid.T) {
 
 // checkLogs (7).
 func (w *convWorld) checkLogs(rt *rapid.T) {
-	logs := w.srv.logs.String()
+	var logs string
+	for _, s := range w.srvs {
+		logs += s.logs.String()
+	}
 	for _, tb := range w.tablets {
 		logs += tb.proc.stderr.String()
 	}

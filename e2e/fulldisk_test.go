@@ -185,6 +185,7 @@ func (d *diskServer) kill() {
 // once, and what was acknowledged — before the disk filled and after — is all still there after
 // the server is killed with SIGKILL and restarted.
 func TestAFullDiskIsReportedAndLosesNothing(t *testing.T) {
+	sqliteOnly(t, "the SQLite file on a file system that fills up")
 	ctx := context.Background()
 	bin := buildSamvaer(t)
 	prepared := t.TempDir()

@@ -25,6 +25,7 @@ type liveServer struct {
 	dir  string
 	addr string
 	logs *syncBuffer
+	poll time.Duration // Subscribe's poll; 0 for the tests' 50 ms
 	srv  *server.Server
 	stop context.CancelFunc
 	done chan error
@@ -43,8 +44,12 @@ func (s *liveServer) start(addr string) {
 	s.t.Helper()
 	cfg := server.DefaultConfig()
 	cfg.DataDir = s.dir
+	cfg.Database = databaseFor(s.t, s.dir)
 	cfg.Listen = addr
 	cfg.SubscribePoll = 50 * time.Millisecond
+	if s.poll > 0 {
+		cfg.SubscribePoll = s.poll
+	}
 	cfg.Logger = zerolog.New(s.logs)
 	srv, err := server.New(context.Background(), cfg)
 	if err != nil {

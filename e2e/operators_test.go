@@ -69,6 +69,7 @@ func TestAnUnknownProcedureIsUnimplemented(t *testing.T) {
 // status 3, not found: "No case matches") instead of printing the hash of nothing, and `serve` refuses a data
 // directory whose database file was emptied beside its keys, leaving the file as it was.
 func TestOperatorCommandsFailClearly(t *testing.T) {
+	sqliteOnly(t, "an emptied SQLite file beside its keys")
 	bin := buildSamvaer(t)
 	dir := t.TempDir()
 	run := func(args ...string) (string, int) {

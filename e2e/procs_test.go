@@ -68,6 +68,7 @@ func serveHelper() error {
 	defer stop()
 	cfg := server.DefaultConfig()
 	cfg.DataDir = os.Getenv("SAMVAER_E2E_DATA")
+	cfg.Database = os.Getenv("SAMVAER_E2E_DATABASE")
 	cfg.Listen = os.Getenv("SAMVAER_E2E_LISTEN")
 	cfg.SubscribePoll = 50 * time.Millisecond
 	cfg.Logger = zerolog.New(zerolog.SyncWriter(os.Stderr)).With().Timestamp().Logger()
@@ -108,7 +109,15 @@ type serverProc struct {
 // startServerProc starts a server child process with a new data directory.
 func startServerProc(t testing.TB) *serverProc {
 	t.Helper()
-	s := &serverProc{t: t, dir: t.TempDir(), addr: "127.0.0.1:0", logs: &syncBuffer{}}
+	return startServerProcOn(t, t.TempDir())
+}
+
+// startServerProcOn starts a server child process on data directory dir: with the directory's
+// PostgreSQL database, another instance of the server already running there (its keys are the
+// directory's too).
+func startServerProcOn(t testing.TB, dir string) *serverProc {
+	t.Helper()
+	s := &serverProc{t: t, dir: dir, addr: "127.0.0.1:0", logs: &syncBuffer{}}
 	s.start()
 	t.Cleanup(s.kill)
 	return s
@@ -120,7 +129,8 @@ func (s *serverProc) URL() string { return "http://" + s.addr }
 func (s *serverProc) start() {
 	s.t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"=server", "SAMVAER_E2E_DATA="+s.dir, "SAMVAER_E2E_LISTEN="+s.addr)
+	cmd.Env = append(os.Environ(), helperEnv+"=server", "SAMVAER_E2E_DATA="+s.dir, "SAMVAER_E2E_LISTEN="+s.addr,
+		"SAMVAER_E2E_DATABASE="+databaseFor(s.t, s.dir))
 	cmd.Stderr = s.logs
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -171,7 +181,7 @@ func (s *serverProc) crash() {
 // admin runs fn on the server's data directory in this process, as samvaer admin does while the
 // server runs.
 func (s *serverProc) admin(fn func(ctx context.Context, st *server.Store) error) error {
-	st, err := server.OpenStore(s.dir, nil)
+	st, err := openStore(s.t, s.dir)
 	if err != nil {
 		return err
 	}

@@ -75,24 +75,33 @@ func (tb *tablet) restoreHome(saved string) {
 	mustDo(tb.t, err)
 }
 
-// backupStopped copies the server's database files aside with the server stopped.
+// backupStopped copies the server's database aside with the server stopped (its files, or a
+// pg_dump).
 func (s *liveServer) backupStopped() string {
 	s.t.Helper()
 	s.shutdown()
 	saved := s.t.TempDir()
-	copyFiles(s.t, s.dir, saved)
-	removeFiles(s.t, saved, server.KEKFile) // the keys are kept apart from database backups
+	if databaseFor(s.t, s.dir) != "" {
+		mustDo(s.t, backupServer(s.t, nil, s.dir, filepath.Join(saved, "backup")))
+	} else {
+		copyFiles(s.t, s.dir, saved)
+		removeFiles(s.t, saved, server.KEKFile) // the keys are kept apart from database backups
+	}
 	s.start(s.addr)
 	return saved
 }
 
-// restoreFrom stops the server, puts the database files of saved back (the key file stays) and
-// starts it again.
+// restoreFrom stops the server, puts the database of saved back (the key file stays) and starts
+// it again.
 func (s *liveServer) restoreFrom(saved string) {
 	s.t.Helper()
 	s.shutdown()
-	removeFiles(s.t, s.dir, server.DBFile)
-	copyFiles(s.t, saved, s.dir)
+	if databaseFor(s.t, s.dir) != "" {
+		mustDo(s.t, restoreServer(s.t, s.dir, filepath.Join(saved, "backup")))
+	} else {
+		removeFiles(s.t, s.dir, server.DBFile)
+		copyFiles(s.t, saved, s.dir)
+	}
 	s.start(s.addr)
 }
 
@@ -101,12 +110,7 @@ func (s *liveServer) restoreFrom(saved string) {
 func (s *liveServer) restoreOnline(backup string) {
 	s.t.Helper()
 	s.shutdown()
-	removeFiles(s.t, s.dir, server.DBFile)
-	dir := s.t.TempDir()
-	in, err := os.ReadFile(backup)
-	mustDo(s.t, err)
-	mustDo(s.t, os.WriteFile(filepath.Join(dir, server.DBFile), in, 0o600))
-	copyFiles(s.t, dir, s.dir)
+	mustDo(s.t, restoreServer(s.t, s.dir, backup))
 	s.start(s.addr)
 }
 
@@ -385,7 +389,7 @@ func TestBackupWhilePushingRestoredLosesNothing(t *testing.T) {
 	for range tablets {
 		<-started
 	}
-	mustDo(t, w.srv.Store().Backup(ctx, backup))
+	mustDo(t, backupServer(t, w.srv.Store(), w.srv.dir, backup))
 	atBackup, err := w.srv.Store().Head(ctx)
 	mustDo(t, err)
 	for {

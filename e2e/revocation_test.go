@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"crypto/ed25519"
-	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -47,7 +46,7 @@ func adminClient(t *testing.T, s *liveServer) (samvaerv1connect.AdminServiceClie
 // cliStore opens the running server's data directory as `samvaer admin` does on its host.
 func cliStore(t *testing.T, s *liveServer) *server.Store {
 	t.Helper()
-	st, err := server.OpenStore(s.dir, nil)
+	st, err := openStore(t, s.dir)
 	mustDo(t, err)
 	t.Cleanup(func() { st.Close() })
 	return st
@@ -289,9 +288,7 @@ func ago(d time.Duration) int64 { return time.Now().Add(-d).Unix() }
 // a function that makes tokens with it: by default exactly as the server does, changed by edit.
 func serverKeyForger(t *testing.T, s *liveServer, userID, deviceID string) func(edit func(*forgery)) string {
 	t.Helper()
-	db, err := sql.Open("sqlite", filepath.Join(s.dir, server.DBFile))
-	mustDo(t, err)
-	defer db.Close()
+	db := rawServerDB(t, s.dir)
 	var kid string
 	var sealed []byte
 	mustDo(t, db.QueryRow(`SELECT kid, private_key FROM signing_keys WHERE is_primary = 1`).Scan(&kid, &sealed))

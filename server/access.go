@@ -89,7 +89,7 @@ type AccessEntry struct {
 // in), oldest first.
 func (s *Store) AccessForChild(ctx context.Context, childID string) ([]AccessEntry, error) {
 	var caseID string
-	err := s.db.Read.QueryRowContext(ctx, `SELECT case_id FROM records WHERE id = ? AND type = ?`, childID, syncer.TypeChild).Scan(&caseID)
+	err := s.read.QueryRowContext(ctx, `SELECT case_id FROM records WHERE id = ? AND type = ?`, childID, syncer.TypeChild).Scan(&caseID)
 	if err == sql.ErrNoRows {
 		return nil, syncer.Errorf(syncer.CodeNotFound, "No child has id %q.", childID)
 	}

@@ -64,7 +64,7 @@ func (s *Store) AddUser(ctx context.Context, name string, roles []string) (User,
 
 // UserByName looks a user up by name or id.
 func (s *Store) UserByName(ctx context.Context, nameOrID string) (User, error) {
-	return userByName(ctx, s.db.Read, nameOrID)
+	return userByName(ctx, s.read, nameOrID)
 }
 
 func userByName(ctx context.Context, q querier, nameOrID string) (User, error) {
@@ -84,7 +84,7 @@ func userByName(ctx context.Context, q querier, nameOrID string) (User, error) {
 
 // Users lists every user by name.
 func (s *Store) Users(ctx context.Context) ([]User, error) {
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT id, name, roles, disabled FROM users ORDER BY name`)
+	rows, err := s.read.QueryContext(ctx, `SELECT id, name, roles, disabled FROM users ORDER BY name`)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +137,7 @@ func (s *Store) AddCase(ctx context.Context, nc NewCase) (string, error) {
 	}
 	// The references of the cases there are now, read without holding the writer; the write
 	// transaction then reads only cases added since.
-	known, err := s.referencesFree(ctx, s.db.Read, nc.Reference, nil)
+	known, err := s.referencesFree(ctx, s.read, nc.Reference, nil)
 	if err != nil {
 		return "", err
 	}
@@ -286,7 +286,7 @@ func (s *Store) AddVisit(ctx context.Context, nv NewVisit) (string, error) {
 		if err := s.auditChanges(log, viaOf(nv.By)); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT OR IGNORE INTO case_members (case_id, user_id, role) VALUES (?, ?, 'consultant')`, nv.CaseID, consultant.ID)
+		_, err = tx.ExecContext(ctx, `INSERT INTO case_members (case_id, user_id, role) VALUES (?, ?, 'consultant') ON CONFLICT DO NOTHING`, nv.CaseID, consultant.ID)
 		return err
 	})
 	return visitID, err
@@ -411,7 +411,7 @@ type Device struct {
 
 // Devices lists enrolled devices, newest first.
 func (s *Store) Devices(ctx context.Context) ([]Device, error) {
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT d.id, d.name, d.user_id, u.name, d.status, d.last_seq, d.enrolled_ms, d.last_seen_ms, d.revoked_ms, d.wiped_ms
+	rows, err := s.read.QueryContext(ctx, `SELECT d.id, d.name, d.user_id, u.name, d.status, d.last_seq, d.enrolled_ms, d.last_seen_ms, d.revoked_ms, d.wiped_ms
 		FROM devices d JOIN users u ON u.id = d.user_id ORDER BY d.enrolled_ms DESC, d.id`)
 	if err != nil {
 		return nil, err
@@ -437,7 +437,7 @@ type CaseSummary struct {
 
 // Cases lists cases by id.
 func (s *Store) Cases(ctx context.Context) ([]CaseSummary, error) {
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT c.id, c.state, (SELECT COUNT(*) FROM records v WHERE v.case_id = c.id AND v.type = 'visit')
+	rows, err := s.read.QueryContext(ctx, `SELECT c.id, c.state, (SELECT COUNT(*) FROM records v WHERE v.case_id = c.id AND v.type = 'visit')
 		FROM records c WHERE c.type = 'case' ORDER BY c.id`)
 	if err != nil {
 		return nil, err

@@ -140,20 +140,30 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, nowMs int64, e Audi
 		return err
 	}
 	prev := genesisHash
-	var headID int64
-	err := tx.QueryRowContext(ctx, `SELECT id, hash FROM audit_head WHERE one = 1`).Scan(&headID, &prev)
+	err := tx.QueryRowContext(ctx, `SELECT hash FROM audit_head WHERE one = 1`).Scan(&prev)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("read audit head: %w", err)
 	}
 	detail := encodeDetail(e.Detail)
-	res, err := tx.ExecContext(ctx, `INSERT INTO audit_log (at_ms, kind, actor_user, device_id, case_id, purpose, detail, prev_hash, hash)
-		VALUES (?, ?, ?, ?, ?, '', ?, ?, x'')`, nowMs, e.Kind, e.ActorUserID, e.DeviceID, e.CaseID, detail, prev)
-	if err != nil {
-		return fmt.Errorf("append audit entry: %w", err)
-	}
-	id, err := res.LastInsertId()
+	// As AUTOINCREMENT does: one more than the highest id ever assigned or present, so an id is
+	// never reused, also after the last entries were deleted.
+	seq, err := s.auditSequence(ctx, tx)
 	if err != nil {
 		return err
+	}
+	var maxID int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM audit_log`).Scan(&maxID); err != nil {
+		return fmt.Errorf("read audit log: %w", err)
+	}
+	id := max(seq, maxID) + 1
+	if s.pg != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE audit_sequence SET seq = ? WHERE one = 1`, id); err != nil {
+			return fmt.Errorf("append audit entry: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_log (id, at_ms, kind, actor_user, device_id, case_id, purpose, detail, prev_hash, hash)
+		VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?)`, id, nowMs, e.Kind, e.ActorUserID, e.DeviceID, e.CaseID, detail, prev, []byte{}); err != nil {
+		return fmt.Errorf("append audit entry: %w", err)
 	}
 	var sealed, content []byte
 	if e.Purpose != "" {
@@ -172,6 +182,20 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, nowMs int64, e Audi
 	_, err = tx.ExecContext(ctx, `INSERT INTO audit_head (one, id, hash) VALUES (1, ?, ?)
 		ON CONFLICT (one) DO UPDATE SET id = excluded.id, hash = excluded.hash`, id, hash)
 	return err
+}
+
+// auditSequence is the highest audit entry id ever assigned: SQLite's AUTOINCREMENT counter, or
+// on PostgreSQL the audit_sequence row appendAudit keeps the same way.
+func (s *Store) auditSequence(ctx context.Context, tx *sql.Tx) (int64, error) {
+	query := `SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'`
+	if s.pg != nil {
+		query = `SELECT seq FROM audit_sequence WHERE one = 1`
+	}
+	var seq int64
+	if err := tx.QueryRowContext(ctx, query).Scan(&seq); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("read audit sequence: %w", err)
+	}
+	return seq, nil
 }
 
 // Audit appends one event to the audit log in a transaction of its own.
@@ -241,7 +265,7 @@ func (s *Store) AuditEntries(ctx context.Context, f AuditFilter) ([]AuditEntry, 
 	if f.Limit > 0 {
 		query += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}
-	rows, err := s.db.Read.QueryContext(ctx, query, args...)
+	rows, err := s.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read audit log: %w", err)
 	}
@@ -357,10 +381,9 @@ func (s *Store) VerifyAudit(ctx context.Context) (AuditVerification, error) {
 			}
 		}
 		v.HeadID, v.HeadHash = lastID, hex.EncodeToString(prev)
-		var seq int64
-		err = tx.QueryRowContext(ctx, `SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'`).Scan(&seq)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("read audit sequence: %w", err)
+		seq, err := s.auditSequence(ctx, tx)
+		if err != nil {
+			return err
 		}
 		if seq != lastID {
 			problem("entries %d to %d at the end are missing (deleted)", lastID+1, seq)

@@ -8,12 +8,22 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite"
+
+	"github.com/samvaer/sync/internal/pgdb"
+	"github.com/samvaer/sync/internal/pgtest"
 )
 
-// rawDB opens the server's database file directly, as someone with access to the disk would.
+// rawDB opens the database of data directory dir directly, as a person with write access to it
+// (not through the store) would.
 func rawDB(t *testing.T, dir string) *sql.DB {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, DBFile)+"?_pragma=busy_timeout(5000)")
+	var db *sql.DB
+	var err error
+	if address := pgtest.DatabaseFor(t, dir); address != "" {
+		db, err = pgdb.OpenPool(address)
+	} else {
+		db, err = sql.Open("sqlite", "file:"+filepath.Join(dir, DBFile)+"?_pragma=busy_timeout(5000)")
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +82,7 @@ func TestAuditVerifyDetectsTampering(t *testing.T) {
 				SELECT ?, at_ms, 'forged', prev_hash, hash FROM audit_log WHERE id = ?`, last-2, last-1)
 		}, "entry"},
 		{"a forged entry appended", func(t *testing.T, db *sql.DB, last int64) {
-			mustExec(t, db, `INSERT INTO audit_log (at_ms, kind, prev_hash, hash) SELECT at_ms, 'forged', hash, hash FROM audit_log WHERE id = ?`, last)
+			mustExec(t, db, `INSERT INTO audit_log (id, at_ms, kind, prev_hash, hash) SELECT id + 1, at_ms, 'forged', hash, hash FROM audit_log WHERE id = ?`, last)
 		}, "head"},
 		{"the last entry deleted", func(t *testing.T, db *sql.DB, last int64) {
 			mustExec(t, db, `DELETE FROM audit_log WHERE id = ?`, last)

@@ -119,7 +119,7 @@ func TestTheAuditKeyIsRequiredAndChecked(t *testing.T) {
 		t.Fatalf("audit key mode %v", fi.Mode().Perm())
 	}
 	must(0, os.Remove(keyFile))
-	if _, err := OpenStore(f.dir, f.clock.Now); syncer.ErrorCode(err) != syncer.CodeFailedPrecondition {
+	if _, err := openTestStore(t, f.dir, f.clock.Now); syncer.ErrorCode(err) != syncer.CodeFailedPrecondition {
 		t.Fatalf("opened without the audit key: %v", err)
 	}
 	if _, err := os.Stat(keyFile); !os.IsNotExist(err) {

@@ -55,7 +55,7 @@ func (s *Store) Enroll(ctx context.Context, code string, publicKey []byte, name 
 		var userID, enrolled, status string
 		var expires, used int64
 		var enrolledKey []byte
-		err := tx.QueryRowContext(ctx, `SELECT c.user_id, c.expires_ms, c.used_ms, c.device_id, COALESCE(d.public_key, X''), COALESCE(d.status, '')
+		err := tx.QueryRowContext(ctx, `SELECT c.user_id, c.expires_ms, c.used_ms, c.device_id, d.public_key, COALESCE(d.status, '')
 			FROM enrollment_codes c LEFT JOIN devices d ON d.id = c.device_id WHERE c.code_hash = ?`, h[:]).
 			Scan(&userID, &expires, &used, &enrolled, &enrolledKey, &status)
 		// A used code answers again only the request it answered: the same public key (whoever
@@ -103,17 +103,11 @@ type accessClaims struct {
 
 // Tokens issues and verifies access tokens with the server's Ed25519 signing keys.
 type Tokens struct {
-	store    *Store
-	mu       sync.RWMutex
-	keys     map[string]ed25519.PrivateKey // by kid
-	kid      string                        // primary
-	loadedAt time.Time                     // when keys were last read from the database
+	store *Store
+	mu    sync.RWMutex
+	keys  map[string]ed25519.PrivateKey // by kid
+	kid   string                        // primary
 }
-
-// keyReloadInterval bounds how often a token with an unknown kid makes the server read its keys
-// again (a key rotated by `samvaer admin keys rotate-signing` while the server runs), so a flood
-// of made-up kids cannot turn into a flood of reads.
-const keyReloadInterval = time.Second
 
 // NewTokens loads the signing keys, creating the first one if there is none.
 func NewTokens(ctx context.Context, store *Store) (*Tokens, error) {
@@ -133,7 +127,7 @@ func NewTokens(ctx context.Context, store *Store) (*Tokens, error) {
 }
 
 func (t *Tokens) load(ctx context.Context) error {
-	rows, err := t.store.db.Read.QueryContext(ctx, `SELECT kid, private_key, is_primary FROM signing_keys`)
+	rows, err := t.store.read.QueryContext(ctx, `SELECT kid, private_key, is_primary FROM signing_keys`)
 	if err != nil {
 		return fmt.Errorf("load signing keys: %w", err)
 	}
@@ -163,25 +157,32 @@ func (t *Tokens) load(ctx context.Context) error {
 		return err
 	}
 	t.mu.Lock()
-	t.keys, t.kid, t.loadedAt = keys, primary, t.store.now()
+	t.keys, t.kid = keys, primary
 	t.mu.Unlock()
 	return nil
 }
 
-// key returns the public key of kid, reading the keys again when kid is unknown and they were
-// not read within keyReloadInterval.
+// key returns the public key of kid. A kid this process does not know yet (a key rotated in by
+// `samvaer admin keys rotate-signing`, or by another instance on the same database) is looked up
+// by itself: one primary-key read, as every authenticated call already makes for the device's
+// status, so a flood of made-up kids costs no more than a flood of calls.
 func (t *Tokens) key(kid string) (ed25519.PublicKey, bool) {
 	t.mu.RLock()
 	key, ok := t.keys[kid]
-	stale := t.store.now().Sub(t.loadedAt) > keyReloadInterval
 	t.mu.RUnlock()
-	if !ok && stale && t.load(context.Background()) == nil {
-		t.mu.RLock()
-		key, ok = t.keys[kid]
-		t.mu.RUnlock()
-	}
 	if !ok {
-		return nil, false
+		var sealed []byte
+		if err := t.store.read.QueryRowContext(context.Background(), `SELECT private_key FROM signing_keys WHERE kid = ?`, kid).Scan(&sealed); err != nil {
+			return nil, false
+		}
+		seed, err := t.store.sealer.Open(sealed, signingKeyAD(kid))
+		if err != nil || len(seed) != ed25519.SeedSize {
+			return nil, false
+		}
+		key = ed25519.NewKeyFromSeed(seed)
+		t.mu.Lock()
+		t.keys[kid] = key
+		t.mu.Unlock()
 	}
 	return key.Public().(ed25519.PublicKey), true
 }
@@ -362,7 +363,7 @@ func (t *Tokens) Authenticate(ctx context.Context, authorization string, retired
 	var status, roles string
 	var disabled bool
 	var wiped int64
-	err = t.store.db.Read.QueryRowContext(ctx, `SELECT d.status, d.wiped_ms, u.disabled, u.roles FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = ? AND u.id = ?`,
+	err = t.store.read.QueryRowContext(ctx, `SELECT d.status, d.wiped_ms, u.disabled, u.roles FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = ? AND u.id = ?`,
 		id.DeviceID, id.UserID).Scan(&status, &wiped, &disabled, &roles)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Identity{}, syncer.Errorf(syncer.CodeUnauthenticated, "The access token names a device this server does not know.")

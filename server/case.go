@@ -325,7 +325,7 @@ func (s *Store) roomTaken(ctx context.Context, q querier, room, exceptVisit stri
 // ChecklistTemplate returns the newest checklist template and its version (0: the built-in
 // default, syncer.DefaultChecklist).
 func (s *Store) ChecklistTemplate(ctx context.Context) (int, []syncer.ChecklistItem, error) {
-	return checklistTemplate(ctx, s.db.Read)
+	return checklistTemplate(ctx, s.read)
 }
 
 func checklistTemplate(ctx context.Context, q querier) (int, []syncer.ChecklistItem, error) {
@@ -413,7 +413,7 @@ func (s *Store) RescheduleVisit(ctx context.Context, who *Identity, visitID stri
 	if !syncer.ValidID(visitID) {
 		return syncer.Errorf(syncer.CodeInvalid, "That is not a visit id.").With("err.visit_id")
 	}
-	visit, err := records.Load(ctx, s.db.Read, s.sealer, visitID)
+	visit, err := records.Load(ctx, s.read, s.sealer, visitID)
 	if err != nil {
 		return err
 	}
@@ -449,7 +449,7 @@ func (s *Store) RescheduleVisit(ctx context.Context, who *Identity, visitID stri
 
 // ChildIDs returns the ids of a case's children, in the order they were added.
 func (s *Store) ChildIDs(ctx context.Context, caseID string) ([]string, error) {
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT id FROM records WHERE case_id = ? AND type = ? ORDER BY id`, caseID, syncer.TypeChild)
+	rows, err := s.read.QueryContext(ctx, `SELECT id FROM records WHERE case_id = ? AND type = ? ORDER BY id`, caseID, syncer.TypeChild)
 	if err != nil {
 		return nil, err
 	}

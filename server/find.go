@@ -66,7 +66,7 @@ func (s *Store) FindChild(ctx context.Context, arg string) (string, error) {
 // findRecord resolves a record id or prefix of the type; an ambiguity names each record's case by
 // its reference.
 func (s *Store) findRecord(ctx context.Context, typ string, kind lookup.Kind, arg string, secret bool) (string, error) {
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT id, case_id FROM records WHERE type = ? AND (id = ? OR (length(?) >= ? AND substr(id, 1, length(?)) = lower(?))) ORDER BY id`,
+	rows, err := s.read.QueryContext(ctx, `SELECT id, case_id FROM records WHERE type = ? AND (id = ? OR (length(?) >= ? AND substr(id, 1, length(?)) = lower(?))) ORDER BY id`,
 		typ, arg, arg, lookup.MinPrefix, arg, arg)
 	if err != nil {
 		return "", err

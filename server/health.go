@@ -12,6 +12,7 @@ import (
 	"connectrpc.com/grpchealth"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/samvaer/sync/internal/pgdb"
 	"github.com/samvaer/sync/internal/sqlitedb"
 	"github.com/samvaer/sync/syncer"
 )
@@ -104,7 +105,7 @@ func (s *Store) writeDone(err error) error {
 	switch {
 	case err == nil:
 		s.writes.failingNow() // a write went through: perhaps there is room again
-	case sqlitedb.IsFull(err):
+	case sqlitedb.IsFull(err), pgdb.IsFull(err):
 		storeWriteFailures.Inc()
 		s.writes.fail()
 		return fmt.Errorf("%w (%w)", errDiskFull, err)

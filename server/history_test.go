@@ -2,8 +2,6 @@ package server
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -62,10 +60,7 @@ func TestPushTellsReusedSeqFromRetry(t *testing.T) {
 func TestRestoredServerRefusesPositionsItDoesNotHold(t *testing.T) {
 	f := newFixture(t)
 	must(f.store.Push(f.ctx, f.tablet, []*v1.Change{f.observation(1, "Ida smiler.")}))
-	backup := filepath.Join(t.TempDir(), "backup.db")
-	if err := f.store.Backup(f.ctx, backup); err != nil {
-		t.Fatal(err)
-	}
+	backup := backupStore(t, f.store, f.dir)
 	must(f.store.Push(f.ctx, f.tablet, []*v1.Change{f.observation(2, "Emil leger."), f.observation(3, "Mor går.")}))
 	page := must(f.store.Pull(f.ctx, f.tablet, &v1.PullRequest{}))
 	if page.NextCursorMark == 0 || page.DeviceLastSeq != 3 {
@@ -75,12 +70,7 @@ func TestRestoredServerRefusesPositionsItDoesNotHold(t *testing.T) {
 	must(f.store.Pull(f.ctx, f.tablet, &v1.PullRequest{Cursor: page.NextCursor, CursorMark: page.NextCursorMark}))
 
 	f.store.Close()
-	if err := os.Rename(backup, filepath.Join(f.dir, DBFile)); err != nil {
-		t.Fatal(err)
-	}
-	for _, ext := range []string{"-wal", "-shm"} {
-		os.Remove(filepath.Join(f.dir, DBFile+ext))
-	}
+	restoreStore(t, f.dir, backup)
 	f.store = MustOpenStore(t, f.dir, f.clock)
 	// Another tablet of the same user writes first, so the old seqs exist again with other marks.
 	other := f.enroll(User{ID: f.tablet.UserID, Name: "Kim Consultant"})

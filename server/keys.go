@@ -162,29 +162,34 @@ func newKEK(nowMs int64) (keyFileKEK, error) {
 
 // openKeyring loads the KEKs for data directory dir, making the key file with a first KEK when
 // there is neither a key file nor SAMVAER_KEK.
-func openKeyring(dir string, nowMs int64) (*seal.Keyring, *kekSource, error) {
-	src := &kekSource{path: filepath.Join(dir, KEKFile), env: os.Getenv(KEKEnv)}
+func openKeyring(dir string, nowMs int64) (kr *seal.Keyring, src *kekSource, made bool, err error) {
+	src = &kekSource{path: filepath.Join(dir, KEKFile), env: os.Getenv(KEKEnv)}
 	if _, err := os.Stat(src.path); errors.Is(err, fs.ErrNotExist) && src.env == "" {
 		if _, err := os.Stat(filepath.Join(dir, DBFile)); err == nil {
-			// A new key could not open what is stored: the old one was lost or not given.
-			return nil, nil, syncer.Errorf(syncer.CodeFailedPrecondition, "The data directory %s has a database but no key-encryption key: set %s or restore %s from where its copy is kept.", dir, KEKEnv, KEKFile)
+			return nil, nil, false, errNoKEK(dir)
 		}
 		k, err := newKEK(nowMs)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, false, err
 		}
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, nil, fmt.Errorf("make data directory: %w", err)
+			return nil, nil, false, fmt.Errorf("make data directory: %w", err)
 		}
 		if err := writeKeyFile(src.path, keyFileData{Primary: k.ID, Keys: []keyFileKEK{k}}); err != nil {
-			return nil, nil, err
+			return nil, nil, false, err
 		}
+		made = true
 	}
-	kr, err := seal.NewKeyring(src.load)
-	if err != nil {
-		return nil, nil, err
+	if kr, err = seal.NewKeyring(src.load); err != nil {
+		return nil, nil, false, err
 	}
-	return kr, src, nil
+	return kr, src, made, nil
+}
+
+// errNoKEK refuses a database whose key-encryption key is missing: a new key could not open what
+// is stored (the old one was lost, or not given to this instance).
+func errNoKEK(dir string) error {
+	return syncer.Errorf(syncer.CodeFailedPrecondition, "The server's database already holds data, but the data directory %s has no key-encryption key: set %s or restore %s from where its copy is kept (every server on one PostgreSQL database needs the same keys).", dir, KEKEnv, KEKFile)
 }
 
 // Associated data of the server's sealed columns: each names the table, column and row (a
@@ -248,14 +253,14 @@ func (s *Store) RewrapKEK(ctx context.Context) (int, error) {
 	}
 	total := 0
 	for _, col := range sealedColumns {
-		after := int64(-1)
+		var after any // the last key read; nil before the first batch
 		for {
 			n, last, err := s.rewrapBatch(ctx, col.table, col.column, col.key, col.ad, after)
 			total += n
 			if err != nil {
 				return total, err
 			}
-			if last < 0 {
+			if last == nil {
 				break
 			}
 			after = last
@@ -264,46 +269,50 @@ func (s *Store) RewrapKEK(ctx context.Context) (int, error) {
 	return total, nil
 }
 
-// rewrapBatch re-wraps up to rewrapBatch rows after rowid after; it returns the last rowid read,
-// or -1 when there were no more rows.
-func (s *Store) rewrapBatch(ctx context.Context, table, column, key string, ad func(string) []byte, after int64) (n int, last int64, err error) {
-	last = -1
+// rewrapBatch re-wraps up to rewrapBatch rows whose key comes after after (every row when after
+// is nil), in key order; it returns the last key read, or nil when there were no more rows.
+func (s *Store) rewrapBatch(ctx context.Context, table, column, key string, ad func(string) []byte, after any) (n int, last any, err error) {
 	err = s.db.WriteTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, fmt.Sprintf(`SELECT rowid, CAST(%s AS TEXT), %s FROM %s WHERE rowid > ? AND %s IS NOT NULL ORDER BY rowid LIMIT ?`,
-			key, column, table, column), after, rewrapBatch)
+		last = nil
+		where, args := "", []any{rewrapBatch}
+		if after != nil {
+			where, args = key+" > ? AND ", []any{after, rewrapBatch}
+		}
+		rows, err := tx.QueryContext(ctx, fmt.Sprintf(`SELECT %s, CAST(%s AS TEXT) AS key_text, %s FROM %s WHERE %s%s IS NOT NULL ORDER BY %s LIMIT ?`,
+			key, key, column, table, where, column, key), args...)
 		if err != nil {
 			return fmt.Errorf("read %s: %w", table, err)
 		}
 		type row struct {
-			rowid int64
-			blob  []byte
+			key  any
+			blob []byte
 		}
 		var todo []row
 		for rows.Next() {
-			var rowid int64
+			var id any
 			var k string
 			var blob []byte
-			if err := rows.Scan(&rowid, &k, &blob); err != nil {
+			if err := rows.Scan(&id, &k, &blob); err != nil {
 				rows.Close()
 				return err
 			}
-			last = rowid
+			last = id
 			out, err := s.keys.Rewrap(blob, ad(k))
 			if errors.Is(err, seal.ErrSamePrimary) {
 				continue
 			}
 			if err != nil {
 				rows.Close()
-				return fmt.Errorf("re-wrap %s.%s row %d: %w", table, column, rowid, err)
+				return fmt.Errorf("re-wrap %s.%s row %s: %w", table, column, k, err)
 			}
-			todo = append(todo, row{rowid, out})
+			todo = append(todo, row{id, out})
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
 		}
 		for _, r := range todo {
-			if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET %s = ? WHERE rowid = ?`, table, column), r.blob, r.rowid); err != nil {
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET %s = ? WHERE %s = ?`, table, column, key), r.blob, r.key); err != nil {
 				return fmt.Errorf("write %s: %w", table, err)
 			}
 		}

@@ -42,15 +42,12 @@ func TestServerSealsAndBindsToTheRow(t *testing.T) {
 	if _, err := f.store.CaseDigest(f.ctx, f.caseID); err != nil {
 		t.Fatal(err)
 	}
-	db := f.store.db.Write
 	var obsID string
-	if err := db.QueryRow(`SELECT id FROM records WHERE type = 'observation'`).Scan(&obsID); err != nil {
+	if err := f.store.read.QueryRow(`SELECT id FROM records WHERE type = 'observation'`).Scan(&obsID); err != nil {
 		t.Fatal(err)
 	}
 	// The observation's state onto the report's row.
-	if _, err := db.Exec(`UPDATE records SET state = (SELECT state FROM records WHERE id = ?) WHERE id = ?`, obsID, f.reportID); err != nil {
-		t.Fatal(err)
-	}
+	f.store.tamper(t, `UPDATE records SET state = (SELECT state FROM records WHERE id = ?) WHERE id = ?`, obsID, f.reportID)
 	_, err := f.store.CaseDigest(f.ctx, f.caseID)
 	if err == nil {
 		t.Fatal("a state moved to another record opened")
@@ -63,9 +60,7 @@ func TestServerSealsAndBindsToTheRow(t *testing.T) {
 	g := newFixture(t)
 	must(g.store.Push(g.ctx, g.tablet, []*v1.Change{g.observation(1, "MARKER-a"), g.observation(2, "MARKER-b")}))
 	head := g.head()
-	if _, err := g.store.db.Write.Exec(`UPDATE changes SET effect = (SELECT effect FROM changes WHERE seq = ?) WHERE seq = ?`, head, head-1); err != nil {
-		t.Fatal(err)
-	}
+	g.store.tamper(t, `UPDATE changes SET effect = (SELECT effect FROM changes WHERE seq = ?) WHERE seq = ?`, head, head-1)
 	if _, err := g.store.Pull(g.ctx, g.tablet, &v1.PullRequest{}); err == nil {
 		t.Fatal("an effect moved to another log row opened")
 	}
@@ -151,11 +146,11 @@ func TestKEKFromEnvironment(t *testing.T) {
 		t.Fatal("read the data with another key")
 	}
 	t.Setenv(KEKEnv, "")
-	if _, err := OpenStore(f.dir, f.clock.Now); err == nil || !strings.Contains(err.Error(), "no key-encryption key") {
+	if _, err := openTestStore(t, f.dir, f.clock.Now); err == nil || !strings.Contains(err.Error(), "no key-encryption key") {
 		t.Fatalf("a database without its key: %v", err)
 	}
 	t.Setenv(KEKEnv, "not base64")
-	if _, err := OpenStore(f.dir, f.clock.Now); err == nil || !strings.Contains(err.Error(), KEKEnv) {
+	if _, err := openTestStore(t, f.dir, f.clock.Now); err == nil || !strings.Contains(err.Error(), KEKEnv) {
 		t.Fatalf("a malformed %s: %v", KEKEnv, err)
 	}
 }

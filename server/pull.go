@@ -3,9 +3,9 @@ package server
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 
 	v1 "github.com/samvaer/sync/gen/samvaer/v1"
 	"github.com/samvaer/sync/internal/records"
@@ -152,14 +152,20 @@ func (s *Store) snapshots(ctx context.Context, tx *sql.Tx, scope []string, req *
 
 // logPage adds committed changes after cursor in the cases the device holds.
 func (s *Store) logPage(ctx context.Context, tx *sql.Tx, held []string, cursor, head int64, res *v1.PullResponse, b *pageBuilder) error {
-	list, err := json.Marshal(held)
-	if err != nil {
-		return err
+	if len(held) == 0 {
+		res.NextCursor = head
+		return nil
 	}
+	args := make([]any, 0, len(held)+2)
+	args = append(args, cursor)
+	for _, c := range held {
+		args = append(args, c)
+	}
+	args = append(args, b.maxChanges+1)
 	rows, err := tx.QueryContext(ctx, `SELECT seq, effect FROM changes
 		WHERE seq > ? AND effect IS NOT NULL
-		  AND case_id IN (SELECT value FROM json_each(?))
-		ORDER BY seq LIMIT ?`, cursor, string(list), b.maxChanges+1)
+		  AND case_id IN (?`+strings.Repeat(", ?", len(held)-1)+`)
+		ORDER BY seq LIMIT ?`, args...)
 	if err != nil {
 		return fmt.Errorf("read changes: %w", err)
 	}

@@ -37,7 +37,7 @@ func (f *fixture) enrollSigner(name string) *signer {
 
 func (f *fixture) report() *v1.CommittedChange {
 	f.t.Helper()
-	return must(records.Load(f.ctx, f.store.db.Read, f.store.sealer, f.reportID))
+	return must(records.Load(f.ctx, f.store.read, f.store.sealer, f.reportID))
 }
 
 // push sends changes from the signer, numbering them.
@@ -175,7 +175,7 @@ func TestEditOfASubmittedReportBecomesAnAddendumDraft(t *testing.T) {
 	if after := f.report(); after.Seq != submitted.Seq || syncer.Value(after, "ending") != "" {
 		t.Fatal("the submitted report changed")
 	}
-	drafts := must(records.Query(f.ctx, f.store.db.Read, f.store.sealer, `SELECT id, state FROM records WHERE type = ?`, syncer.TypeAddendum))
+	drafts := must(records.Query(f.ctx, f.store.read, f.store.sealer, `SELECT id, state FROM records WHERE type = ?`, syncer.TypeAddendum))
 	if len(drafts) != 1 {
 		t.Fatalf("%d addenda", len(drafts))
 	}
@@ -195,7 +195,7 @@ func TestEditOfASubmittedReportBecomesAnAddendumDraft(t *testing.T) {
 	if res[0].Result != v1.Result_RESULT_APPLIED {
 		t.Fatalf("signing the draft: %v %s", res[0].Result, res[0].Reason)
 	}
-	if got := must(records.Load(f.ctx, f.store.db.Read, f.store.sealer, d.Record.Id)); syncer.State(got) != syncer.StateSubmitted {
+	if got := must(records.Load(f.ctx, f.store.read, f.store.sealer, d.Record.Id)); syncer.State(got) != syncer.StateSubmitted {
 		t.Fatalf("addendum state %q", syncer.State(got))
 	}
 }
@@ -205,7 +205,7 @@ func TestSupportedVisitWithoutConsentCannotHaveAReport(t *testing.T) {
 	kim := f.enrollSigner("Kim Consultant")
 	start := f.clock.Now().Add(48 * time.Hour)
 	visitID := must(f.store.AddVisit(f.ctx, NewVisit{CaseID: f.caseID, Consultant: "Kim Consultant", Kind: syncer.KindSupported, Start: start, End: start.Add(time.Hour)}))
-	reps := must(records.Query(f.ctx, f.store.db.Read, f.store.sealer, `SELECT id, state FROM records WHERE visit_id = ? AND type = ?`, visitID, syncer.TypeReport))
+	reps := must(records.Query(f.ctx, f.store.read, f.store.sealer, `SELECT id, state FROM records WHERE visit_id = ? AND type = ?`, visitID, syncer.TypeReport))
 	f.reportID = reps[0].Record.Id
 
 	res := f.push(kim, f.submission(kim, nil))
@@ -255,7 +255,7 @@ func TestReadsAreLoggedWithTheirPurpose(t *testing.T) {
 	_ = must(f.store.GetCase(f.ctx, sara, f.caseID, "plan the next visit"))
 	f.clock.Add(time.Minute)
 	_ = must(f.store.GetReport(f.ctx, sara, f.reportID, "prepare the follow-up meeting"))
-	child := must(records.Query(f.ctx, f.store.db.Read, f.store.sealer, `SELECT id, state FROM records WHERE case_id = ? AND type = ?`, f.caseID, syncer.TypeChild))
+	child := must(records.Query(f.ctx, f.store.read, f.store.sealer, `SELECT id, state FROM records WHERE case_id = ? AND type = ?`, f.caseID, syncer.TypeChild))
 	if len(child) != 1 {
 		t.Fatalf("%d child records", len(child))
 	}
@@ -282,7 +282,7 @@ func TestReadsAreLoggedWithTheirPurpose(t *testing.T) {
 		}
 	}
 	var who string
-	must(0, f.store.db.Read.QueryRow(`SELECT actor_user FROM audit_log WHERE kind = 'case.read' ORDER BY id LIMIT 1`).Scan(&who))
+	must(0, f.store.read.QueryRow(`SELECT actor_user FROM audit_log WHERE kind = 'case.read' ORDER BY id LIMIT 1`).Scan(&who))
 	if who != sara.UserID {
 		t.Fatalf("logged user %q", who)
 	}
@@ -346,8 +346,8 @@ func TestVisitsKeepTheChecklistVersionTheyStartedWith(t *testing.T) {
 	newVisit := must(f.store.AddVisit(f.ctx, NewVisit{CaseID: f.caseID, Consultant: "Kim Consultant", Kind: syncer.KindSupervised, Start: start, End: start.Add(time.Hour)}))
 	count := func(visitID string) (int, string) {
 		var n int
-		must(0, f.store.db.Read.QueryRow(`SELECT COUNT(*) FROM records WHERE visit_id = ? AND type = ?`, visitID, syncer.TypeChecklistItem).Scan(&n))
-		return n, syncer.Value(must(records.Load(f.ctx, f.store.db.Read, f.store.sealer, visitID)), "checklist_version")
+		must(0, f.store.read.QueryRow(`SELECT COUNT(*) FROM records WHERE visit_id = ? AND type = ?`, visitID, syncer.TypeChecklistItem).Scan(&n))
+		return n, syncer.Value(must(records.Load(f.ctx, f.store.read, f.store.sealer, visitID)), "checklist_version")
 	}
 	if n, v := count(f.visitID); n != len(syncer.DefaultChecklist) || v != "0" {
 		t.Fatalf("the earlier visit: %d items, version %s", n, v)
@@ -412,7 +412,7 @@ func TestMarksAreFixedWhenTheReportIsSubmitted(t *testing.T) {
 			t.Fatalf("change %d: %v %s", i, r.Result, r.Reason)
 		}
 	}
-	if got := syncer.Value(must(records.Load(f.ctx, f.store.db.Read, f.store.sealer, obs.Record.Id)), syncer.MarkField); got != syncer.MarkChildWords {
+	if got := syncer.Value(must(records.Load(f.ctx, f.store.read, f.store.sealer, obs.Record.Id)), syncer.MarkField); got != syncer.MarkChildWords {
 		t.Fatalf("observation mark %q", got)
 	}
 	f.push(a, f.submission(a, map[string]string{}))
@@ -423,7 +423,7 @@ func TestMarksAreFixedWhenTheReportIsSubmitted(t *testing.T) {
 	if res[0].Result != v1.Result_RESULT_REJECTED || !strings.Contains(res[0].Reason, "submitted") {
 		t.Fatalf("observation mark after submission: %v %s", res[0].Result, res[0].Reason)
 	}
-	if got := syncer.Value(must(records.Load(f.ctx, f.store.db.Read, f.store.sealer, obs.Record.Id)), syncer.MarkField); got != syncer.MarkChildWords {
+	if got := syncer.Value(must(records.Load(f.ctx, f.store.read, f.store.sealer, obs.Record.Id)), syncer.MarkField); got != syncer.MarkChildWords {
 		t.Fatalf("observation mark changed after submission to %q", got)
 	}
 	if got := syncer.Value(f.report(), "opening__mark"); got != syncer.MarkPlacementAddress {

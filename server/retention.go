@@ -138,7 +138,7 @@ func (s *Store) RunRetention(ctx context.Context, by Actor, policy RetentionPoli
 		return res, nil
 	}
 	// secure_delete zeroed the freed pages; the checkpoint leaves no copy of them in the WAL.
-	if err := s.db.Checkpoint(ctx); err != nil {
+	if err := s.db.Reclaim(ctx); err != nil {
 		return res, fmt.Errorf("retention: the rows are deleted, but %w", err)
 	}
 	return res, nil

@@ -46,7 +46,7 @@ func TestRetentionDeletesWhatTheLawNoLongerKeeps(t *testing.T) {
 	_ = must(f.store.AddAddendum(f.ctx, sara, f.reportID, "", "Besøget sluttede 11.50."))
 	_ = must(f.store.AddParentComment(f.ctx, sara, f.reportID, "Mor er enig.", 0))
 	var stateBlob []byte
-	must(0, f.store.db.Read.QueryRow(`SELECT state FROM records WHERE id = ?`, f.reportID).Scan(&stateBlob))
+	must(0, f.store.read.QueryRow(`SELECT state FROM records WHERE id = ?`, f.reportID).Scan(&stateBlob))
 	run := func(dry bool) RetentionResult {
 		t.Helper()
 		return must(f.store.RunRetention(f.ctx, Actor{}, RetentionPolicy{}, dry))
@@ -78,7 +78,7 @@ func TestRetentionDeletesWhatTheLawNoLongerKeeps(t *testing.T) {
 		t.Fatalf("the deleted report: %v", err)
 	}
 	var left int
-	must(0, f.store.db.Read.QueryRow(`SELECT COUNT(*) FROM changes WHERE record_id = ?`, f.reportID).Scan(&left))
+	must(0, f.store.read.QueryRow(`SELECT COUNT(*) FROM changes WHERE record_id = ?`, f.reportID).Scan(&left))
 	if left != 0 || fileHolds(t, f.dir, stateBlob) {
 		t.Fatalf("the report survives: %d changes, sealed state in the file: %v", left, fileHolds(t, f.dir, stateBlob))
 	}
@@ -96,7 +96,7 @@ func TestRetentionDeletesWhatTheLawNoLongerKeeps(t *testing.T) {
 	f.clock.Add(DefaultCaseRetention + time.Hour)
 	res = run(false)
 	var records int
-	must(0, f.store.db.Read.QueryRow(`SELECT COUNT(*) FROM records WHERE case_id = ?`, f.caseID).Scan(&records))
+	must(0, f.store.read.QueryRow(`SELECT COUNT(*) FROM records WHERE case_id = ?`, f.caseID).Scan(&records))
 	if res.Cases != 1 || records != 0 {
 		t.Fatalf("closed case: %+v, %d records left", res, records)
 	}
@@ -145,7 +145,7 @@ func TestTheServerRunsRetentionOnItsSchedule(t *testing.T) {
 	go func() { done <- srv.Serve(ctx, ln) }()
 	var left int
 	for range 500 {
-		must(0, srv.Store.db.Read.QueryRow(`SELECT COUNT(*) FROM records WHERE case_id = ?`, f.caseID).Scan(&left))
+		must(0, srv.Store.read.QueryRow(`SELECT COUNT(*) FROM records WHERE case_id = ?`, f.caseID).Scan(&left))
 		if left == 0 {
 			break
 		}

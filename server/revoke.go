@@ -90,7 +90,7 @@ func (s *Store) RevokeDevice(ctx context.Context, by Actor, deviceID, status str
 // Device reads one device.
 func (s *Store) Device(ctx context.Context, deviceID string) (Device, error) {
 	var d Device
-	err := s.db.Read.QueryRowContext(ctx, `SELECT d.id, d.name, d.user_id, u.name, d.status, d.last_seq, d.enrolled_ms, d.last_seen_ms, d.revoked_ms, d.wiped_ms
+	err := s.read.QueryRowContext(ctx, `SELECT d.id, d.name, d.user_id, u.name, d.status, d.last_seq, d.enrolled_ms, d.last_seen_ms, d.revoked_ms, d.wiped_ms
 		FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = ?`, deviceID).
 		Scan(&d.ID, &d.Name, &d.UserID, &d.UserName, &d.Status, &d.LastSeq, &d.EnrolledMs, &d.LastSeenMs, &d.RevokedMs, &d.WipedMs)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -35,7 +35,7 @@ func (s *Store) AssignCase(ctx context.Context, by Actor, caseID, user, role str
 		if !slices.Contains(u.Roles, role) {
 			return syncer.Errorf(syncer.CodeInvalid, "%s does not have the %s role.", u.Name, role)
 		}
-		res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO case_members (case_id, user_id, role) VALUES (?, ?, ?)`, caseID, u.ID, role)
+		res, err := tx.ExecContext(ctx, `INSERT INTO case_members (case_id, user_id, role) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, caseID, u.ID, role)
 		if err != nil {
 			return fmt.Errorf("assign case: %w", err)
 		}

@@ -81,7 +81,7 @@ func TestSignInLocksAfterRepeatedFailures(t *testing.T) {
 	}
 	// The stored hash is Argon2id with its parameters.
 	var hash string
-	mustDo(t, f.store.db.Read.QueryRow(`SELECT password_hash FROM users WHERE name = 'Sara Caseworker'`).Scan(&hash))
+	mustDo(t, f.store.read.QueryRow(`SELECT password_hash FROM users WHERE name = 'Sara Caseworker'`).Scan(&hash))
 	if !strings.HasPrefix(hash, "$argon2id$v=19$m=64,t=1,p=1$") || strings.Contains(hash, good) {
 		t.Fatalf("stored hash %q", hash)
 	}

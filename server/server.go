@@ -15,12 +15,17 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/samvaer/sync/gen/samvaer/v1/samvaerv1connect"
+	"github.com/samvaer/sync/internal/pgdb"
 )
 
 // Config is the server's configuration. DefaultConfig gives values that run with no setup.
 type Config struct {
+	// DataDir holds the keys, and the SQLite database unless Database is set.
 	DataDir string
-	Listen  string
+	// Database, when set, is the PostgreSQL database (postgres://...) the server stores in; any
+	// number of servers on one database are one server (docs/operations.md).
+	Database string
+	Listen   string
 	// TLSCert and TLSKey, when both set, serve HTTPS; otherwise HTTP with cleartext HTTP/2 (for
 	// gRPC) on a trusted network or behind a TLS-terminating proxy.
 	TLSCert, TLSKey string
@@ -93,6 +98,7 @@ type Server struct {
 	handler  http.Handler
 	mux      *http.ServeMux
 	stopping chan struct{}
+	notifier *notifier // wakes Subscribe streams on a commit here (and on PostgreSQL, anywhere)
 }
 
 // New opens the store in cfg.DataDir and builds the HTTP handler.
@@ -100,7 +106,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	store, err := OpenStore(cfg.DataDir, cfg.Now)
+	store, err := OpenStoreOn(cfg.DataDir, cfg.Database, cfg.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +118,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	store.ReportOverdue = cfg.ReportOverdue
 	store.SignInPolicy = cfg.SignIn
 	store.Zone = cfg.Zone
-	s := &Server{cfg: cfg, Store: store, tokens: tokens, stopping: make(chan struct{})}
+	s := &Server{cfg: cfg, Store: store, tokens: tokens, stopping: make(chan struct{}), notifier: newNotifier(cfg.SubscribePoll)}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -124,7 +130,7 @@ func (s *Server) routes() http.Handler {
 		connect.WithCompressMinBytes(s.cfg.CompressMinBytes),
 	}
 	rpc := http.NewServeMux()
-	rpc.Handle(samvaerv1connect.NewSyncServiceHandler(&syncHandler{store: s.Store, notifier: newNotifier(s.cfg.SubscribePoll), stopping: s.stopping}, opts...))
+	rpc.Handle(samvaerv1connect.NewSyncServiceHandler(&syncHandler{store: s.Store, notifier: s.notifier, stopping: s.stopping}, opts...))
 	rpc.Handle(samvaerv1connect.NewAuthServiceHandler(&authHandler{store: s.Store, tokens: s.tokens}, opts...))
 	rpc.Handle(samvaerv1connect.NewReportServiceHandler(&reportHandler{store: s.Store}, opts...))
 	rpc.Handle(samvaerv1connect.NewCaseServiceHandler(&caseHandler{store: s.Store}, opts...))
@@ -182,9 +188,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			errc <- srv.Serve(ln)
 		}
 	}()
-	s.cfg.Logger.Info().Str("addr", ln.Addr().String()).Str("data", s.cfg.DataDir).Msg("serving")
+	store := "sqlite"
+	if s.cfg.Database != "" {
+		store = pgdb.Redact(s.cfg.Database)
+	}
+	s.cfg.Logger.Info().Str("addr", ln.Addr().String()).Str("data", s.cfg.DataDir).Str("database", store).Msg("serving")
 	retentionDone := make(chan struct{})
 	go s.retentionLoop(retentionDone)
+	listenCtx, stopListening := context.WithCancel(context.Background())
+	defer stopListening()
+	go s.Store.listenForCommits(listenCtx, s.notifier.poke)
 	select {
 	case err := <-errc:
 		close(s.stopping)

@@ -92,7 +92,7 @@ func (s *Store) Session(ctx context.Context, token string) (Session, error) {
 	var sess Session
 	var roles string
 	var created, seen int64
-	err := s.db.Read.QueryRowContext(ctx, `SELECT u.id, u.name, u.roles, u.disabled, w.csrf, w.created_ms, w.last_seen_ms
+	err := s.read.QueryRowContext(ctx, `SELECT u.id, u.name, u.roles, u.disabled, w.csrf, w.created_ms, w.last_seen_ms
 		FROM web_sessions w JOIN users u ON u.id = w.user_id WHERE w.token_hash = ?`, tokenHash(token)).
 		Scan(&sess.User.ID, &sess.User.Name, &roles, &sess.User.Disabled, &sess.CSRF, &created, &seen)
 	if errors.Is(err, sql.ErrNoRows) {

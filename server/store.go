@@ -20,14 +20,26 @@ import (
 
 	v1 "github.com/samvaer/sync/gen/samvaer/v1"
 	"github.com/samvaer/sync/internal/i18n"
+	"github.com/samvaer/sync/internal/pgdb"
 	"github.com/samvaer/sync/internal/records"
 	"github.com/samvaer/sync/internal/seal"
 	"github.com/samvaer/sync/internal/sqlitedb"
 	"github.com/samvaer/sync/syncer"
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations/*.sql migrations/postgres/*.sql
 var migrationFiles embed.FS
+
+// database is the storage contract under the store: one writer at a time, one snapshot per read
+// transaction, ? placeholders (docs/architecture.md, "Two stores"). internal/sqlitedb keeps it on
+// a SQLite file, internal/pgdb on PostgreSQL; the domain code above it is written once.
+type database interface {
+	WriteTx(ctx context.Context, fn func(tx *sql.Tx) error) error
+	ReadTx(ctx context.Context, fn func(tx *sql.Tx) error) error
+	// Reclaim makes deleted content's space go (SQLite: WAL checkpoint; PostgreSQL: VACUUM).
+	Reclaim(ctx context.Context) error
+	Close() error
+}
 
 // DBFile is the server's database file inside its data directory.
 const DBFile = "samvaer.db"
@@ -35,7 +47,10 @@ const DBFile = "samvaer.db"
 // Store is the server's storage: records, the change log, people, devices and keys. Exported
 // methods own their transactions; helpers take the transaction.
 type Store struct {
-	db     *sqlitedb.DB
+	db     database
+	read   *sql.DB      // the database's read pool, for plain reads outside a transaction
+	sqlite *sqlitedb.DB // the SQLite store, or nil
+	pg     *pgdb.DB     // the PostgreSQL store, or nil
 	now    func() time.Time
 	clock  *syncer.Clock
 	keys   *seal.Keyring // the key-encryption keys (keys.go)
@@ -54,21 +69,27 @@ type Store struct {
 	Zone *time.Location
 }
 
-// OpenStore opens (creating if needed) the store in data directory dir. now is the clock; nil
-// means time.Now. The key-encryption keys come from SAMVAER_KEK or the key file in dir, made on
-// first start (keys.go).
-func OpenStore(dir string, now func() time.Time) (*Store, error) {
+// OpenStore opens (creating if needed) the SQLite store in data directory dir. now is the clock;
+// nil means time.Now. The key-encryption keys come from SAMVAER_KEK or the key file in dir, made
+// on first start (keys.go).
+func OpenStore(dir string, now func() time.Time) (*Store, error) { return OpenStoreOn(dir, "", now) }
+
+// OpenStoreOn opens the store on database, a postgres:// address, or on SQLite in dir when
+// database is empty. dir holds the keys in either case (on PostgreSQL with several instances,
+// give every instance the same SAMVAER_KEK and SAMVAER_AUDIT_KEY, docs/operations.md).
+func OpenStoreOn(dir, database string, now func() time.Time) (*Store, error) {
 	if now == nil {
 		now = time.Now
 	}
-	migrations, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		return nil, err
+	if database != "" && !pgdb.IsURL(database) {
+		return nil, syncer.Errorf(syncer.CodeInvalid, "The database must be a PostgreSQL address (postgres://...); leave it out to use SQLite in the data directory.")
 	}
-	if err := checkDatabaseFile(dir); err != nil {
-		return nil, err
+	if database == "" {
+		if err := checkDatabaseFile(dir); err != nil {
+			return nil, err
+		}
 	}
-	keys, src, err := openKeyring(dir, now().UnixMilli())
+	keys, src, madeKEK, err := openKeyring(dir, now().UnixMilli())
 	if err != nil {
 		return nil, err
 	}
@@ -77,15 +98,43 @@ func OpenStore(dir string, now func() time.Time) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{now: now, keys: keys, sealer: keys, kekSrc: src, writes: writeHealth{dir: dir}, auditKey: auditKey}
-	db, err := sqlitedb.Open(filepath.Join(dir, DBFile), sqlitedb.Options{Migrations: migrations, SecureDelete: true, WriteDone: s.writeDone})
-	if err != nil {
-		return nil, err
+	if database == "" {
+		migrations, err := fs.Sub(migrationFiles, "migrations")
+		if err != nil {
+			return nil, err
+		}
+		if s.sqlite, err = sqlitedb.Open(filepath.Join(dir, DBFile), sqlitedb.Options{Migrations: migrations, SecureDelete: true, WriteDone: s.writeDone}); err != nil {
+			return nil, err
+		}
+		s.db, s.read = s.sqlite, s.sqlite.Read
+	} else {
+		migrations, err := fs.Sub(migrationFiles, "migrations/postgres")
+		if err != nil {
+			return nil, err
+		}
+		if s.pg, err = pgdb.Open(context.Background(), database, pgdb.Options{Migrations: migrations, WriteDone: s.writeDone}); err != nil {
+			return nil, syncer.Errorf(syncer.CodeUnavailable, "The server cannot use the PostgreSQL database %s: %v", pgdb.Redact(database), err)
+		}
+		s.db, s.read = s.pg, s.pg.Read
+	}
+	if madeKEK && s.pg != nil {
+		// On SQLite the database file beside a missing key says this; here the database does.
+		var used int64
+		if err := s.read.QueryRowContext(context.Background(), `SELECT (SELECT COUNT(*) FROM users) + (SELECT COUNT(*) FROM signing_keys)
+			+ (SELECT COUNT(*) FROM server_secrets) + (SELECT COUNT(*) FROM records)`).Scan(&used); err != nil || used > 0 {
+			s.db.Close()
+			os.Remove(filepath.Join(dir, KEKFile))
+			if err != nil {
+				return nil, err
+			}
+			return nil, errNoKEK(dir)
+		}
 	}
 	if madeAuditKey {
 		// A new key cannot vouch for entries signed with the old one: it was lost or not given.
 		var signed int64
-		if err := db.Read.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM audit_log WHERE mac IS NOT NULL`).Scan(&signed); err != nil || signed > 0 {
-			db.Close()
+		if err := s.read.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM audit_log WHERE mac IS NOT NULL`).Scan(&signed); err != nil || signed > 0 {
+			s.db.Close()
 			os.Remove(filepath.Join(dir, AuditKeyFile))
 			if err != nil {
 				return nil, err
@@ -93,7 +142,6 @@ func OpenStore(dir string, now func() time.Time) (*Store, error) {
 			return nil, syncer.Errorf(syncer.CodeFailedPrecondition, "The data directory %s has an audit log signed with an audit key, but no key: set %s or restore %s from where its copy is kept.", dir, AuditKeyEnv, AuditKeyFile)
 		}
 	}
-	s.db = db
 	s.clock = syncer.NewClock(s.nowMs, 0)
 	return s, nil
 }
@@ -154,8 +202,14 @@ func checkDatabaseFile(dir string) error {
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
-// Backup writes a consistent copy of the live database to path.
-func (s *Store) Backup(ctx context.Context, path string) error { return s.db.Backup(ctx, path) }
+// Backup writes a consistent copy of the live SQLite database to path. A PostgreSQL store is
+// backed up with the database's own tools (pg_dump, docs/operations.md).
+func (s *Store) Backup(ctx context.Context, path string) error {
+	if s.sqlite == nil {
+		return syncer.Errorf(syncer.CodeFailedPrecondition, "This server's database is PostgreSQL: back it up with pg_dump (docs/operations.md).")
+	}
+	return s.sqlite.Backup(ctx, path)
+}
 
 func (s *Store) nowMs() int64 { return s.now().UnixMilli() }
 
@@ -176,10 +230,22 @@ var timeWords = func() *i18n.Catalog {
 // Now is the store's clock (injected in tests): pages ask it what "today" is.
 func (s *Store) Now() time.Time { return s.now() }
 
+// commitChannel is the PostgreSQL notification channel of commits to the change log.
+const commitChannel = "samvaer_commits"
+
+// listenForCommits calls poke whenever any server on the same PostgreSQL database commits to the
+// change log, until ctx ends. On SQLite it returns at once: the commits of this process poke its
+// streams directly, and streams poll for the rest (admin commands).
+func (s *Store) listenForCommits(ctx context.Context, poke func()) {
+	if s.pg != nil {
+		s.pg.Listen(ctx, commitChannel, poke)
+	}
+}
+
 // Head returns the newest commit sequence.
 func (s *Store) Head(ctx context.Context) (int64, error) {
 	var head int64
-	err := s.db.Read.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&head)
+	err := s.read.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&head)
 	return head, err
 }
 
@@ -211,6 +277,17 @@ type commitLog struct {
 	mark int64
 	// pushedHash is the content hash of the device change being applied, logged with its row.
 	pushedHash []byte
+	// notify, on PostgreSQL, tells every server on the database when this transaction commits
+	// (once, at its first log row), so their Subscribe streams wake.
+	notify bool
+
+	// Batching (a push's runs of creates, batch.go): rows waiting to be written by multi-row
+	// statements, and the ids a create may take without asking (not in records when the push
+	// began). Every read of the records or the log through the commitLog flushes them first.
+	batch       bool
+	free        map[string]bool
+	pendingRecs []any // recordColumns values per row
+	pendingLog  []any // logColumns values per row
 }
 
 // caseTouch counts what one transaction did to a case's records.
@@ -233,7 +310,7 @@ func (s *Store) newCommitLog(ctx context.Context, tx *sql.Tx, nowMs int64) (*com
 	if err != nil {
 		return nil, err
 	}
-	l := &commitLog{keys: s.sealer, ctx: ctx, tx: tx, next: head + 1, now: nowMs, visits: map[string]string{}, touched: map[string]*caseTouch{}, mark: mark}
+	l := &commitLog{keys: s.sealer, ctx: ctx, tx: tx, next: head + 1, now: nowMs, visits: map[string]string{}, touched: map[string]*caseTouch{}, mark: mark, notify: s.pg != nil}
 	prepare := func(query string) *sql.Stmt {
 		var st *sql.Stmt
 		if err == nil {
@@ -256,6 +333,9 @@ func (s *Store) newCommitLog(ctx context.Context, tx *sql.Tx, nowMs int64) (*com
 
 // record reads a record's current state inside the transaction, or nil.
 func (l *commitLog) record(id string) (*v1.CommittedChange, error) {
+	if err := l.flush(); err != nil {
+		return nil, err
+	}
 	var blob []byte
 	err := l.load.QueryRowContext(l.ctx, id).Scan(&blob)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -301,6 +381,12 @@ func (l *commitLog) append(e entry) (int64, error) {
 	seq := l.next
 	var effect, submitted []byte
 	var err error
+	if l.notify {
+		if err := pgdb.Notify(l.ctx, l.tx, commitChannel); err != nil {
+			return 0, fmt.Errorf("notify: %w", err)
+		}
+		l.notify = false
+	}
 	if e.effect != nil {
 		syncer.Stamp(e.effect, seq)
 		rec := e.effect
@@ -353,8 +439,15 @@ func (l *commitLog) append(e entry) (int64, error) {
 	if e.deviceSeq > 0 {
 		hash = l.pushedHash
 	}
-	_, err = l.logStmt.ExecContext(l.ctx, seq, e.ref.CaseId, e.ref.Id, e.device, e.deviceSeq, int32(e.result), e.reason, effect, submitted, l.now, l.mark, hash)
-	if err != nil {
+	row := []any{seq, e.ref.CaseId, e.ref.Id, e.device, e.deviceSeq, int32(e.result), e.reason, effect, submitted, l.now, l.mark, hash}
+	if l.batch {
+		l.pendingLog = append(l.pendingLog, row...)
+		if len(l.pendingLog) >= batchRows*len(logColumns) {
+			if err := l.flush(); err != nil {
+				return 0, err
+			}
+		}
+	} else if _, err = l.logStmt.ExecContext(l.ctx, row...); err != nil {
 		return 0, fmt.Errorf("append change: %w", err)
 	}
 	l.next++
@@ -364,6 +457,14 @@ func (l *commitLog) append(e entry) (int64, error) {
 // saveRecord writes a record's new state (state is rec marshalled and sealed).
 func (l *commitLog) saveRecord(rec *v1.CommittedChange, state []byte, create bool) error {
 	visitID := records.VisitOf(rec)
+	if create && l.free[rec.Record.Id] {
+		delete(l.free, rec.Record.Id) // a second create of the id in this push finds it taken
+		l.pendingRecs = append(l.pendingRecs, rec.Record.Id, rec.Record.Type, rec.Record.CaseId, visitID, state)
+		return nil
+	}
+	if err := l.flush(); err != nil {
+		return err
+	}
 	stmt := l.save
 	if create {
 		// One statement instead of a lookup and a write: creates are most of what tablets push.
@@ -398,11 +499,23 @@ type txHistory struct {
 	ctx  context.Context
 	q    querier
 	keys seal.Sealer
+	log  *commitLog // when set, its waiting rows are written before the log is read
+}
+
+// flush writes the rows the transaction's commitLog keeps waiting, so the log read is complete.
+func (h txHistory) flush() error {
+	if h.log == nil {
+		return nil
+	}
+	return h.log.flush()
 }
 
 func (h txHistory) ValueAt(recordID, field string, rev int64) (string, error) {
 	if rev == 0 {
 		return "", nil
+	}
+	if err := h.flush(); err != nil {
+		return "", err
 	}
 	var blob []byte
 	err := h.q.QueryRowContext(h.ctx, `SELECT effect FROM changes WHERE seq = ? AND record_id = ?`, rev, recordID).Scan(&blob)
@@ -421,6 +534,9 @@ func (h txHistory) ValueAt(recordID, field string, rev int64) (string, error) {
 }
 
 func (h txHistory) OwnEdit(deviceID string, deviceSeq int64, recordID, field string) (string, int64, bool, error) {
+	if err := h.flush(); err != nil {
+		return "", 0, false, err
+	}
 	var seq int64
 	var effBlob, subBlob []byte
 	err := h.q.QueryRowContext(h.ctx, `SELECT seq, effect, submitted FROM changes WHERE device_id = ? AND device_seq = ? AND record_id = ?`,

@@ -4,7 +4,10 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"database/sql"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	v1 "github.com/samvaer/sync/gen/samvaer/v1"
+	"github.com/samvaer/sync/internal/pgtest"
 	"github.com/samvaer/sync/internal/records"
 	"github.com/samvaer/sync/syncer"
 )
@@ -51,15 +55,60 @@ type fixture struct {
 	tablet   Identity
 }
 
-// MustOpenStore opens a store in a temporary directory with an injected clock.
+// MustOpenStore opens the store of data directory dir with an injected clock: on SQLite in dir,
+// or on the directory's PostgreSQL database when the run is against PostgreSQL (pgtest).
 func MustOpenStore(tb testing.TB, dir string, clock *fakeClock) *Store {
 	tb.Helper()
-	s, err := OpenStore(dir, clock.Now)
+	s, err := openTestStore(tb, dir, clock.Now)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { s.Close() })
 	return s
+}
+
+// openTestStore opens dir's store as MustOpenStore does, returning the error.
+func openTestStore(tb testing.TB, dir string, now func() time.Time) (*Store, error) {
+	return OpenStoreOn(dir, pgtest.DatabaseFor(tb, dir), now)
+}
+
+// tamper changes the database behind the store's back, as a person with write access to it
+// could.
+func (s *Store) tamper(tb testing.TB, query string, args ...any) {
+	tb.Helper()
+	if err := s.db.WriteTx(context.Background(), func(tx *sql.Tx) error {
+		_, err := tx.Exec(query, args...)
+		return err
+	}); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// backupStore takes a backup of dir's store as an operator does: the SQLite store's online
+// backup, or pg_dump of its PostgreSQL database.
+func backupStore(tb testing.TB, s *Store, dir string) string {
+	tb.Helper()
+	backup := filepath.Join(tb.TempDir(), "backup")
+	if address := pgtest.DatabaseFor(tb, dir); address != "" {
+		mustDo(tb, pgtest.Dump(address, backup))
+	} else {
+		mustDo(tb, s.Backup(context.Background(), backup))
+	}
+	return backup
+}
+
+// restoreStore puts dir's store back to the backup, as an operator does with the server
+// stopped: the SQLite file copied back (its WAL removed), or pg_restore into a new database.
+func restoreStore(tb testing.TB, dir, backup string) {
+	tb.Helper()
+	if address := pgtest.DatabaseFor(tb, dir); address != "" {
+		mustDo(tb, pgtest.Restore(address, backup))
+		return
+	}
+	mustDo(tb, os.Rename(backup, filepath.Join(dir, DBFile)))
+	for _, ext := range []string{"-wal", "-shm"} {
+		os.Remove(filepath.Join(dir, DBFile+ext))
+	}
 }
 
 func newFixture(t testing.TB) *fixture {
@@ -79,7 +128,7 @@ func newFixtureOn(t testing.TB, f *fixture) *fixture {
 	start := f.clock.Now().Add(time.Hour)
 	f.visitID = must(f.store.AddVisit(f.ctx, NewVisit{CaseID: f.caseID, Consultant: "Kim Consultant", Kind: "supervised", Start: start, End: start.Add(2 * time.Hour), Place: "Rum 2"}))
 	f.items = map[string]string{}
-	rows, err := f.store.db.Read.Query(`SELECT id, type, state FROM records WHERE visit_id = ?`, f.visitID)
+	rows, err := f.store.read.Query(`SELECT id, type, state FROM records WHERE visit_id = ?`, f.visitID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,8 @@ import (
 // turn).
 type admin struct {
 	*env
-	data string
+	data     string
+	database string
 }
 
 // ref is an argument a person typed and the function that resolves it to an id.
@@ -45,7 +46,7 @@ func resolve(ctx context.Context, refs ...ref) error {
 // do opens the store for one command and closes it after.
 func (a *admin) do(fn func(ctx context.Context, st *server.Store, args []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
-		st, err := server.OpenStore(a.data, nil)
+		st, err := server.OpenStoreOn(a.data, database(a.database), nil)
 		if err != nil {
 			return err
 		}
@@ -62,7 +63,8 @@ func newAdminCmd(e *env) *cobra.Command {
 What a person wrote is stored sealed under key-encryption keys from the environment variable
 SAMVAER_KEK (base64, comma-separated, first is primary) or else the key file kek.json in the
 data directory (made on first start). Keep a copy of the keys apart from the database backups.`
-	cmd.PersistentFlags().StringVar(&a.data, "data", server.DefaultConfig().DataDir, "the server's data directory")
+	cmd.PersistentFlags().StringVar(&a.data, "data", server.DefaultConfig().DataDir, "the server's data directory (its keys, and its SQLite database unless --database is given)")
+	databaseFlag(cmd.PersistentFlags(), &a.database)
 	e.zoneFlag(cmd)
 	cmd.AddCommand(
 		group("user", "people: add, list, disable, enable, password, unblock",

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/samvaer/sync/server"
@@ -35,6 +36,7 @@ func newServeCmd(e *env) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Logger = newLogger(e.stderr, logFormat)
 			cfg.Zone = e.zone() // --zone or SAMVAER_ZONE, as for every command
+			cfg.Database = database(cfg.Database)
 			if err := cfg.Validate(); err != nil {
 				return usageError("%s.", err.Error())
 			}
@@ -43,6 +45,7 @@ func newServeCmd(e *env) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory (created if missing; holds kek.json, the key-encryption key, unless SAMVAER_KEK is set)")
+	databaseFlag(f, &cfg.Database)
 	f.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to listen on")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM)")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS key file (PEM)")
@@ -57,6 +60,24 @@ func newServeCmd(e *env) *cobra.Command {
 	e.zoneFlag(cmd)
 	f.StringVar(&municipality, "municipality", "", "the municipality's name, printed in the head of every exported report")
 	return cmd
+}
+
+// databaseEnv names the environment variable that sets the database when --database is not given.
+const databaseEnv = "SAMVAER_DATABASE"
+
+// databaseFlag adds --database; when it is not given, database reads SAMVAER_DATABASE (a password
+// is better kept there, or in ~/.pgpass, than on a command line other users can list; for the
+// same reason the help never prints the variable's value).
+func databaseFlag(f *pflag.FlagSet, target *string) {
+	f.StringVar(target, "database", "", "a PostgreSQL database (postgres://user@host:5432/name) to store in instead of SQLite in --data; several servers may share one (default $"+databaseEnv+")")
+}
+
+// database is the --database given, or else SAMVAER_DATABASE.
+func database(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	return os.Getenv(databaseEnv)
 }
 
 // serve runs the server with its pages until ctx is done.

@@ -4,7 +4,7 @@
 // a separate read-only pool, append-only migrations from an embedded directory each applied once
 // in its own transaction, a WAL checkpoint for after purges, and online backup.
 //
-// It imports nothing of ours, so the sync server and the tablet client library can share it.
+// It imports nothing of ours but the migration runner and the transaction ending, so the sync server and the tablet client library can share it.
 package sqlitedb
 
 import (
@@ -16,12 +16,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
-	"time"
 
 	"modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/samvaer/sync/internal/migrate"
+	"github.com/samvaer/sync/internal/sqltx"
 )
 
 // DB is an open database: one writer connection and a read-only pool on the same file.
@@ -109,7 +110,7 @@ func open(path string, opts Options) (*DB, error) {
 		db.Write.Close()
 		return nil, err
 	}
-	if err := db.migrate(context.Background(), opts.Migrations); err != nil {
+	if err := migrate.Apply(context.Background(), db.WriteTx, opts.Migrations); err != nil {
 		db.Write.Close()
 		return nil, err
 	}
@@ -160,7 +161,7 @@ func (db *DB) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin write on %s: %w", db.Path, err)
 	}
-	return finish(tx, fn, "commit on "+db.Path)
+	return sqltx.Finish(tx, fn, "commit on "+db.Path)
 }
 
 // sqliteFull is SQLITE_FULL, SQLite's primary result code for "database or disk is full".
@@ -184,25 +185,7 @@ func (db *DB) ReadTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin read on %s: %w", db.Path, err)
 	}
-	return finish(tx, fn, "end read on "+db.Path)
-}
-
-// finish runs fn in tx, committing on success and rolling back on error or panic.
-func finish(tx *sql.Tx, fn func(tx *sql.Tx) error, what string) (err error) {
-	committed := false
-	defer func() {
-		if !committed {
-			_ = tx.Rollback() // fn's error (or panic) is the one that matters
-		}
-	}()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	committed = true
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	return nil
+	return sqltx.Finish(tx, fn, "end read on "+db.Path)
 }
 
 // Checkpoint copies the whole WAL into the database file and truncates the WAL, so content
@@ -241,55 +224,6 @@ func (db *DB) Backup(ctx context.Context, dst string) error {
 	return nil
 }
 
-// migrate applies the migrations not yet recorded in schema_migrations, in name order, each
-// in its own write transaction (which also re-checks, so concurrent openers cannot both apply).
-func (db *DB) migrate(ctx context.Context, migrations fs.FS) error {
-	if migrations == nil {
-		return nil
-	}
-	if _, err := db.Write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)`); err != nil {
-		return fmt.Errorf("create schema_migrations: %w", err)
-	}
-	names, err := fs.Glob(migrations, "*.sql")
-	if err != nil {
-		return fmt.Errorf("list migrations: %w", err)
-	}
-	slices.Sort(names)
-	var newest int
-	if err := db.Write.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&newest); err != nil {
-		return fmt.Errorf("read schema version: %w", err)
-	}
-	if newest > len(names) {
-		return fmt.Errorf("schema version %d is newer than the %d migrations this program knows", newest, len(names))
-	}
-	for i, name := range names {
-		version := i + 1
-		err := db.WriteTx(ctx, func(tx *sql.Tx) error {
-			var applied string
-			err := tx.QueryRowContext(ctx, "SELECT name FROM schema_migrations WHERE version = ?", version).Scan(&applied)
-			switch {
-			case err == nil && applied == name:
-				return nil
-			case err == nil:
-				return fmt.Errorf("version %d was applied as %s, now named %s: migrations are append-only", version, applied, name)
-			case !errors.Is(err, sql.ErrNoRows):
-				return err
-			}
-			body, err := fs.ReadFile(migrations, name)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-				return err
-			}
-			_, err = tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_ms) VALUES (?, ?, ?)",
-				version, name, time.Now().UnixMilli())
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("migration %s: %w", name, err)
-		}
-	}
-	return nil
-}
+// Reclaim is Checkpoint: after deleting, the WAL no longer holds what was deleted (with
+// SecureDelete, neither do the database's free pages).
+func (db *DB) Reclaim(ctx context.Context) error { return db.Checkpoint(ctx) }
