@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	v1 "github.com/samvaer/sync/gen/samvaer/v1"
+	"github.com/samvaer/sync/internal/pgtest"
 )
 
 // pinFailures returns the tablet_failure_id and tablet_at_ms of every tablet.pin_failed entry,
@@ -67,9 +68,13 @@ func TestUnlockFailuresLoggedBeforeTheMigrationStayLogged(t *testing.T) {
 	// What the migration found: the audit log's entries, without the table's rows.
 	db := rawDB(t, f.dir)
 	mustExec(t, db, `DELETE FROM unlock_failures_logged`)
-	body, err := migrationFiles.ReadFile("migrations/0010_unlock_failure_ids.sql")
+	file := "migrations/0010_unlock_failure_ids.sql"
+	if pgtest.DatabaseFor(t, f.dir) != "" {
+		file = "migrations/postgres/0010_unlock_failure_ids.sql"
+	}
+	body, err := migrationFiles.ReadFile(file)
 	mustDo(t, err)
-	seed := string(body)[strings.Index(string(body), "INSERT OR IGNORE"):]
+	seed := string(body)[strings.Index(string(body), "INSERT INTO unlock_failures_logged"):]
 	mustExec(t, db, seed)
 	mustDo(t, db.Close())
 	if _, err := f.store.ReportUnlockFailures(f.ctx, f.tablet, []*v1.UnlockFailure{{Id: 1, AtMs: now - 10}, {Id: 2, AtMs: now - 5}, {Id: 3, AtMs: now}}); err != nil {

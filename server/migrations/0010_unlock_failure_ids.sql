@@ -10,7 +10,8 @@ CREATE TABLE unlock_failures_logged (
 	PRIMARY KEY (device_id, failure_id)
 ) WITHOUT ROWID;
 
-INSERT OR IGNORE INTO unlock_failures_logged (device_id, failure_id)
+INSERT INTO unlock_failures_logged (device_id, failure_id)
 	SELECT device_id, CAST(json_extract(detail, '$.tablet_failure_id') AS INTEGER)
 	FROM audit_log
-	WHERE kind = 'tablet.pin_failed' AND json_extract(detail, '$.tablet_failure_id') IS NOT NULL;
+	WHERE kind = 'tablet.pin_failed' AND json_extract(detail, '$.tablet_failure_id') IS NOT NULL
+	ON CONFLICT DO NOTHING;
