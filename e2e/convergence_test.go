@@ -765,7 +765,8 @@ func (l *serverLog) digest(caseID string) string {
 //
 //  1. Replicas agree. Every consultant's tablet holds exactly the cases its user is assigned to:
 //     for those its digest equals the server's, for the others it equals the digest of nothing
-//     (purged); the caseworker's tablet holds nothing (her role reads online only). The
+//     (purged), and it keeps no refused change of them (a dead letter goes with its case); the
+//     caseworker's tablet holds nothing (her role reads online only). The
 //     server's digest equals the digest of its own log folded in commit order, so its state is
 //     its log — nothing acknowledged was dropped from the state, nothing is in the state that
 //     the log does not hold.
@@ -849,6 +850,7 @@ func (w *convWorld) check(rt *rapid.T) {
 	}
 
 	w.matchPushes(rt, log)
+	w.checkDeadLetters(rt, log)
 	w.checkRejections(rt)
 	w.checkSections(rt, log)
 	w.checkTicks(rt, log)
@@ -1090,6 +1092,33 @@ func (w *convWorld) matches(log *serverLog, e *convEdit, c pushedChange) bool {
 		}
 	}
 	return false
+}
+
+// checkDeadLetters (1, for what the tablet keeps of refused changes): a refused change of a case
+// the tablet's user is not assigned to went with the case when it was purged — after an
+// unassignment, and after a server restore that took the assignment away alike.
+func (w *convWorld) checkDeadLetters(rt *rapid.T, log *serverLog) {
+	caseOf := map[string]string{}
+	for id, r := range log.state {
+		caseOf[id] = r.Record.CaseId
+	}
+	for _, e := range w.ledger {
+		if e.record != "" {
+			caseOf[e.record] = e.caseID // also a refused observation, which the server never held
+		}
+	}
+	for i, tb := range w.tablets {
+		r, err := tb.proc.do(tabletRequest{Op: "dead"})
+		if err != nil {
+			rt.Fatal(err)
+		}
+		for _, d := range r.Dead {
+			if c, ok := caseOf[d.RecordID]; ok && !w.members[tb.user][c] {
+				rt.Fatalf("tablet %d (%s) keeps refused change %d (%s) of case %s, which its user is not assigned to: it should have gone with the case",
+					i, tb.user, d.Seq, d.RecordType, c)
+			}
+		}
+	}
 }
 
 // checkRejections (3).
