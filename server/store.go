@@ -60,6 +60,9 @@ type Store struct {
 	auditKey []byte
 	// SignInPolicy says when failed sign-ins block (zero fields: the defaults).
 	SignInPolicy SignInPolicy
+	// SecondFactor says who must have a second factor: FactorsForAdmins ("" too), FactorsForAll
+	// or FactorsForNone.
+	SecondFactor string
 	writes       writeHealth // whether writes fail for a full disk (health.go)
 	// hashKey keys the content hashes of pushed changes, once read (history.go).
 	hashKey atomic.Pointer[[]byte]
