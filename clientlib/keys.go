@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -367,7 +368,11 @@ func unlock(ctx context.Context, home string, s *store, opts Options) ([]byte, e
 		return nil, err
 	}
 	err = s.db.WriteTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO unlock_failures (at_ms) VALUES (?)`, opts.Now().UnixMilli())
+		id, err := newUnlockFailureID()
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO unlock_failures (id, at_ms) VALUES (?, ?)`, id, opts.Now().UnixMilli())
 		return err
 	})
 	if err != nil {
@@ -380,6 +385,23 @@ func unlock(ctx context.Context, home string, s *store, opts Options) ([]byte, e
 		return nil, err
 	}
 	return nil, syncer.Errorf(syncer.CodeFailedPrecondition, "Wrong PIN, %d times in a row: this tablet's data key has been destroyed and the data on it can no longer be read. Enroll the tablet again with a new code from an admin.", attempt)
+}
+
+// newUnlockFailureID draws the id of a wrong PIN: random and positive, so that ids never repeat,
+// also on a tablet restored from an older copy of its home, whose own counter would repeat ids
+// the server's audit log already holds (and the server, which logs each id of a device once,
+// would drop the new failures as duplicates). 63 random bits: a repeat among a device's failures
+// is as likely as guessing a 63-bit key.
+func newUnlockFailureID() (int64, error) {
+	var b [8]byte
+	for {
+		if _, err := rand.Read(b[:]); err != nil {
+			return 0, fmt.Errorf("draw wrong-PIN id: %w", err)
+		}
+		if id := int64(binary.BigEndian.Uint64(b[:]) >> 1); id > 0 {
+			return id, nil
+		}
+	}
 }
 
 // destroyKeys destroys the platform key first (then a saved copy of data.key opens nothing)
@@ -406,7 +428,7 @@ func (t *Tablet) ChangePIN(newPIN string) error {
 // FailedUnlocks returns the wrong PINs entered on this tablet and not yet reported to the
 // server's audit log (Sync reports them, unlockreport.go), oldest first. They hold only times.
 func (t *Tablet) FailedUnlocks(ctx context.Context) ([]FailedUnlock, error) {
-	rows, err := t.store.db.Read.QueryContext(ctx, `SELECT at_ms FROM unlock_failures ORDER BY id`)
+	rows, err := t.store.db.Read.QueryContext(ctx, `SELECT at_ms FROM unlock_failures ORDER BY at_ms, id`)
 	if err != nil {
 		return nil, fmt.Errorf("read failed unlocks: %w", err)
 	}

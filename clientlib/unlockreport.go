@@ -12,7 +12,8 @@ import (
 // reportUnlockFailures sends the wrong PINs recorded on this tablet (ids and times, never the
 // PIN) to the server's audit log, in batches, and forgets each batch once the server says it is
 // logged. The server logs each id of a device once, so a batch sent again after its response was
-// lost is harmless; ids are never reused (AUTOINCREMENT). It returns how many were forgotten.
+// lost is harmless; ids are random (newUnlockFailureID), so they do not repeat after the home was
+// restored from an older copy. It returns how many were forgotten.
 func (t *Tablet) reportUnlockFailures(ctx context.Context) (int, error) {
 	reported := 0
 	for {
@@ -28,14 +29,21 @@ func (t *Tablet) reportUnlockFailures(ctx context.Context) (int, error) {
 		if res.ReportedThrough < last {
 			return reported, syncer.Errorf(syncer.CodeInternal, "The server did not confirm that it logged this tablet's wrong PINs; they are kept and reported at the next sync.")
 		}
+		// Only the failures sent: one recorded meanwhile (by another process) may have a lower id.
 		var n int64
 		err = t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
-			r, err := tx.ExecContext(ctx, `DELETE FROM unlock_failures WHERE id <= ?`, res.ReportedThrough)
-			if err != nil {
-				return fmt.Errorf("forget reported wrong PINs: %w", err)
+			for _, f := range batch {
+				r, err := tx.ExecContext(ctx, `DELETE FROM unlock_failures WHERE id = ?`, f.Id)
+				if err != nil {
+					return fmt.Errorf("forget reported wrong PINs: %w", err)
+				}
+				k, err := r.RowsAffected()
+				if err != nil {
+					return err
+				}
+				n += k
 			}
-			n, err = r.RowsAffected()
-			return err
+			return nil
 		})
 		if err != nil {
 			return reported, err

@@ -154,6 +154,9 @@ type convWorld struct {
 	homeBackup   *homeBackup
 	serverBackup *serverBackup
 	lostVisits   map[string]bool // planned after the backup the server was restored from
+	// held is, by device, the last sequence number the restored server held of it (set by a
+	// server restore; matchTabletPushes).
+	held map[string]int64
 
 	serverKills, tabletKills, scopeMoves, refused, homeRestores, serverRestores int
 
@@ -412,8 +415,17 @@ func (w *convWorld) restore(rt *rapid.T, tb *convTablet) {
 		if err := restoreServer(w.t, w.srv.dir, b.path); err != nil {
 			rt.Fatal(err)
 		}
+		held := map[string]int64{}
+		w.admin(rt, func(ctx context.Context, st *server.Store) error {
+			devices, err := st.Devices(ctx)
+			for _, d := range devices {
+				held[d.ID] = d.LastSeq
+			}
+			return err
+		})
 		w.mu.Lock()
 		w.epoch++
+		w.held = held
 		w.mu.Unlock()
 		w.members, w.cancelled = b.members, b.cancelled
 		for i, c := range w.cases {
@@ -746,7 +758,11 @@ func (l *serverLog) digest(caseID string) string {
 //  2. Every write reached the server exactly once, as written. Each tablet's pushes, in device
 //     sequence order, carry exactly its writes in the order it made them, each under one
 //     sequence number with one content: no write lost, none duplicated, no sequence number
-//     reused for other content, every one answered (with the same answer on every retry).
+//     reused for other content, every one answered (with the same answer on every retry). A
+//     server restored from an older backup lost the numbers after the tablet's last one it
+//     held; the tablet sends again what it holds of those, numbered anew in order, less the
+//     changes the server had refused (they are dead letters): there, one number may name one
+//     change before the restore and another after it (matchTabletPushes says exactly what holds).
 //  3. Rejections are only for a case the user had been unassigned from, or for a visit planned
 //     after the backup the server was restored from (the restore took it away). A cancelled
 //     visit keeps what was written for it: an observation, tick or section edit of it is applied
@@ -828,60 +844,191 @@ func (w *convWorld) matchPushes(rt *rapid.T, log *serverLog) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, tb := range w.tablets {
-		type sent struct {
-			change pushedChange
-			result *pushedResult
-			epoch  int
-		}
-		bySeq := map[int64]*sent{}
-		for _, x := range w.pushes[tb.device] {
-			results := map[int64]pushedResult{}
-			for _, r := range x.Results {
-				results[r.Seq] = r
-			}
-			for _, c := range x.Changes {
-				s := bySeq[c.Seq]
-				if s == nil {
-					s = &sent{change: c}
-					bySeq[c.Seq] = s
-				} else if !sameChange(s.change, c) {
-					rt.Fatalf("%s's device sequence number %d was accepted with two contents: %+v and %+v", tb.user, c.Seq, s.change, c)
-				}
-				r, ok := results[c.Seq]
-				if !ok {
-					rt.Fatalf("%s's push of change %d was answered without its result", tb.user, c.Seq)
-				}
-				// A server restored from a backup answers anew what it lost; within one
-				// incarnation of the server every retry gets the first answer.
-				if s.result != nil && s.epoch == x.epoch && (s.result.Result != r.Result || s.result.ServerSeq != r.ServerSeq) {
-					rt.Fatalf("%s's change %d was answered %v (seq %d) once and %v (seq %d) on a retry", tb.user, c.Seq,
-						s.result.Result, s.result.ServerSeq, r.Result, r.ServerSeq)
-				}
-				s.result, s.epoch = &r, x.epoch
-			}
-		}
 		var edits []*convEdit
 		for _, e := range w.ledger {
 			if e.tablet == tb {
 				edits = append(edits, e)
 			}
 		}
-		seqs := make([]int64, 0, len(bySeq))
-		for seq := range bySeq {
-			seqs = append(seqs, seq)
+		held, restored := w.held[tb.device]
+		if !restored {
+			held = -1
 		}
-		slices.Sort(seqs)
-		if len(seqs) != len(edits) {
-			rt.Fatalf("%s's tablet made %d writes and the server answered %d changes", tb.user, len(edits), len(seqs))
+		answers, err := matchTabletPushes(w.pushes[tb.device], edits, held, func(e *convEdit, c pushedChange) bool { return w.matches(log, e, c) })
+		if err != nil {
+			rt.Fatalf("%s's tablet: %v", tb.user, err)
 		}
-		for i, seq := range seqs {
-			s, e := bySeq[seq], edits[i]
-			if !w.matches(log, e, s.change) {
-				rt.Fatalf("%s's write %d (%s %q on %s) was pushed as change %d: %+v", tb.user, i, e.kind, e.value, e.field, seq, s.change)
-			}
-			e.deviceSeq, e.result, e.serverSeq, e.reason = seq, s.result.Result, s.result.ServerSeq, s.result.Reason
+		for i, e := range edits {
+			a := answers[i]
+			e.deviceSeq, e.result, e.serverSeq, e.reason = a.Seq, a.Result, a.ServerSeq, a.Reason
 		}
 	}
+}
+
+// matchTabletPushes finds, for each of one tablet's writes (edits, in the order it made them),
+// the device sequence number it was last pushed under and the answer of the server that holds
+// it now, from every push of the tablet the server answered (exchanges, in order): those the
+// tablet received, and stale ones the network delivered again late (Replay), whose answers the
+// tablet never heard but which the server gave all the same. held is how many of the tablet's
+// changes the server held when it was restored from an older backup (the device's last sequence
+// number in the backup), -1 when it was not.
+//
+// Within one incarnation of the server (an epoch), a sequence number names one change, and a
+// retry gets the first answer. In epoch 0 the tablet numbers its writes in order, so the sorted
+// numbers are its writes one for one (a tablet restored from an older home numbers its new
+// writes after the server's highest, never under an answered number). A server restored from a
+// backup holds the tablet's changes 1..held as they were; it lost the rest, and the tablet sends
+// again every change it still holds after held, in order, numbered held+1, held+2, … (clientlib
+// renumber). It no longer holds a change the server refused: that one is a dead letter on the
+// tablet, shown to the person with its reason, and is not sent again, so every later change moves
+// down a number. A number after held may thus name one change in epoch 0 and another in epoch 1;
+// that is not a reuse, since the restored server never held the first. So after held the epoch-1
+// numbers carry, in order, the tablet's writes after held less those refused in epoch 0 (a write
+// refused whose answer the tablet did not settle, killed in between, is sent again), and every
+// write made since. A stale push from epoch 0 delivered late to the restored server may be what
+// brings some of them back, under their old numbers (when they follow the server's highest): the
+// tablet then sends only what follows.
+func matchTabletPushes(exchanges []epochExchange, edits []*convEdit, held int64, matches func(*convEdit, pushedChange) bool) ([]pushedResult, error) {
+	type sent struct {
+		change pushedChange
+		result pushedResult
+	}
+	epochs := []map[int64]*sent{{}, {}}
+	for _, x := range exchanges {
+		if x.epoch >= len(epochs) || (x.epoch > 0 && held < 0) {
+			return nil, fmt.Errorf("a push answered by server incarnation %d, whose restore the test did not record", x.epoch)
+		}
+		what := "a push"
+		if x.Replay {
+			what = "a stale push delivered late"
+		}
+		bySeq := epochs[x.epoch]
+		results := map[int64]pushedResult{}
+		for _, r := range x.Results {
+			results[r.Seq] = r
+		}
+		for _, c := range x.Changes {
+			r, ok := results[c.Seq]
+			if !ok {
+				return nil, fmt.Errorf("the push of change %d was answered without its result", c.Seq)
+			}
+			s := bySeq[c.Seq]
+			switch {
+			case s == nil:
+				bySeq[c.Seq] = &sent{change: c, result: r}
+				continue
+			case !sameChange(s.change, c):
+				return nil, fmt.Errorf("device sequence number %d was accepted with two contents by one incarnation of the server: %+v and, in %s, %+v", c.Seq, s.change, what, c)
+			case s.result.Result != r.Result || s.result.ServerSeq != r.ServerSeq:
+				return nil, fmt.Errorf("change %d was answered %v (seq %d) once and %v (seq %d) on a retry (%s)", c.Seq,
+					s.result.Result, s.result.ServerSeq, r.Result, r.ServerSeq, what)
+			}
+		}
+	}
+	sorted := func(m map[int64]*sent, keep func(int64) bool) []int64 {
+		var seqs []int64
+		for seq := range m {
+			if keep(seq) {
+				seqs = append(seqs, seq)
+			}
+		}
+		slices.Sort(seqs)
+		return seqs
+	}
+	answers := make([]pushedResult, len(edits))
+	first, second := epochs[0], epochs[1]
+	if held < 0 {
+		seqs := sorted(first, func(int64) bool { return true })
+		if len(seqs) != len(edits) {
+			return nil, fmt.Errorf("the tablet made %d writes and the server answered %d changes", len(edits), len(seqs))
+		}
+		for i, seq := range seqs {
+			if s := first[seq]; !matches(edits[i], s.change) {
+				return nil, fmt.Errorf("write %d (%s %q on %s) was pushed as change %d: %+v", i, edits[i].kind, edits[i].value, edits[i].field, seq, s.change)
+			}
+			answers[i] = first[seq].result
+		}
+		return answers, nil
+	}
+	// 1..held: the same changes in both epochs (the restored server holds them as they were),
+	// the tablet's first held writes; a retry answered by the restored server is the answer now.
+	kept := sorted(first, func(seq int64) bool { return seq <= held })
+	for _, seq := range sorted(second, func(seq int64) bool { return seq <= held }) {
+		if s := first[seq]; s == nil {
+			kept = append(kept, seq)
+		} else if !sameChange(s.change, second[seq].change) {
+			return nil, fmt.Errorf("change %d, which the restored server held, was pushed again with other content: %+v, then %+v", seq, s.change, second[seq].change)
+		}
+	}
+	slices.Sort(kept)
+	if len(kept) > len(edits) {
+		return nil, fmt.Errorf("the tablet made %d writes and the restored server answered %d changes up to %d", len(edits), len(kept), held)
+	}
+	for i, seq := range kept {
+		s := second[seq]
+		if s == nil {
+			s = first[seq]
+		}
+		if seq != int64(i+1) || !matches(edits[i], s.change) {
+			return nil, fmt.Errorf("write %d (%s %q on %s) was pushed as change %d: %+v", i, edits[i].kind, edits[i].value, edits[i].field, seq, s.change)
+		}
+		answers[i] = s.result
+	}
+	// After held: the epoch-0 answers by write (still numbered in order), and the epoch-1 numbers.
+	rest := edits[len(kept):]
+	before := sorted(first, func(seq int64) bool { return seq > held })
+	if len(before) > len(rest) {
+		return nil, fmt.Errorf("the tablet made %d writes and the server answered %d changes", len(edits), len(kept)+len(before))
+	}
+	for i, seq := range before {
+		if s := first[seq]; seq != held+1+int64(i) || !matches(rest[i], s.change) {
+			return nil, fmt.Errorf("write %d (%s %q on %s) was pushed as change %d: %+v", len(kept)+i, rest[i].kind, rest[i].value, rest[i].field, seq, s.change)
+		}
+	}
+	after := sorted(second, func(seq int64) bool { return seq > held })
+	for i, seq := range after {
+		if seq != held+1+int64(i) {
+			return nil, fmt.Errorf("the restored server answered change %d but not %d", seq, held+1+int64(i))
+		}
+	}
+	// Align rest with after: each write is the next epoch-1 change, or (only if it was refused
+	// in epoch 0) a dead letter not sent again. Identical writes (a tick repeated) are
+	// interchangeable, so any alignment gives the same answers; fits finds one.
+	refused := func(i int) bool {
+		return i < len(before) && first[before[i]].result.Result == v1.Result_RESULT_REJECTED
+	}
+	type state struct{ i, j int }
+	dead := map[state]bool{}
+	var fits func(i, j int) bool
+	fits = func(i, j int) bool {
+		if i == len(rest) {
+			return j == len(after)
+		}
+		if dead[state{i, j}] {
+			return false
+		}
+		if j < len(after) && matches(rest[i], second[after[j]].change) && fits(i+1, j+1) {
+			answers[len(kept)+i] = second[after[j]].result
+			return true
+		}
+		if refused(i) && fits(i+1, j) {
+			answers[len(kept)+i] = first[before[i]].result
+			return true
+		}
+		dead[state{i, j}] = true
+		return false
+	}
+	if !fits(0, 0) {
+		var missing []string
+		for i, e := range rest {
+			if !slices.ContainsFunc(after, func(seq int64) bool { return matches(e, second[seq].change) }) && !refused(i) {
+				missing = append(missing, fmt.Sprintf("write %d (%s %q on %s)", len(kept)+i, e.kind, e.value, e.field))
+			}
+		}
+		return nil, fmt.Errorf("after the server's restore (it held the tablet's changes up to %d), the tablet's %d later writes are not its %d changes answered since, in order, less some refused before (not sent again: %s)",
+			held, len(rest), len(after), strings.Join(missing, ", "))
+	}
+	return answers, nil
 }
 
 func sameChange(a, b pushedChange) bool {

@@ -144,6 +144,9 @@ type flaky struct {
 	// loseOnly, when set, limits losing to requests whose path ends with it.
 	loseOnly string
 	pushes   []recorded
+	// onReplay, when set, is told of a replayed push the server answered: the tablet never hears
+	// that answer, but the server gave it (res's body may be read once).
+	onReplay func(header http.Header, body []byte, res *http.Response) error
 }
 
 type recorded struct {
@@ -184,24 +187,31 @@ func (f *flaky) RoundTrip(req *http.Request) (*http.Response, error) {
 	return nil, errors.New("flaky: response lost")
 }
 
-// replay sends the i-th recorded push again and ignores the answer.
-func (f *flaky) replay(i int) {
+// replay sends the i-th recorded push again; the tablet ignores the answer (onReplay sees it).
+// The error is onReplay's: a lost or failed delivery is no error.
+func (f *flaky) replay(i int) error {
 	f.mu.Lock()
 	if len(f.pushes) == 0 {
 		f.mu.Unlock()
-		return
+		return nil
 	}
 	r := f.pushes[i%len(f.pushes)]
 	f.mu.Unlock()
 	req, err := http.NewRequest(http.MethodPost, r.url, strings.NewReader(string(r.body)))
 	if err != nil {
-		return
+		return err
 	}
 	req.Header = r.header.Clone()
-	if res, err := f.next.RoundTrip(req); err == nil {
-		io.Copy(io.Discard, res.Body)
-		res.Body.Close()
+	res, err := f.next.RoundTrip(req)
+	if err != nil {
+		return nil
 	}
+	defer res.Body.Close()
+	if f.onReplay != nil {
+		err = f.onReplay(r.header, r.body, res)
+	}
+	io.Copy(io.Discard, res.Body)
+	return err
 }
 
 func (f *flaky) close() {

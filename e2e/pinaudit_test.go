@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -188,5 +189,67 @@ func TestUnlockFailureReportBounds(t *testing.T) {
 	_, err = rpc.ReportUnlockFailures(ctx, connect.NewRequest(&v1.ReportUnlockFailuresRequest{Failures: []*v1.UnlockFailure{{Id: 1, AtMs: now}}}))
 	if connect.CodeOf(err) != connect.CodeUnauthenticated {
 		t.Fatalf("report without a token: %v, want Unauthenticated", err)
+	}
+}
+
+// A tablet restored from an older copy of its home (a device backup) loses nothing of the wrong
+// PINs entered on it: those entered after the restore reach the audit log although the copy
+// predates failures the server already logged, and one still unreported in the copy, logged
+// since, is not logged twice. The audit log ends with every wrong PIN exactly once, by its time.
+func TestWrongPINsAfterARestoredHomeReachTheAuditLog(t *testing.T) {
+	ctx := context.Background()
+	s := startServer(t)
+	st := s.Store()
+	_, err := st.AddUser(ctx, "Kim", []string{"consultant"})
+	mustDo(t, err)
+	tb := enrollTablet(t, s, "Kim")
+	syncOK(t, tb)
+
+	var want []int64 // the time of every wrong PIN entered
+	wrong := func(n int) {
+		t.Helper()
+		before, err := tb.FailedUnlocks(ctx)
+		mustDo(t, err)
+		tb.wrongPIN(n)
+		after, err := tb.FailedUnlocks(ctx)
+		mustDo(t, err)
+		if len(after) != len(before)+n {
+			t.Fatalf("the tablet recorded %d wrong PINs, want %d", len(after)-len(before), n)
+		}
+		for _, f := range after[len(before):] {
+			want = append(want, f.AtMs)
+		}
+		time.Sleep(2 * time.Millisecond) // each wrong PIN at its own time
+	}
+	wrong(2)
+	syncOK(t, tb)
+	wrong(1) // not yet reported when the home is copied
+	saved := tb.backupHome()
+	syncOK(t, tb)
+	wrong(1)
+	syncOK(t, tb)
+
+	tb.restoreHome(saved)
+	wrong(2)
+	r := syncOK(t, tb)
+	if left, _ := tb.FailedUnlocks(ctx); len(left) != 0 {
+		t.Fatalf("wrong PINs left on the restored tablet after its sync: %d", len(left))
+	}
+	var got []int64
+	for _, e := range pinAudit(t, st) {
+		at, err := strconv.ParseInt(e.Detail["tablet_at_ms"], 10, 64)
+		mustDo(t, err)
+		got = append(got, at)
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("the audit log holds wrong PINs at %v, want each of the %d entered once, at %v (the restored tablet's sync reported %d)",
+			got, len(want), want, r.UnlockFailuresReported)
+	}
+	v, err := st.VerifyAudit(ctx)
+	mustDo(t, err)
+	if len(v.Problems) > 0 {
+		t.Fatalf("audit log broken: %v", v.Problems)
 	}
 }

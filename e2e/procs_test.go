@@ -213,10 +213,13 @@ type tabletReply struct {
 	Push *pushExchange `json:"push,omitempty"`
 }
 
-// pushExchange is one push a tablet sent and the server answered, as the tablet received it.
+// pushExchange is one push a tablet sent and the server answered, as the tablet received it, or
+// (Replay) a push the network delivered again late, with the server's answer the tablet never
+// heard.
 type pushExchange struct {
 	Changes []pushedChange `json:"changes"`
 	Results []pushedResult `json:"results"`
+	Replay  bool           `json:"replay,omitempty"`
 }
 
 type pushedChange struct {
@@ -248,6 +251,19 @@ func tabletHelper() error {
 	}
 	net := newFlaky()
 	tap := &pushTap{next: net, emit: emit}
+	net.onReplay = func(header http.Header, body []byte, res *http.Response) error {
+		if res.StatusCode != http.StatusOK {
+			return nil // refused whole: nothing applied
+		}
+		resBody, err := io.ReadAll(res.Body)
+		if err != nil {
+			return nil // cut off: as if lost
+		}
+		if err := tap.report(header, body, res.Header, resBody, true); err != nil {
+			return fmt.Errorf("tap: replayed push: %w", err)
+		}
+		return nil
+	}
 	tb, err := clientlib.Open(os.Getenv("SAMVAER_E2E_HOME"), clientlib.Options{
 		HTTPClient:  &http.Client{Transport: tap, Timeout: 30 * time.Second},
 		PIN:         testPIN,
@@ -287,7 +303,7 @@ func tabletHelper() error {
 			net.lose = 0
 			net.mu.Unlock()
 		case "replay":
-			net.replay(req.N)
+			err = net.replay(req.N)
 		case "digest":
 			r.Digest, err = tb.Digest(ctx, req.Case)
 		default:
@@ -328,15 +344,23 @@ func (p *pushTap) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	res.Body = io.NopCloser(bytes.NewReader(resBody))
+	if err := p.report(req.Header, body, res.Header, resBody, false); err != nil {
+		return nil, fmt.Errorf("tap: %w", err)
+	}
+	return res, nil
+}
+
+// report emits one answered push.
+func (p *pushTap) report(reqHeader http.Header, body []byte, resHeader http.Header, resBody []byte, replay bool) error {
 	var pushReq v1.PushRequest
 	var pushRes v1.PushResponse
-	if err := proto.Unmarshal(decoded(req.Header, body), &pushReq); err != nil {
-		return nil, fmt.Errorf("tap: push request: %w", err)
+	if err := proto.Unmarshal(decoded(reqHeader, body), &pushReq); err != nil {
+		return fmt.Errorf("push request: %w", err)
 	}
-	if err := proto.Unmarshal(decoded(res.Header, resBody), &pushRes); err != nil {
-		return nil, fmt.Errorf("tap: push response: %w", err)
+	if err := proto.Unmarshal(decoded(resHeader, resBody), &pushRes); err != nil {
+		return fmt.Errorf("push response: %w", err)
 	}
-	x := &pushExchange{}
+	x := &pushExchange{Replay: replay}
 	for _, c := range pushReq.Changes {
 		pc := pushedChange{Seq: c.DeviceSeq, Op: c.Op, Type: c.Record.GetType(), Record: c.Record.GetId(), Case: c.Record.GetCaseId(), Fields: map[string]string{}}
 		for _, f := range c.Fields {
@@ -348,7 +372,7 @@ func (p *pushTap) RoundTrip(req *http.Request) (*http.Response, error) {
 		x.Results = append(x.Results, pushedResult{Seq: r.DeviceSeq, Result: r.Result, ServerSeq: r.ServerSeq, Reason: r.Reason})
 	}
 	p.emit(tabletReply{Push: x})
-	return res, nil
+	return nil
 }
 
 // decoded undoes a Connect unary body's gzip encoding, if any.

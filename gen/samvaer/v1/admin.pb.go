@@ -682,8 +682,9 @@ func (*ConfirmWipeResponse) Descriptor() ([]byte, []int) {
 	return file_samvaer_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
-// UnlockFailure is one wrong PIN: its row id on the tablet (increasing, never reused) and when it
-// was entered (tablet time). Never the PIN.
+// UnlockFailure is one wrong PIN: an id the tablet drew at random (positive, never repeated, also
+// after the tablet was restored from an older copy) and when it was entered (tablet time). Never
+// the PIN.
 type UnlockFailure struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -784,8 +785,8 @@ func (x *ReportUnlockFailuresRequest) GetFailures() []*UnlockFailure {
 
 type ReportUnlockFailuresResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// reported_through is the highest failure id the server has logged for this device: the tablet
-	// may forget every failure up to it.
+	// reported_through is the highest id of the request: every failure in it is logged (now or by
+	// an earlier report), and the tablet may forget those it sent.
 	ReportedThrough int64 `protobuf:"varint,1,opt,name=reported_through,json=reportedThrough,proto3" json:"reported_through,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
