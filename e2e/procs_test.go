@@ -71,6 +71,9 @@ func serveHelper() error {
 	cfg.Database = os.Getenv("SAMVAER_E2E_DATABASE")
 	cfg.Listen = os.Getenv("SAMVAER_E2E_LISTEN")
 	cfg.SubscribePoll = 50 * time.Millisecond
+	if poll, err := time.ParseDuration(os.Getenv("SAMVAER_E2E_POLL")); err == nil {
+		cfg.SubscribePoll = poll
+	}
 	cfg.Logger = zerolog.New(zerolog.SyncWriter(os.Stderr)).With().Timestamp().Logger()
 	srv, err := server.New(ctx, cfg)
 	if err != nil {
@@ -104,6 +107,10 @@ type serverProc struct {
 	addr string
 	logs *syncBuffer
 	cmd  *exec.Cmd
+	// sqlite keeps the store in dir's SQLite file even in a PostgreSQL run; poll, when set, is
+	// the Subscribe poll instead of the tests' 50 ms (the load test runs the default).
+	sqlite bool
+	poll   time.Duration
 }
 
 // startServerProc starts a server child process with a new data directory.
@@ -129,8 +136,15 @@ func (s *serverProc) URL() string { return "http://" + s.addr }
 func (s *serverProc) start() {
 	s.t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	database := ""
+	if !s.sqlite {
+		database = databaseFor(s.t, s.dir)
+	}
 	cmd.Env = append(os.Environ(), helperEnv+"=server", "SAMVAER_E2E_DATA="+s.dir, "SAMVAER_E2E_LISTEN="+s.addr,
-		"SAMVAER_E2E_DATABASE="+databaseFor(s.t, s.dir))
+		"SAMVAER_E2E_DATABASE="+database)
+	if s.poll > 0 {
+		cmd.Env = append(cmd.Env, "SAMVAER_E2E_POLL="+s.poll.String())
+	}
 	cmd.Stderr = s.logs
 	out, err := cmd.StdoutPipe()
 	if err != nil {
