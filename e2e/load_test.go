@@ -100,6 +100,9 @@ func TestLoad(t *testing.T) {
 		fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %s | %.0f | %d | %d | %.0f KiB |\n", r.target, r.tablets, r.syncsPerSec,
 			ms(r.syncP50), ms(r.syncP99), ms(r.deliveryP99), r.pullsPerSec, r.errors, r.missed, r.rssPerTablet/1024)
 	}
+	for _, r := range results {
+		fmt.Fprintf(&b, "%s: of a sync, the push took p50 %s, p99 %s\n", r.target, ms(r.pushP50), ms(r.pushP99))
+	}
 	t.Log(b.String())
 	for _, r := range results {
 		if r.errors > 0 || r.missed > 0 {
@@ -119,6 +122,8 @@ type loadResult struct {
 	pullsPerSec  float64
 	syncP50      time.Duration
 	syncP99      time.Duration
+	pushP50      time.Duration // of which the push
+	pushP99      time.Duration
 	deliveryP99  time.Duration
 	errors       int64
 	missed       int
@@ -143,6 +148,7 @@ type loadTablet struct {
 	sawFirst chan struct{}
 
 	syncs     []time.Duration // push + pull, as the tablet waited for them
+	pushes    []time.Duration // the push alone
 	commits   []stamped       // server seq of each change it pushed, when it got the answer
 	received  []stamped       // server seq of each change a pull brought, when the pull answered
 	pulls     int
@@ -407,7 +413,9 @@ func (tb *loadTablet) loop(ctx context.Context, run *loadRun, stop <-chan struct
 			return
 		case <-next.C:
 			start := time.Now()
-			if err := tb.push(ctx, run.cfg.changes); err != nil {
+			err := tb.push(ctx, run.cfg.changes)
+			tb.pushes = append(tb.pushes, time.Since(start))
+			if err != nil {
 				run.fail(tb, "push", err)
 			} else if err := tb.pullAll(ctx, true); err != nil {
 				run.fail(tb, "pull after push", err)
@@ -489,11 +497,12 @@ func (tb *loadTablet) pullAll(ctx context.Context, record bool) error {
 // pusher got its answer to when the other tablet's pull answered (0 when the pull came first).
 func (r *loadRun) result(target string, elapsed time.Duration, rssGrowth int64) loadResult {
 	res := loadResult{target: target, tablets: len(r.tablets), rssPerTablet: float64(rssGrowth) / float64(len(r.tablets))}
-	var syncs, delivery []time.Duration
+	var syncs, pushes, delivery []time.Duration
 	pulls := 0
 	byCase := map[string][]*loadTablet{}
 	for _, tb := range r.tablets {
 		syncs = append(syncs, tb.syncs...)
+		pushes = append(pushes, tb.pushes...)
 		pulls += tb.pulls
 		byCase[tb.caseID] = append(byCase[tb.caseID], tb)
 	}
@@ -524,6 +533,7 @@ func (r *loadRun) result(target string, elapsed time.Duration, rssGrowth int64) 
 	res.pullsPerSec = float64(pulls) / elapsed.Seconds()
 	res.syncP50, res.syncP99 = quantile(syncs, 0.50), quantile(syncs, 0.99)
 	res.deliveryP99 = quantile(delivery, 0.99)
+	res.pushP50, res.pushP99 = quantile(pushes, 0.50), quantile(pushes, 0.99)
 	res.errors = r.errs.Load()
 	res.firstErrors = r.first
 	return res
