@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -191,8 +192,12 @@ func runLoad(t *testing.T, cfg loadConfig, target string, instances int, sqlite 
 	started := time.Now()
 	codes, cases, visits := loadSetup(t, cfg, dir, database)
 	var procs []*serverProc
-	for range instances {
+	profiles := os.Getenv("SAMVAER_LOAD_PROFILE") // a directory: CPU profiles of the steady state
+	for i := range instances {
 		s := &serverProc{t: t, dir: dir, addr: "127.0.0.1:0", logs: &syncBuffer{}, sqlite: sqlite, poll: server.DefaultConfig().SubscribePoll}
+		if profiles != "" {
+			s.profile = filepath.Join(profiles, fmt.Sprintf("%s-%d.pprof", t.Name()[strings.LastIndex(t.Name(), "/")+1:], i))
+		}
 		s.start()
 		t.Cleanup(s.kill)
 		procs = append(procs, s)
@@ -292,7 +297,16 @@ func runLoad(t *testing.T, cfg loadConfig, target string, instances int, sqlite 
 			tb.loop(ctx, run, stop)
 		}()
 	}
+	signalProfiles := func() {
+		for _, p := range procs {
+			if p.profile != "" {
+				mustDo(t, p.cmd.Process.Signal(syscall.SIGUSR1))
+			}
+		}
+	}
+	signalProfiles() // start
 	time.Sleep(cfg.duration)
+	signalProfiles() // stop
 	close(stop)
 	loops.Wait()
 	elapsed := time.Since(begin)
