@@ -61,13 +61,14 @@ func (h *syncHandler) Pull(ctx context.Context, req *connect.Request[v1.PullRequ
 // Subscribe sends the server's head at once, and again whenever a change the caller's tablet
 // may pull has committed since (the head then is the newest commit, at least that change): an
 // online tablet knows when a pull is worth doing, and is not woken by other cases' commits. The
-// process's commit feed tells which commits concern whom; a stream makes no query of its own.
+// process's commit feed tells which commits concern whom and wakes only their streams; a stream
+// makes no query of its own after the first head.
 func (h *syncHandler) Subscribe(ctx context.Context, req *connect.Request[v1.SubscribeRequest], stream *connect.ServerStream[v1.SubscribeResponse]) error {
 	id, err := identity(ctx)
 	if err != nil {
 		return err
 	}
-	_, _, next := h.feed.since(0, id.UserID)
+	_, next := h.feed.wait(id.UserID)
 	head, err := h.store.Head(ctx) // exact, though the feed may not have read the newest yet
 	if err != nil {
 		return toConnect(ctx, err)
@@ -75,7 +76,7 @@ func (h *syncHandler) Subscribe(ctx context.Context, req *connect.Request[v1.Sub
 	if err := stream.Send(&v1.SubscribeResponse{Head: head, ServerTimeMs: h.store.nowMs()}); err != nil {
 		return err
 	}
-	checked := head
+	sent := head
 	for {
 		select {
 		case <-ctx.Done():
@@ -84,17 +85,14 @@ func (h *syncHandler) Subscribe(ctx context.Context, req *connect.Request[v1.Sub
 			return nil
 		case <-next:
 		}
-		var concerns bool
-		var now int64
-		now, concerns, next = h.feed.since(checked, id.UserID)
-		if now <= checked {
-			continue
-		}
-		checked = now
-		if concerns {
-			if err := stream.Send(&v1.SubscribeResponse{Head: now, ServerTimeMs: h.store.nowMs()}); err != nil {
+		// Woken: a batch concerns this user. Its head may still be one already sent, when
+		// the first head was read past the feed.
+		head, next = h.feed.wait(id.UserID)
+		if head > sent {
+			if err := stream.Send(&v1.SubscribeResponse{Head: head, ServerTimeMs: h.store.nowMs()}); err != nil {
 				return err
 			}
+			sent = head
 		}
 	}
 }
