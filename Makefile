@@ -47,9 +47,12 @@ test-long: deps
 	SAMVAER_TEST_POSTGRES='$(SAMVAER_TEST_POSTGRES)' RAPID_CHECKS=300 go test -race -count=1 -timeout 150m -run 'Property|Convergence|CommitOrder' ./e2e/
 
 # Each benchmark reports its figure beside a baseline measured in the same run (ratio-* metrics).
-bench:
+# The push and no-op sync benchmarks run a second time on PostgreSQL, beside COPY into the same
+# database as the raw baseline.
+bench: deps
 	go test -run '^$$' -bench . -benchtime 3x -timeout 60m ./e2e/
 	go test -run '^$$' -bench . ./syncer/ ./clientlib/ ./server/
+	SAMVAER_TEST_POSTGRES='$(SAMVAER_TEST_POSTGRES)' go test -run '^$$' -bench 'BenchmarkPush$$|BenchmarkNoopSync' -benchtime 1x -timeout 60m ./e2e/
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1)

@@ -3,6 +3,7 @@ package clientlib
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,11 +21,21 @@ import (
 // Observe notes an observation for a visit. Its time is the tablet's corrected clock, set by the
 // system, never typed in.
 func (t *Tablet) Observe(ctx context.Context, visitID, text string) (Observation, error) {
+	return t.observe(ctx, visitID, text, false)
+}
+
+// observe is Observe; endDraft also removes the visit's observation draft in its transaction.
+func (t *Tablet) observe(ctx context.Context, visitID, text string, endDraft bool) (Observation, error) {
 	o := Observation{ID: syncer.NewID(), Text: text}
 	err := t.write(ctx, func(tx *sql.Tx, nowMs int64) (*v1.Change, map[string]string, error) {
 		visit, err := t.store.findVisit(ctx, tx, visitID)
 		if err != nil {
 			return nil, nil, err
+		}
+		if endDraft {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM meta WHERE key = ?`, draftMetaPrefix+visitID); err != nil {
+				return nil, nil, fmt.Errorf("end draft: %w", err)
+			}
 		}
 		o.AtMs = nowMs
 		return &v1.Change{
@@ -68,8 +79,20 @@ func (t *Tablet) Check(ctx context.Context, visitID, key string, checked bool) e
 
 // SetReportSection replaces the text of one section of the visit's report.
 func (t *Tablet) SetReportSection(ctx context.Context, visitID, section, text string) error {
+	return t.SetReportSectionMarked(ctx, visitID, section, text, "")
+}
+
+// SetReportSectionMarked replaces a section's text with text that holds a marked passage (an
+// observation marked for the parents' copy, pulled into the section): unless the section has a
+// mark already, it gets mark in the same change, so the parents' copy leaves the passage out
+// as it leaves out the observation. A section's mark covers its whole text, so a section
+// marked already withholds the passage whatever its mark; mark "" is SetReportSection.
+func (t *Tablet) SetReportSectionMarked(ctx context.Context, visitID, section, text, mark string) error {
 	if !slices.Contains(syncer.ReportSections, section) {
 		return syncer.Errorf(syncer.CodeInvalid, "A report has no such section; the sections are: %s.", strings.Join(syncer.ReportSections, ", "))
+	}
+	if err := checkMark(mark); err != nil {
+		return err
 	}
 	return t.write(ctx, func(tx *sql.Tx, _ int64) (*v1.Change, map[string]string, error) {
 		report, _, err := t.store.visitReport(ctx, tx, visitID)
@@ -81,7 +104,24 @@ func (t *Tablet) SetReportSection(ctx context.Context, visitID, section, text st
 		} else if locked {
 			return nil, nil, syncer.Errorf(syncer.CodeFailedPrecondition, "The report of visit %s is submitted and locked; write an addendum instead.", visitID)
 		}
-		return t.fieldEdit(ctx, tx, report, section, text)
+		c, bases, err := t.fieldEdit(ctx, tx, report, section, text)
+		if err != nil || mark == "" {
+			return c, bases, err
+		}
+		pending, err := t.store.readOutbox(ctx, tx, report.Record.Id)
+		if err != nil {
+			return nil, nil, err
+		}
+		markField := syncer.SectionMarkField(section)
+		if visible(report, pending)[markField] != "" {
+			return c, bases, nil
+		}
+		m, _, err := t.fieldEdit(ctx, tx, report, markField, mark)
+		if err != nil {
+			return nil, nil, err
+		}
+		c.Fields = append(c.Fields, m.Fields...)
+		return c, bases, nil
 	})
 }
 

@@ -349,11 +349,11 @@ func unlock(ctx context.Context, home string, s *store, opts Options) ([]byte, e
 		return nil, syncer.Errorf(syncer.CodeFailedPrecondition, "The platform key that protects this tablet's data cannot count PIN attempts (%v); the tablet stays locked.", err)
 	}
 	if attempt > limit {
-		// Attempts up to the limit are being checked (or were, and were wrong): this one is
-		// not checked at all.
-		if err := destroyKeys(home, opts.KeyProvider); err != nil {
-			return nil, err
-		}
+		// Attempts up to the limit are being checked (or were, and were wrong): this one is not
+		// checked at all. It destroys nothing itself: one of those still being checked may be the
+		// right PIN (which resets the count), and the limit-th wrong one destroys the keys. Were
+		// the count left above the limit by a process killed mid-check, every later attempt is
+		// refused unchecked, as here, until the tablet is enrolled again.
 		return nil, errKeyDestroyed
 	}
 	dataKey, err := unwrapDataKey(home, opts.KeyProvider, opts.PIN)

@@ -2,6 +2,7 @@ package clientlib
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/samvaer/sync/syncer"
@@ -56,5 +57,45 @@ func TestMarksForTheParentsCopy(t *testing.T) {
 	wantCode(t, f.tab.MarkObservation(ctx, f.visitID, syncer.NewID(), syncer.MarkChildWords), syncer.CodeNotFound)
 	if n := len(f.outbox()); n != 4 {
 		t.Fatalf("%d outbox entries after refused marks, want 4", n)
+	}
+}
+
+// A section's text holding a marked passage gets the passage's mark in the same change (one
+// outbox entry setting the text and the mark, valid as the server checks it), unless the
+// section has a mark already, which it keeps; an unknown mark is refused before anything is
+// stored.
+func TestASectionTakesTheMarkOfAPassageItHolds(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, Options{})
+	must(t, f.tab.SetReportSectionMarked(ctx, f.visitID, "interaction", "10.05 Ida siger: jeg vil hjem", syncer.MarkChildWords))
+	must(t, f.tab.MarkSection(ctx, f.visitID, "ending", syncer.MarkPlacementAddress))
+	must(t, f.tab.SetReportSectionMarked(ctx, f.visitID, "ending", "10.30 Ida siger: jeg vil hjem", syncer.MarkChildWords))
+	must(t, f.tab.SetReportSectionMarked(ctx, f.visitID, "opening", "Mor kom til tiden", ""))
+	wantCode(t, f.tab.SetReportSectionMarked(ctx, f.visitID, "opening", "x", "secret"), syncer.CodeInvalid)
+	f.reopen()
+
+	marks := map[string]string{}
+	for _, s := range f.visit().Report {
+		marks[s.Key] = s.Mark
+	}
+	if marks["interaction"] != syncer.MarkChildWords || marks["ending"] != syncer.MarkPlacementAddress || marks["opening"] != "" {
+		t.Fatalf("marks %v: want interaction marked as the child's words, ending keeping its own, opening none", marks)
+	}
+	entries := f.outbox()
+	if len(entries) != 4 {
+		t.Fatalf("%d outbox entries, want 4", len(entries))
+	}
+	for i, want := range [][]string{{"interaction", "interaction__mark"}, {"ending__mark"}, {"ending"}, {"opening"}} {
+		c := entries[i].change
+		var names []string
+		for _, fe := range c.Fields {
+			names = append(names, fe.Name)
+		}
+		if !slices.Equal(names, want) {
+			t.Fatalf("entry %d sets %v, want %v", i, names, want)
+		}
+		if err := syncer.ValidateChange(c, f.clock.Now().UnixMilli()); err != nil {
+			t.Fatalf("entry %d would be refused: %v", i, err)
+		}
 	}
 }

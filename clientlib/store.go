@@ -327,6 +327,12 @@ func (s *store) readOutbox(ctx context.Context, q querier, recordID string) ([]o
 	if recordID != "" {
 		query, args = `SELECT seq, change, bases, server_seq FROM outbox WHERE record_id = ? ORDER BY seq`, []any{recordID}
 	}
+	return s.queryOutbox(ctx, q, query, args...)
+}
+
+// queryOutbox returns the entries a query of seq, change, bases, server_seq from the outbox
+// selects, unsealed.
+func (s *store) queryOutbox(ctx context.Context, q querier, query string, args ...any) ([]outboxEntry, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
@@ -401,6 +407,7 @@ func (s *store) appendOutbox(ctx context.Context, q querier, c *v1.Change, bases
 // caller checkpoints the WAL afterwards so no copy lingers there either.
 func (s *store) purgeCase(ctx context.Context, tx *sql.Tx, caseID string) error {
 	for _, q := range []string{
+		`DELETE FROM meta WHERE key IN (SELECT '` + draftMetaPrefix + `' || id FROM records WHERE case_id = ? AND type = '` + syncer.TypeVisit + `')`,
 		`DELETE FROM outbox WHERE record_id IN (SELECT id FROM records WHERE case_id = ?)`,
 		`DELETE FROM acknowledged WHERE record_id IN (SELECT id FROM records WHERE case_id = ?)`,
 		`DELETE FROM dead_letters WHERE record_id IN (SELECT id FROM records WHERE case_id = ?)`,

@@ -117,6 +117,8 @@ type Tablet struct {
 	device  string
 	user    string
 	clock   *syncer.Clock
+	// draftPublic and draftKey are the draft key pair (drafts.go).
+	draftPublic, draftKey *[32]byte
 
 	auth      samvaerv1connect.AuthServiceClient
 	syncRPC   samvaerv1connect.SyncServiceClient
@@ -197,6 +199,9 @@ func load(home string, s *store, opts Options, dataKey []byte) (*Tablet, error) 
 		user:    meta[metaUser],
 	}
 	t.opts.PIN = "" // unlocked: the PIN is not needed (nor kept) any more
+	if t.draftPublic, t.draftKey, err = s.draftKeys(context.Background()); err != nil {
+		return nil, err
+	}
 	t.offsetMs, _ = strconv.ParseInt(meta[metaClockOffset], 10, 64)
 	t.contactMs, _ = strconv.ParseInt(meta[metaLastContact], 10, 64)
 	if t.contactMs == 0 {
@@ -229,6 +234,9 @@ func (t *Tablet) Close() error {
 		return nil
 	}
 	seal.Wipe(t.dataKey)
+	if t.draftKey != nil {
+		seal.Wipe(t.draftKey[:])
+	}
 	return t.store.close()
 }
 

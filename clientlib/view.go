@@ -133,6 +133,21 @@ func (s *store) pendingByRecord(ctx context.Context, q querier) (map[string][]ou
 	return m, nil
 }
 
+// pendingOfType is pendingByRecord for the confirmed records of one type only.
+func (s *store) pendingOfType(ctx context.Context, q querier, typ string) (map[string][]outboxEntry, error) {
+	entries, err := s.queryOutbox(ctx, q, `SELECT seq, change, bases, server_seq FROM outbox
+		WHERE record_id IN (SELECT id FROM records WHERE type = ?) ORDER BY seq`, typ)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string][]outboxEntry)
+	for _, e := range entries {
+		id := e.change.GetRecord().GetId()
+		m[id] = append(m[id], e)
+	}
+	return m, nil
+}
+
 // visitView builds one visit from its records and the pending edits of them.
 func (s *store) visitView(ctx context.Context, q querier, visit *v1.CommittedChange, pending map[string][]outboxEntry) (Visit, error) {
 	v := Visit{
@@ -360,7 +375,10 @@ func (s *store) openConflicts(ctx context.Context, q querier) ([]*v1.CommittedCh
 	if err != nil {
 		return nil, err
 	}
-	pending, err := s.pendingByRecord(ctx, q)
+	// Only the conflicts' own pending edits matter: the rest of the outbox (hundreds of
+	// observations written offline) is neither read nor unsealed, since every page's sync bar
+	// counts the open conflicts.
+	pending, err := s.pendingOfType(ctx, q, syncer.TypeConflict)
 	if err != nil {
 		return nil, err
 	}

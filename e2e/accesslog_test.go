@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp/totp"
+
 	"github.com/samvaer/sync/server"
 )
 
@@ -45,6 +47,42 @@ func (b *browserless) signIn(name, password string) (int, string) {
 	body, err := io.ReadAll(res.Body)
 	mustDo(b.t, err)
 	return res.StatusCode, string(body)
+}
+
+// post sends a form with the page's form token and returns the status and page.
+func (b *browserless) post(path, tokenFrom string, form url.Values) (int, string) {
+	b.t.Helper()
+	_, page := b.get(tokenFrom)
+	m := csrfField.FindStringSubmatch(page)
+	if m == nil {
+		b.t.Fatalf("no form token on %s: %s", tokenFrom, page)
+	}
+	form.Set("csrf", m[1])
+	res, err := b.c.PostForm(b.base+path, form)
+	mustDo(b.t, err)
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	mustDo(b.t, err)
+	return res.StatusCode, string(body)
+}
+
+var secretField = regexp.MustCompile(`<code class="secret">([A-Z2-7]+)</code>`)
+
+// enrolTOTP sets up an authenticator app on the person's own page, with a code made as the
+// app makes it, and returns the secret.
+func (b *browserless) enrolTOTP() string {
+	b.t.Helper()
+	status, page := b.post("/account/factor", "/account/factor", url.Values{})
+	m := secretField.FindStringSubmatch(page)
+	if status != http.StatusOK || m == nil {
+		b.t.Fatalf("starting the enrolment: %d\n%s", status, page)
+	}
+	code, err := totp.GenerateCode(m[1], time.Now())
+	mustDo(b.t, err)
+	if status, page := b.post("/account/factor/confirm", "/account/factor", url.Values{"code": {code}}); status != http.StatusOK || !strings.Contains(page, "gendannelseskoder") {
+		b.t.Fatalf("confirming the enrolment: %d\n%s", status, page)
+	}
+	return m[1]
 }
 
 func (b *browserless) get(path string) (int, string) {
@@ -110,9 +148,10 @@ func TestEveryUseIsInTheAccessLog(t *testing.T) {
 	children, err := st.ChildIDs(ctx, w.caseID)
 	mustDo(t, err)
 	ada := newBrowserless(t, w.srv)
-	if status, _ := ada.signIn("Ada", "Ada has a long password"); status != http.StatusOK {
-		t.Fatalf("admin sign-in: %d", status)
+	if status, page := ada.signIn("Ada", "Ada has a long password"); status != http.StatusOK || !strings.Contains(page, "skal sætte totrinsbekræftelse op") {
+		t.Fatalf("admin sign-in, sent to set up a second factor first: %d\n%s", status, page)
 	}
+	ada.enrolTOTP()
 	ada.mustGet("/admin/audit?case=" + w.caseID)
 	pdf := []byte(ada.mustGet("/admin/insight?format=pdf&child=" + children[0]))
 	var insight server.Insight

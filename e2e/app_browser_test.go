@@ -27,7 +27,13 @@ type appProcess struct {
 // The PIN is not given to it: it is asked on the page.
 func startAppProcess(t *testing.T, bin, home string, logs *syncBuffer) *appProcess {
 	t.Helper()
-	cmd := exec.Command(bin, "tablet", "--home", home, "app", "--listen", "127.0.0.1:0", "--retry", "1s", "--log", "json")
+	return startAppProcessArgs(t, bin, home, logs)
+}
+
+// startAppProcessArgs is startAppProcess with more of the app's flags.
+func startAppProcessArgs(t *testing.T, bin, home string, logs *syncBuffer, args ...string) *appProcess {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"tablet", "--home", home, "app", "--listen", "127.0.0.1:0", "--retry", "1s", "--log", "json"}, args...)...)
 	cmd.Stderr = logs
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -305,5 +311,63 @@ func TestBrowserConsultantsVisitOffline(t *testing.T) {
 		if strings.Contains(logs.String(), secret) {
 			t.Fatalf("the app's log holds what she wrote (%q)", secret)
 		}
+	}
+}
+
+// In Chromium, offline: she types an observation and leaves the tablet without saving it. The
+// app locks itself on idle and the page shows the PIN; after the PIN the observation field
+// holds what she typed. She types on, the app is killed mid-sentence (SIGKILL) and started
+// again: what she typed a few seconds before is there. Saving it empties the field, and a
+// reload does not bring it back. None of it is in the app's log.
+func TestBrowserAnObservationSheTypedSurvivesTheIdleLockAndAKill(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, "kim")
+	bin := buildSamvaer(t)
+	cli := cliTablet{t: t, bin: bin, home: filepath.Join(t.TempDir(), "kim")}
+	code, _, err := w.srv.Store().NewEnrollmentCode(ctx, "kim")
+	mustDo(t, err)
+	cli.must("enroll", "--server", w.srv.URL(), "--code", code, "--name", "iPad 4")
+	cli.must("sync")
+	w.srv.shutdown()
+
+	logs := &syncBuffer{}
+	p := startAppProcessArgs(t, bin, cli.home, logs, "--idle-lock", "4s")
+	base := p.url[:strings.Index(p.url, "/start")]
+	b := newBrowser(t)
+	step(t, b, chromedp.EmulateViewport(1024, 768))
+	unlockInBrowser(t, b, p.url)
+	const typed, more, lost = "DRAFTB Emil viser mor sin tegning", " og hun roser ham", " meget"
+	step(t, b, chromedp.Navigate(base+"/visits/"+w.visitID), chromedp.WaitVisible(chromedp.CSS("#obs-text")),
+		chromedp.SendKeys(chromedp.CSS("#obs-text"), typed))
+	// Nobody touches the tablet: it locks within the idle time and a poll of the sync bar.
+	step(t, b, chromedp.WaitVisible(chromedp.CSS("#pin")))
+	if page := text(t, b, "body"); strings.Contains(page, "DRAFTB") {
+		t.Fatalf("the locked page shows the draft: %q", page)
+	}
+	step(t, b, chromedp.SendKeys(chromedp.CSS("#pin"), "4711"), chromedp.Submit(chromedp.CSS("#unlock")), chromedp.WaitVisible(chromedp.CSS("#obs-text")))
+	if got, _ := chromedp.Run(b, chromedp.Value(chromedp.CSS("#obs-text"))); got != typed {
+		t.Fatalf("after the PIN the observation field holds %q, want %q", got, typed)
+	}
+
+	// She goes on where she stopped (the caret at the end of her text).
+	step(t, b, chromedp.Evaluate[chromedp.Void](`(() => { const e = document.querySelector("#obs-text"); e.focus(); e.setSelectionRange(e.value.length, e.value.length); })()`),
+		chromedp.SendKeys(chromedp.CSS("#obs-text"), more), chromedp.Sleep(2500*time.Millisecond), chromedp.SendKeys(chromedp.CSS("#obs-text"), lost))
+	p.kill()
+	p = startAppProcessArgs(t, bin, cli.home, logs, "--idle-lock", "4s")
+	base = p.url[:strings.Index(p.url, "/start")]
+	unlockInBrowser(t, b, p.url)
+	step(t, b, chromedp.Navigate(base+"/visits/"+w.visitID), chromedp.WaitVisible(chromedp.CSS("#obs-text")))
+	got, err := chromedp.Run(b, chromedp.Value(chromedp.CSS("#obs-text")))
+	mustDo(t, err)
+	if !strings.HasPrefix(got, typed+more) {
+		t.Fatalf("after the kill the observation field holds %q, want what was typed before: %q", got, typed+more)
+	}
+	step(t, b, chromedp.Click(chromedp.CSS("#obs-save")), chromedp.WaitVisible(chromedp.Search(`//ol[@id="timeline"]//span[contains(., "DRAFTB Emil")]`)))
+	step(t, b, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#obs-text")))
+	if got, _ := chromedp.Run(b, chromedp.Value(chromedp.CSS("#obs-text"))); got != "" || timelineLen(t, b) != 1 {
+		t.Fatalf("after saving, the field holds %q and the timeline %d observations, want empty and 1", got, timelineLen(t, b))
+	}
+	if strings.Contains(logs.String(), "DRAFTB") {
+		t.Fatal("the app's log holds what she typed")
 	}
 }

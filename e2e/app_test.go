@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/samvaer/sync/clientlib"
 	"github.com/samvaer/sync/clientlib/app"
+	"github.com/samvaer/sync/syncer"
 )
 
 // appClock is the app's injected clock for the idle lock.
@@ -225,9 +227,23 @@ func TestAppGuardsItsPagesAndAsksForThePIN(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The wrong PIN given on the page is counted once: recorded on the tablet, or already in the
+	// server's audit log when the app's own sync (running while the test went on) reported it —
+	// or both, until the tablet forgets what it reported at its next report.
 	failed, err := tb.FailedUnlocks(context.Background())
-	if err != nil || len(failed) != 1 {
-		t.Fatalf("wrong PINs recorded: %v, %v; want the one given on the page", failed, err)
+	mustDo(t, err)
+	counted := map[string]bool{}
+	for _, f := range failed {
+		counted[strconv.FormatInt(f.AtMs, 10)] = true
+	}
+	for _, e := range pinAudit(t, w.srv.Store()) {
+		if e.DeviceID != tb.DeviceID() {
+			t.Fatalf("a wrong PIN audited for another device: %+v", e)
+		}
+		counted[e.Detail["tablet_at_ms"]] = true
+	}
+	if len(counted) != 1 {
+		t.Fatalf("wrong PINs counted (on the tablet %v, in the audit log): %v; want the one given on the page", failed, counted)
 	}
 	v, err := tb.Visit(context.Background(), w.visitID)
 	if err != nil || len(v.Observations) != 1 || v.Observations[0].Text != "Ida laughs." {
@@ -280,5 +296,82 @@ func TestAppWarnsBeforeTheThreeDayLockAndSpeaksEnglish(t *testing.T) {
 	}
 	if _, page = b.get("/"); !strings.Contains(page, "Mine samvær") || !strings.Contains(page, `lang="da"`) {
 		t.Fatal("not back in Danish")
+	}
+}
+
+// The observation she is typing is kept as a draft as she types, and the idle lock loses none
+// of it: typing counts as use; a draft that reaches the app after the lock fell due is kept
+// all the same (sealed, the app says it is locked); after the PIN the visit page holds it;
+// saving the observation ends the draft. The draft is in neither the app's log nor any file of
+// the tablet's home in plaintext, and it is never sent.
+func TestAppKeepsTheObservationSheIsTypingThroughTheIdleLock(t *testing.T) {
+	w := newWorld(t, "Kim")
+	tb := enrollTablet(t, w.srv, "Kim")
+	if _, err := tb.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w.srv.shutdown()
+	clock := &appClock{now: time.Now()}
+	a := startApp(t, tb, app.Config{IdleLock: 5 * time.Minute, Now: clock.Now})
+	b := newAppBrowser(t, a.base)
+	start, err := url.Parse(a.StartURL())
+	mustDo(t, err)
+	b.get(start.RequestURI())
+	_, page := b.get("/")
+	csrf := csrfOf(t, page)
+	res, _ := b.post("/unlock", url.Values{"pin": {testPIN}, "csrf": {csrf}})
+	wantStatus(t, res, http.StatusSeeOther, "unlock")
+	visit := "/visits/" + w.visitID
+	script := []string{"X-CSRF-Token", csrf, "X-Requested-With", "samvaer"}
+
+	// She types for longer than the idle lock; each draft save counts as use.
+	const typed = "DRAFTOBS Ida viser mor sin tegning"
+	for i := range 4 {
+		clock.Add(2 * time.Minute)
+		res, body := b.post(visit+"/observations/draft", url.Values{"text": {typed[:20+i*4]}}, script...)
+		wantStatus(t, res, http.StatusOK, "a draft save")
+		if !strings.HasPrefix(body, "Kladde gemt") {
+			t.Fatalf("the draft save says %q", body)
+		}
+	}
+	if a.Locked() {
+		t.Fatal("the app locked itself while she was typing")
+	}
+	// She stops; the app locks on idle. The save of what she typed last reaches it after.
+	clock.Add(6 * time.Minute)
+	res, _ = b.get("/status")
+	if res.Header.Get("X-Locked") == "" || !a.Locked() {
+		t.Fatal("the app did not lock itself when idle")
+	}
+	res, _ = b.post(visit+"/observations/draft", url.Values{"text": {typed}}, script...)
+	wantStatus(t, res, http.StatusAccepted, "a draft save after the lock")
+	if res.Header.Get("X-Locked") == "" {
+		t.Fatal("the answer to a draft kept while locked does not say the app is locked")
+	}
+	res, _ = b.post(visit+"/observations/draft", url.Values{"text": {typed}, "csrf": {"wrong"}}, "X-Requested-With", "samvaer")
+	wantStatus(t, res, http.StatusForbidden, "a locked draft save without the CSRF token")
+	res, _ = b.post("/visits/"+syncer.NewID()+"/observations/draft", url.Values{"text": {typed}}, script...)
+	wantStatus(t, res, http.StatusNotFound, "a draft for a visit the tablet does not hold")
+	if _, page = b.get(visit); !strings.Contains(page, `id="pin"`) || strings.Contains(page, "DRAFTOBS") {
+		t.Fatal("the locked app shows the visit or the draft")
+	}
+	res, _ = b.post("/unlock", url.Values{"pin": {testPIN}, "csrf": {csrf}, "next": {visit}})
+	wantStatus(t, res, http.StatusSeeOther, "unlock again")
+	_, page = b.get(visit)
+	if !strings.Contains(page, `data-draft="`+visit+`/observations/draft">`+typed+`</textarea>`) {
+		t.Fatalf("after the PIN the observation field does not hold what she typed:\n%s", page)
+	}
+
+	res, _ = b.post(visit+"/observations", url.Values{"text": {typed}, "csrf": {csrf}})
+	wantStatus(t, res, http.StatusSeeOther, "save the observation")
+	_, page = b.get(visit)
+	if !strings.Contains(page, `data-draft="`+visit+`/observations/draft"></textarea>`) || strings.Count(page, typed) != 1 {
+		t.Fatalf("after saving, the field is not empty or the timeline does not hold the observation once:\n%s", page)
+	}
+	if strings.Contains(a.logs.String(), "DRAFTOBS") {
+		t.Fatal("the app's log holds the draft")
+	}
+	if got := filesHolding(t, tb.home, "DRAFTOBS"); len(got) > 0 {
+		t.Fatalf("the draft in plaintext in %v", got)
 	}
 }

@@ -123,8 +123,13 @@ func BenchmarkPush(b *testing.B) {
 	c := newRawClient(b, w, "Kim")
 	c.push(b, w, batch) // warm up connections and caches
 	var raw, store, wire float64
+	address := databaseFor(b, w.srv.dir) // the baseline is raw inserts into the same kind of store
 	for i := 0; i < b.N; i++ {
-		raw += rawInsertRate(b, batch*batches)
+		if address != "" {
+			raw += rawPostgresInsertRate(b, address, batch*batches)
+		} else {
+			raw += rawInsertRate(b, batch*batches)
+		}
 		pushes := make([][]*v1.Change, batches)
 		for j := range pushes {
 			pushes[j] = c.observations(w, batch)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp/totp"
 
 	"github.com/samvaer/sync/server"
 	"github.com/samvaer/sync/server/web"
@@ -193,6 +194,19 @@ func TestBrowserCaseworkerReceivesAReportAndAdminRevokesTheTablet(t *testing.T) 
 		chromedp.SendKeys(chromedp.CSS(`input[name="name"]`), "ada"),
 		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), "ada has a long password"),
 		chromedp.Click(chromedp.Search(`//button[text()="Log ind"]`)),
+		// An admin sets up a second factor before anything else.
+		chromedp.WaitVisible(chromedp.Search(`//button[text()="Sæt godkendelsesapp op"]`)),
+		chromedp.Click(chromedp.Search(`//button[text()="Sæt godkendelsesapp op"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`svg.qr`)),
+		screenshot(t, "admin-second-factor"),
+	)
+	code, err = totp.GenerateCode(text(t, b, "code.secret"), time.Now())
+	mustDo(t, err)
+	step(t, b,
+		chromedp.SendKeys(chromedp.CSS(`input[name="code"]`), code),
+		chromedp.Click(chromedp.Search(`//button[text()="Bekræft"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`ul.recovery-codes`)),
+		chromedp.Navigate(s.URL()+"/admin/devices"),
 		chromedp.WaitVisible(chromedp.Search(`//button[text()="Mistet"]`)),
 		chromedp.Click(chromedp.Search(`//button[text()="Mistet"]`)),
 		chromedp.WaitVisible(chromedp.Search(`//button[text()="Ja, meld den mistet"]`)),

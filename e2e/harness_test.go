@@ -28,13 +28,22 @@ type liveServer struct {
 	poll time.Duration // Subscribe's poll; 0 for the tests' 50 ms
 	srv  *server.Server
 	stop context.CancelFunc
-	done chan error
+	// pages configures the pages from the server's address (nil: the defaults).
+	pages func(url string) web.Config
+	done  chan error
 }
 
 // startServer runs a server with a new data directory on a free loopback port.
 func startServer(t testing.TB) *liveServer {
 	t.Helper()
-	s := &liveServer{t: t, dir: t.TempDir(), logs: &syncBuffer{}}
+	return startServerWith(t, nil)
+}
+
+// startServerWith starts a server whose pages are configured by pages, given the server's
+// address (nil: the defaults).
+func startServerWith(t testing.TB, pages func(url string) web.Config) *liveServer {
+	t.Helper()
+	s := &liveServer{t: t, dir: t.TempDir(), logs: &syncBuffer{}, pages: pages}
 	s.start("127.0.0.1:0")
 	t.Cleanup(s.shutdown)
 	return s
@@ -55,11 +64,6 @@ func (s *liveServer) start(addr string) {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	pages, err := web.New(srv.Store, web.Config{Logger: cfg.Logger})
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	srv.Mount("/", pages) // as samvaer serve does
 	var ln net.Listener
 	for i := 0; ; i++ {
 		if ln, err = net.Listen("tcp", addr); err == nil || i == 50 {
@@ -72,6 +76,18 @@ func (s *liveServer) start(addr string) {
 		s.t.Fatal(err)
 	}
 	s.addr = ln.Addr().String()
+	wcfg := web.Config{Logger: cfg.Logger}
+	if s.pages != nil {
+		wcfg = s.pages(s.URL())
+		wcfg.Logger = cfg.Logger
+	}
+	pages, err := web.New(srv.Store, wcfg)
+	if err != nil {
+		ln.Close()
+		srv.Close()
+		s.t.Fatal(err)
+	}
+	srv.Mount("/", pages) // as samvaer serve does
 	ctx, cancel := context.WithCancel(context.Background())
 	s.srv, s.stop, s.done = srv, cancel, make(chan error, 1)
 	go func() { s.done <- srv.Serve(ctx, ln) }()

@@ -59,6 +59,8 @@ func TestUnassignedCaseIsGoneFromTheTabletsFiles(t *testing.T) {
 	const late = "MARKER-LATE-OBSERVATION-5e8a"
 	lateNote, err := tb.Observe(ctx, visitID, late)
 	mustDo(t, err)
+	// And an observation she was still typing (a local draft, keyed by the visit's id).
+	mustDo(t, tb.SetObservationDraft(ctx, visitID, "MARKER-DRAFT-2b6c"))
 	mustDo(t, st.UnassignCase(ctx, server.Actor{}, caseID, "Kim"))
 	r, err := tb.Sync(ctx)
 	mustDo(t, err)
@@ -70,7 +72,7 @@ func TestUnassignedCaseIsGoneFromTheTabletsFiles(t *testing.T) {
 	if len(dead) != 0 {
 		t.Fatalf("dead letters of the purged case remain: %d", len(dead))
 	}
-	for _, m := range []string{caseID, visitID, noted.ID, lateNote.ID, child, observation, "MARKER-PARENT-3a7b", late} {
+	for _, m := range []string{caseID, visitID, noted.ID, lateNote.ID, child, observation, "MARKER-PARENT-3a7b", late, "MARKER-DRAFT-2b6c"} {
 		if files := filesHolding(t, tb.home, m); len(files) > 0 {
 			t.Fatalf("%s is still in %v after the case was unassigned", m, files)
 		}

@@ -30,6 +30,10 @@ type User struct {
 	Name     string   `json:"name"`
 	Roles    []string `json:"roles"`
 	Disabled bool     `json:"disabled"`
+	// SecondFactor says whether the user has set up a second factor (in Users' list only).
+	SecondFactor bool `json:"second_factor"`
+	// OIDCSubject is who the user is at the identity provider ("" for none; in Users' list only).
+	OIDCSubject string `json:"oidc_subject,omitempty"`
 }
 
 // AddUser creates a user with the given roles.
@@ -84,7 +88,8 @@ func userByName(ctx context.Context, q querier, nameOrID string) (User, error) {
 
 // Users lists every user by name.
 func (s *Store) Users(ctx context.Context) ([]User, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT id, name, roles, disabled FROM users ORDER BY name`)
+	rows, err := s.read.QueryContext(ctx, `SELECT id, name, roles, disabled, COALESCE(oidc_subject, ''),
+		EXISTS (SELECT 1 FROM user_factors f WHERE f.user_id = users.id AND f.confirmed_ms <> 0) FROM users ORDER BY name`)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +98,7 @@ func (s *Store) Users(ctx context.Context) ([]User, error) {
 	for rows.Next() {
 		var u User
 		var roles string
-		if err := rows.Scan(&u.ID, &u.Name, &roles, &u.Disabled); err != nil {
+		if err := rows.Scan(&u.ID, &u.Name, &roles, &u.Disabled, &u.OIDCSubject, &u.SecondFactor); err != nil {
 			return nil, err
 		}
 		u.Roles = strings.Split(roles, ",")

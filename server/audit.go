@@ -48,6 +48,9 @@ const (
 	AuditRetention        = "retention.run"    // the retention job deleted what its settings say (counts, not content)
 	AuditCheckpoint       = "audit.checkpoint" // the retention job deleted the oldest entries up to here (signed)
 	AuditSignInUnblocked  = "sign_in.unblocked"
+	AuditFactorEnrolled   = "user.factor_enrolled" // a person set up a second factor
+	AuditFactorsReset     = "user.factors_reset"   // an admin removed a person's second factor
+	AuditOIDCSubjectSet   = "user.oidc_subject_set"
 )
 
 // AuditEvent is what an audit entry records. Detail holds non-sensitive keys and values such as

@@ -239,6 +239,7 @@ var sealedColumns = []struct {
 	{"signing_keys", "private_key", "kid", signingKeyAD},
 	{"audit_log", "purpose_sealed", "id", func(k string) []byte { return columnAD("audit_log.purpose", k) }},
 	{"server_secrets", "value", "name", secretAD},
+	{"user_factors", "secret", "user_id", totpSecretAD},
 }
 
 // rewrapBatch bounds one write transaction of a re-wrap, so the server's pushes wait little.

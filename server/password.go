@@ -160,8 +160,23 @@ func (s *Store) SetPassword(ctx context.Context, by Actor, nameOrID, password st
 }
 
 // SignIn checks a user's name and password; see SignInFrom.
-func (s *Store) SignIn(ctx context.Context, name, password string) (User, error) {
+func (s *Store) SignIn(ctx context.Context, name, password string) (SignInStep, error) {
 	return s.SignInFrom(ctx, name, password, "")
+}
+
+// SignInStep is a right password's outcome: the user, and what the person must do before the
+// browser session is theirs.
+type SignInStep struct {
+	User
+	// Next is "" when the person is signed in, StageFactor when the second factor must follow
+	// (CompleteSignIn), StageEnrol when the person must set one up before anything else.
+	Next string
+}
+
+// StartSession starts the browser session a sign-in step leads to: a full one, or one that may
+// only give the second factor or set one up.
+func (s *Store) StartSession(ctx context.Context, step SignInStep) (string, Session, error) {
+	return s.newSession(ctx, step.ID, step.Next, nil)
 }
 
 // SignInFrom checks a user's name and password from a network address ("" when unknown). Every
@@ -170,12 +185,14 @@ func (s *Store) SignIn(ctx context.Context, name, password string) (User, error)
 // from the address) until Block after the newest failure, even to the right password, or until
 // an admin lifts the block (UnblockSignIn). An unknown name is counted and blocked exactly like a
 // known one, with the same words, so neither the refusal nor the block reveals whether an account
-// exists.
-func (s *Store) SignInFrom(ctx context.Context, name, password, address string) (User, error) {
+// exists. A user with a second factor is not signed in by the password alone: the step says the
+// factor must follow, and failures keep counting until it is right.
+func (s *Store) SignInFrom(ctx context.Context, name, password, address string) (SignInStep, error) {
 	wrong := syncer.Errorf(syncer.CodeUnauthenticated, "The name or password is wrong.").With("err.signin_wrong")
 	policy := s.SignInPolicy.withDefaults()
 	now := s.now()
 	account := accountKey(name)
+	attempt := syncer.NewID()
 	var u User
 	var known bool
 	var hash string
@@ -214,45 +231,67 @@ func (s *Store) SignInFrom(ctx context.Context, name, password, address string) 
 		if !blockedUntil.IsZero() {
 			return nil // attempts while blocked do not extend the block
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO sign_in_failures (user_id, account, address, at_ms) VALUES (?, ?, ?, ?)`,
-			u.ID, account, address, now.UnixMilli()); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sign_in_failures (user_id, account, address, at_ms, attempt) VALUES (?, ?, ?, ?, ?)`,
+			u.ID, account, address, now.UnixMilli(), attempt); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM sign_in_failures WHERE at_ms < ?`, now.Add(-policy.Window-policy.Block).UnixMilli())
 		return err
 	})
 	if err != nil {
-		return User{}, fmt.Errorf("sign in: %w", err)
+		return SignInStep{}, fmt.Errorf("sign in: %w", err)
 	}
 	at := map[string]string{}
 	if address != "" {
 		at["address"] = address
 	}
 	if !blockedUntil.IsZero() {
-		return User{}, s.failSignIn(ctx, u.ID, "locked", at, syncer.Errorf(syncer.CodePermissionDenied,
-			"Too many failed sign-ins: signing in with this name or from this address is locked until %s. Try again then, or ask an admin to lift the block.",
-			s.timeText(blockedUntil)).With("err.signin_locked", "Until", blockedUntil))
+		return SignInStep{}, s.failSignIn(ctx, u.ID, "locked", at, s.lockedError(blockedUntil))
 	}
 	if !known {
 		checkPassword(password, "") // the same cost as for a known user
-		return User{}, s.failSignIn(ctx, "", "unknown user", at, wrong)
+		return SignInStep{}, s.failSignIn(ctx, "", "unknown user", at, wrong)
 	}
 	if !checkPassword(password, hash) {
-		return User{}, s.failSignIn(ctx, u.ID, "wrong password", at, wrong)
+		return SignInStep{}, s.failSignIn(ctx, u.ID, "wrong password", at, wrong)
 	}
 	if u.Disabled {
-		return User{}, s.failSignIn(ctx, u.ID, "user disabled", at, syncer.Errorf(syncer.CodePermissionDenied, "This user is disabled; ask an admin.").With("err.signin_disabled"))
+		return SignInStep{}, s.failSignIn(ctx, u.ID, "user disabled", at, syncer.Errorf(syncer.CodePermissionDenied, "This user is disabled; ask an admin.").With("err.signin_disabled"))
 	}
+	step := SignInStep{User: u}
 	err = s.db.WriteTx(ctx, func(tx *sql.Tx) error {
+		has, err := hasFactor(ctx, tx, u.ID)
+		if err != nil {
+			return err
+		}
+		if has {
+			// Not signed in yet: this attempt stops counting as a failure, the ones before it
+			// count on until the second factor is right, so a known password buys no more
+			// guesses at the code.
+			step.Next = StageFactor
+			_, err := tx.ExecContext(ctx, `DELETE FROM sign_in_failures WHERE attempt = ?`, attempt)
+			return err
+		}
+		if s.factorRequired(u) {
+			step.Next = StageEnrol
+			at["next"] = "enrol a second factor"
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM sign_in_failures WHERE account = ?`, account); err != nil {
 			return err
 		}
 		return s.appendAudit(ctx, tx, now.UnixMilli(), AuditEvent{Kind: AuditSignIn, ActorUserID: u.ID, Detail: at})
 	})
 	if err != nil {
-		return User{}, fmt.Errorf("sign in: %w", err)
+		return SignInStep{}, fmt.Errorf("sign in: %w", err)
 	}
-	return u, nil
+	return step, nil
+}
+
+// lockedError is the refusal of a sign-in while the name or address is blocked.
+func (s *Store) lockedError(until time.Time) error {
+	return syncer.Errorf(syncer.CodePermissionDenied,
+		"Too many failed sign-ins: signing in with this name or from this address is locked until %s. Try again then, or ask an admin to lift the block.",
+		s.timeText(until)).With("err.signin_locked", "Until", until)
 }
 
 // blockedBy returns until when failures recorded under key (in column account or address) block

@@ -59,8 +59,17 @@ func (s *Store) PushAt(ctx context.Context, id Identity, cursor, mark int64, cha
 		if hashKey, err = s.contentHashKey(ctx, tx); err != nil {
 			return err
 		}
+		var creates []string
+		for _, c := range changes {
+			if c.DeviceSeq > lastSeq && c.Op == v1.Op_OP_CREATE {
+				creates = append(creates, c.Record.Id)
+			}
+		}
+		if err := log.startBatch(creates); err != nil {
+			return err
+		}
 		scope := newScope(ctx, tx, id)
-		hist := txHistory{ctx: ctx, q: tx, keys: s.sealer}
+		hist := txHistory{ctx: ctx, q: tx, keys: s.sealer, log: log}
 		for _, c := range changes {
 			if log.pushedHash, err = contentHash(hashKey, c); err != nil {
 				return err
@@ -85,6 +94,9 @@ func (s *Store) PushAt(ctx context.Context, id Identity, cursor, mark int64, cha
 				return fmt.Errorf("push change %d: %w", c.DeviceSeq, err)
 			}
 			results = append(results, r)
+		}
+		if err := log.flush(); err != nil {
+			return err
 		}
 		if err := s.auditChanges(log, door{id.UserID, id.DeviceID, "sync"}); err != nil {
 			return err

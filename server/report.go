@@ -33,6 +33,9 @@ func (l *commitLog) reportOfVisit(reportID, visitID, caseID string) (bool, error
 
 // visitReportLocked reports whether the visit's report is submitted (or acknowledged).
 func (l *commitLog) visitReportLocked(visitID string) (bool, error) {
+	if err := l.flush(); err != nil {
+		return false, err
+	}
 	reps, err := records.Query(l.ctx, l.tx, l.keys, `SELECT id, state FROM records WHERE visit_id = ? AND type = ?`, visitID, syncer.TypeReport)
 	if err != nil {
 		return false, err

@@ -45,6 +45,9 @@ type Config struct {
 	ReportOverdue time.Duration
 	// SignIn says when failed sign-ins block (see SignInPolicy).
 	SignIn SignInPolicy
+	// SecondFactor says which local accounts must have a second factor: FactorsForAdmins (the
+	// default), FactorsForAll or FactorsForNone.
+	SecondFactor string
 	// Retention says how long reports, closed cases and audit entries are kept; the job runs at
 	// start and every RetentionEvery (0: never, for a server whose retention runs elsewhere).
 	Retention      RetentionPolicy
@@ -65,6 +68,7 @@ func DefaultConfig() Config {
 		Logger:           zerolog.Nop(),
 		ReportOverdue:    72 * time.Hour,
 		SignIn:           DefaultSignInPolicy(),
+		SecondFactor:     FactorsForAdmins,
 		Retention:        DefaultRetentionPolicy(),
 		RetentionEvery:   24 * time.Hour,
 	}
@@ -85,6 +89,8 @@ func (c Config) Validate() error {
 		return errors.New("the retention interval must not be negative")
 	case c.Retention.Validate() != nil:
 		return c.Retention.Validate()
+	case c.SecondFactor != "" && !ValidSecondFactor(c.SecondFactor):
+		return errors.New("the second-factor requirement is admins, all or none")
 	case c.SignIn.MaxFailures < 0 || c.SignIn.MaxAddressFailures < 0 || c.SignIn.Window < 0 || c.SignIn.Block < 0:
 		return errors.New("the sign-in limits must not be negative")
 	}
@@ -119,6 +125,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	store.ReportOverdue = cfg.ReportOverdue
 	store.SignInPolicy = cfg.SignIn
+	store.SecondFactor = cfg.SecondFactor
 	store.Zone = cfg.Zone
 	s := &Server{cfg: cfg, Store: store, tokens: tokens, stopping: make(chan struct{}), notifier: newNotifier()}
 	s.feed = newCommitFeed(store, cfg.SubscribePoll, s.notifier)

@@ -29,6 +29,9 @@ type Session struct {
 	User User
 	// CSRF is the token every form of this session carries.
 	CSRF string
+	// Stage is "" for a signed-in person, StageFactor while the second factor is asked for,
+	// StageEnrol while the person must set one up first.
+	Stage string
 }
 
 var errNoSession = syncer.Errorf(syncer.CodeUnauthenticated, "Your session has ended; sign in again.")
@@ -49,6 +52,12 @@ func tokenHash(token string) []byte {
 
 // NewSession starts a session for a signed-in user and returns its token (for the cookie).
 func (s *Store) NewSession(ctx context.Context, userID string) (string, Session, error) {
+	return s.newSession(ctx, userID, "", nil)
+}
+
+// newSession starts a session in a stage, writing event (if any) to the audit log in the same
+// transaction.
+func (s *Store) newSession(ctx context.Context, userID, stage string, event *AuditEvent) (string, Session, error) {
 	token, err := RandomToken()
 	if err != nil {
 		return "", Session{}, err
@@ -67,15 +76,18 @@ func (s *Store) NewSession(ctx context.Context, userID string) (string, Session,
 		if u.Disabled {
 			return syncer.Errorf(syncer.CodePermissionDenied, "This user is disabled.").With("err.user_disabled_session")
 		}
-		sess = Session{User: u, CSRF: csrf}
+		sess = Session{User: u, CSRF: csrf, Stage: stage}
 		// Sessions that ran out are removed whenever one starts.
 		if _, err := tx.ExecContext(ctx, `DELETE FROM web_sessions WHERE last_seen_ms < ? OR created_ms < ?`,
 			now-SessionIdle.Milliseconds(), now-SessionMax.Milliseconds()); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO web_sessions (token_hash, user_id, csrf, created_ms, last_seen_ms) VALUES (?, ?, ?, ?, ?)`,
-			tokenHash(token), u.ID, csrf, now, now)
-		return err
+		_, err = tx.ExecContext(ctx, `INSERT INTO web_sessions (token_hash, user_id, csrf, created_ms, last_seen_ms, stage) VALUES (?, ?, ?, ?, ?, ?)`,
+			tokenHash(token), u.ID, csrf, now, now, stage)
+		if err != nil || event == nil {
+			return err
+		}
+		return s.appendAudit(ctx, tx, now, *event)
 	})
 	if err != nil {
 		return "", Session{}, fmt.Errorf("start session: %w", err)
@@ -92,16 +104,17 @@ func (s *Store) Session(ctx context.Context, token string) (Session, error) {
 	var sess Session
 	var roles string
 	var created, seen int64
-	err := s.read.QueryRowContext(ctx, `SELECT u.id, u.name, u.roles, u.disabled, w.csrf, w.created_ms, w.last_seen_ms
+	err := s.read.QueryRowContext(ctx, `SELECT u.id, u.name, u.roles, u.disabled, w.csrf, w.created_ms, w.last_seen_ms, w.stage
 		FROM web_sessions w JOIN users u ON u.id = w.user_id WHERE w.token_hash = ?`, tokenHash(token)).
-		Scan(&sess.User.ID, &sess.User.Name, &roles, &sess.User.Disabled, &sess.CSRF, &created, &seen)
+		Scan(&sess.User.ID, &sess.User.Name, &roles, &sess.User.Disabled, &sess.CSRF, &created, &seen, &sess.Stage)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Session{}, errNoSession
 	}
 	if err != nil {
 		return Session{}, fmt.Errorf("read session: %w", err)
 	}
-	if sess.User.Disabled || now-seen > SessionIdle.Milliseconds() || now-created > SessionMax.Milliseconds() {
+	if sess.User.Disabled || now-seen > SessionIdle.Milliseconds() || now-created > SessionMax.Milliseconds() ||
+		(sess.Stage == StageFactor && now-created > FactorStepTTL.Milliseconds()) {
 		return Session{}, errNoSession
 	}
 	sess.User.Roles = strings.Split(roles, ",")

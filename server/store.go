@@ -60,6 +60,9 @@ type Store struct {
 	auditKey []byte
 	// SignInPolicy says when failed sign-ins block (zero fields: the defaults).
 	SignInPolicy SignInPolicy
+	// SecondFactor says who must have a second factor: FactorsForAdmins ("" too), FactorsForAll
+	// or FactorsForNone.
+	SecondFactor string
 	writes       writeHealth // whether writes fail for a full disk (health.go)
 	// hashKey keys the content hashes of pushed changes, once read (history.go).
 	hashKey atomic.Pointer[[]byte]
@@ -280,6 +283,14 @@ type commitLog struct {
 	// notify, on PostgreSQL, tells every server on the database when this transaction commits
 	// (once, at its first log row), so their Subscribe streams wake.
 	notify bool
+
+	// Batching (a push's runs of creates, batch.go): rows waiting to be written by multi-row
+	// statements, and the ids a create may take without asking (not in records when the push
+	// began). Every read of the records or the log through the commitLog flushes them first.
+	batch       bool
+	free        map[string]bool
+	pendingRecs []any // recordColumns values per row
+	pendingLog  []any // logColumns values per row
 }
 
 // caseTouch counts what one transaction did to a case's records.
@@ -325,6 +336,9 @@ func (s *Store) newCommitLog(ctx context.Context, tx *sql.Tx, nowMs int64) (*com
 
 // record reads a record's current state inside the transaction, or nil.
 func (l *commitLog) record(id string) (*v1.CommittedChange, error) {
+	if err := l.flush(); err != nil {
+		return nil, err
+	}
 	var blob []byte
 	err := l.load.QueryRowContext(l.ctx, id).Scan(&blob)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -428,8 +442,15 @@ func (l *commitLog) append(e entry) (int64, error) {
 	if e.deviceSeq > 0 {
 		hash = l.pushedHash
 	}
-	_, err = l.logStmt.ExecContext(l.ctx, seq, e.ref.CaseId, e.ref.Id, e.device, e.deviceSeq, int32(e.result), e.reason, effect, submitted, l.now, l.mark, hash)
-	if err != nil {
+	row := []any{seq, e.ref.CaseId, e.ref.Id, e.device, e.deviceSeq, int32(e.result), e.reason, effect, submitted, l.now, l.mark, hash}
+	if l.batch {
+		l.pendingLog = append(l.pendingLog, row...)
+		if len(l.pendingLog) >= batchRows*len(logColumns) {
+			if err := l.flush(); err != nil {
+				return 0, err
+			}
+		}
+	} else if _, err = l.logStmt.ExecContext(l.ctx, row...); err != nil {
 		return 0, fmt.Errorf("append change: %w", err)
 	}
 	l.next++
@@ -439,6 +460,14 @@ func (l *commitLog) append(e entry) (int64, error) {
 // saveRecord writes a record's new state (state is rec marshalled and sealed).
 func (l *commitLog) saveRecord(rec *v1.CommittedChange, state []byte, create bool) error {
 	visitID := records.VisitOf(rec)
+	if create && l.free[rec.Record.Id] {
+		delete(l.free, rec.Record.Id) // a second create of the id in this push finds it taken
+		l.pendingRecs = append(l.pendingRecs, rec.Record.Id, rec.Record.Type, rec.Record.CaseId, visitID, state)
+		return nil
+	}
+	if err := l.flush(); err != nil {
+		return err
+	}
 	stmt := l.save
 	if create {
 		// One statement instead of a lookup and a write: creates are most of what tablets push.
@@ -473,11 +502,23 @@ type txHistory struct {
 	ctx  context.Context
 	q    querier
 	keys seal.Sealer
+	log  *commitLog // when set, its waiting rows are written before the log is read
+}
+
+// flush writes the rows the transaction's commitLog keeps waiting, so the log read is complete.
+func (h txHistory) flush() error {
+	if h.log == nil {
+		return nil
+	}
+	return h.log.flush()
 }
 
 func (h txHistory) ValueAt(recordID, field string, rev int64) (string, error) {
 	if rev == 0 {
 		return "", nil
+	}
+	if err := h.flush(); err != nil {
+		return "", err
 	}
 	var blob []byte
 	err := h.q.QueryRowContext(h.ctx, `SELECT effect FROM changes WHERE seq = ? AND record_id = ?`, rev, recordID).Scan(&blob)
@@ -496,6 +537,9 @@ func (h txHistory) ValueAt(recordID, field string, rev int64) (string, error) {
 }
 
 func (h txHistory) OwnEdit(deviceID string, deviceSeq int64, recordID, field string) (string, int64, bool, error) {
+	if err := h.flush(); err != nil {
+		return "", 0, false, err
+	}
 	var seq int64
 	var effBlob, subBlob []byte
 	err := h.q.QueryRowContext(h.ctx, `SELECT seq, effect, submitted FROM changes WHERE device_id = ? AND device_seq = ? AND record_id = ?`,

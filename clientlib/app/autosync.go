@@ -44,8 +44,13 @@ func (s *autoSync) stop() {
 	s.done.Wait()
 }
 
-// poke asks for a push soon.
+// poke asks for a push soon. Offline it does nothing: the loop would only drop the wake (the
+// Subscribe stream syncs what waits once it reaches the server), and waking it costs every
+// save a hand-off between goroutines before her tap is answered.
 func (s *autoSync) poke() {
+	if !s.isOnline() {
+		return
+	}
 	select {
 	case s.wake <- struct{}{}:
 	default:

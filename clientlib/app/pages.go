@@ -1,12 +1,14 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"embed"
 	"errors"
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,13 +30,6 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 			V *view
 			C visitCard
 		}{v, c}
-	},
-	"pmark": func(v *view, form, mark string) any {
-		return struct {
-			V          *view
-			Form, Mark string
-			Marks      []string
-		}{v, form, mark, syncer.Marks}
 	},
 	"conflict": func(v *view, c *clientlib.Conflict, anchor string) any {
 		return struct {
@@ -65,6 +60,7 @@ func (a *App) routes() *http.ServeMux {
 	mux.HandleFunc("POST /visits/{id}/present", a.act(a.presentPost))
 	mux.HandleFunc("POST /visits/{id}/check/{key}", a.act(a.checkPost))
 	mux.HandleFunc("POST /visits/{id}/observations", a.act(a.observePost))
+	mux.HandleFunc("POST /visits/{id}/observations/draft", a.draftPost)
 	mux.HandleFunc("POST /visits/{id}/sections/{key}", a.act(a.sectionPost))
 	mux.HandleFunc("POST /visits/{id}/sections/{key}/mark", a.act(a.sectionMarkPost))
 	mux.HandleFunc("POST /visits/{id}/observations/{obs}/mark", a.act(a.observationMarkPost))
@@ -234,15 +230,19 @@ func (a *App) setFlash(key string, isError bool) {
 }
 
 func (a *App) render(w http.ResponseWriter, status int, name string, v *view) {
-	var b strings.Builder
+	var b bytes.Buffer
+	if v.Visit != nil {
+		b.Grow(len(v.Visit.Timeline) + len(v.Visit.MarkForms) + 32<<10)
+	}
 	if err := pages.ExecuteTemplate(&b, name, v); err != nil {
 		a.cfg.Logger.Error().Str("template", name).Msg("render failed")
 		http.Error(w, v.L.T("err.internal"), http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(b.Len()))
 	w.WriteHeader(status)
-	w.Write([]byte(b.String()))
+	w.Write(b.Bytes())
 }
 
 // plainPage is a page with one sentence and a way back.
@@ -469,6 +469,12 @@ type visitView struct {
 	Drafts          []clientlib.Addendum // addendum drafts waiting to be signed
 	SectionKeys     []string
 	DeviceID        string // this tablet: a conflict's other side may have been written here
+	// Timeline is Observations as the page shows them, and Marks the mark choices, both made
+	// once per page by prepare (the page's template does per row only what differs by row).
+	Draft     string        // the observation she was typing and has not saved yet
+	Timeline  template.HTML // the observations' rows
+	MarkForms template.HTML // the observations' mark forms (outside the pull form)
+	Marks     markChoices
 	// What the page offers, from syncer.Rules for the role she holds the case in.
 	CanObserve, CanVisit, CanCheck, CanWrite, CanSubmit, CanAddendum, CanResolve bool
 }
@@ -492,6 +498,75 @@ func (vv *visitView) offer() {
 	vv.CanSubmit = !vv.Locked && !vv.ConsentMissing && may(syncer.TypeReport, state, syncer.OpSubmit)
 	vv.CanAddendum = vv.Locked && may(syncer.TypeAddendum, syncer.StateDraft, syncer.OpCreate, "report_id", "visit_id", "section", "text")
 	vv.CanResolve = may(syncer.TypeConflict, "", syncer.OpUpdate, "resolved")
+}
+
+// markChoices are the words of the mark controls and their options for each mark ("" for
+// none), made by the "pmark-options" template.
+type markChoices struct {
+	Label, Save string
+	Options     map[string]template.HTML
+}
+
+// prepare makes the mark choices and the timeline in the page's language. The timeline is the
+// one part of a page that grows with the visit (hundreds of observations), and html/template
+// spends most of a big visit's page on its escaping, called by reflection for every value of
+// every row: its rows are written here instead, each value escaped with template's own
+// HTMLEscapeString and placed only in element text or a double-quoted attribute, the fixed
+// parts (the mark options) rendered by the template once per page.
+func (vv *visitView) prepare(l Lang, csrf string) error {
+	vv.Marks = markChoices{Label: l.T("pmark.label"), Save: l.T("pmark.save"), Options: map[string]template.HTML{}}
+	for _, mark := range append([]string{""}, syncer.Marks...) {
+		var b strings.Builder
+		if err := pages.ExecuteTemplate(&b, "pmark-options", struct {
+			L     Lang
+			Mark  string
+			Marks []string
+		}{l, mark, syncer.Marks}); err != nil {
+			return err
+		}
+		vv.Marks.Options[mark] = template.HTML(b.String()) // html/template's own output
+	}
+	esc := template.HTMLEscapeString
+	label, save, csrfAttr := esc(vv.Marks.Label), esc(vv.Marks.Save), esc(csrf)
+	markURL := "/visits/" + esc(url.PathEscape(vv.ID)) + "/observations/"
+	var rows, forms strings.Builder
+	rows.Grow(len(vv.Observations) * (700 + len(vv.Marks.Options[""])))
+	forms.Grow(len(vv.Observations) * 250)
+	w := func(b *strings.Builder, parts ...string) {
+		for _, p := range parts {
+			b.WriteString(p)
+		}
+	}
+	// A visit's observations fall in few minutes: each minute's clock time is written once.
+	// (A time zone's offset is a whole number of minutes, so the UTC minute fixes the local one.)
+	clocks := map[int64]string{}
+	for _, o := range vv.Observations {
+		minute := o.AtMs - o.AtMs%60_000
+		clock, ok := clocks[minute]
+		if !ok {
+			clock = esc(l.Clock(o.AtMs))
+			clocks[minute] = clock
+		}
+		id, text := esc(o.ID), esc(o.Text)
+		w(&rows, `<li><time>`, clock, `</time> `)
+		if vv.CanWrite {
+			w(&rows, `<label class="pick"><input type="checkbox" name="observation" value="`, id, `"> <span class="obs">`, text, `</span></label>`)
+		} else {
+			w(&rows, `<span class="obs">`, text, `</span>`)
+		}
+		if o.Mark != "" {
+			w(&rows, "\n    <span class=\"pmark\">", esc(l.T("pmark.badge."+o.Mark)), `</span>`)
+		}
+		if vv.CanWrite {
+			w(&rows, "\n    <span class=\"pmark-set\"><select name=\"mark\" form=\"obs-mark-", id, `" aria-label="`, label, `">`,
+				string(vv.Marks.Options[o.Mark]), `</select> <button class="small" form="obs-mark-`, id, `">`, save, `</button></span>`)
+			w(&forms, `<form method="post" action="`, markURL, esc(url.PathEscape(o.ID)), `/mark" id="obs-mark-`, id,
+				`"><input type="hidden" name="csrf" value="`, csrfAttr, `"></form>`)
+		}
+		rows.WriteString("</li>\n")
+	}
+	vv.Timeline, vv.MarkForms = template.HTML(rows.String()), template.HTML(forms.String())
+	return nil
 }
 
 type phaseView struct {
@@ -556,6 +631,9 @@ func (a *App) loadVisit(ctx context.Context, t *clientlib.Tablet, visitID string
 			Separate: s.Key == "child_perspective" || s.Key == "assessment", Mark: s.Mark, Conflict: conflictOf(vis.ReportID, s.Key)})
 	}
 	vv.PresentConflict = conflictOf(vis.ID, "present")
+	if vv.Draft, err = t.ObservationDraft(ctx, visitID); err != nil {
+		return nil, err
+	}
 	for _, ad := range vis.Addenda {
 		if ad.State == syncer.StateDraft {
 			vv.Drafts = append(vv.Drafts, ad)
@@ -569,6 +647,9 @@ func (a *App) visitPage(name string) func(r *http.Request, t *clientlib.Tablet, 
 	return func(r *http.Request, t *clientlib.Tablet, v *view) (string, error) {
 		vv, err := a.loadVisit(r.Context(), t, r.PathValue("id"))
 		if err != nil {
+			return "", err
+		}
+		if err := vv.prepare(v.L, v.CSRF); err != nil {
 			return "", err
 		}
 		v.Visit = vv
@@ -633,13 +714,47 @@ func (a *App) observePost(r *http.Request, t *clientlib.Tablet) (string, error) 
 	if text == "" {
 		return to, nil // an empty tap writes nothing
 	}
-	if _, err := t.Observe(ctx, visitID, text); err != nil {
+	// Saved, what she typed is no longer her draft (in the same transaction).
+	if _, err := t.ObserveDraft(ctx, visitID, text); err != nil {
 		return to, err
 	}
 	if marked && mark.item != "" {
 		return to, t.Check(ctx, visitID, mark.item, true)
 	}
 	return to, nil
+}
+
+// draftPost keeps the observation she is typing, sent by the page's script as she types (at
+// most a second or two after she stops), so the idle lock or a dying battery loses none of it.
+// Typing counts as use. When the lock came first (she started typing just as it fell due), the
+// draft is still kept, sealed so that only the unlocked tablet reads it, and the answer says
+// the app is locked: the page then asks for the PIN and shows the draft after it.
+func (a *App) draftPost(w http.ResponseWriter, r *http.Request) {
+	ctx, visitID, text := r.Context(), r.PathValue("id"), formText(r, "text")
+	err := a.withTablet(func(t *clientlib.Tablet) error {
+		a.touch()
+		return t.SetObservationDraft(ctx, visitID, text)
+	})
+	locked := errors.Is(err, errLocked)
+	if locked {
+		err = clientlib.KeepObservationDraft(ctx, a.cfg.Home, visitID, text)
+	}
+	lang := a.language()
+	if err != nil {
+		a.cfg.Logger.Info().Str("path", r.URL.Path).Str("code", string(syncer.ErrorCode(err))).Msg("draft refused")
+		http.Error(w, lang.T(errorKey(err)), syncer.ErrorCode(err).HTTPStatus())
+		return
+	}
+	if r.Header.Get("X-Requested-With") != "samvaer" {
+		seeOther(w, r, visitPath(r, "observe"))
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if locked {
+		w.Header().Set("X-Locked", "1")
+		w.WriteHeader(http.StatusAccepted)
+	}
+	w.Write([]byte(lang.T("draft.saved") + " " + lang.Clock(a.cfg.Now().UnixMilli())))
 }
 
 func (a *App) sectionPost(r *http.Request, t *clientlib.Tablet) (string, error) {
@@ -671,7 +786,8 @@ func lockedFlash(err error) error {
 }
 
 // pullPost puts the observations she picked, each with its time, at the end of a report
-// section, in the timeline's order.
+// section, in the timeline's order; a picked observation's mark for the parents' copy marks
+// the section.
 func (a *App) pullPost(r *http.Request, t *clientlib.Tablet) (string, error) {
 	ctx, visitID, key := r.Context(), r.PathValue("id"), r.PostFormValue("section")
 	to := visitPath(r, "section-"+key)
@@ -691,7 +807,7 @@ func (a *App) pullPost(r *http.Request, t *clientlib.Tablet) (string, error) {
 		return to, syncer.Errorf(syncer.CodeNotFound, "no such section")
 	}
 	text := strings.TrimRight(vis.Report[j].Text, "\n")
-	found := 0
+	found, mark := 0, ""
 	for _, o := range vis.Observations {
 		if !slices.Contains(picked, o.ID) {
 			continue
@@ -701,11 +817,16 @@ func (a *App) pullPost(r *http.Request, t *clientlib.Tablet) (string, error) {
 			text += "\n\n"
 		}
 		text += a.language().Clock(o.AtMs) + " " + o.Text
+		if mark == "" {
+			mark = o.Mark
+		}
 	}
 	if found != len(picked) {
 		return to, syncer.Errorf(syncer.CodeNotFound, "no such observation")
 	}
-	err = t.SetReportSection(ctx, visitID, key, text)
+	// A marked observation's mark comes with it: the section is marked too (unless it is
+	// already), or the parents' copy would show in the section what it leaves out of the timeline.
+	err = t.SetReportSectionMarked(ctx, visitID, key, text, mark)
 	if syncer.ErrorCode(err) == syncer.CodeFailedPrecondition {
 		err = flashError{key: "err.locked", err: err}
 	}

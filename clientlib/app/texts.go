@@ -3,6 +3,7 @@ package app
 import (
 	"embed"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/samvaer/sync/internal/i18n"
@@ -25,6 +26,10 @@ const (
 type Lang struct {
 	*i18n.Localizer
 	cat *i18n.Catalog
+	// fixed holds the texts of ids without data, by id: a page asks for the same words once per
+	// row (a visit's page has hundreds of observations), and each ask of the catalog runs its
+	// language matching and template.
+	fixed *sync.Map
 }
 
 // languages makes the app's speakers from its catalog.
@@ -38,8 +43,8 @@ func languages() (map[string]Lang, error) {
 		return nil, err
 	}
 	return map[string]Lang{
-		danish:  {Localizer: cat.Localizer(zone, danish), cat: cat},
-		english: {Localizer: cat.Localizer(zone, english), cat: cat},
+		danish:  {Localizer: cat.Localizer(zone, danish), cat: cat, fixed: &sync.Map{}},
+		english: {Localizer: cat.Localizer(zone, english), cat: cat, fixed: &sync.Map{}},
 	}, nil
 }
 
@@ -49,6 +54,20 @@ var sharedPrefixes = []string{"section.", "kind.", "state.", "phase.", "checklis
 // T is the text for an app id (without its "app." prefix) or a shared one (section.…, kind.…,
 // state.…, phase.…, checklist.…). A checklist item the shared words do not name is the app's.
 func (l Lang) T(id string, pairs ...any) string {
+	if len(pairs) == 0 && l.fixed != nil {
+		if s, ok := l.fixed.Load(id); ok {
+			return s.(string)
+		}
+		s := l.t(id)
+		if l.cat.Has(id) || l.cat.Has("app."+id) { // bounded by the catalog
+			l.fixed.Store(id, s)
+		}
+		return s
+	}
+	return l.t(id, pairs...)
+}
+
+func (l Lang) t(id string, pairs ...any) string {
 	for _, p := range sharedPrefixes {
 		if strings.HasPrefix(id, p) && l.cat.Has(id) {
 			return l.Localizer.T(id, pairs...)

@@ -67,8 +67,8 @@ data directory (made on first start). Keep a copy of the keys apart from the dat
 	databaseFlag(cmd.PersistentFlags(), &a.database)
 	e.zoneFlag(cmd)
 	cmd.AddCommand(
-		group("user", "people: add, list, disable, enable, password, unblock",
-			a.userAdd(), a.userList(), a.userDisable(true), a.userDisable(false), a.userPassword(), a.userUnblock()),
+		group("user", "people: add, list, set, disable, enable, password, unblock, reset-factors",
+			a.userAdd(), a.userList(), a.userSet(), a.userDisable(true), a.userDisable(false), a.userPassword(), a.userUnblock(), a.userResetFactors()),
 		group("case", "cases: add, list, decision, conditions, goal, wish, assign, unassign, close",
 			a.caseAdd(), a.caseList(), a.caseShow(), a.caseDecision(), a.caseText("conditions"), a.caseText("goal"), a.caseWish(),
 			a.caseAssign(), a.caseUnassign(), a.caseClose()),
@@ -85,15 +85,21 @@ data directory (made on first start). Keep a copy of the keys apart from the dat
 }
 
 func (a *admin) userAdd() *cobra.Command {
-	var name string
+	var name, subject string
 	var roles []string
 	cmd := &cobra.Command{Use: "add --name NAME --role ROLE [--role ROLE …]", Short: "add a user (roles: consultant, caseworker, coordinator, admin)", Args: argsExactly()}
 	cmd.Flags().StringVar(&name, "name", "", "the user's name (unique)")
 	cmd.Flags().StringArrayVar(&roles, "role", nil, "a role (repeat for several)")
+	cmd.Flags().StringVar(&subject, "oidc-subject", "", "who the user is at the municipality's identity provider (the value of --oidc-claim in their ID token)")
 	cmd.RunE = a.do(func(ctx context.Context, st *server.Store, _ []string) error {
 		u, err := st.AddUser(ctx, name, roles)
 		if err != nil {
 			return err
+		}
+		if subject != "" {
+			if u, err = st.SetOIDCSubject(ctx, server.Actor{}, u.ID, subject); err != nil {
+				return err
+			}
 		}
 		return a.print(u, fmt.Sprintf("User %s added (%s), id %s\n", u.Name, strings.Join(u.Roles, ", "), u.ID))
 	})
@@ -107,8 +113,8 @@ func (a *admin) userList() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		return a.print(nonNil(users), table([]string{"ID", "NAME", "ROLES", "DISABLED"}, users, func(u server.User) []any {
-			return []any{u.ID, u.Name, strings.Join(u.Roles, ","), u.Disabled}
+		return a.print(nonNil(users), table([]string{"ID", "NAME", "ROLES", "DISABLED", "SECOND FACTOR", "OIDC SUBJECT"}, users, func(u server.User) []any {
+			return []any{u.ID, u.Name, strings.Join(u.Roles, ","), u.Disabled, u.SecondFactor, u.OIDCSubject}
 		}))
 	})
 	return cmd

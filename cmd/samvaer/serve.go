@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -29,6 +30,8 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 func newServeCmd(e *env) *cobra.Command {
 	cfg := server.DefaultConfig()
 	var logFormat, municipality string
+	var oidcCfg web.OIDCConfig
+	localPasswords := true
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "run the sync server (Connect, gRPC, gRPC-Web and the browser pages)",
@@ -40,7 +43,17 @@ func newServeCmd(e *env) *cobra.Command {
 			if err := cfg.Validate(); err != nil {
 				return usageError("%s.", err.Error())
 			}
-			return serve(cmd.Context(), cfg, municipality)
+			wcfg := web.Config{Secure: cfg.TLSCert != "", Logger: cfg.Logger, Location: cfg.Zone, Municipality: municipality, NoLocalPasswords: !localPasswords}
+			if oidcCfg.Issuer != "" {
+				oidcCfg.ClientSecret = os.Getenv(oidcSecretEnv)
+				if err := oidcCfg.Validate(); err != nil {
+					return usageError("%s.", err.Error())
+				}
+				wcfg.OIDC = &oidcCfg
+			} else if !localPasswords {
+				return usageError("--local-passwords=false needs sign-in through an identity provider (--oidc-issuer and the rest).")
+			}
+			return serve(cmd.Context(), cfg, wcfg)
 		},
 	}
 	f := cmd.Flags()
@@ -54,11 +67,18 @@ func newServeCmd(e *env) *cobra.Command {
 	f.IntVar(&cfg.SignIn.MaxAddressFailures, "signin-max-address-failures", cfg.SignIn.MaxAddressFailures, "failed sign-ins from one address within --signin-window that block it")
 	f.DurationVar(&cfg.SignIn.Window, "signin-window", cfg.SignIn.Window, "how far back failed sign-ins count")
 	f.DurationVar(&cfg.SignIn.Block, "signin-block", cfg.SignIn.Block, "how long a block lasts after the newest failure (an admin can lift it sooner)")
+	f.StringVar(&cfg.SecondFactor, "require-second-factor", envOr(secondFactorEnv, cfg.SecondFactor), "which local accounts must set up a second factor (an authenticator app): admins, all or none (or "+secondFactorEnv+")")
 	retentionFlags(cmd, &cfg.Retention)
 	f.DurationVar(&cfg.RetentionEvery, "retention-every", cfg.RetentionEvery, "how often the retention job runs (0: never; run 'admin retention run' instead)")
 	f.StringVar(&logFormat, "log", "auto", "log format: json, console, or auto (console on a terminal)")
 	e.zoneFlag(cmd)
 	f.StringVar(&municipality, "municipality", "", "the municipality's name, printed in the head of every exported report")
+	f.StringVar(&oidcCfg.Issuer, "oidc-issuer", "", "sign-in through the municipality's OpenID Connect provider: its issuer URL")
+	f.StringVar(&oidcCfg.ClientID, "oidc-client-id", "", "this server's client id at the provider (the client secret is read from "+oidcSecretEnv+")")
+	f.StringVar(&oidcCfg.RedirectURL, "oidc-redirect-url", "", "this server's callback as registered at the provider: its public address and "+web.OIDCCallbackPath)
+	f.StringVar(&oidcCfg.Claim, "oidc-claim", "sub", "the ID token claim matched to a user's --oidc-subject (sub, email, preferred_username, …)")
+	f.StringVar(&oidcCfg.Name, "oidc-name", "", "the provider's name on the sign-in button, \"Log ind med NAME\" (default \"kommunens login\")")
+	f.BoolVar(&localPasswords, "local-passwords", true, "allow signing in with a name and password (false: only through the identity provider)")
 	return cmd
 }
 
@@ -80,13 +100,16 @@ func database(flag string) string {
 	return os.Getenv(databaseEnv)
 }
 
+// oidcSecretEnv holds the OpenID Connect client secret (not a flag: flags show in process lists).
+const oidcSecretEnv = "SAMVAER_OIDC_CLIENT_SECRET"
+
 // serve runs the server with its pages until ctx is done.
-func serve(ctx context.Context, cfg server.Config, municipality string) error {
+func serve(ctx context.Context, cfg server.Config, wcfg web.Config) error {
 	srv, err := server.New(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	pages, err := web.New(srv.Store, web.Config{Secure: cfg.TLSCert != "", Logger: cfg.Logger, Location: cfg.Zone, Municipality: municipality})
+	pages, err := web.New(srv.Store, wcfg)
 	if err != nil {
 		srv.Close()
 		return err
@@ -114,4 +137,15 @@ func newLogger(w io.Writer, format string) zerolog.Logger {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// secondFactorEnv sets --require-second-factor when the flag is not given.
+const secondFactorEnv = "SAMVAER_REQUIRE_SECOND_FACTOR"
+
+// envOr is the environment variable's value, or def when it is unset or empty.
+func envOr(name, def string) string {
+	if v := strings.TrimSpace(os.Getenv(name)); v != "" {
+		return v
+	}
+	return def
 }

@@ -28,3 +28,46 @@ func (a *admin) userUnblock() *cobra.Command {
 	})
 	return cmd
 }
+
+// userResetFactors removes a person's second factor (a lost phone).
+func (a *admin) userResetFactors() *cobra.Command {
+	cmd := &cobra.Command{Use: "reset-factors USER", Short: "remove the user's second factor and recovery codes (a lost phone); they set up a new one at the next sign-in",
+		Args: argsExactly("USER")}
+	cmd.RunE = a.do(func(ctx context.Context, st *server.Store, args []string) error {
+		if err := resolve(ctx, ref{st.FindUser, &args[0]}); err != nil {
+			return err
+		}
+		u, err := st.ResetFactors(ctx, server.Actor{}, args[0])
+		if err != nil {
+			return err
+		}
+		return a.print(map[string]string{"factors_reset": u.Name}, fmt.Sprintf("The second factor of %s is reset; their browser sessions have ended.\n", u.Name))
+	})
+	return cmd
+}
+
+// userSet changes a user's settings: who they are at the identity provider.
+func (a *admin) userSet() *cobra.Command {
+	var subject string
+	cmd := &cobra.Command{Use: "set USER --oidc-subject SUBJECT", Short: "set who the user is at the municipality's identity provider (\"\" clears it)",
+		Args: argsExactly("USER")}
+	cmd.Flags().StringVar(&subject, "oidc-subject", "", "the value of the configured claim (--oidc-claim) in the user's ID token")
+	cmd.RunE = a.do(func(ctx context.Context, st *server.Store, args []string) error {
+		if !cmd.Flags().Changed("oidc-subject") {
+			return usageError("Say what to set: --oidc-subject SUBJECT.")
+		}
+		if err := resolve(ctx, ref{st.FindUser, &args[0]}); err != nil {
+			return err
+		}
+		u, err := st.SetOIDCSubject(ctx, server.Actor{}, args[0], subject)
+		if err != nil {
+			return err
+		}
+		text := fmt.Sprintf("%s signs in through the identity provider as %q.\n", u.Name, u.OIDCSubject)
+		if u.OIDCSubject == "" {
+			text = fmt.Sprintf("%s no longer signs in through the identity provider.\n", u.Name)
+		}
+		return a.print(u, text)
+	})
+	return cmd
+}

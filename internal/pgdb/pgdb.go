@@ -15,7 +15,7 @@
 // are prepared once per connection and cached). Commit notifications use LISTEN/NOTIFY on a
 // connection of their own.
 //
-// It imports nothing of ours but the migration runner.
+// It imports nothing of ours but the migration runner and the transaction ending.
 package pgdb
 
 import (
@@ -35,6 +35,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/samvaer/sync/internal/migrate"
+	"github.com/samvaer/sync/internal/sqltx"
 )
 
 // WriteLockKey is the advisory lock every write transaction holds until it ends.
@@ -143,25 +144,12 @@ func (db *DB) ReadTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return db.run(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}, fn)
 }
 
-func (db *DB) run(ctx context.Context, opts *sql.TxOptions, fn func(tx *sql.Tx) error) (err error) {
+func (db *DB) run(ctx context.Context, opts *sql.TxOptions, fn func(tx *sql.Tx) error) error {
 	tx, err := db.Read.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("begin on postgres %s: %w", db.Name, err)
 	}
-	committed := false
-	defer func() {
-		if !committed {
-			_ = tx.Rollback() // fn's error (or panic) is the one that matters
-		}
-	}()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	committed = true
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit on postgres %s: %w", db.Name, err)
-	}
-	return nil
+	return sqltx.Finish(tx, fn, "commit on postgres "+db.Name)
 }
 
 // Reclaim makes the space of deleted rows reusable at once (VACUUM), after a purge or a

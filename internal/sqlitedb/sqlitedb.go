@@ -4,7 +4,7 @@
 // a separate read-only pool, append-only migrations from an embedded directory each applied once
 // in its own transaction, a WAL checkpoint for after purges, and online backup.
 //
-// It imports nothing of ours but the migration runner, so the sync server and the tablet client library can share it.
+// It imports nothing of ours but the migration runner and the transaction ending, so the sync server and the tablet client library can share it.
 package sqlitedb
 
 import (
@@ -22,6 +22,7 @@ import (
 	"modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/samvaer/sync/internal/migrate"
+	"github.com/samvaer/sync/internal/sqltx"
 )
 
 // DB is an open database: one writer connection and a read-only pool on the same file.
@@ -160,7 +161,7 @@ func (db *DB) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin write on %s: %w", db.Path, err)
 	}
-	return finish(tx, fn, "commit on "+db.Path)
+	return sqltx.Finish(tx, fn, "commit on "+db.Path)
 }
 
 // sqliteFull is SQLITE_FULL, SQLite's primary result code for "database or disk is full".
@@ -184,25 +185,7 @@ func (db *DB) ReadTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin read on %s: %w", db.Path, err)
 	}
-	return finish(tx, fn, "end read on "+db.Path)
-}
-
-// finish runs fn in tx, committing on success and rolling back on error or panic.
-func finish(tx *sql.Tx, fn func(tx *sql.Tx) error, what string) (err error) {
-	committed := false
-	defer func() {
-		if !committed {
-			_ = tx.Rollback() // fn's error (or panic) is the one that matters
-		}
-	}()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	committed = true
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	return nil
+	return sqltx.Finish(tx, fn, "end read on "+db.Path)
 }
 
 // Checkpoint copies the whole WAL into the database file and truncates the WAL, so content

@@ -216,6 +216,7 @@ func TestABlockedSignInRevealsNoAccount(t *testing.T) {
 	if code, _ := admin.signIn("ada", "the admin's long password"); code != http.StatusSeeOther {
 		t.Fatalf("admin sign-in: %d", code)
 	}
+	admin.enrolTOTP()
 	sara, err := s.srv.Store.UserByName(context.Background(), "sara")
 	if err != nil {
 		t.Fatal(err)

@@ -48,6 +48,10 @@ type Config struct {
 	// Municipality is the name printed in the head of an exported report.
 	Municipality string
 	Logger       zerolog.Logger
+	// OIDC, when set, offers sign-in through the municipality's identity provider.
+	OIDC *OIDCConfig
+	// NoLocalPasswords switches sign-in with a name and password off (only with OIDC set).
+	NoLocalPasswords bool
 }
 
 // Pages is the web interface's HTTP handler.
@@ -58,6 +62,7 @@ type Pages struct {
 	pages map[string]*template.Template
 	mux   *http.ServeMux
 	cop   *http.CrossOriginProtection
+	oidc  *oidcSignIn // nil without OIDC
 }
 
 // New builds the pages over a store.
@@ -73,7 +78,19 @@ func New(store *server.Store, cfg Config) (*Pages, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.OIDC != nil {
+		if err := cfg.OIDC.Validate(); err != nil {
+			return nil, err
+		}
+	} else if cfg.NoLocalPasswords {
+		return nil, errors.New("local passwords can be switched off only when sign-in through an OpenID Connect provider is configured")
+	}
 	p := &Pages{store: store, cfg: cfg, cat: cat, pages: map[string]*template.Template{}, mux: http.NewServeMux(), cop: http.NewCrossOriginProtection()}
+	if cfg.OIDC != nil {
+		p.oidc = newOIDCSignIn(*cfg.OIDC)
+		p.mux.HandleFunc("GET /signin/oidc", p.oidcStart)
+		p.mux.HandleFunc("GET "+OIDCCallbackPath, p.oidcCallback)
+	}
 	if err := p.parse(); err != nil {
 		return nil, err
 	}
@@ -87,7 +104,13 @@ func New(store *server.Store, cfg Config) (*Pages, error) {
 	p.mux.HandleFunc("POST /language", p.setLanguage)
 	p.mux.HandleFunc("/", p.notFound)
 	p.mux.HandleFunc("GET /{$}", p.signedIn(p.home))
-	p.mux.HandleFunc("POST /signout", p.signedIn(p.signOut))
+	p.mux.HandleFunc("POST /signout", p.inStage(p.signOut, "", server.StageFactor, server.StageEnrol))
+	p.mux.HandleFunc("GET /signin/factor", p.inStage(p.signInFactorForm, server.StageFactor))
+	p.mux.HandleFunc("POST /signin/factor", p.inStage(p.signInFactor, server.StageFactor))
+	p.mux.HandleFunc("GET /account", p.signedIn(p.account))
+	p.mux.HandleFunc("GET /account/factor", p.inStage(p.account, "", server.StageEnrol))
+	p.mux.HandleFunc("POST /account/factor", p.inStage(p.startFactor, "", server.StageEnrol))
+	p.mux.HandleFunc("POST /account/factor/confirm", p.inStage(p.confirmFactor, "", server.StageEnrol))
 	p.mux.HandleFunc("GET /week", p.role(p.week, caseRoles...))
 	p.mux.HandleFunc("GET /inbox", p.role(p.inbox, caseRoles...))
 	p.mux.HandleFunc("GET /reports/{id}", p.role(p.report, caseRoles...))
@@ -114,6 +137,7 @@ func New(store *server.Store, cfg Config) (*Pages, error) {
 	p.mux.HandleFunc("POST /admin/users/{user}/enable", p.role(p.setDisabled(false), "admin"))
 	p.mux.HandleFunc("POST /admin/users/{user}/password", p.role(p.resetPassword, "admin"))
 	p.mux.HandleFunc("POST /admin/users/{user}/unblock", p.role(p.unblock, "admin"))
+	p.mux.HandleFunc("POST /admin/users/{user}/reset-factors", p.role(p.resetFactors, "admin"))
 	p.mux.HandleFunc("GET /admin/audit", p.role(p.audit, "admin"))
 	p.mux.HandleFunc("GET /admin/insight", p.role(p.insight, "admin"))
 	p.mux.HandleFunc("GET /admin/audit.csv", p.role(p.auditCSV, "admin"))
@@ -179,6 +203,8 @@ type page struct {
 	Data    any
 	// Path is the page's own address, for the language chooser to come back to.
 	Path string
+	// Refresh, when set, is where the page sends the browser on at once.
+	Refresh string
 }
 
 // render writes a page with status 200, or the status of the error it shows, in the request's
@@ -230,9 +256,16 @@ func (p *Pages) notFound(w http.ResponseWriter, r *http.Request) {
 	p.fail(w, r, sess, syncer.Errorf(syncer.CodeNotFound, "There is no page at this address.").With("error.no_page"))
 }
 
-// signedIn runs h only with a live session; without one it sends the person to sign in. A POST
-// must carry the session's CSRF token.
+// signedIn runs h only with a live session of a signed-in person; without one it sends the
+// person to sign in. A POST must carry the session's CSRF token.
 func (p *Pages) signedIn(h func(http.ResponseWriter, *http.Request, *server.Session)) http.HandlerFunc {
+	return p.inStage(h, "")
+}
+
+// inStage runs h only with a live session in one of the stages ("" is signed in); a session in
+// another stage is sent to its own page first (a person who must set up a second factor can do
+// nothing else; one whose code is asked for has not signed in yet).
+func (p *Pages) inStage(h func(http.ResponseWriter, *http.Request, *server.Session), stages ...string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c, err := r.Cookie(SessionCookie)
 		var sess server.Session
@@ -249,6 +282,14 @@ func (p *Pages) signedIn(h func(http.ResponseWriter, *http.Request, *server.Sess
 				return
 			}
 			p.fail(w, r, nil, syncer.Errorf(syncer.CodeUnauthenticated, "Your session has ended; sign in again.").With("error.session_ended"))
+			return
+		}
+		if !slices.Contains(stages, sess.Stage) {
+			if r.Method == http.MethodGet {
+				http.Redirect(w, r, stagePage(sess.Stage), http.StatusSeeOther)
+				return
+			}
+			p.fail(w, r, &sess, syncer.Errorf(syncer.CodePermissionDenied, "Finish signing in first.").With("error.finish_signin"))
 			return
 		}
 		if r.Method == http.MethodPost && subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(sess.CSRF)) != 1 {
