@@ -26,6 +26,8 @@ type commitFeed struct {
 	poll  time.Duration
 	poke  *notifier // local commits and, on PostgreSQL, every instance's
 
+	maxRows int // maxFeedRows; smaller in tests
+
 	mu      sync.Mutex
 	head    int64
 	waiters map[string]chan struct{} // per user, closed at the next batch concerning the user
@@ -36,7 +38,7 @@ type commitFeed struct {
 const maxFeedRows = 10_000
 
 func newCommitFeed(store *Store, poll time.Duration, poke *notifier) *commitFeed {
-	return &commitFeed{store: store, poll: poll, poke: poke, head: -1, waiters: map[string]chan struct{}{}}
+	return &commitFeed{store: store, poll: poll, poke: poke, maxRows: maxFeedRows, head: -1, waiters: map[string]chan struct{}{}}
 }
 
 // run reads the log at once, then at every poke and every poll (changes written by admin
@@ -75,7 +77,7 @@ func (f *commitFeed) read(ctx context.Context) error {
 			return nil // the first read, or nothing new
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT m.user_id FROM changes c JOIN case_members m ON m.case_id = c.case_id
-			WHERE c.seq > ? AND c.seq <= ? AND c.effect IS NOT NULL LIMIT ?`, from, head, maxFeedRows+1)
+			WHERE c.seq > ? AND c.seq <= ? AND c.effect IS NOT NULL LIMIT ?`, from, head, f.maxRows+1)
 		if err != nil {
 			return fmt.Errorf("read changes' members: %w", err)
 		}
@@ -89,7 +91,7 @@ func (f *commitFeed) read(ctx context.Context) error {
 			users[u] = true
 			n++
 		}
-		if n > maxFeedRows {
+		if n > f.maxRows {
 			users = nil
 		}
 		return rows.Err()
