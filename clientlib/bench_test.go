@@ -151,3 +151,79 @@ func BenchmarkPINAttemptCount(b *testing.B) {
 	b.ReportMetric(float64(count.Microseconds()), "µs/attempt")
 	b.ReportMetric(float64(count)/float64(check), "ratio-to-argon2id")
 }
+
+// BenchmarkSettleAndConfirm: the tablet's side of pushing its own observations, per change, in
+// batches of 500 observations of ~300 bytes: reading and unsealing the outbox batch, settling the
+// server's answers, and applying the pulled page that brings their commits back (the record's
+// confirmed state, the entry moved to the kept changes), beside raw inserts of the same sealed
+// states in one transaction in the same run.
+func BenchmarkSettleAndConfirm(b *testing.B) {
+	ctx := context.Background()
+	f := newFixture(b, Options{})
+	err := f.tab.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `CREATE TABLE bench_raw (id TEXT PRIMARY KEY, state BLOB NOT NULL)`)
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	text := strings.Repeat("Ida leger med klodser. ", 13)
+	const n = 500
+	var read, settle, confirm, raw time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		obs := make([]Observation, n)
+		for i := range obs {
+			if obs[i], err = f.tab.Observe(ctx, f.visitID, text); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		start := time.Now()
+		batch, err := f.tab.nextBatch(ctx, 0)
+		if err != nil || len(batch) != n {
+			b.Fatalf("read %d of %d pending changes: %v", len(batch), n, err)
+		}
+		read += time.Since(start)
+		results := make([]*v1.ChangeResult, n)
+		page := make([]*v1.CommittedChange, n)
+		for i, c := range batch {
+			page[i] = f.commitBy(f.device, syncer.TypeObservation, c.Record.Id, "visit_id", f.visitID, "at_ms", "1", "text", text, "author", "kim")
+			results[i] = &v1.ChangeResult{DeviceSeq: c.DeviceSeq, Result: v1.Result_RESULT_APPLIED, ServerSeq: page[i].Seq}
+		}
+		start = time.Now()
+		if r := f.settle(results...); r.Applied != n {
+			b.Fatalf("settled %+v", r)
+		}
+		settle += time.Since(start)
+		start = time.Now()
+		f.apply(f.seq, page...)
+		confirm += time.Since(start)
+		start = time.Now()
+		err = f.tab.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
+			for _, ch := range page {
+				blob, err := f.tab.store.encodeState(ch)
+				if err != nil {
+					return err
+				}
+				if _, err := tx.ExecContext(ctx, `INSERT INTO bench_raw (id, state) VALUES (?, ?)`, ch.Record.Id, blob); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		raw += time.Since(start)
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	if s := f.status(); s.Pending != 0 || s.Awaiting != 0 {
+		b.Fatalf("status %+v after confirming every change", s)
+	}
+	per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(b.N*n) }
+	b.ReportMetric(per(read), "read-ns/change")
+	b.ReportMetric(per(settle), "settle-ns/change")
+	b.ReportMetric(per(confirm), "confirm-ns/change")
+	b.ReportMetric(per(raw), "raw-ns/row")
+	b.ReportMetric(float64(raw)/float64(read+settle+confirm), "ratio-vs-raw")
+}

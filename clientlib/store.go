@@ -233,54 +233,45 @@ func (t *Tablet) applyPage(ctx context.Context, tx *sql.Tx, page *v1.PullRespons
 			return err
 		}
 	}
-	// Prepared once per page: an initial sync applies many thousands.
-	load, err := tx.PrepareContext(ctx, `SELECT state FROM records WHERE id = ?`)
-	if err != nil {
-		return fmt.Errorf("prepare record read: %w", err)
-	}
-	defer load.Close()
-	save, err := tx.PrepareContext(ctx, `INSERT INTO records (id, type, case_id, visit_id, state) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET type = excluded.type, case_id = excluded.case_id,
-			visit_id = excluded.visit_id, state = excluded.state`)
-	if err != nil {
-		return fmt.Errorf("prepare record write: %w", err)
-	}
-	defer save.Close()
-	insert, err := tx.PrepareContext(ctx, `INSERT INTO records (id, type, case_id, visit_id, state) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO NOTHING`)
-	if err != nil {
-		return fmt.Errorf("prepare record insert: %w", err)
-	}
-	defer insert.Close()
-	for _, ch := range changes {
-		ref := ch.GetRecord()
-		if ref.GetId() == "" || ref.GetType() == "" || ref.GetCaseId() == "" {
-			return syncer.Errorf(syncer.CodeInternal, "The server sent a change without its record (seq %d); nothing from this page was applied.", ch.Seq)
+	// Statements are prepared once per page when first needed: an initial sync applies many
+	// thousands of changes, a sync with nothing new none.
+	var loadStmt, saveStmt, fullStmt *sql.Stmt
+	var prepared []*sql.Stmt
+	defer func() {
+		for _, st := range prepared {
+			st.Close()
 		}
-		for _, f := range ch.Fields {
-			t.clock.Observe(syncer.HLC(f.Hlc))
+	}()
+	prepare := func(st **sql.Stmt, query string) (*sql.Stmt, error) {
+		if *st == nil {
+			p, err := tx.PrepareContext(ctx, query)
+			if err != nil {
+				return nil, fmt.Errorf("prepare record statement: %w", err)
+			}
+			*st, prepared = p, append(prepared, p)
 		}
-		// Most pulled changes make records the tablet does not have yet (a new tablet's first
-		// sync, a new visit): try the one-statement insert of the new record's state first.
-		fresh := syncer.ApplyCommitted(nil, ch)
-		blob, err := t.store.encodeState(fresh)
+		return *st, nil
+	}
+	// merge applies a change onto the record's stored state (or none).
+	merge := func(ch *v1.CommittedChange) error {
+		load, err := prepare(&loadStmt, `SELECT state FROM records WHERE id = ?`)
 		if err != nil {
 			return err
 		}
-		res, err := insert.ExecContext(ctx, ref.Id, ref.Type, ref.CaseId, records.VisitOf(fresh), blob)
+		save, err := prepare(&saveStmt, `INSERT INTO records (id, type, case_id, visit_id, state) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET type = excluded.type, case_id = excluded.case_id,
+				visit_id = excluded.visit_id, state = excluded.state`)
 		if err != nil {
-			return fmt.Errorf("write record: %w", err)
+			return err
 		}
-		if n, err := res.RowsAffected(); err == nil && n == 1 {
-			continue
-		}
+		var blob []byte
 		var cur *v1.CommittedChange
-		switch err := load.QueryRowContext(ctx, ref.Id).Scan(&blob); {
+		switch err := load.QueryRowContext(ctx, ch.Record.Id).Scan(&blob); {
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
 			return fmt.Errorf("read record: %w", err)
 		default:
-			if cur, err = t.store.decodeState(ref.Id, blob); err != nil {
+			if cur, err = t.store.decodeState(ch.Record.Id, blob); err != nil {
 				return err
 			}
 		}
@@ -292,6 +283,86 @@ func (t *Tablet) applyPage(ctx context.Context, tx *sql.Tx, page *v1.PullRespons
 		if _, err := save.ExecContext(ctx, r.Id, r.Type, r.CaseId, records.VisitOf(rec), blob); err != nil {
 			return fmt.Errorf("write record: %w", err)
 		}
+		return nil
+	}
+	// Most pulled changes make records the tablet does not have yet (a new tablet's first sync,
+	// a new visit, its own new observations coming back): their states are inserted first, many
+	// rows to a statement, and only the changes whose record exists are merged one by one. A
+	// record's second change in a page waits for the rows before it.
+	chunk := make([]*v1.CommittedChange, 0, insertChunk)
+	args := make([]any, 0, 5*insertChunk)
+	inChunk := make(map[string]bool, insertChunk)
+	flush := func() error {
+		if len(chunk) == 0 {
+			return nil
+		}
+		var rows *sql.Rows
+		var err error
+		if len(chunk) == insertChunk {
+			full, perr := prepare(&fullStmt, insertRecords(insertChunk))
+			if perr != nil {
+				return perr
+			}
+			rows, err = full.QueryContext(ctx, args...)
+		} else {
+			rows, err = tx.QueryContext(ctx, insertRecords(len(chunk)), args...)
+		}
+		if err != nil {
+			return fmt.Errorf("write records: %w", err)
+		}
+		inserted := make(map[string]bool, len(chunk))
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return fmt.Errorf("write records: %w", err)
+			}
+			inserted[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("write records: %w", err)
+		}
+		for _, ch := range chunk {
+			if !inserted[ch.Record.Id] {
+				if err := merge(ch); err != nil {
+					return err
+				}
+			}
+		}
+		chunk, args = chunk[:0], args[:0]
+		clear(inChunk)
+		return nil
+	}
+	for _, ch := range changes {
+		ref := ch.GetRecord()
+		if ref.GetId() == "" || ref.GetType() == "" || ref.GetCaseId() == "" {
+			return syncer.Errorf(syncer.CodeInternal, "The server sent a change without its record (seq %d); nothing from this page was applied.", ch.Seq)
+		}
+		for _, f := range ch.Fields {
+			t.clock.Observe(syncer.HLC(f.Hlc))
+		}
+		if inChunk[ref.Id] {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		fresh := syncer.ApplyCommitted(nil, ch)
+		blob, err := t.store.encodeState(fresh)
+		if err != nil {
+			return err
+		}
+		chunk = append(chunk, ch)
+		args = append(args, ref.Id, ref.Type, ref.CaseId, records.VisitOf(fresh), blob)
+		inChunk[ref.Id] = true
+		if len(chunk) == insertChunk {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return err
 	}
 	if err := keepConfirmed(ctx, tx, t.nowMs(), `server_seq > 0 AND server_seq <= ?`, nextCursor); err != nil {
 		return err
@@ -311,6 +382,15 @@ func (t *Tablet) applyPage(ctx context.Context, tx *sql.Tx, page *v1.PullRespons
 	return setMeta(ctx, tx, metaKnownCases, string(knownJSON), metaCursor, itoa(nextCursor), metaCursorMark, itoa(page.NextCursorMark),
 		metaHLC, strconv.FormatUint(uint64(t.clock.Last()), 10),
 		metaClockOffset, itoa(t.clockOffset()))
+}
+
+// insertChunk is the most new records one statement inserts (5 parameters a row).
+const insertChunk = 64
+
+// insertRecords is the statement that inserts n new records and names those it inserted.
+func insertRecords(n int) string {
+	return `INSERT INTO records (id, type, case_id, visit_id, state) VALUES ` +
+		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?), ", n), ", ") + ` ON CONFLICT (id) DO NOTHING RETURNING id`
 }
 
 // outboxEntry is one pending change.

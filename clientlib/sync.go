@@ -111,6 +111,12 @@ func (t *Tablet) sync(ctx context.Context) (SyncResult, error) {
 }
 
 // transfer pushes the outbox, then pulls.
+//
+// The pull could run beside the push, applying the tablet's own changes as they come back while
+// the server applies the next batch (each page waiting for the answers it confirms). It was
+// built and measured (docs/benchmarks.md): on this project's shared two-core machines, under
+// their usual load, it was slower than pushing first, as the server's push and the tablet's
+// writes then compete for the same cores. Push first, then pull, keeps the order by construction.
 func (t *Tablet) transfer(ctx context.Context, r *SyncResult) error {
 	if err := t.push(ctx, r); err != nil {
 		return err
@@ -121,6 +127,12 @@ func (t *Tablet) transfer(ctx context.Context, r *SyncResult) error {
 // push sends unacknowledged outbox entries in device_seq order, in batches, and settles each
 // batch's results. Each push names the tablet's pull position, which the changes' base
 // revisions refer to.
+//
+// Pushes go one at a time, in order (the server applies a device's changes in seq order), but
+// the tablet's own work overlaps the server's: the next batch is read and unsealed while the
+// server applies the current one, and is sent before the current one's answers are settled. A
+// sync cut off anywhere leaves the unsettled batches pending; they are sent again and the server
+// answers them with their first results.
 func (t *Tablet) push(ctx context.Context, r *SyncResult) error {
 	cursor, err := metaInt(ctx, t.store.db.Read, metaCursor)
 	if err != nil {
@@ -130,24 +142,50 @@ func (t *Tablet) push(ctx context.Context, r *SyncResult) error {
 	if err != nil {
 		return err
 	}
-	var after int64
+	batch, err := t.nextBatch(ctx, 0)
+	if err != nil || len(batch) == 0 {
+		return err
+	}
+	sendCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type answer struct {
+		res *v1.PushResponse
+		err error
+	}
+	send := func(batch []*v1.Change) <-chan answer {
+		ch := make(chan answer, 1)
+		go func() {
+			res, err := call(sendCtx, t, "push", &v1.PushRequest{Changes: batch, Cursor: cursor, CursorMark: mark}, t.syncRPC.Push)
+			ch <- answer{res, err}
+		}()
+		return ch
+	}
+	inflight := send(batch)
 	for {
-		batch, err := t.nextBatch(ctx, after)
-		if err != nil || len(batch) == 0 {
-			return err
+		next, nextErr := t.nextBatch(ctx, batch[len(batch)-1].DeviceSeq)
+		a := <-inflight
+		if a.err != nil {
+			return a.err
 		}
-		res, err := call(ctx, t, "push", &v1.PushRequest{Changes: batch, Cursor: cursor, CursorMark: mark}, t.syncRPC.Push)
-		if err != nil {
-			return err
+		if nextErr != nil {
+			return nextErr
 		}
-		t.observeServerTime(res.ServerTimeMs)
+		t.observeServerTime(a.res.ServerTimeMs)
+		var pending <-chan answer
+		if len(next) > 0 {
+			pending = send(next)
+		}
 		var got SyncResult
-		err = t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
+		err := t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
 			var err error
-			got, err = t.settle(ctx, tx, res.Results)
+			got, err = t.settle(ctx, tx, a.res.Results)
 			return err
 		})
 		if err != nil {
+			if pending != nil {
+				cancel()
+				<-pending // no call outlives the sync; its answer is heard at the next one
+			}
 			return err
 		}
 		r.Pushed += got.Pushed
@@ -155,7 +193,10 @@ func (t *Tablet) push(ctx context.Context, r *SyncResult) error {
 		r.Merged += got.Merged
 		r.Conflicts += got.Conflicts
 		r.Rejected += got.Rejected
-		after = batch[len(batch)-1].DeviceSeq
+		if pending == nil {
+			return nil
+		}
+		batch, inflight = next, pending
 	}
 }
 
@@ -193,7 +234,8 @@ const maxReasonBytes = 2000
 // settle records the server's results for pushed changes in the caller's write transaction. A
 // rejected change moves to the dead letters with its reason; the others are acknowledged: an
 // entry whose effect the pull cursor already covers (or that had none) goes, the rest wait for
-// the pull that brings their commit. A result for an entry settled before is harmless.
+// the pull that brings their commit. A result for an entry settled before is harmless: an entry
+// is acknowledged only while it is pending, so it counts once.
 func (t *Tablet) settle(ctx context.Context, tx *sql.Tx, results []*v1.ChangeResult) (SyncResult, error) {
 	var r SyncResult
 	cursor, err := metaInt(ctx, tx, metaCursor)
@@ -205,61 +247,104 @@ func (t *Tablet) settle(ctx context.Context, tx *sql.Tx, results []*v1.ChangeRes
 		return r, err
 	}
 	now := t.nowMs()
+	// The acknowledgements go in one statement: a push settles hundreds of results. An entry is
+	// acknowledged only while it is pending, so RETURNING names those that count.
+	acks := make([][2]int64, 0, len(results))
+	kind := make(map[int64]v1.Result, len(results))
 	for _, res := range results {
 		acked = max(acked, res.DeviceSeq)
-		var recordID string
-		var blob []byte
-		var acked int64
-		err := tx.QueryRowContext(ctx, `SELECT record_id, change, server_seq FROM outbox WHERE seq = ?`, res.DeviceSeq).
-			Scan(&recordID, &blob, &acked)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue // settled before
+		if _, seen := kind[res.DeviceSeq]; seen {
+			continue // a duplicate within one response counts once
 		}
-		if err != nil {
-			return r, fmt.Errorf("read outbox: %w", err)
-		}
-		if acked > 0 && res.Result != v1.Result_RESULT_REJECTED {
-			continue // acknowledged before
-		}
+		kind[res.DeviceSeq] = res.Result
 		switch res.Result {
 		case v1.Result_RESULT_REJECTED:
-			reason := res.Reason
-			if len(reason) > maxReasonBytes {
-				reason = reason[:maxReasonBytes]
-			}
-			if reason == "" {
-				reason = "The server refused this change without giving a reason."
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO dead_letters (seq, record_id, change, reason, at_ms)
-				VALUES (?, ?, ?, ?, ?) ON CONFLICT (seq) DO NOTHING`, res.DeviceSeq, recordID, blob, reason, now); err != nil {
-				return r, fmt.Errorf("keep rejected change %d: %w", res.DeviceSeq, err)
-			}
-			if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE seq = ?`, res.DeviceSeq); err != nil {
-				return r, fmt.Errorf("settle change %d: %w", res.DeviceSeq, err)
-			}
-			r.Rejected++
-			r.Pushed++
-			continue
-		case v1.Result_RESULT_APPLIED:
-			r.Applied++
-		case v1.Result_RESULT_MERGED:
-			r.Merged++
-		case v1.Result_RESULT_CONFLICT:
-			r.Conflicts++
-		default:
-			continue // a result this app does not know: keep the change; it is sent again
-		}
-		r.Pushed++
-		if _, err := tx.ExecContext(ctx, `UPDATE outbox SET server_seq = ? WHERE seq = ?`, res.ServerSeq, res.DeviceSeq); err != nil {
-			return r, fmt.Errorf("settle change %d: %w", res.DeviceSeq, err)
-		}
-		if res.ServerSeq <= cursor {
-			if err := keepConfirmed(ctx, tx, now, `seq = ?`, res.DeviceSeq); err != nil {
+			if ok, err := t.reject(ctx, tx, res, now); err != nil {
 				return r, err
+			} else if ok {
+				r.Rejected++
+				r.Pushed++
 			}
+		case v1.Result_RESULT_APPLIED, v1.Result_RESULT_MERGED, v1.Result_RESULT_CONFLICT:
+			acks = append(acks, [2]int64{res.DeviceSeq, res.ServerSeq})
+		default:
+			// a result this app does not know: keep the change; it is sent again
+		}
+	}
+	var confirmed []int64 // acknowledged entries the cursor already covers
+	if len(acks) > 0 {
+		list, err := json.Marshal(acks)
+		if err != nil {
+			return r, err
+		}
+		rows, err := tx.QueryContext(ctx, `UPDATE outbox SET server_seq = a.value ->> 1 FROM json_each(?) AS a
+			WHERE outbox.seq = a.value ->> 0 AND outbox.server_seq = 0 RETURNING outbox.seq, outbox.server_seq`, string(list))
+		if err != nil {
+			return r, fmt.Errorf("settle pushed changes: %w", err)
+		}
+		for rows.Next() {
+			var seq, serverSeq int64
+			if err := rows.Scan(&seq, &serverSeq); err != nil {
+				rows.Close()
+				return r, fmt.Errorf("settle pushed changes: %w", err)
+			}
+			switch kind[seq] {
+			case v1.Result_RESULT_APPLIED:
+				r.Applied++
+			case v1.Result_RESULT_MERGED:
+				r.Merged++
+			case v1.Result_RESULT_CONFLICT:
+				r.Conflicts++
+			}
+			r.Pushed++
+			if serverSeq <= cursor {
+				confirmed = append(confirmed, seq)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return r, fmt.Errorf("settle pushed changes: %w", err)
+		}
+	}
+	if len(confirmed) > 0 {
+		list, err := json.Marshal(confirmed)
+		if err != nil {
+			return r, err
+		}
+		if err := keepConfirmed(ctx, tx, now, `seq IN (SELECT value FROM json_each(?))`, string(list)); err != nil {
+			return r, err
 		}
 	}
 	return r, setMeta(ctx, tx, metaClockOffset, itoa(t.clockOffset()), metaAckedSeq, itoa(acked))
+}
+
+// reject moves a refused change from the outbox to the dead letters with the server's reason,
+// also when it was acknowledged before. It reports whether the change was still in the outbox.
+func (t *Tablet) reject(ctx context.Context, tx *sql.Tx, res *v1.ChangeResult, nowMs int64) (bool, error) {
+	var recordID string
+	var blob []byte
+	err := tx.QueryRowContext(ctx, `SELECT record_id, change FROM outbox WHERE seq = ?`, res.DeviceSeq).Scan(&recordID, &blob)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil // settled before
+	}
+	if err != nil {
+		return false, fmt.Errorf("read outbox: %w", err)
+	}
+	reason := res.Reason
+	if len(reason) > maxReasonBytes {
+		reason = reason[:maxReasonBytes]
+	}
+	if reason == "" {
+		reason = "The server refused this change without giving a reason."
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO dead_letters (seq, record_id, change, reason, at_ms)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT (seq) DO NOTHING`, res.DeviceSeq, recordID, blob, reason, nowMs); err != nil {
+		return false, fmt.Errorf("keep rejected change %d: %w", res.DeviceSeq, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE seq = ?`, res.DeviceSeq); err != nil {
+		return false, fmt.Errorf("settle change %d: %w", res.DeviceSeq, err)
+	}
+	return true, nil
 }
 
 // pull applies pages of committed changes after the stored cursor until the server has no more.

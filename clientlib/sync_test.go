@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -554,4 +555,73 @@ func TestEnroll(t *testing.T) {
 		t.Fatal("the new enrollment is not the one registered")
 	}
 	must(t, tab.Close())
+}
+
+// A page's new records go in many to a statement; a record's later change in the same page, and a
+// change to a record the tablet holds, are merged in page order, across statement boundaries.
+func TestApplyPageMergesRepeatedRecordsInOrder(t *testing.T) {
+	f := newFixture(t, Options{})
+	held := syncer.NewID()
+	f.pull(f.commit(syncer.TypeObservation, held, "visit_id", f.visitID, "at_ms", "1", "text", "før"))
+	var page []*v1.CommittedChange
+	ids := make([]string, 2*insertChunk+5)
+	for i := range ids {
+		ids[i] = syncer.NewID()
+		page = append(page, f.commit(syncer.TypeObservation, ids[i], "visit_id", f.visitID, "at_ms", "1", "text", "ny "+strconv.Itoa(i)))
+		if i%7 == 3 { // the same record again, right after its creation
+			page = append(page, f.commit(syncer.TypeObservation, ids[i], "text", "rettet "+strconv.Itoa(i)))
+		}
+		if i == insertChunk-1 || i == insertChunk+1 { // a record the tablet holds, at a statement's edge
+			page = append(page, f.commit(syncer.TypeObservation, held, "text", "efter "+strconv.Itoa(i)))
+		}
+	}
+	f.pull(page...)
+	for i, id := range ids {
+		want := "ny " + strconv.Itoa(i)
+		if i%7 == 3 {
+			want = "rettet " + strconv.Itoa(i)
+		}
+		rec := f.record(id)
+		if got := syncer.Value(rec, "text"); got != want || syncer.Value(rec, "visit_id") != f.visitID {
+			t.Fatalf("record %d: text %q, visit %q; want %q", i, got, syncer.Value(rec, "visit_id"), want)
+		}
+	}
+	if got := syncer.Value(f.record(held), "text"); got != "efter "+strconv.Itoa(insertChunk+1) {
+		t.Fatalf("the held record: %q", got)
+	}
+	if n := len(f.visit().Observations); n != len(ids)+1 {
+		t.Fatalf("%d observations shown, want %d", n, len(ids)+1)
+	}
+}
+
+// The push is pipelined (the next batch leaves before the current one's answers are settled), and
+// still in order: when a later batch's answer is lost, the batches answered before it are settled,
+// and the next sync sends the rest again from the first unanswered one, each settled once.
+func TestPipelinedPushLosesNothingWhenALaterAnswerIsLost(t *testing.T) {
+	ctx := context.Background()
+	f, fs, net := syncFixture(t)
+	for i := range 7 {
+		_, err := f.tab.Observe(ctx, f.visitID, marker+strconv.Itoa(i))
+		must(t, err)
+	}
+	net.loseNext("/Push", 1) // the second batch's answer, and its retry's
+	_, err := f.tab.Sync(ctx)
+	wantCode(t, err, syncer.CodeUnavailable)
+	if s := f.status(); s.Pending != 5 || s.Awaiting != 2 || fs.lastSeq != 4 {
+		t.Fatalf("status %+v after the second batch's answer was lost; server saw up to %d", s, fs.lastSeq)
+	}
+	r, err := f.tab.Sync(ctx)
+	must(t, err)
+	if r.Pushed != 5 || r.Applied != 5 {
+		t.Fatalf("second sync %+v, want the 5 unanswered changes settled once", r)
+	}
+	if fmt.Sprint(fs.pushed) != "[[1 2] [3 4] [3 4] [3 4] [5 6] [7]]" {
+		t.Fatalf("pushes %v", fs.pushed)
+	}
+	if s := f.status(); s.Pending != 0 || s.Awaiting != 0 || s.DeadLetters != 0 {
+		t.Fatalf("status %+v", s)
+	}
+	if v := f.visit(); len(v.Observations) != 7 {
+		t.Fatalf("%d observations, want 7", len(v.Observations))
+	}
 }
