@@ -63,18 +63,10 @@ const (
 	oidcCookie = "samvaer_oidc"
 	// oidcFlowTTL is how long a person may take at the provider.
 	oidcFlowTTL = 10 * time.Minute
-	// maxOIDCFlows bounds the sign-ins waiting for the provider's answer, so a flood of started
-	// sign-ins cannot fill the server's memory.
-	maxOIDCFlows = 10_000
 )
 
-// oidcFlow is a started sign-in, waiting for the provider's answer.
-type oidcFlow struct {
-	nonce, verifier string
-	expires         time.Time
-}
-
-// oidcSignIn is the provider's configuration and the started sign-ins.
+// oidcSignIn is the provider's configuration (the started sign-ins are in the store, so the
+// provider's answer may reach any instance).
 type oidcSignIn struct {
 	cfg OIDCConfig
 	mu  sync.Mutex
@@ -83,14 +75,13 @@ type oidcSignIn struct {
 	provider *oidc.Provider
 	oauth    oauth2.Config
 	verifier *oidc.IDTokenVerifier
-	flows    map[string]oidcFlow // by state
 }
 
 func newOIDCSignIn(cfg OIDCConfig) *oidcSignIn {
 	if cfg.Claim == "" {
 		cfg.Claim = "sub"
 	}
-	return &oidcSignIn{cfg: cfg, flows: map[string]oidcFlow{}}
+	return &oidcSignIn{cfg: cfg}
 }
 
 // oidcHTTP is the client for the provider: a sign-in never waits long on it.
@@ -117,38 +108,6 @@ func (o *oidcSignIn) discover() error {
 	return nil
 }
 
-// start records a new flow and returns its state.
-func (o *oidcSignIn) start(now time.Time) (state string, f oidcFlow, err error) {
-	if state, err = server.RandomToken(); err != nil {
-		return "", f, err
-	}
-	if f.nonce, err = server.RandomToken(); err != nil {
-		return "", f, err
-	}
-	f.verifier, f.expires = oauth2.GenerateVerifier(), now.Add(oidcFlowTTL)
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for s, old := range o.flows {
-		if !old.expires.After(now) {
-			delete(o.flows, s)
-		}
-	}
-	if len(o.flows) >= maxOIDCFlows {
-		return "", f, syncer.Errorf(syncer.CodeUnavailable, "Too many sign-ins are under way; try again in a few minutes.").With("oidc.busy")
-	}
-	o.flows[state] = oidcFlow{nonce: f.nonce, verifier: f.verifier, expires: f.expires}
-	return state, f, nil
-}
-
-// take removes and returns the flow of state: each is used once.
-func (o *oidcSignIn) take(state string, now time.Time) (oidcFlow, bool) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	f, ok := o.flows[state]
-	delete(o.flows, state)
-	return f, ok && f.expires.After(now)
-}
-
 // oidcStart sends the person to the provider.
 func (p *Pages) oidcStart(w http.ResponseWriter, r *http.Request) {
 	o := p.oidc
@@ -157,7 +116,15 @@ func (p *Pages) oidcStart(w http.ResponseWriter, r *http.Request) {
 		p.signInPage(w, r, http.StatusServiceUnavailable, p.localizer(r).T("oidc.unavailable"))
 		return
 	}
-	state, f, err := o.start(p.store.Now())
+	state, err := server.RandomToken()
+	var f server.OIDCFlow
+	if err == nil {
+		f.Nonce, err = server.RandomToken()
+	}
+	if err == nil {
+		f.Verifier = oauth2.GenerateVerifier()
+		err = p.store.StartOIDCFlow(r.Context(), state, f, p.store.Now().Add(oidcFlowTTL))
+	}
 	if err != nil {
 		p.fail(w, r, nil, err)
 		return
@@ -166,7 +133,7 @@ func (p *Pages) oidcStart(w http.ResponseWriter, r *http.Request) {
 	// from another site.
 	http.SetCookie(w, &http.Cookie{Name: oidcCookie, Value: state, Path: "/signin/oidc", MaxAge: int(oidcFlowTTL.Seconds()),
 		HttpOnly: true, Secure: p.cfg.Secure, SameSite: http.SameSiteLaxMode})
-	http.Redirect(w, r, o.oauth.AuthCodeURL(state, oidc.Nonce(f.nonce), oauth2.S256ChallengeOption(f.verifier)), http.StatusFound)
+	http.Redirect(w, r, o.oauth.AuthCodeURL(state, oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier)), http.StatusFound)
 }
 
 // oidcCallback finishes a sign-in with the provider's answer.
@@ -192,7 +159,11 @@ func (p *Pages) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusBadRequest, "forged state", "oidc.state", nil)
 		return
 	}
-	f, ok := o.take(state, p.store.Now())
+	f, ok, err := p.store.TakeOIDCFlow(r.Context(), state)
+	if err != nil {
+		p.fail(w, r, nil, err)
+		return
+	}
 	if !ok {
 		refuse(http.StatusBadRequest, "expired state", "oidc.state", nil)
 		return
@@ -207,7 +178,7 @@ func (p *Pages) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(oidc.ClientContext(r.Context(), oidcHTTP), 15*time.Second)
 	defer cancel()
-	tok, err := o.oauth.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(f.verifier))
+	tok, err := o.oauth.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(f.Verifier))
 	if err != nil {
 		refuse(http.StatusForbidden, "code refused", "oidc.failed", err)
 		return
@@ -222,7 +193,7 @@ func (p *Pages) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusForbidden, "id token invalid", "oidc.failed", err)
 		return
 	}
-	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(f.nonce)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(f.Nonce)) != 1 {
 		refuse(http.StatusForbidden, "nonce mismatch", "oidc.failed", nil)
 		return
 	}
