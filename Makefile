@@ -17,7 +17,7 @@ RAPID_SEED ?= 20261201
 # test run once on SQLite and once on PostgreSQL. scripts/test-postgres.sh starts one if missing.
 SAMVAER_TEST_POSTGRES ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 
-.PHONY: all build test test-long bench generate checkgenerate tools lint run deps bindcheck
+.PHONY: all build test test-long bench loadtest generate checkgenerate tools lint run deps bindcheck
 
 all: lint test
 
@@ -83,3 +83,17 @@ generate:
 checkgenerate: generate
 	@git diff --exit-code --stat -- gen || (echo "generated code is stale: run make generate and commit"; exit 1)
 	@test -z "$$(git status --porcelain -- gen)" || (git status --porcelain -- gen; echo "generated files not committed"; exit 1)
+
+# The load test (docs/benchmarks.md, "Load test"): LOAD_TABLETS simulated tablets, each holding a
+# Subscribe stream and syncing LOAD_CHANGES observations every LOAD_INTERVAL, for LOAD_DURATION of
+# steady state against two server instances on PostgreSQL and then one on SQLite, over loopback.
+# Bounded: at most a few minutes of setup and LOAD_DURATION per target. Not run by make test.
+LOAD_TABLETS  ?= 1000
+LOAD_INTERVAL ?= 5s
+LOAD_CHANGES  ?= 3
+LOAD_DURATION ?= 60s
+
+loadtest: deps
+	SAMVAER_LOAD=1 SAMVAER_TEST_POSTGRES='$(SAMVAER_TEST_POSTGRES)' SAMVAER_LOAD_TABLETS=$(LOAD_TABLETS) \
+	SAMVAER_LOAD_INTERVAL=$(LOAD_INTERVAL) SAMVAER_LOAD_CHANGES=$(LOAD_CHANGES) SAMVAER_LOAD_DURATION=$(LOAD_DURATION) \
+	go test -count=1 -timeout 30m -run '^TestLoad$$' -v ./e2e/

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -71,6 +72,9 @@ func serveHelper() error {
 	cfg.Database = os.Getenv("SAMVAER_E2E_DATABASE")
 	cfg.Listen = os.Getenv("SAMVAER_E2E_LISTEN")
 	cfg.SubscribePoll = 50 * time.Millisecond
+	if poll, err := time.ParseDuration(os.Getenv("SAMVAER_E2E_POLL")); err == nil {
+		cfg.SubscribePoll = poll
+	}
 	cfg.Logger = zerolog.New(zerolog.SyncWriter(os.Stderr)).With().Timestamp().Logger()
 	srv, err := server.New(ctx, cfg)
 	if err != nil {
@@ -93,8 +97,31 @@ func serveHelper() error {
 		srv.Close()
 		return err
 	}
+	if file := os.Getenv("SAMVAER_E2E_CPUPROFILE"); file != "" {
+		go profileOnSignal(file)
+	}
 	fmt.Println("ready", ln.Addr().String())
 	return srv.Serve(ctx, ln)
+}
+
+// profileOnSignal writes a CPU profile of the server to file from one SIGUSR1 to the next (the
+// load test profiles its steady state so; SAMVAER_LOAD_PROFILE).
+func profileOnSignal(file string) {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGUSR1)
+	<-sig
+	f, err := os.Create(file)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "profile:", err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintln(os.Stderr, "profile:", err)
+		return
+	}
+	<-sig
+	pprof.StopCPUProfile()
 }
 
 // serverProc is the server as a child process on a fixed loopback address and data directory.
@@ -104,6 +131,12 @@ type serverProc struct {
 	addr string
 	logs *syncBuffer
 	cmd  *exec.Cmd
+	// sqlite keeps the store in dir's SQLite file even in a PostgreSQL run; poll, when set, is
+	// the Subscribe poll instead of the tests' 50 ms (the load test runs the default).
+	sqlite bool
+	poll   time.Duration
+	// profile, when set, is where the server writes a CPU profile between two SIGUSR1s.
+	profile string
 }
 
 // startServerProc starts a server child process with a new data directory.
@@ -129,8 +162,18 @@ func (s *serverProc) URL() string { return "http://" + s.addr }
 func (s *serverProc) start() {
 	s.t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	database := ""
+	if !s.sqlite {
+		database = databaseFor(s.t, s.dir)
+	}
 	cmd.Env = append(os.Environ(), helperEnv+"=server", "SAMVAER_E2E_DATA="+s.dir, "SAMVAER_E2E_LISTEN="+s.addr,
-		"SAMVAER_E2E_DATABASE="+databaseFor(s.t, s.dir))
+		"SAMVAER_E2E_DATABASE="+database)
+	if s.poll > 0 {
+		cmd.Env = append(cmd.Env, "SAMVAER_E2E_POLL="+s.poll.String())
+	}
+	if s.profile != "" {
+		cmd.Env = append(cmd.Env, "SAMVAER_E2E_CPUPROFILE="+s.profile)
+	}
 	cmd.Stderr = s.logs
 	out, err := cmd.StdoutPipe()
 	if err != nil {

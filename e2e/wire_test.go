@@ -243,6 +243,62 @@ func TestSubscribeSignalsNewChanges(t *testing.T) {
 	}
 }
 
+// A tablet's Subscribe stream is woken by what it can pull, not by every commit: another
+// case's push does not signal it (with a thousand tablets, each commit woke every tablet into an
+// empty pull); a visit planned for its consultant in a case new to her does, as the visit's
+// change commits with her membership of the case.
+func TestSubscribeSignalsOnlyWhatTheTabletMayPull(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	w := newWorld(t, "Kim")
+	st := w.srv.Store()
+	_, err := st.AddUser(ctx, "Ane", []string{"consultant"})
+	mustDo(t, err)
+	anesCase, err := st.AddCase(ctx, server.NewCase{Children: []string{"Ole"}, Parents: []string{"Lise"}, Caseworker: "Sara"})
+	mustDo(t, err)
+	at := time.Now().Add(-time.Hour)
+	anesVisit, err := st.AddVisit(ctx, server.NewVisit{CaseID: anesCase, Consultant: "Ane", Kind: "supervised", Start: at, End: at.Add(2 * time.Hour), Place: "Rum 3"})
+	mustDo(t, err)
+	kim := enrollTablet(t, w.srv, "Kim")
+	_, err = kim.Sync(ctx)
+	mustDo(t, err)
+	ane := enrollTablet(t, w.srv, "Ane")
+	_, err = ane.Sync(ctx)
+	mustDo(t, err)
+	status, err := kim.Status(ctx)
+	mustDo(t, err)
+	tok, err := kim.AccessToken(ctx)
+	mustDo(t, err)
+	stream, err := samvaerv1connect.NewSyncServiceClient(http.DefaultClient, w.srv.URL()).Subscribe(ctx, withToken(&v1.SubscribeRequest{Cursor: status.Cursor}, tok))
+	mustDo(t, err)
+	defer stream.Close()
+	if !stream.Receive() {
+		t.Fatalf("no first message: %v", stream.Err())
+	}
+	// Ane writes in her case; then a visit for Kim is planned in a third case.
+	_, err = ane.Observe(ctx, anesVisit, "Ole leger med klodser.")
+	mustDo(t, err)
+	_, err = ane.Sync(ctx)
+	mustDo(t, err)
+	third, err := st.AddCase(ctx, server.NewCase{Children: []string{"Alma"}, Parents: []string{"Jens"}, Caseworker: "Sara"})
+	mustDo(t, err)
+	_, err = st.AddVisit(ctx, server.NewVisit{CaseID: third, Consultant: "Kim", Kind: "supported", Start: at.Add(72 * time.Hour), End: at.Add(73 * time.Hour), Place: "Legepladsen"})
+	mustDo(t, err)
+	planned, err := st.Head(ctx)
+	mustDo(t, err)
+	if !stream.Receive() {
+		t.Fatalf("Kim's stream did not signal the visit planned for her: %v", stream.Err())
+	}
+	if got := stream.Msg().Head; got < planned {
+		t.Fatalf("Kim's stream signalled head %d, before the visit planned for her (%d): it was woken by Ane's push in another case", got, planned)
+	}
+	r, err := kim.Sync(ctx)
+	mustDo(t, err)
+	if r.Pulled == 0 {
+		t.Fatal("the pull the signal called for brought nothing")
+	}
+}
+
 // A push in flight when the server is told to stop still commits and is answered.
 func TestShutdownLetsInFlightPushesFinish(t *testing.T) {
 	ctx := context.Background()

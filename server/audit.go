@@ -142,34 +142,30 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, nowMs int64, e Audi
 	if err := e.validate(); err != nil {
 		return err
 	}
-	prev := genesisHash
-	err := tx.QueryRowContext(ctx, `SELECT hash FROM audit_head WHERE one = 1`).Scan(&prev)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	// The chain's head, the sequence and the highest id in one statement: a push appends an
+	// entry while it holds the write lock, so its round trips to PostgreSQL are everyone's wait.
+	var prev []byte
+	var seq sql.NullInt64
+	var maxID int64
+	if err := tx.QueryRowContext(ctx, `SELECT (SELECT hash FROM audit_head WHERE one = 1), (`+s.auditSequenceQuery()+`),
+		(SELECT COALESCE(MAX(id), 0) FROM audit_log)`).Scan(&prev, &seq, &maxID); err != nil {
 		return fmt.Errorf("read audit head: %w", err)
+	}
+	if prev == nil {
+		prev = genesisHash
 	}
 	detail := encodeDetail(e.Detail)
 	// As AUTOINCREMENT does: one more than the highest id ever assigned or present, so an id is
 	// never reused, also after the last entries were deleted.
-	seq, err := s.auditSequence(ctx, tx)
-	if err != nil {
-		return err
-	}
-	var maxID int64
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM audit_log`).Scan(&maxID); err != nil {
-		return fmt.Errorf("read audit log: %w", err)
-	}
-	id := max(seq, maxID) + 1
+	id := max(seq.Int64, maxID) + 1
 	if s.pg != nil {
 		if _, err := tx.ExecContext(ctx, `UPDATE audit_sequence SET seq = ? WHERE one = 1`, id); err != nil {
 			return fmt.Errorf("append audit entry: %w", err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_log (id, at_ms, kind, actor_user, device_id, case_id, purpose, detail, prev_hash, hash)
-		VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?)`, id, nowMs, e.Kind, e.ActorUserID, e.DeviceID, e.CaseID, detail, prev, []byte{}); err != nil {
-		return fmt.Errorf("append audit entry: %w", err)
-	}
 	var sealed, content []byte
 	if e.Purpose != "" {
+		var err error
 		if sealed, err = s.sealer.Seal([]byte(e.Purpose), purposeAD(id)); err != nil {
 			return fmt.Errorf("seal audit purpose: %w", err)
 		}
@@ -178,24 +174,28 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, nowMs int64, e Audi
 		}
 	}
 	hash := auditHash(id, nowMs, e.Kind, e.ActorUserID, e.DeviceID, e.CaseID, "", detail, prev, content)
-	if _, err := tx.ExecContext(ctx, `UPDATE audit_log SET hash = ?, mac = ?, purpose_sealed = ? WHERE id = ?`,
-		hash, auditMAC(s.auditKey, hash), sealed, id); err != nil {
-		return fmt.Errorf("seal audit entry: %w", err)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_log (id, at_ms, kind, actor_user, device_id, case_id, purpose, detail, prev_hash, hash, mac, purpose_sealed)
+		VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?)`, id, nowMs, e.Kind, e.ActorUserID, e.DeviceID, e.CaseID, detail, prev, hash, auditMAC(s.auditKey, hash), sealed); err != nil {
+		return fmt.Errorf("append audit entry: %w", err)
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO audit_head (one, id, hash) VALUES (1, ?, ?)
+	_, err := tx.ExecContext(ctx, `INSERT INTO audit_head (one, id, hash) VALUES (1, ?, ?)
 		ON CONFLICT (one) DO UPDATE SET id = excluded.id, hash = excluded.hash`, id, hash)
 	return err
+}
+
+// auditSequenceQuery reads the highest audit entry id ever assigned (no row before the first).
+func (s *Store) auditSequenceQuery() string {
+	if s.pg != nil {
+		return `SELECT seq FROM audit_sequence WHERE one = 1`
+	}
+	return `SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'`
 }
 
 // auditSequence is the highest audit entry id ever assigned: SQLite's AUTOINCREMENT counter, or
 // on PostgreSQL the audit_sequence row appendAudit keeps the same way.
 func (s *Store) auditSequence(ctx context.Context, tx *sql.Tx) (int64, error) {
-	query := `SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'`
-	if s.pg != nil {
-		query = `SELECT seq FROM audit_sequence WHERE one = 1`
-	}
 	var seq int64
-	if err := tx.QueryRowContext(ctx, query).Scan(&seq); err != nil && !errors.Is(err, sql.ErrNoRows) {
+	if err := tx.QueryRowContext(ctx, s.auditSequenceQuery()).Scan(&seq); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("read audit sequence: %w", err)
 	}
 	return seq, nil

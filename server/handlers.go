@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"sync"
-	"time"
 
 	"connectrpc.com/authn"
 	"connectrpc.com/connect"
@@ -16,6 +15,7 @@ import (
 type syncHandler struct {
 	store    *Store
 	notifier *notifier
+	feed     *commitFeed
 	stopping <-chan struct{} // closed when the server shuts down
 }
 
@@ -58,33 +58,41 @@ func (h *syncHandler) Pull(ctx context.Context, req *connect.Request[v1.PullRequ
 	return connect.NewResponse(res), nil
 }
 
-// Subscribe sends the server's head at once and again whenever it moves, so an online tablet
-// knows when a pull is worth doing.
+// Subscribe sends the server's head at once, and again whenever a change the caller's tablet
+// may pull has committed since (the head then is the newest commit, at least that change): an
+// online tablet knows when a pull is worth doing, and is not woken by other cases' commits. The
+// process's commit feed tells which commits concern whom and wakes only their streams; a stream
+// makes no query of its own after the first head.
 func (h *syncHandler) Subscribe(ctx context.Context, req *connect.Request[v1.SubscribeRequest], stream *connect.ServerStream[v1.SubscribeResponse]) error {
-	if _, err := identity(ctx); err != nil {
+	id, err := identity(ctx)
+	if err != nil {
 		return err
 	}
-	sent := int64(-1) // the first message, sent at once, tells the current head
-	ticker := time.NewTicker(h.notifier.poll)
-	defer ticker.Stop()
+	_, next := h.feed.wait(id.UserID)
+	head, err := h.store.Head(ctx) // exact, though the feed may not have read the newest yet
+	if err != nil {
+		return toConnect(ctx, err)
+	}
+	if err := stream.Send(&v1.SubscribeResponse{Head: head, ServerTimeMs: h.store.nowMs()}); err != nil {
+		return err
+	}
+	sent := head
 	for {
-		head, err := h.store.Head(ctx)
-		if err != nil {
-			return toConnect(ctx, err)
-		}
-		if head > sent {
-			if err := stream.Send(&v1.SubscribeResponse{Head: head, ServerTimeMs: h.store.nowMs()}); err != nil {
-				return err
-			}
-			sent = head
-		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-h.stopping:
 			return nil
-		case <-h.notifier.wait():
-		case <-ticker.C:
+		case <-next:
+		}
+		// Woken: a batch concerns this user. Its head may still be one already sent, when
+		// the first head was read past the feed.
+		head, next = h.feed.wait(id.UserID)
+		if head > sent {
+			if err := stream.Send(&v1.SubscribeResponse{Head: head, ServerTimeMs: h.store.nowMs()}); err != nil {
+				return err
+			}
+			sent = head
 		}
 	}
 }
@@ -113,16 +121,16 @@ func (h *authHandler) Token(ctx context.Context, req *connect.Request[v1.TokenRe
 	return connect.NewResponse(&v1.TokenResponse{AccessToken: tok, ExpiresMs: expires.UnixMilli(), ServerTimeMs: h.store.nowMs()}), nil
 }
 
-// notifier wakes Subscribe streams when this process commits. Streams also poll, so changes
-// written by admin commands on the same database are noticed too.
+// notifier wakes the commit feed when this process commits (and on PostgreSQL, when any
+// instance does). The feed also polls, so changes written by admin commands on the same database
+// are noticed too.
 type notifier struct {
-	poll time.Duration
-	mu   sync.Mutex
-	ch   chan struct{}
+	mu sync.Mutex
+	ch chan struct{}
 }
 
-func newNotifier(poll time.Duration) *notifier {
-	return &notifier{poll: poll, ch: make(chan struct{})}
+func newNotifier() *notifier {
+	return &notifier{ch: make(chan struct{})}
 }
 
 // wait returns a channel that is closed at the next poke.

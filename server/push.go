@@ -45,11 +45,14 @@ func (s *Store) PushAt(ctx context.Context, id Identity, cursor, mark int64, cha
 	results := make([]*v1.ChangeResult, 0, len(changes))
 	var hashKey []byte
 	err := s.db.WriteTx(ctx, func(tx *sql.Tx) error {
-		lastSeq, err := deviceLastSeq(ctx, tx, id.DeviceID)
-		if err != nil {
-			return err
+		// The device's last sequence and the log's head in one statement: every round trip
+		// here is made holding the write lock (on PostgreSQL, every instance's).
+		var lastSeq, head int64
+		if err := tx.QueryRowContext(ctx, `SELECT last_seq, (SELECT COALESCE(MAX(seq), 0) FROM changes) FROM devices WHERE id = ?`,
+			id.DeviceID).Scan(&lastSeq, &head); err != nil {
+			return fmt.Errorf("read device: %w", err)
 		}
-		log, err := s.newCommitLog(ctx, tx, now)
+		log, err := s.newCommitLogAt(ctx, tx, now, head)
 		if err != nil {
 			return err
 		}

@@ -34,7 +34,8 @@ type Config struct {
 	// CompressMinBytes: responses smaller than this are sent uncompressed (gzip costs more than
 	// it saves on small or incompressible messages).
 	CompressMinBytes int
-	// SubscribePoll is how often Subscribe streams look for changes made by other processes.
+	// SubscribePoll is how often the commit feed of Subscribe streams looks for changes made by
+	// other processes without a notification (admin commands on SQLite).
 	SubscribePoll   time.Duration
 	ShutdownTimeout time.Duration
 	Logger          zerolog.Logger
@@ -104,7 +105,8 @@ type Server struct {
 	handler  http.Handler
 	mux      *http.ServeMux
 	stopping chan struct{}
-	notifier *notifier // wakes Subscribe streams on a commit here (and on PostgreSQL, anywhere)
+	notifier *notifier // wakes the commit feed on a commit here (and on PostgreSQL, anywhere)
+	feed     *commitFeed
 }
 
 // New opens the store in cfg.DataDir and builds the HTTP handler.
@@ -125,7 +127,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	store.SignInPolicy = cfg.SignIn
 	store.SecondFactor = cfg.SecondFactor
 	store.Zone = cfg.Zone
-	s := &Server{cfg: cfg, Store: store, tokens: tokens, stopping: make(chan struct{}), notifier: newNotifier(cfg.SubscribePoll)}
+	s := &Server{cfg: cfg, Store: store, tokens: tokens, stopping: make(chan struct{}), notifier: newNotifier()}
+	s.feed = newCommitFeed(store, cfg.SubscribePoll, s.notifier)
 	s.handler = s.routes()
 	return s, nil
 }
@@ -137,7 +140,7 @@ func (s *Server) routes() http.Handler {
 		connect.WithCompressMinBytes(s.cfg.CompressMinBytes),
 	}
 	rpc := http.NewServeMux()
-	rpc.Handle(samvaerv1connect.NewSyncServiceHandler(&syncHandler{store: s.Store, notifier: s.notifier, stopping: s.stopping}, opts...))
+	rpc.Handle(samvaerv1connect.NewSyncServiceHandler(&syncHandler{store: s.Store, notifier: s.notifier, feed: s.feed, stopping: s.stopping}, opts...))
 	rpc.Handle(samvaerv1connect.NewAuthServiceHandler(&authHandler{store: s.Store, tokens: s.tokens}, opts...))
 	rpc.Handle(samvaerv1connect.NewReportServiceHandler(&reportHandler{store: s.Store}, opts...))
 	rpc.Handle(samvaerv1connect.NewCaseServiceHandler(&caseHandler{store: s.Store}, opts...))
@@ -205,6 +208,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	listenCtx, stopListening := context.WithCancel(context.Background())
 	defer stopListening()
 	go s.Store.listenForCommits(listenCtx, s.notifier.poke)
+	go s.feed.run(s.cfg.Logger.WithContext(listenCtx))
 	select {
 	case err := <-errc:
 		close(s.stopping)

@@ -300,14 +300,19 @@ type caseTouch struct{ changed, deleted int64 }
 var errRecordExists = errors.New("record exists")
 
 func (s *Store) newCommitLog(ctx context.Context, tx *sql.Tx, nowMs int64) (*commitLog, error) {
+	var head int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&head); err != nil {
+		return nil, fmt.Errorf("read head: %w", err)
+	}
+	return s.newCommitLogAt(ctx, tx, nowMs, head)
+}
+
+// newCommitLogAt is newCommitLog for a caller that read the log's head in its transaction.
+func (s *Store) newCommitLogAt(ctx context.Context, tx *sql.Tx, nowMs, head int64) (*commitLog, error) {
 	// Another process (admin keys rotate) may have made a new primary key: seal under it. The
 	// key file is read again only when it changed.
 	if err := s.keys.Reload(); err != nil {
 		return nil, err
-	}
-	var head int64
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&head); err != nil {
-		return nil, fmt.Errorf("read head: %w", err)
 	}
 	mark, err := newMark()
 	if err != nil {

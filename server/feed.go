@@ -1,0 +1,128 @@
+package server
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// commitFeed follows the change log for this process's Subscribe streams, so that a stream
+// learns whether a commit concerns its user without a query of its own: one read per commit (or
+// poll) for the whole process, instead of one per stream, and only the streams of the users a
+// commit concerns wake, so a stream wakes its tablet only for changes the tablet can pull. With a
+// thousand streams and every commit waking all of them, the server spent its time answering Head
+// queries and pulls that brought nothing (docs/benchmarks.md, "Load test").
+//
+// Each read is a batch: the new head, and the users who are members of a case that a change up
+// to it touched, read in the same snapshot as the changes (a visit that makes a consultant a
+// member of a new case commits the membership with the visit's change, so she is woken for it).
+// Members include roles that hold nothing of the case; waking them costs one empty pull.
+type commitFeed struct {
+	store *Store
+	poll  time.Duration
+	poke  *notifier // local commits and, on PostgreSQL, every instance's
+
+	maxRows int // maxFeedRows; smaller in tests
+
+	mu      sync.Mutex
+	head    int64
+	waiters map[string]chan struct{} // per user, closed at the next batch concerning the user
+}
+
+// maxFeedRows bounds one read; a larger batch (a restore, a flood of admin commands read at one
+// poll) wakes every stream instead.
+const maxFeedRows = 10_000
+
+func newCommitFeed(store *Store, poll time.Duration, poke *notifier) *commitFeed {
+	return &commitFeed{store: store, poll: poll, poke: poke, maxRows: maxFeedRows, head: -1, waiters: map[string]chan struct{}{}}
+}
+
+// run reads the log at once, then at every poke and every poll (changes written by admin
+// commands in another process have no poke on SQLite), until ctx ends. A failed read is tried
+// again at the next poll; streams meanwhile keep what they had.
+func (f *commitFeed) run(ctx context.Context) {
+	tick := time.NewTicker(f.poll)
+	defer tick.Stop()
+	for {
+		woken := f.poke.wait() // taken before the read: a poke during it reads again
+		if err := f.read(ctx); err != nil && ctx.Err() == nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Msg("subscribe: reading the change log failed")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-woken:
+		case <-tick.C:
+		}
+	}
+}
+
+// read takes the changes committed since the last read, and wakes the streams of the users they
+// concern (all streams when there are too many to list).
+func (f *commitFeed) read(ctx context.Context) error {
+	f.mu.Lock()
+	from := f.head
+	f.mu.Unlock()
+	var head int64
+	users := map[string]bool{}
+	err := f.store.db.ReadTx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&head); err != nil {
+			return fmt.Errorf("read head: %w", err)
+		}
+		if from < 0 || head <= from {
+			return nil // the first read, or nothing new
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT m.user_id FROM changes c JOIN case_members m ON m.case_id = c.case_id
+			WHERE c.seq > ? AND c.seq <= ? AND c.effect IS NOT NULL LIMIT ?`, from, head, f.maxRows+1)
+		if err != nil {
+			return fmt.Errorf("read changes' members: %w", err)
+		}
+		defer rows.Close()
+		n := 0
+		for rows.Next() {
+			var u string
+			if err := rows.Scan(&u); err != nil {
+				return err
+			}
+			users[u] = true
+			n++
+		}
+		if n > f.maxRows {
+			users = nil
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if head <= f.head {
+		return nil
+	}
+	f.head = head
+	for u, ch := range f.waiters {
+		if users == nil || users[u] {
+			close(ch)
+			delete(f.waiters, u)
+		}
+	}
+	return nil
+}
+
+// wait returns the feed's head (-1 before its first read) and a channel closed at the next batch
+// that concerns user.
+func (f *commitFeed) wait(user string) (head int64, next <-chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ch, ok := f.waiters[user]
+	if !ok {
+		ch = make(chan struct{})
+		f.waiters[user] = ch
+	}
+	return f.head, ch
+}
