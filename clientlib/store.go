@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -203,6 +204,18 @@ func (s *store) decodeBases(seq int64, blob []byte) (map[string]string, error) {
 // onto the confirmed record state, the clock past every field's HLC, the new cursor, and the
 // removal of acknowledged outbox entries the cursor has now reached (their effect is confirmed).
 func (t *Tablet) applyPage(ctx context.Context, tx *sql.Tx, page *v1.PullResponse, known []string) error {
+	_, err := t.applyPulled(ctx, tx, page, known)
+	return err
+}
+
+// applyPulled is applyPage, reporting whether it purged a case (the caller then checkpoints the
+// WAL so no copy of its pages lingers there).
+func (t *Tablet) applyPulled(ctx context.Context, tx *sql.Tx, page *v1.PullResponse, known []string) (purged bool, err error) {
+	err = t.applyPulledPage(ctx, tx, page, known, &purged)
+	return purged || len(page.PurgeCases) > 0, err
+}
+
+func (t *Tablet) applyPulledPage(ctx context.Context, tx *sql.Tx, page *v1.PullResponse, known []string, purged *bool) error {
 	changes := append(page.Snapshot, page.Changes...)
 	nextCursor := page.NextCursor
 	cursor, err := metaInt(ctx, tx, metaCursor)
@@ -226,6 +239,22 @@ func (t *Tablet) applyPage(ctx context.Context, tx *sql.Tx, page *v1.PullRespons
 	} else if resync == 1 {
 		// The first page after the server lost the tablet's position: the records held came
 		// from commits the server may no longer have, so they are replaced by what it sends.
+		// A pull from the start names every case the device may hold now (known): a case the
+		// restore took out of the user's scope (an assignment made after the backup) is purged
+		// as after an unassignment — its waiting, kept and refused changes and drafts too, which
+		// replacing the records alone would leave behind.
+		held, err := heldCases(ctx, tx, t.store)
+		if err != nil {
+			return err
+		}
+		for _, caseID := range held {
+			if !slices.Contains(known, caseID) {
+				if err := t.store.purgeCase(ctx, tx, caseID); err != nil {
+					return err
+				}
+				*purged = true
+			}
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM records`); err != nil {
 			return fmt.Errorf("fetch afresh: %w", err)
 		}
@@ -536,6 +565,52 @@ func (s *store) purgeChangesOfCase(ctx context.Context, tx *sql.Tx, table, caseI
 		}
 	}
 	return nil
+}
+
+// heldCases lists every case the tablet holds anything of: records, or changes waiting, kept or
+// refused (a new record's change names its case only inside the change).
+func heldCases(ctx context.Context, tx *sql.Tx, s *store) ([]string, error) {
+	var cases []string
+	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT case_id FROM records`)
+	if err != nil {
+		return nil, fmt.Errorf("read held cases: %w", err)
+	}
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		cases = append(cases, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, table := range []string{"outbox", "acknowledged", "dead_letters"} {
+		rows, err := tx.QueryContext(ctx, `SELECT seq, change FROM `+table)
+		if err != nil {
+			return nil, fmt.Errorf("read held cases: %w", err)
+		}
+		for rows.Next() {
+			var seq int64
+			var blob []byte
+			if err := rows.Scan(&seq, &blob); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			// One that does not open is skipped, as purgeChangesOfCase skips it.
+			if c, err := s.decodeChange(seq, blob); err == nil {
+				cases = append(cases, c.Record.GetCaseId())
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	slices.Sort(cases)
+	return slices.Compact(cases), nil
 }
 
 // knownCases reads the cases the tablet holds in full.

@@ -363,8 +363,14 @@ func (t *Tablet) pull(ctx context.Context, r *SyncResult) error {
 	if err != nil {
 		return err
 	}
-	if err := t.dropPartialCases(ctx, known); err != nil {
+	// A pull that fetches everything afresh (history.go) replaces every record at its first page,
+	// which first purges the cases no longer in scope by those records: none is dropped before.
+	if resync, err := metaInt(ctx, t.store.db.Read, metaResync); err != nil {
 		return err
+	} else if resync != 1 {
+		if err := t.dropPartialCases(ctx, known); err != nil {
+			return err
+		}
 	}
 	// The next page is fetched while this one is applied, so the server's reading and the
 	// tablet's writing overlap. At most two pages are in memory.
@@ -402,13 +408,15 @@ func (t *Tablet) pull(ctx context.Context, r *SyncResult) error {
 			next = fetch(&v1.PullRequest{Cursor: res.NextCursor, CursorMark: res.NextCursorMark, KnownCases: slices.Clone(known),
 				SnapshotCase: res.SnapshotCase, SnapshotAfter: res.SnapshotAfter})
 		}
-		err = t.store.db.WriteTx(ctx, func(tx *sql.Tx) error {
-			return t.applyPage(ctx, tx, res, known)
+		var purgedNow bool
+		err = t.store.db.WriteTx(ctx, func(tx *sql.Tx) (err error) {
+			purgedNow, err = t.applyPulled(ctx, tx, res, known)
+			return err
 		})
 		if err != nil {
 			return err
 		}
-		purged = purged || len(res.PurgeCases) > 0
+		purged = purged || purgedNow
 		r.Pulled += len(res.Changes) + len(res.Snapshot)
 		cursor = res.NextCursor
 		if !res.More {

@@ -138,10 +138,13 @@ type convWorld struct {
 	tablets []*convTablet
 
 	// members says which consultants are assigned to which case now; everUnassigned which
-	// (consultant, case) pairs were unassigned at some time.
-	members        map[string]map[string]bool
-	everUnassigned map[[2]string]bool
-	cancelled      map[string]bool // visit ids
+	// (consultant, case) pairs were unassigned at some time; restoreUnassigned which ones a
+	// server restore took away (assigned when the server was restored, not in its backup: the
+	// admin assigned them, or planned the consultant's visit, after the backup).
+	members           map[string]map[string]bool
+	everUnassigned    map[[2]string]bool
+	restoreUnassigned map[[2]string]bool
+	cancelled         map[string]bool // visit ids
 
 	ledger []*convEdit
 	words  int // fresh words made so far
@@ -207,15 +210,17 @@ type convEdit struct {
 	seen    string
 	value   string
 
-	// From the server's answers to the tablet's pushes.
-	deviceSeq int64
-	result    v1.Result
-	serverSeq int64
-	reason    string
+	// From the server's answers to the tablet's pushes. restoredOnly: only a server restored
+	// from an older backup answered it (the tablet heard no answer to it before the restore).
+	deviceSeq    int64
+	result       v1.Result
+	serverSeq    int64
+	reason       string
+	restoredOnly bool
 }
 
 func newConvWorld(ct *caseScope, rt *rapid.T) *convWorld {
-	w := &convWorld{t: ct, members: map[string]map[string]bool{}, everUnassigned: map[[2]string]bool{},
+	w := &convWorld{t: ct, members: map[string]map[string]bool{}, everUnassigned: map[[2]string]bool{}, restoreUnassigned: map[[2]string]bool{},
 		cancelled: map[string]bool{}, lostVisits: map[string]bool{}, pushes: map[string][]epochExchange{}}
 	w.srv = startServerProc(ct)
 	w.srvs = []*serverProc{w.srv}
@@ -427,6 +432,15 @@ func (w *convWorld) restore(rt *rapid.T, tb *convTablet) {
 		w.epoch++
 		w.held = held
 		w.mu.Unlock()
+		// The restore undoes assignments made since the backup, as an unassignment would: the
+		// consultant's tablets may still hold the case and write in it offline until they sync.
+		for u, m := range w.members {
+			for c, member := range m {
+				if member && !b.members[u][c] {
+					w.restoreUnassigned[[2]string{u, c}] = true
+				}
+			}
+		}
 		w.members, w.cancelled = b.members, b.cancelled
 		for i, c := range w.cases {
 			for _, v := range c.visits {
@@ -751,7 +765,8 @@ func (l *serverLog) digest(caseID string) string {
 //
 //  1. Replicas agree. Every consultant's tablet holds exactly the cases its user is assigned to:
 //     for those its digest equals the server's, for the others it equals the digest of nothing
-//     (purged); the caseworker's tablet holds nothing (her role reads online only). The
+//     (purged), and it keeps no refused change of them (a dead letter goes with its case); the
+//     caseworker's tablet holds nothing (her role reads online only). The
 //     server's digest equals the digest of its own log folded in commit order, so its state is
 //     its log — nothing acknowledged was dropped from the state, nothing is in the state that
 //     the log does not hold.
@@ -764,7 +779,11 @@ func (l *serverLog) digest(caseID string) string {
 //     changes the server had refused (they are dead letters): there, one number may name one
 //     change before the restore and another after it (matchTabletPushes says exactly what holds).
 //  3. Rejections are only for a case the user had been unassigned from, or for a visit planned
-//     after the backup the server was restored from (the restore took it away). A cancelled
+//     after the backup the server was restored from (the restore took it away), or, answered
+//     only by the restored server, for a case the restore took the user's assignment away from
+//     (assigned, or given a visit, after the backup): her tablet held the case until its next
+//     sync and she wrote in it offline, as after an unassignment. A write the server answered
+//     before the restore is never refused after it on that ground. A cancelled
 //     visit keeps what was written for it: an observation, tick or section edit of it is applied
 //     or merged like any other, and the visit and its report stay in the server's state, marked
 //     cancelled exactly when the admin cancelled it.
@@ -831,6 +850,7 @@ func (w *convWorld) check(rt *rapid.T) {
 	}
 
 	w.matchPushes(rt, log)
+	w.checkDeadLetters(rt, log)
 	w.checkRejections(rt)
 	w.checkSections(rt, log)
 	w.checkTicks(rt, log)
@@ -860,7 +880,7 @@ func (w *convWorld) matchPushes(rt *rapid.T, log *serverLog) {
 		}
 		for i, e := range edits {
 			a := answers[i]
-			e.deviceSeq, e.result, e.serverSeq, e.reason = a.Seq, a.Result, a.ServerSeq, a.Reason
+			e.deviceSeq, e.result, e.serverSeq, e.reason, e.restoredOnly = a.Seq, a.Result, a.ServerSeq, a.Reason, a.restoredOnly
 		}
 	}
 }
@@ -888,7 +908,7 @@ func (w *convWorld) matchPushes(rt *rapid.T, log *serverLog) {
 // write made since. A stale push from epoch 0 delivered late to the restored server may be what
 // brings some of them back, under their old numbers (when they follow the server's highest): the
 // tablet then sends only what follows.
-func matchTabletPushes(exchanges []epochExchange, edits []*convEdit, held int64, matches func(*convEdit, pushedChange) bool) ([]pushedResult, error) {
+func matchTabletPushes(exchanges []epochExchange, edits []*convEdit, held int64, matches func(*convEdit, pushedChange) bool) ([]tabletAnswer, error) {
 	type sent struct {
 		change pushedChange
 		result pushedResult
@@ -935,7 +955,7 @@ func matchTabletPushes(exchanges []epochExchange, edits []*convEdit, held int64,
 		slices.Sort(seqs)
 		return seqs
 	}
-	answers := make([]pushedResult, len(edits))
+	answers := make([]tabletAnswer, len(edits))
 	first, second := epochs[0], epochs[1]
 	if held < 0 {
 		seqs := sorted(first, func(int64) bool { return true })
@@ -946,7 +966,7 @@ func matchTabletPushes(exchanges []epochExchange, edits []*convEdit, held int64,
 			if s := first[seq]; !matches(edits[i], s.change) {
 				return nil, fmt.Errorf("write %d (%s %q on %s) was pushed as change %d: %+v", i, edits[i].kind, edits[i].value, edits[i].field, seq, s.change)
 			}
-			answers[i] = first[seq].result
+			answers[i] = tabletAnswer{pushedResult: first[seq].result}
 		}
 		return answers, nil
 	}
@@ -972,7 +992,8 @@ func matchTabletPushes(exchanges []epochExchange, edits []*convEdit, held int64,
 		if seq != int64(i+1) || !matches(edits[i], s.change) {
 			return nil, fmt.Errorf("write %d (%s %q on %s) was pushed as change %d: %+v", i, edits[i].kind, edits[i].value, edits[i].field, seq, s.change)
 		}
-		answers[i] = s.result
+		// The restored server held it as it was: its answer was given before the restore.
+		answers[i] = tabletAnswer{pushedResult: s.result}
 	}
 	// After held: the epoch-0 answers by write (still numbered in order), and the epoch-1 numbers.
 	rest := edits[len(kept):]
@@ -1008,11 +1029,11 @@ func matchTabletPushes(exchanges []epochExchange, edits []*convEdit, held int64,
 			return false
 		}
 		if j < len(after) && matches(rest[i], second[after[j]].change) && fits(i+1, j+1) {
-			answers[len(kept)+i] = second[after[j]].result
+			answers[len(kept)+i] = tabletAnswer{pushedResult: second[after[j]].result, restoredOnly: i >= len(before)}
 			return true
 		}
 		if refused(i) && fits(i+1, j) {
-			answers[len(kept)+i] = first[before[i]].result
+			answers[len(kept)+i] = tabletAnswer{pushedResult: first[before[i]].result}
 			return true
 		}
 		dead[state{i, j}] = true
@@ -1029,6 +1050,13 @@ func matchTabletPushes(exchanges []epochExchange, edits []*convEdit, held int64,
 			held, len(rest), len(after), strings.Join(missing, ", "))
 	}
 	return answers, nil
+}
+
+// tabletAnswer is the answer that counts for one write (matchTabletPushes); restoredOnly when
+// only the restored server answered it: no answer to it reached the tablet before the restore.
+type tabletAnswer struct {
+	pushedResult
+	restoredOnly bool
 }
 
 func sameChange(a, b pushedChange) bool {
@@ -1066,6 +1094,33 @@ func (w *convWorld) matches(log *serverLog, e *convEdit, c pushedChange) bool {
 	return false
 }
 
+// checkDeadLetters (1, for what the tablet keeps of refused changes): a refused change of a case
+// the tablet's user is not assigned to went with the case when it was purged — after an
+// unassignment, and after a server restore that took the assignment away alike.
+func (w *convWorld) checkDeadLetters(rt *rapid.T, log *serverLog) {
+	caseOf := map[string]string{}
+	for id, r := range log.state {
+		caseOf[id] = r.Record.CaseId
+	}
+	for _, e := range w.ledger {
+		if e.record != "" {
+			caseOf[e.record] = e.caseID // also a refused observation, which the server never held
+		}
+	}
+	for i, tb := range w.tablets {
+		r, err := tb.proc.do(tabletRequest{Op: "dead"})
+		if err != nil {
+			rt.Fatal(err)
+		}
+		for _, d := range r.Dead {
+			if c, ok := caseOf[d.RecordID]; ok && !w.members[tb.user][c] {
+				rt.Fatalf("tablet %d (%s) keeps refused change %d (%s) of case %s, which its user is not assigned to: it should have gone with the case",
+					i, tb.user, d.Seq, d.RecordType, c)
+			}
+		}
+	}
+}
+
 // checkRejections (3).
 func (w *convWorld) checkRejections(rt *rapid.T) {
 	for _, e := range w.ledger {
@@ -1075,6 +1130,10 @@ func (w *convWorld) checkRejections(rt *rapid.T) {
 		switch {
 		case w.everUnassigned[[2]string{e.tablet.user, e.caseID}]:
 		case w.lostVisits[e.visitID]:
+		// The restore took the user's assignment away and only the restored server answered the
+		// write: written offline in a case the tablet still held, it is refused as after an
+		// unassignment. One the server had answered before the restore must not be refused.
+		case w.restoreUnassigned[[2]string{e.tablet.user, e.caseID}] && e.restoredOnly:
 		default:
 			rt.Fatalf("%s's %s write %q was rejected: %s", e.tablet.user, e.kind, e.value, e.reason)
 		}

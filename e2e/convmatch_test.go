@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -53,6 +54,9 @@ func TestPushMatchingFollowsARestoredServer(t *testing.T) {
 		held      int64
 		want      []pushedResult // nil: the matching must fail with wantErr
 		wantErr   string
+		// restoredOnly: the writes only the restored server answered (no answer to them reached
+		// the tablet before the restore); the others must not be.
+		restoredOnly []int
 	}{{
 		name:  "a number after the restored server's last, freed by a refused change, names a later write",
 		edits: writes("a", "b", "c", "d", "e"),
@@ -61,8 +65,9 @@ func TestPushMatchingFollowsARestoredServer(t *testing.T) {
 			push(0, change(4, "d"), refused(4)),
 			push(1, change(4, "e"), applied(4, 11)),
 		},
-		held: 3,
-		want: []pushedResult{applied(1, 10), refused(2), refused(3), refused(4), applied(4, 11)},
+		held:         3,
+		want:         []pushedResult{applied(1, 10), refused(2), refused(3), refused(4), applied(4, 11)},
+		restoredOnly: []int{4},
 	}, {
 		name:  "changes the restored server lost are sent again, renumbered past the refused one",
 		edits: writes("a", "b", "c", "d"),
@@ -70,8 +75,9 @@ func TestPushMatchingFollowsARestoredServer(t *testing.T) {
 			push(0, change(1, "a"), applied(1, 10), change(2, "b"), refused(2), change(3, "c"), applied(3, 12)),
 			push(1, change(2, "c"), applied(2, 11), change(3, "d"), applied(3, 13)),
 		},
-		held: 1,
-		want: []pushedResult{applied(1, 10), refused(2), applied(2, 11), applied(3, 13)},
+		held:         1,
+		want:         []pushedResult{applied(1, 10), refused(2), applied(2, 11), applied(3, 13)},
+		restoredOnly: []int{3},
 	}, {
 		name:  "a refused change whose answer the tablet did not settle is sent again",
 		edits: writes("a", "b"),
@@ -100,8 +106,23 @@ func TestPushMatchingFollowsARestoredServer(t *testing.T) {
 			replay(1, change(2, "b"), applied(2, 14)),
 			push(1, change(3, "c"), applied(3, 15)),
 		},
-		held: 1,
-		want: []pushedResult{applied(1, 10), applied(2, 14), applied(3, 15)},
+		held:         1,
+		want:         []pushedResult{applied(1, 10), applied(2, 14), applied(3, 15)},
+		restoredOnly: []int{2},
+	}, {
+		// Seed 5454777149645316840: the restore took away Kim's assignment to a case, which her
+		// tablet still held; what she wrote in it then was refused by the restored server only.
+		// Her earlier write, answered before the restore and refused after it, is not such a
+		// write: the checker must not excuse its refusal on that ground.
+		name:  "a write only the restored server answered, and one it answered again",
+		edits: writes("a", "b", "c"),
+		exchanges: []epochExchange{
+			push(0, change(1, "a"), applied(1, 10), change(2, "b"), applied(2, 11)),
+			push(1, change(2, "b"), refused(2), change(3, "c"), refused(3)),
+		},
+		held:         1,
+		want:         []pushedResult{applied(1, 10), refused(2), refused(3)},
+		restoredOnly: []int{2},
 	}, {
 		name:  "a stale push delivered late applies again a change the tablet sent again renumbered",
 		edits: writes("a", "b", "c"),
@@ -178,8 +199,11 @@ func TestPushMatchingFollowsARestoredServer(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i, r := range tc.want {
-				if got[i] != r {
+				if got[i].pushedResult != r {
 					t.Errorf("write %d: answer %+v, want %+v", i, got[i], r)
+				}
+				if want := slices.Contains(tc.restoredOnly, i); got[i].restoredOnly != want {
+					t.Errorf("write %d: answered only by the restored server: %v, want %v", i, got[i].restoredOnly, want)
 				}
 			}
 		})

@@ -252,6 +252,7 @@ type tabletReply struct {
 	Digest string            `json:"digest,omitempty"`
 	Visits []clientlib.Visit `json:"visits,omitempty"`
 	Sync   clientlib.SyncResult
+	Dead   []clientlib.DeadLetter `json:"dead,omitempty"`
 
 	Push *pushExchange `json:"push,omitempty"`
 }
@@ -349,6 +350,8 @@ func tabletHelper() error {
 			err = net.replay(req.N)
 		case "digest":
 			r.Digest, err = tb.Digest(ctx, req.Case)
+		case "dead":
+			r.Dead, err = tb.DeadLetters(ctx)
 		default:
 			err = fmt.Errorf("unknown op %q", req.Op)
 		}

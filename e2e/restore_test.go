@@ -14,6 +14,7 @@ import (
 
 	"github.com/samvaer/sync/clientlib"
 	"github.com/samvaer/sync/server"
+	"github.com/samvaer/sync/syncer"
 )
 
 // Restores are real here: a tablet's home directory or the server's database file is copied
@@ -536,5 +537,84 @@ func TestALateReplayToARestoredServerIsNotSentAgain(t *testing.T) {
 	}
 	if d, err := a.Digest(ctx, w.caseID); err != nil || d != w.serverDigest(t) {
 		t.Fatalf("tablet digest %s (%v), server %s", d, err, w.serverDigest(t))
+	}
+}
+
+// A server restored from a backup older than an assignment no longer has it: here Kim was given
+// a visit in Ane's case after the backup, which made her a member, and the restore took the visit
+// and the membership away. Her tablet still holds the case until it syncs; what she writes in it
+// meanwhile is refused, as after an unassignment, and goes with the case when the same sync
+// purges it — its records, refused changes and the observation she was typing, gone from the
+// tablet's files (docs/security.md, docs/operations.md). Her own case is untouched and her tablet
+// ends equal to the server. (Seed 5454777149645316840 of the convergence property test: its
+// checker did not count the restore as taking the assignment away; and the tablet, fetching
+// everything afresh from the restored server, replaced the records but kept the refused write.)
+func TestARestoreThatTakesAnAssignmentAwayRefusesWhatIsWrittenInTheCase(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, "Kim")
+	st := w.srv.Store()
+	_, err := st.AddUser(ctx, "Ane", []string{"consultant"})
+	mustDo(t, err)
+	other, err := st.AddCase(ctx, server.NewCase{Children: []string{"Emil"}, Parents: []string{"Mette"}, Caseworker: "Sara"})
+	mustDo(t, err)
+	start := time.Now().Add(-time.Hour)
+	anesVisit, err := st.AddVisit(ctx, server.NewVisit{CaseID: other, Consultant: "Ane", Kind: "supervised", Start: start, End: start.Add(time.Hour), Place: "Rum 2"})
+	mustDo(t, err)
+	kim := enrollTablet(t, w.srv, "Kim")
+	ane := enrollTablet(t, w.srv, "Ane")
+	syncOK(t, kim)
+	syncOK(t, ane)
+	saved := w.srv.backupStopped()
+
+	kimsVisit, err := w.srv.Store().AddVisit(ctx, server.NewVisit{CaseID: other, Consultant: "Kim", Kind: "supervised", Start: start.Add(time.Hour), End: start.Add(2 * time.Hour), Place: "Rum 2"})
+	mustDo(t, err)
+	syncOK(t, kim)
+	if visits := mustVisitsOf(t, kim); len(visits) != 3 {
+		t.Fatalf("after her visit in Ane's case was planned Kim's tablet shows %d visits, want 3", len(visits))
+	}
+	anesReport := visitOn(t, kim, anesVisit).ReportID
+	for _, id := range []string{other, anesVisit, kimsVisit, anesReport} {
+		if len(filesHolding(t, kim.home, id)) == 0 {
+			t.Fatalf("the test cannot see the rows of %s in the tablet's files before the restore", id)
+		}
+	}
+
+	w.srv.restoreFrom(saved)
+	mustDo(t, kim.SetReportSection(ctx, anesVisit, "opening", "Kims tekst efter gendannelsen."))
+	noted, err := kim.Observe(ctx, anesVisit, "Kims iagttagelse efter gendannelsen.")
+	mustDo(t, err)
+	mustDo(t, kim.SetObservationDraft(ctx, kimsVisit, "Kim skriver stadig."))
+	mustDo(t, kim.SetReportSection(ctx, w.visitID, "opening", "Mor kom til tiden."))
+	r := syncOK(t, kim)
+	if r.Rejected != 2 || r.Applied != 1 {
+		t.Fatalf("the sync after the restore applied %d and refused %d changes, want 1 and 2 (the writes in the case the restore took away): %+v", r.Applied, r.Rejected, r)
+	}
+	if dead, err := kim.DeadLetters(ctx); err != nil || len(dead) != 0 {
+		t.Fatalf("dead letters %+v (%v): the refused write of a case Kim no longer holds is kept", dead, err)
+	}
+	visits := mustVisitsOf(t, kim)
+	if len(visits) != 1 || visits[0].ID != w.visitID {
+		t.Fatalf("Kim's tablet shows %d visits after the restore, want only the visit of her own case", len(visits))
+	}
+	if got := section(visits[0], "opening"); got != "Mor kom til tiden." {
+		t.Fatalf("Kim's own report reads %q", got)
+	}
+	for _, id := range []string{other, anesVisit, kimsVisit, anesReport, noted.ID} {
+		if files := filesHolding(t, kim.home, id); len(files) > 0 {
+			t.Fatalf("%s of the case the restore took away is still in %v on Kim's tablet (case %s, Ane's visit %s, Kim's visit %s, report %s, observation %s)", id, files, other, anesVisit, kimsVisit, anesReport, noted.ID)
+		}
+	}
+	if d, err := kim.Digest(ctx, other); err != nil || d != syncer.NewDigester().Sum() {
+		t.Fatalf("Kim's tablet digest of the case the restore took away: %s (%v), want the digest of nothing", d, err)
+	}
+	if d, err := kim.Digest(ctx, w.caseID); err != nil || d != w.serverDigest(t) {
+		t.Fatalf("Kim's tablet digest %s (%v), server %s", d, err, w.serverDigest(t))
+	}
+	syncOK(t, ane)
+	if got := section(visitOn(t, ane, anesVisit), "opening"); got != "" {
+		t.Fatalf("Ane's report reads %q after Kim's refused write", got)
+	}
+	if visits := mustVisitsOf(t, ane); len(visits) != 1 || visits[0].ID != anesVisit {
+		t.Fatalf("Ane's tablet shows %d visits, want only hers (Kim's %s, planned after the backup, went with the restore)", len(visits), kimsVisit)
 	}
 }
