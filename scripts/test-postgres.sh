@@ -8,6 +8,8 @@
 set -euo pipefail
 
 ready() { command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432; }
+# usable: the tests' user gets in without a password (the server may answer and still refuse it).
+usable() { ready && psql "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable" -Atqc 'SELECT 1' >/dev/null 2>&1; }
 
 if ! command -v pg_dump >/dev/null || ! command -v pg_restore >/dev/null || ! ready; then
 	if ! command -v pg_ctlcluster >/dev/null || ! command -v pg_dump >/dev/null; then
@@ -15,7 +17,7 @@ if ! command -v pg_dump >/dev/null || ! command -v pg_restore >/dev/null || ! re
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql postgresql-client
 	fi
 fi
-if ready; then
+if usable; then
 	exit 0
 fi
 version=$(ls /etc/postgresql | sort -V | tail -1)
@@ -25,10 +27,10 @@ if ! grep -q "samvaer tests" "$hba"; then
 fi
 pg_ctlcluster --skip-systemctl-redirect "$version" main start 2>/dev/null || pg_ctlcluster --skip-systemctl-redirect "$version" main reload
 for _ in $(seq 100); do
-	if ready; then
+	if usable; then
 		exit 0
 	fi
 	sleep 0.2
 done
-echo "PostgreSQL does not answer on 127.0.0.1:5432; the PostgreSQL pass of make test needs it" >&2
+echo "PostgreSQL does not let the tests in on 127.0.0.1:5432 (user postgres, no password); the PostgreSQL pass of make test needs it" >&2
 exit 1
