@@ -256,20 +256,9 @@ func (s *Store) CompleteSignIn(ctx context.Context, pendingToken, code, address 
 	var refusal error
 	recovery := false
 	err = s.db.WriteTx(ctx, func(tx *sql.Tx) error {
-		for _, c := range []struct {
-			column, key string
-			max         int
-		}{{"account", accountKey(u.Name), policy.MaxFailures}, {"address", address, policy.MaxAddressFailures}} {
-			if c.key == "" {
-				continue
-			}
-			until, err := blockedBy(ctx, tx, c.column, c.key, c.max, policy, now)
-			if err != nil {
-				return err
-			}
-			if until.After(blockedUntil) {
-				blockedUntil = until
-			}
+		var err error
+		if blockedUntil, err = signInBlockedUntil(ctx, tx, accountKey(u.Name), address, policy, now); err != nil {
+			return err
 		}
 		if !blockedUntil.IsZero() {
 			_, err := tx.ExecContext(ctx, `DELETE FROM web_sessions WHERE token_hash = ?`, tokenHash(pendingToken))

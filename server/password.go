@@ -202,22 +202,10 @@ func (s *Store) SignInFrom(ctx context.Context, name, password, address string) 
 	// them and no more than the maximum are ever checked in a window. A right password removes
 	// the name's count.
 	err := s.db.WriteTx(ctx, func(tx *sql.Tx) error {
-		for _, c := range []struct {
-			column, key string
-			max         int
-		}{{"account", account, policy.MaxFailures}, {"address", address, policy.MaxAddressFailures}} {
-			if c.key == "" {
-				continue
-			}
-			until, err := blockedBy(ctx, tx, c.column, c.key, c.max, policy, now)
-			if err != nil {
-				return err
-			}
-			if until.After(blockedUntil) {
-				blockedUntil = until
-			}
-		}
 		var err error
+		if blockedUntil, err = signInBlockedUntil(ctx, tx, account, address, policy, now); err != nil {
+			return err
+		}
 		u, err = userByName(ctx, tx, name)
 		switch {
 		case err == nil:
@@ -297,6 +285,28 @@ func (s *Store) lockedError(until time.Time) error {
 // blockedBy returns until when failures recorded under key (in column account or address) block
 // sign-in: max failures within policy.Window start a block that lasts policy.Block from the
 // last of them. Zero when there is no block now.
+// signInBlockedUntil is when the later of the account's and the address's blocks ends (zero when
+// neither is blocked); an empty account or address is not counted.
+func signInBlockedUntil(ctx context.Context, tx *sql.Tx, account, address string, policy SignInPolicy, now time.Time) (time.Time, error) {
+	var blockedUntil time.Time
+	for _, c := range []struct {
+		column, key string
+		max         int
+	}{{"account", account, policy.MaxFailures}, {"address", address, policy.MaxAddressFailures}} {
+		if c.key == "" {
+			continue
+		}
+		until, err := blockedBy(ctx, tx, c.column, c.key, c.max, policy, now)
+		if err != nil {
+			return time.Time{}, err
+		}
+		if until.After(blockedUntil) {
+			blockedUntil = until
+		}
+	}
+	return blockedUntil, nil
+}
+
 func blockedBy(ctx context.Context, tx *sql.Tx, column, key string, max int, policy SignInPolicy, now time.Time) (time.Time, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT at_ms FROM sign_in_failures WHERE `+column+` = ? AND at_ms > ? ORDER BY at_ms`,
 		key, now.Add(-policy.Window-policy.Block).UnixMilli())
