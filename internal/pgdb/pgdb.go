@@ -163,17 +163,10 @@ func (db *DB) Reclaim(ctx context.Context) error {
 	return nil
 }
 
-// IsFull reports whether err is PostgreSQL's disk_full (SQLSTATE 53100) or out-of-memory for
-// disk space (53200 is memory; only 53100 counts).
+// IsFull reports whether err is PostgreSQL's disk_full (SQLSTATE 53100).
 func IsFull(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "53100"
-}
-
-// IsUniqueViolation reports whether err is a unique or primary key violation (SQLSTATE 23505).
-func IsUniqueViolation(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "23505"
 }
 
 // Notify sends a notification on channel when tx commits (NOTIFY is transactional).

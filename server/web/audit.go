@@ -72,6 +72,16 @@ func (p *Pages) auditNames(r *http.Request) (auditNames, error) {
 	return n, nil
 }
 
+// auditQuery is the names the audit pages show and the filters the request asks for.
+func (p *Pages) auditQuery(r *http.Request) (auditNames, server.AuditFilter, error) {
+	names, err := p.auditNames(r)
+	if err != nil {
+		return names, server.AuditFilter{}, err
+	}
+	f, err := p.auditFilter(r, names)
+	return names, f, err
+}
+
 // auditFilter reads the page's filters: dates, and a user, device or case by name or id.
 func (p *Pages) auditFilter(r *http.Request, names auditNames) (server.AuditFilter, error) {
 	q := r.URL.Query()
@@ -112,12 +122,7 @@ func (p *Pages) auditFilter(r *http.Request, names auditNames) (server.AuditFilt
 // audit shows the audit log, newest first, with filters and pages.
 func (p *Pages) audit(w http.ResponseWriter, r *http.Request, sess *server.Session) {
 	l := p.localizer(r)
-	names, err := p.auditNames(r)
-	if err != nil {
-		p.fail(w, r, sess, err)
-		return
-	}
-	f, err := p.auditFilter(r, names)
+	names, f, err := p.auditQuery(r)
 	if err != nil {
 		p.fail(w, r, sess, err)
 		return
@@ -267,12 +272,7 @@ func auditWhat(l *i18n.Localizer, what string) string {
 // opens: semicolons and a byte-order mark, as Danish spreadsheets expect.
 func (p *Pages) auditCSV(w http.ResponseWriter, r *http.Request, sess *server.Session) {
 	l := p.localizer(r)
-	names, err := p.auditNames(r)
-	if err != nil {
-		p.fail(w, r, sess, err)
-		return
-	}
-	f, err := p.auditFilter(r, names)
+	names, f, err := p.auditQuery(r)
 	if err != nil {
 		p.fail(w, r, sess, err)
 		return

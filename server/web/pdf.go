@@ -34,12 +34,7 @@ func (p *Pages) reportPDF(w http.ResponseWriter, r *http.Request, sess *server.S
 		p.fail(w, r, sess, syncer.Errorf(syncer.CodeFailedPrecondition, "A draft is not exported; the consultant has not submitted it.").With("error.pdf_draft"))
 		return
 	}
-	names, err := p.names(r, rep)
-	if err != nil {
-		p.fail(w, r, sess, err)
-		return
-	}
-	device, err := p.deviceName(r, rep.SubmittedDevice)
+	names, device, err := p.reportNames(r, rep)
 	if err != nil {
 		p.fail(w, r, sess, err)
 		return

@@ -192,12 +192,7 @@ func (p *Pages) reportPage(w http.ResponseWriter, r *http.Request, sess *server.
 		p.fail(w, r, sess, err)
 		return
 	}
-	names, err := p.names(r, rep)
-	if err != nil {
-		p.fail(w, r, sess, err)
-		return
-	}
-	device, err := p.deviceName(r, rep.SubmittedDevice)
+	names, device, err := p.reportNames(r, rep)
 	if err != nil {
 		p.fail(w, r, sess, err)
 		return
@@ -256,20 +251,26 @@ func (p *Pages) deviceName(r *http.Request, id string) (string, error) {
 	if id == "" {
 		return "", nil
 	}
-	devices, err := p.store.Devices(r.Context())
-	if err != nil {
-		return "", err
+	d, err := p.store.Device(r.Context(), id)
+	if syncer.ErrorCode(err) == syncer.CodeNotFound {
+		return "", nil
 	}
-	for _, d := range devices {
-		if d.ID == id {
-			return d.Name, nil
-		}
-	}
-	return "", nil
+	return d.Name, err
 }
 
-// names maps the user ids a report mentions to names.
-func (p *Pages) names(r *http.Request, rep server.Report) (map[string]string, error) {
+// reportNames is what a report's page and PDF show instead of ids: the names of the people it
+// mentions, by user id, and the name of the device it was submitted from.
+func (p *Pages) reportNames(r *http.Request, rep server.Report) (map[string]string, string, error) {
+	names, err := p.userNames(r, rep)
+	if err != nil {
+		return nil, "", err
+	}
+	device, err := p.deviceName(r, rep.SubmittedDevice)
+	return names, device, err
+}
+
+// userNames maps the user ids a report mentions to names.
+func (p *Pages) userNames(r *http.Request, rep server.Report) (map[string]string, error) {
 	names := map[string]string{}
 	ids := []string{rep.SubmittedBy, rep.AcknowledgedBy, rep.Consultant}
 	for _, o := range rep.Observations {
