@@ -124,6 +124,11 @@ func (t *Tablet) recoverRestoredServer(ctx context.Context, last int64) (int, er
 		entries = slices.DeleteFunc(append(kept, entries...), func(e outboxEntry) bool { return e.seq <= last })
 		slices.SortFunc(entries, func(a, b outboxEntry) int { return cmp.Compare(a.seq, b.seq) })
 		n = len(entries)
+		// Each goes with the server's receipt for it, if it had one: the restored server takes
+		// again what it took then, even when the restore lost the user's assignment too.
+		if err := t.store.attachReceipts(ctx, tx, entries); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM acknowledged WHERE seq > ?`, last); err != nil {
 			return fmt.Errorf("resend kept changes: %w", err)
 		}
@@ -237,8 +242,8 @@ func (t *Tablet) renumber(ctx context.Context, tx *sql.Tx, entries []outboxEntry
 // keepConfirmed moves outbox entries a pull confirmed (those the condition selects, with its
 // args) to the acknowledged changes kept for a restored server.
 func keepConfirmed(ctx context.Context, tx *sql.Tx, nowMs int64, where string, args ...any) error {
-	if _, err := tx.ExecContext(ctx, `INSERT INTO acknowledged (seq, record_id, change, bases, server_seq, confirmed_ms)
-		SELECT seq, record_id, change, bases, server_seq, ? FROM outbox WHERE `+where+` ON CONFLICT (seq) DO NOTHING`,
+	if _, err := tx.ExecContext(ctx, `INSERT INTO acknowledged (seq, record_id, change, bases, server_seq, confirmed_ms, receipt)
+		SELECT seq, record_id, change, bases, server_seq, ?, receipt FROM outbox WHERE `+where+` ON CONFLICT (seq) DO NOTHING`,
 		append([]any{nowMs}, args...)...); err != nil {
 		return fmt.Errorf("keep confirmed changes: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -249,7 +250,7 @@ func (t *Tablet) applyPulledPage(ctx context.Context, tx *sql.Tx, page *v1.PullR
 		}
 		for _, caseID := range held {
 			if !slices.Contains(known, caseID) {
-				if err := t.store.purgeCase(ctx, tx, caseID); err != nil {
+				if err := t.leaveCase(ctx, tx, page, caseID); err != nil {
 					return err
 				}
 				*purged = true
@@ -397,7 +398,7 @@ func (t *Tablet) applyPulledPage(ctx context.Context, tx *sql.Tx, page *v1.PullR
 		return err
 	}
 	for _, caseID := range page.PurgeCases {
-		if err := t.store.purgeCase(ctx, tx, caseID); err != nil {
+		if err := t.leaveCase(ctx, tx, page, caseID); err != nil {
 			return err
 		}
 	}
@@ -408,9 +409,13 @@ func (t *Tablet) applyPulledPage(ctx context.Context, tx *sql.Tx, page *v1.PullR
 	if err := notePosition(ctx, tx, nextCursor, page.NextCursorMark, t.nowMs()); err != nil {
 		return err
 	}
-	return setMeta(ctx, tx, metaKnownCases, string(knownJSON), metaCursor, itoa(nextCursor), metaCursorMark, itoa(page.NextCursorMark),
+	kv := []string{metaKnownCases, string(knownJSON), metaCursor, itoa(nextCursor), metaCursorMark, itoa(page.NextCursorMark),
 		metaHLC, strconv.FormatUint(uint64(t.clock.Last()), 10),
-		metaClockOffset, itoa(t.clockOffset()))
+		metaClockOffset, itoa(t.clockOffset())}
+	if len(page.EscrowKey) == 32 {
+		kv = append(kv, metaEscrowKey, hex.EncodeToString(page.EscrowKey))
+	}
+	return setMeta(ctx, tx, kv...)
 }
 
 // insertChunk is the most new records one statement inserts (5 parameters a row).
@@ -503,7 +508,7 @@ func (s *store) appendOutbox(ctx context.Context, q querier, c *v1.Change, bases
 		names[i] = f.Name
 	}
 	_, err = q.ExecContext(ctx, `INSERT INTO outbox (seq, record_id, field_names, change, bases, created_ms)
-		VALUES (?, ?, ?, ?, ?, ?)`, c.DeviceSeq, c.Record.Id, ","+strings.Join(names, ",")+",", blob, basesBlob, nowMs)
+		VALUES (?, ?, ?, ?, ?, ?)`, c.DeviceSeq, c.Record.GetId(), ","+strings.Join(names, ",")+",", blob, basesBlob, nowMs)
 	if err != nil {
 		return fmt.Errorf("write outbox: %w", err)
 	}

@@ -249,7 +249,7 @@ func (t *Tablet) settle(ctx context.Context, tx *sql.Tx, results []*v1.ChangeRes
 	now := t.nowMs()
 	// The acknowledgements go in one statement: a push settles hundreds of results. An entry is
 	// acknowledged only while it is pending, so RETURNING names those that count.
-	acks := make([][2]int64, 0, len(results))
+	acks := make([][3]any, 0, len(results))
 	kind := make(map[int64]v1.Result, len(results))
 	for _, res := range results {
 		acked = max(acked, res.DeviceSeq)
@@ -266,7 +266,11 @@ func (t *Tablet) settle(ctx context.Context, tx *sql.Tx, results []*v1.ChangeRes
 				r.Pushed++
 			}
 		case v1.Result_RESULT_APPLIED, v1.Result_RESULT_MERGED, v1.Result_RESULT_CONFLICT:
-			acks = append(acks, [2]int64{res.DeviceSeq, res.ServerSeq})
+			receipt, err := receiptHex(res)
+			if err != nil {
+				return r, err
+			}
+			acks = append(acks, [3]any{res.DeviceSeq, res.ServerSeq, receipt})
 		default:
 			// a result this app does not know: keep the change; it is sent again
 		}
@@ -277,7 +281,7 @@ func (t *Tablet) settle(ctx context.Context, tx *sql.Tx, results []*v1.ChangeRes
 		if err != nil {
 			return r, err
 		}
-		rows, err := tx.QueryContext(ctx, `UPDATE outbox SET server_seq = a.value ->> 1 FROM json_each(?) AS a
+		rows, err := tx.QueryContext(ctx, `UPDATE outbox SET server_seq = a.value ->> 1, receipt = unhex(a.value ->> 2) FROM json_each(?) AS a
 			WHERE outbox.seq = a.value ->> 0 AND outbox.server_seq = 0 RETURNING outbox.seq, outbox.server_seq`, string(list))
 		if err != nil {
 			return r, fmt.Errorf("settle pushed changes: %w", err)

@@ -26,38 +26,15 @@ const contentHashKeyName = "content_hash_key"
 
 func secretAD(name string) []byte { return columnAD("server_secrets.value", name) }
 
-// contentHashKey returns the key of the content hashes, read (or, on a new database, made) in
-// the caller's write transaction the first time. It is a secret of the database (a backup
-// carries it), sealed under the KEK: a plain hash of a change would let whoever holds the file
-// confirm a guessed value, such as which checklist items are ticked.
-func (s *Store) contentHashKey(ctx context.Context, tx *sql.Tx) ([]byte, error) {
+// contentHashKey returns the key of the content hashes, which the store read (or, on a new
+// database, made) when it opened (loadSecrets, receipts.go). It is a secret of the database (a
+// backup carries it), sealed under the KEK: a plain hash of a change would let whoever holds the
+// file confirm a guessed value, such as which checklist items are ticked.
+func (s *Store) contentHashKey(context.Context, *sql.Tx) ([]byte, error) {
 	if k := s.hashKey.Load(); k != nil {
 		return *k, nil
 	}
-	var key, blob []byte
-	err := tx.QueryRowContext(ctx, `SELECT value FROM server_secrets WHERE name = ?`, contentHashKeyName).Scan(&blob)
-	switch {
-	case err == nil:
-		if key, err = s.sealer.Open(blob, secretAD(contentHashKeyName)); err != nil {
-			return nil, fmt.Errorf("open content hash key: %w", err)
-		}
-	case errors.Is(err, sql.ErrNoRows):
-		key = make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
-			return nil, err
-		}
-		if blob, err = s.sealer.Seal(key, secretAD(contentHashKeyName)); err != nil {
-			return nil, err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO server_secrets (name, value) VALUES (?, ?)`, contentHashKeyName, blob); err != nil {
-			return nil, fmt.Errorf("store content hash key: %w", err)
-		}
-	default:
-		return nil, fmt.Errorf("read content hash key: %w", err)
-	}
-	// Kept only once its transaction commits: a new key rolled back would otherwise differ
-	// from the one the next transaction makes.
-	return key, nil
+	return nil, errors.New("the content hash key was not read when the store opened")
 }
 
 // contentHash is the keyed hash of a change as pushed: equal for a retry of the same change,

@@ -42,7 +42,7 @@ func (s *Store) Pull(ctx context.Context, id Identity, req *v1.PullRequest) (*v1
 			return nil, syncer.Errorf(syncer.CodeInvalid, "A pull names a malformed case id.")
 		}
 	}
-	res := &v1.PullResponse{}
+	res := &v1.PullResponse{EscrowKey: s.EscrowPublicKey()}
 	err := s.db.ReadTx(ctx, func(tx *sql.Tx) error {
 		var head int64
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&head); err != nil {

@@ -33,6 +33,9 @@ func (s *Store) PushAt(ctx context.Context, id Identity, cursor, mark int64, cha
 	if len(changes) > syncer.MaxChangesPerPush {
 		return nil, syncer.Errorf(syncer.CodeResourceExhausted, "A push may hold at most %d changes; this one holds %d.", syncer.MaxChangesPerPush, len(changes))
 	}
+	if err := s.openEscrowed(changes); err != nil {
+		return nil, err
+	}
 	now := s.nowMs()
 	for i, c := range changes {
 		if err := syncer.ValidateChange(c, now); err != nil {
@@ -62,6 +65,7 @@ func (s *Store) PushAt(ctx context.Context, id Identity, cursor, mark int64, cha
 		if hashKey, err = s.contentHashKey(ctx, tx); err != nil {
 			return err
 		}
+		rkey := receiptKey(hashKey)
 		var creates []string
 		for _, c := range changes {
 			if c.DeviceSeq > lastSeq && c.Op == v1.Op_OP_CREATE {
@@ -78,12 +82,15 @@ func (s *Store) PushAt(ctx context.Context, id Identity, cursor, mark int64, cha
 				return err
 			}
 			if c.DeviceSeq <= lastSeq {
-				r, err := priorResult(ctx, tx, id.DeviceID, c.DeviceSeq, log.pushedHash)
+				r, mark, err := priorResult(ctx, tx, id.DeviceID, c.DeviceSeq, log.pushedHash)
 				if err != nil {
 					return err
 				}
 				if r == nil {
 					return reusedSeq(c.DeviceSeq, lastSeq, log.next-1)
+				}
+				if err := giveReceipt(rkey, id.DeviceID, c, r, mark); err != nil {
+					return err
 				}
 				results = append(results, r)
 				continue
@@ -92,9 +99,12 @@ func (s *Store) PushAt(ctx context.Context, id Identity, cursor, mark int64, cha
 				return lostChanges(c.DeviceSeq, lastSeq, log.next-1)
 			}
 			lastSeq = c.DeviceSeq
-			r, err := s.applyChange(log, hist, scope, id, c)
+			r, err := s.applyChange(log, hist, scope, id, c, rkey)
 			if err != nil {
 				return fmt.Errorf("push change %d: %w", c.DeviceSeq, err)
+			}
+			if err := giveReceipt(rkey, id.DeviceID, c, r, log.mark); err != nil {
+				return err
 			}
 			results = append(results, r)
 		}
@@ -117,13 +127,19 @@ func (s *Store) PushAt(ctx context.Context, id Identity, cursor, mark int64, cha
 	return results, nil
 }
 
-// applyChange merges one new change and logs it with its consequences.
-func (s *Store) applyChange(log *commitLog, hist txHistory, scope *scope, id Identity, c *v1.Change) (*v1.ChangeResult, error) {
+// applyChange merges one new change and logs it with its consequences. A change sent again
+// with a receipt for a commit the server lost (receipts.go) was checked against the rules when
+// it was first taken, and is taken again whatever the restore did to its user's assignment.
+func (s *Store) applyChange(log *commitLog, hist txHistory, scope *scope, id Identity, c *v1.Change, receiptKey []byte) (*v1.ChangeResult, error) {
 	roles, member, err := scope.roles(c.Record.CaseId)
 	if err != nil {
 		return nil, err
 	}
-	if !member {
+	retaken, err := lostWithReceipt(log, receiptKey, id.DeviceID, c)
+	if err != nil {
+		return nil, err
+	}
+	if !member && !retaken {
 		return s.reject(log, id, c, fmt.Sprintf("Change %d is for a case this tablet's user is not assigned to.", c.DeviceSeq))
 	}
 	create := c.Op == v1.Op_OP_CREATE
@@ -134,7 +150,7 @@ func (s *Store) applyChange(log *commitLog, hist txHistory, scope *scope, id Ide
 		}
 	}
 	// The one table of rules: only what the user's part in the case allows (syncer.Rules).
-	if cur == nil || cur.Record.Type == c.Record.Type {
+	if !retaken && (cur == nil || cur.Record.Type == c.Record.Type) {
 		if reason := syncer.MayPush(roles, c, cur); reason != "" {
 			return s.reject(log, id, c, reason)
 		}
@@ -247,24 +263,25 @@ func changeResult(deviceSeq int64, result v1.Result, reason string, seq int64) *
 
 // priorResult answers a retried change the server has already applied with the result it had
 // then; nil when the server holds another change under that number (its content hash differs).
-// A row logged before content hashes were kept is taken for a retry.
-func priorResult(ctx context.Context, tx *sql.Tx, deviceID string, deviceSeq int64, hash []byte) (*v1.ChangeResult, error) {
-	var seq int64
+// A row logged before content hashes were kept is taken for a retry. mark is the mark of the
+// row's commit.
+func priorResult(ctx context.Context, tx *sql.Tx, deviceID string, deviceSeq int64, hash []byte) (*v1.ChangeResult, int64, error) {
+	var seq, mark int64
 	var result int32
 	var reason string
 	var stored []byte
-	err := tx.QueryRowContext(ctx, `SELECT seq, result, reason, content_hash FROM changes WHERE device_id = ? AND device_seq = ?`,
-		deviceID, deviceSeq).Scan(&seq, &result, &reason, &stored)
+	err := tx.QueryRowContext(ctx, `SELECT seq, result, reason, content_hash, mark FROM changes WHERE device_id = ? AND device_seq = ?`,
+		deviceID, deviceSeq).Scan(&seq, &result, &reason, &stored, &mark)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("change %d of device is below its last seq but not in the log", deviceSeq)
+		return nil, 0, fmt.Errorf("change %d of device is below its last seq but not in the log", deviceSeq)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read prior result: %w", err)
+		return nil, 0, fmt.Errorf("read prior result: %w", err)
 	}
 	if stored != nil && !hmac.Equal(stored, hash) {
-		return nil, nil
+		return nil, 0, nil
 	}
-	return changeResult(deviceSeq, v1.Result(result), reason, seq), nil
+	return changeResult(deviceSeq, v1.Result(result), reason, seq), mark, nil
 }
 
 // scope answers which roles a user holds in a case (caseRolesOf), caching answers within a

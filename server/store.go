@@ -66,6 +66,8 @@ type Store struct {
 	writes       writeHealth // whether writes fail for a full disk (health.go)
 	// hashKey keys the content hashes of pushed changes, once read (history.go).
 	hashKey atomic.Pointer[[]byte]
+	// escrow is the key pair of escrowed changes (receipts.go).
+	escrow *escrowKey
 	// ReportOverdue is how long after a supervised visit's end its report is overdue (0: 72 hours).
 	ReportOverdue time.Duration
 	// Zone is the zone times in messages are written in (nil: i18n.DefaultZone).
@@ -146,6 +148,10 @@ func OpenStoreOn(dir, database string, now func() time.Time) (*Store, error) {
 		}
 	}
 	s.clock = syncer.NewClock(s.nowMs, 0)
+	if err := s.loadSecrets(context.Background()); err != nil {
+		s.db.Close()
+		return nil, err
+	}
 	return s, nil
 }
 

@@ -230,11 +230,6 @@ func (a *admin) visitCancel() *cobra.Command {
 	return cmd
 }
 
-// backupReminder follows an unassignment or a closing: the tablets that purge the case keep
-// nothing of it, so from then on what they wrote is only on the server (docs/operations.md,
-// "The rule for kept changes").
-const backupReminder = "Take a backup now (samvaer admin backup FILE, or pg_dump on PostgreSQL): the tablets keep nothing of the case, so a restore from an older backup could not get back what was written in it since.\n"
-
 func (a *admin) caseClose() *cobra.Command {
 	cmd := &cobra.Command{Use: "close CASE", Short: "close a case: every tablet deletes it at its next sync", Args: argsExactly("CASE")}
 	cmd.RunE = a.do(func(ctx context.Context, st *server.Store, args []string) error {
@@ -244,7 +239,7 @@ func (a *admin) caseClose() *cobra.Command {
 		if err := st.CloseCase(ctx, server.Actor{}, args[0]); err != nil {
 			return err
 		}
-		return a.print(map[string]string{"closed": args[0]}, "Case closed; every tablet deletes it at its next sync.\n"+backupReminder)
+		return a.print(map[string]string{"closed": args[0]}, "Case closed; every tablet deletes it at its next sync.\n")
 	})
 	return cmd
 }

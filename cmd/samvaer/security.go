@@ -100,7 +100,7 @@ func (a *admin) caseUnassign() *cobra.Command {
 			return err
 		}
 		return a.print(map[string]string{"case": args[0], "user": u.ID},
-			fmt.Sprintf("%s is no longer assigned to the case; their tablets delete it at their next sync.\n%s", u.Name, backupReminder))
+			fmt.Sprintf("%s is no longer assigned to the case; their tablets delete it at their next sync.\n", u.Name))
 	})
 	return cmd
 }

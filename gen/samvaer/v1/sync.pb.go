@@ -192,7 +192,7 @@ func (x HistoryMismatch_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use HistoryMismatch_Kind.Descriptor instead.
 func (HistoryMismatch_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{10, 0}
+	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{11, 0}
 }
 
 // RecordRef names a record. case_id is the scope key for replication and authorization.
@@ -353,7 +353,18 @@ type Change struct {
 	Hlc           uint64 `protobuf:"varint,5,opt,name=hlc,proto3" json:"hlc,omitempty"`
 	SchemaVersion int32  `protobuf:"varint,6,opt,name=schema_version,json=schemaVersion,proto3" json:"schema_version,omitempty"`
 	// base_rev of a delete: the record revision the deleting person last saw.
-	BaseRev       int64 `protobuf:"varint,7,opt,name=base_rev,json=baseRev,proto3" json:"base_rev,omitempty"`
+	BaseRev int64 `protobuf:"varint,7,opt,name=base_rev,json=baseRev,proto3" json:"base_rev,omitempty"`
+	// receipt is the server's receipt for this change (ChangeResult.receipt), sent when the tablet
+	// sends an acknowledged change again after a server restore. A restored server that no longer
+	// holds the commit the receipt names takes the change as the server took it then, even if the
+	// user's assignment to the case was lost with the restore.
+	Receipt *Receipt `protobuf:"bytes,8,opt,name=receipt,proto3" json:"receipt,omitempty"`
+	// escrow, when set, is the whole change (with its receipt) sealed to the server's escrow key
+	// (PullResponse.escrow_key, an anonymous NaCl box): what a tablet keeps of an acknowledged change
+	// once its case left the tablet, which the tablet itself cannot read. The tablet sends it again,
+	// with only device_seq besides, to a server that lost it in a restore; every other field is
+	// empty.
+	Escrow        []byte `protobuf:"bytes,9,opt,name=escrow,proto3" json:"escrow,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -437,6 +448,83 @@ func (x *Change) GetBaseRev() int64 {
 	return 0
 }
 
+func (x *Change) GetReceipt() *Receipt {
+	if x != nil {
+		return x.Receipt
+	}
+	return nil
+}
+
+func (x *Change) GetEscrow() []byte {
+	if x != nil {
+		return x.Escrow
+	}
+	return nil
+}
+
+// Receipt is the server's proof that it took a change: a MAC, under a secret of the server's
+// database, over the device, the change's content (without its sequence number and base
+// revisions, which a resend renumbers) and the commit (seq, mark) that holds its effect.
+type Receipt struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ServerSeq     int64                  `protobuf:"varint,1,opt,name=server_seq,json=serverSeq,proto3" json:"server_seq,omitempty"`
+	Mark          int64                  `protobuf:"varint,2,opt,name=mark,proto3" json:"mark,omitempty"`
+	Mac           []byte                 `protobuf:"bytes,3,opt,name=mac,proto3" json:"mac,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Receipt) Reset() {
+	*x = Receipt{}
+	mi := &file_samvaer_v1_sync_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Receipt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Receipt) ProtoMessage() {}
+
+func (x *Receipt) ProtoReflect() protoreflect.Message {
+	mi := &file_samvaer_v1_sync_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
+func (*Receipt) Descriptor() ([]byte, []int) {
+	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Receipt) GetServerSeq() int64 {
+	if x != nil {
+		return x.ServerSeq
+	}
+	return 0
+}
+
+func (x *Receipt) GetMark() int64 {
+	if x != nil {
+		return x.Mark
+	}
+	return 0
+}
+
+func (x *Receipt) GetMac() []byte {
+	if x != nil {
+		return x.Mac
+	}
+	return nil
+}
+
 type PushRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Changes []*Change              `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
@@ -452,7 +540,7 @@ type PushRequest struct {
 
 func (x *PushRequest) Reset() {
 	*x = PushRequest{}
-	mi := &file_samvaer_v1_sync_proto_msgTypes[3]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -464,7 +552,7 @@ func (x *PushRequest) String() string {
 func (*PushRequest) ProtoMessage() {}
 
 func (x *PushRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_samvaer_v1_sync_proto_msgTypes[3]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -477,7 +565,7 @@ func (x *PushRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushRequest.ProtoReflect.Descriptor instead.
 func (*PushRequest) Descriptor() ([]byte, []int) {
-	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{3}
+	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *PushRequest) GetChanges() []*Change {
@@ -508,14 +596,17 @@ type ChangeResult struct {
 	// reason is a sentence a person understands, for rejected changes and conflicts.
 	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
 	// server_seq is the commit sequence of the change's effect (0 when rejected).
-	ServerSeq     int64 `protobuf:"varint,4,opt,name=server_seq,json=serverSeq,proto3" json:"server_seq,omitempty"`
+	ServerSeq int64 `protobuf:"varint,4,opt,name=server_seq,json=serverSeq,proto3" json:"server_seq,omitempty"`
+	// receipt is the server's receipt for a change it took (not for a rejected one). The tablet
+	// keeps it with the change and sends it along if it ever sends the change again.
+	Receipt       *Receipt `protobuf:"bytes,5,opt,name=receipt,proto3" json:"receipt,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ChangeResult) Reset() {
 	*x = ChangeResult{}
-	mi := &file_samvaer_v1_sync_proto_msgTypes[4]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -527,7 +618,7 @@ func (x *ChangeResult) String() string {
 func (*ChangeResult) ProtoMessage() {}
 
 func (x *ChangeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_samvaer_v1_sync_proto_msgTypes[4]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -540,7 +631,7 @@ func (x *ChangeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeResult.ProtoReflect.Descriptor instead.
 func (*ChangeResult) Descriptor() ([]byte, []int) {
-	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{4}
+	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ChangeResult) GetDeviceSeq() int64 {
@@ -571,6 +662,13 @@ func (x *ChangeResult) GetServerSeq() int64 {
 	return 0
 }
 
+func (x *ChangeResult) GetReceipt() *Receipt {
+	if x != nil {
+		return x.Receipt
+	}
+	return nil
+}
+
 type PushResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Results       []*ChangeResult        `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
@@ -581,7 +679,7 @@ type PushResponse struct {
 
 func (x *PushResponse) Reset() {
 	*x = PushResponse{}
-	mi := &file_samvaer_v1_sync_proto_msgTypes[5]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -593,7 +691,7 @@ func (x *PushResponse) String() string {
 func (*PushResponse) ProtoMessage() {}
 
 func (x *PushResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_samvaer_v1_sync_proto_msgTypes[5]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -606,7 +704,7 @@ func (x *PushResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushResponse.ProtoReflect.Descriptor instead.
 func (*PushResponse) Descriptor() ([]byte, []int) {
-	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{5}
+	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PushResponse) GetResults() []*ChangeResult {
@@ -648,7 +746,7 @@ type PullRequest struct {
 
 func (x *PullRequest) Reset() {
 	*x = PullRequest{}
-	mi := &file_samvaer_v1_sync_proto_msgTypes[6]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -660,7 +758,7 @@ func (x *PullRequest) String() string {
 func (*PullRequest) ProtoMessage() {}
 
 func (x *PullRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_samvaer_v1_sync_proto_msgTypes[6]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -673,7 +771,7 @@ func (x *PullRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullRequest.ProtoReflect.Descriptor instead.
 func (*PullRequest) Descriptor() ([]byte, []int) {
-	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{6}
+	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PullRequest) GetCursor() int64 {
@@ -740,7 +838,7 @@ type Field struct {
 
 func (x *Field) Reset() {
 	*x = Field{}
-	mi := &file_samvaer_v1_sync_proto_msgTypes[7]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -752,7 +850,7 @@ func (x *Field) String() string {
 func (*Field) ProtoMessage() {}
 
 func (x *Field) ProtoReflect() protoreflect.Message {
-	mi := &file_samvaer_v1_sync_proto_msgTypes[7]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -765,7 +863,7 @@ func (x *Field) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Field.ProtoReflect.Descriptor instead.
 func (*Field) Descriptor() ([]byte, []int) {
-	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{7}
+	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Field) GetName() string {
@@ -818,7 +916,7 @@ type CommittedChange struct {
 
 func (x *CommittedChange) Reset() {
 	*x = CommittedChange{}
-	mi := &file_samvaer_v1_sync_proto_msgTypes[8]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -830,7 +928,7 @@ func (x *CommittedChange) String() string {
 func (*CommittedChange) ProtoMessage() {}
 
 func (x *CommittedChange) ProtoReflect() protoreflect.Message {
-	mi := &file_samvaer_v1_sync_proto_msgTypes[8]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -843,7 +941,7 @@ func (x *CommittedChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommittedChange.ProtoReflect.Descriptor instead.
 func (*CommittedChange) Descriptor() ([]byte, []int) {
-	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{8}
+	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CommittedChange) GetSeq() int64 {
@@ -900,13 +998,15 @@ type PullResponse struct {
 	// device_last_seq is the highest device_seq of the calling device the server holds. A tablet
 	// that was told of a higher one knows the server lost changes it acknowledged.
 	DeviceLastSeq int64 `protobuf:"varint,11,opt,name=device_last_seq,json=deviceLastSeq,proto3" json:"device_last_seq,omitempty"`
+	// escrow_key is the server's public escrow key (X25519, 32 bytes), for Change.escrow.
+	EscrowKey     []byte `protobuf:"bytes,12,opt,name=escrow_key,json=escrowKey,proto3" json:"escrow_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PullResponse) Reset() {
 	*x = PullResponse{}
-	mi := &file_samvaer_v1_sync_proto_msgTypes[9]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -918,7 +1018,7 @@ func (x *PullResponse) String() string {
 func (*PullResponse) ProtoMessage() {}
 
 func (x *PullResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_samvaer_v1_sync_proto_msgTypes[9]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -931,7 +1031,7 @@ func (x *PullResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullResponse.ProtoReflect.Descriptor instead.
 func (*PullResponse) Descriptor() ([]byte, []int) {
-	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{9}
+	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PullResponse) GetChanges() []*CommittedChange {
@@ -1011,6 +1111,13 @@ func (x *PullResponse) GetDeviceLastSeq() int64 {
 	return 0
 }
 
+func (x *PullResponse) GetEscrowKey() []byte {
+	if x != nil {
+		return x.EscrowKey
+	}
+	return nil
+}
+
 // HistoryMismatch is the detail of a FAILED_PRECONDITION answer to Push or Pull when the
 // tablet's history and the server's disagree. The tablet repairs it by itself and syncs again.
 type HistoryMismatch struct {
@@ -1028,7 +1135,7 @@ type HistoryMismatch struct {
 
 func (x *HistoryMismatch) Reset() {
 	*x = HistoryMismatch{}
-	mi := &file_samvaer_v1_sync_proto_msgTypes[10]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1040,7 +1147,7 @@ func (x *HistoryMismatch) String() string {
 func (*HistoryMismatch) ProtoMessage() {}
 
 func (x *HistoryMismatch) ProtoReflect() protoreflect.Message {
-	mi := &file_samvaer_v1_sync_proto_msgTypes[10]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1053,7 +1160,7 @@ func (x *HistoryMismatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryMismatch.ProtoReflect.Descriptor instead.
 func (*HistoryMismatch) Descriptor() ([]byte, []int) {
-	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{10}
+	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *HistoryMismatch) GetKind() HistoryMismatch_Kind {
@@ -1093,7 +1200,7 @@ type SubscribeRequest struct {
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_samvaer_v1_sync_proto_msgTypes[11]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1105,7 +1212,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_samvaer_v1_sync_proto_msgTypes[11]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1118,7 +1225,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{11}
+	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SubscribeRequest) GetCursor() int64 {
@@ -1139,7 +1246,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_samvaer_v1_sync_proto_msgTypes[12]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1151,7 +1258,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_samvaer_v1_sync_proto_msgTypes[12]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1164,7 +1271,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{12}
+	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SubscribeResponse) GetHead() int64 {
@@ -1194,7 +1301,7 @@ type EnrollRequest struct {
 
 func (x *EnrollRequest) Reset() {
 	*x = EnrollRequest{}
-	mi := &file_samvaer_v1_sync_proto_msgTypes[13]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1206,7 +1313,7 @@ func (x *EnrollRequest) String() string {
 func (*EnrollRequest) ProtoMessage() {}
 
 func (x *EnrollRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_samvaer_v1_sync_proto_msgTypes[13]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1219,7 +1326,7 @@ func (x *EnrollRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollRequest.ProtoReflect.Descriptor instead.
 func (*EnrollRequest) Descriptor() ([]byte, []int) {
-	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{13}
+	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *EnrollRequest) GetCode() string {
@@ -1255,7 +1362,7 @@ type EnrollResponse struct {
 
 func (x *EnrollResponse) Reset() {
 	*x = EnrollResponse{}
-	mi := &file_samvaer_v1_sync_proto_msgTypes[14]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1267,7 +1374,7 @@ func (x *EnrollResponse) String() string {
 func (*EnrollResponse) ProtoMessage() {}
 
 func (x *EnrollResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_samvaer_v1_sync_proto_msgTypes[14]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1280,7 +1387,7 @@ func (x *EnrollResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollResponse.ProtoReflect.Descriptor instead.
 func (*EnrollResponse) Descriptor() ([]byte, []int) {
-	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{14}
+	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *EnrollResponse) GetDeviceId() string {
@@ -1325,7 +1432,7 @@ type TokenRequest struct {
 
 func (x *TokenRequest) Reset() {
 	*x = TokenRequest{}
-	mi := &file_samvaer_v1_sync_proto_msgTypes[15]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1337,7 +1444,7 @@ func (x *TokenRequest) String() string {
 func (*TokenRequest) ProtoMessage() {}
 
 func (x *TokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_samvaer_v1_sync_proto_msgTypes[15]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1350,7 +1457,7 @@ func (x *TokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenRequest.ProtoReflect.Descriptor instead.
 func (*TokenRequest) Descriptor() ([]byte, []int) {
-	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{15}
+	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *TokenRequest) GetDeviceId() string {
@@ -1392,7 +1499,7 @@ type TokenResponse struct {
 
 func (x *TokenResponse) Reset() {
 	*x = TokenResponse{}
-	mi := &file_samvaer_v1_sync_proto_msgTypes[16]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1404,7 +1511,7 @@ func (x *TokenResponse) String() string {
 func (*TokenResponse) ProtoMessage() {}
 
 func (x *TokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_samvaer_v1_sync_proto_msgTypes[16]
+	mi := &file_samvaer_v1_sync_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1417,7 +1524,7 @@ func (x *TokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenResponse.ProtoReflect.Descriptor instead.
 func (*TokenResponse) Descriptor() ([]byte, []int) {
-	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{16}
+	return file_samvaer_v1_sync_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *TokenResponse) GetAccessToken() string {
@@ -1456,7 +1563,7 @@ const file_samvaer_v1_sync_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value\x12\x19\n" +
 	"\bbase_rev\x18\x03 \x01(\x03R\abaseRev\x12\x1b\n" +
 	"\tafter_seq\x18\x04 \x01(\x03R\bafterSeq\x12\x1b\n" +
-	"\tbase_lost\x18\x05 \x01(\bR\bbaseLost\"\xf9\x01\n" +
+	"\tbase_lost\x18\x05 \x01(\bR\bbaseLost\"\xc0\x02\n" +
 	"\x06Change\x12\x1d\n" +
 	"\n" +
 	"device_seq\x18\x01 \x01(\x03R\tdeviceSeq\x12-\n" +
@@ -1465,19 +1572,27 @@ const file_samvaer_v1_sync_proto_rawDesc = "" +
 	"\x06fields\x18\x04 \x03(\v2\x15.samvaer.v1.FieldEditR\x06fields\x12\x10\n" +
 	"\x03hlc\x18\x05 \x01(\x04R\x03hlc\x12%\n" +
 	"\x0eschema_version\x18\x06 \x01(\x05R\rschemaVersion\x12\x19\n" +
-	"\bbase_rev\x18\a \x01(\x03R\abaseRev\"t\n" +
+	"\bbase_rev\x18\a \x01(\x03R\abaseRev\x12-\n" +
+	"\areceipt\x18\b \x01(\v2\x13.samvaer.v1.ReceiptR\areceipt\x12\x16\n" +
+	"\x06escrow\x18\t \x01(\fR\x06escrow\"N\n" +
+	"\aReceipt\x12\x1d\n" +
+	"\n" +
+	"server_seq\x18\x01 \x01(\x03R\tserverSeq\x12\x12\n" +
+	"\x04mark\x18\x02 \x01(\x03R\x04mark\x12\x10\n" +
+	"\x03mac\x18\x03 \x01(\fR\x03mac\"t\n" +
 	"\vPushRequest\x12,\n" +
 	"\achanges\x18\x01 \x03(\v2\x12.samvaer.v1.ChangeR\achanges\x12\x16\n" +
 	"\x06cursor\x18\x02 \x01(\x03R\x06cursor\x12\x1f\n" +
 	"\vcursor_mark\x18\x03 \x01(\x03R\n" +
-	"cursorMark\"\x90\x01\n" +
+	"cursorMark\"\xbf\x01\n" +
 	"\fChangeResult\x12\x1d\n" +
 	"\n" +
 	"device_seq\x18\x01 \x01(\x03R\tdeviceSeq\x12*\n" +
 	"\x06result\x18\x02 \x01(\x0e2\x12.samvaer.v1.ResultR\x06result\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1d\n" +
 	"\n" +
-	"server_seq\x18\x04 \x01(\x03R\tserverSeq\"h\n" +
+	"server_seq\x18\x04 \x01(\x03R\tserverSeq\x12-\n" +
+	"\areceipt\x18\x05 \x01(\v2\x13.samvaer.v1.ReceiptR\areceipt\"h\n" +
 	"\fPushResponse\x122\n" +
 	"\aresults\x18\x01 \x03(\v2\x18.samvaer.v1.ChangeResultR\aresults\x12$\n" +
 	"\x0eserver_time_ms\x18\x02 \x01(\x03R\fserverTimeMs\"\xf1\x01\n" +
@@ -1502,7 +1617,7 @@ const file_samvaer_v1_sync_proto_rawDesc = "" +
 	"\x03seq\x18\x01 \x01(\x03R\x03seq\x12-\n" +
 	"\x06record\x18\x02 \x01(\v2\x15.samvaer.v1.RecordRefR\x06record\x12\x18\n" +
 	"\adeleted\x18\x03 \x01(\bR\adeleted\x12)\n" +
-	"\x06fields\x18\x04 \x03(\v2\x11.samvaer.v1.FieldR\x06fields\"\xbf\x03\n" +
+	"\x06fields\x18\x04 \x03(\v2\x11.samvaer.v1.FieldR\x06fields\"\xde\x03\n" +
 	"\fPullResponse\x125\n" +
 	"\achanges\x18\x01 \x03(\v2\x1b.samvaer.v1.CommittedChangeR\achanges\x12\x1f\n" +
 	"\vnext_cursor\x18\x02 \x01(\x03R\n" +
@@ -1517,7 +1632,9 @@ const file_samvaer_v1_sync_proto_rawDesc = "" +
 	"purgeCases\x12(\n" +
 	"\x10next_cursor_mark\x18\n" +
 	" \x01(\x03R\x0enextCursorMark\x12&\n" +
-	"\x0fdevice_last_seq\x18\v \x01(\x03R\rdeviceLastSeq\"\xef\x01\n" +
+	"\x0fdevice_last_seq\x18\v \x01(\x03R\rdeviceLastSeq\x12\x1d\n" +
+	"\n" +
+	"escrow_key\x18\f \x01(\fR\tescrowKey\"\xef\x01\n" +
 	"\x0fHistoryMismatch\x124\n" +
 	"\x04kind\x18\x01 \x01(\x0e2 .samvaer.v1.HistoryMismatch.KindR\x04kind\x12\x1d\n" +
 	"\n" +
@@ -1589,7 +1706,7 @@ func file_samvaer_v1_sync_proto_rawDescGZIP() []byte {
 }
 
 var file_samvaer_v1_sync_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_samvaer_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_samvaer_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_samvaer_v1_sync_proto_goTypes = []any{
 	(Op)(0),                   // 0: samvaer.v1.Op
 	(Result)(0),               // 1: samvaer.v1.Result
@@ -1597,48 +1714,51 @@ var file_samvaer_v1_sync_proto_goTypes = []any{
 	(*RecordRef)(nil),         // 3: samvaer.v1.RecordRef
 	(*FieldEdit)(nil),         // 4: samvaer.v1.FieldEdit
 	(*Change)(nil),            // 5: samvaer.v1.Change
-	(*PushRequest)(nil),       // 6: samvaer.v1.PushRequest
-	(*ChangeResult)(nil),      // 7: samvaer.v1.ChangeResult
-	(*PushResponse)(nil),      // 8: samvaer.v1.PushResponse
-	(*PullRequest)(nil),       // 9: samvaer.v1.PullRequest
-	(*Field)(nil),             // 10: samvaer.v1.Field
-	(*CommittedChange)(nil),   // 11: samvaer.v1.CommittedChange
-	(*PullResponse)(nil),      // 12: samvaer.v1.PullResponse
-	(*HistoryMismatch)(nil),   // 13: samvaer.v1.HistoryMismatch
-	(*SubscribeRequest)(nil),  // 14: samvaer.v1.SubscribeRequest
-	(*SubscribeResponse)(nil), // 15: samvaer.v1.SubscribeResponse
-	(*EnrollRequest)(nil),     // 16: samvaer.v1.EnrollRequest
-	(*EnrollResponse)(nil),    // 17: samvaer.v1.EnrollResponse
-	(*TokenRequest)(nil),      // 18: samvaer.v1.TokenRequest
-	(*TokenResponse)(nil),     // 19: samvaer.v1.TokenResponse
+	(*Receipt)(nil),           // 6: samvaer.v1.Receipt
+	(*PushRequest)(nil),       // 7: samvaer.v1.PushRequest
+	(*ChangeResult)(nil),      // 8: samvaer.v1.ChangeResult
+	(*PushResponse)(nil),      // 9: samvaer.v1.PushResponse
+	(*PullRequest)(nil),       // 10: samvaer.v1.PullRequest
+	(*Field)(nil),             // 11: samvaer.v1.Field
+	(*CommittedChange)(nil),   // 12: samvaer.v1.CommittedChange
+	(*PullResponse)(nil),      // 13: samvaer.v1.PullResponse
+	(*HistoryMismatch)(nil),   // 14: samvaer.v1.HistoryMismatch
+	(*SubscribeRequest)(nil),  // 15: samvaer.v1.SubscribeRequest
+	(*SubscribeResponse)(nil), // 16: samvaer.v1.SubscribeResponse
+	(*EnrollRequest)(nil),     // 17: samvaer.v1.EnrollRequest
+	(*EnrollResponse)(nil),    // 18: samvaer.v1.EnrollResponse
+	(*TokenRequest)(nil),      // 19: samvaer.v1.TokenRequest
+	(*TokenResponse)(nil),     // 20: samvaer.v1.TokenResponse
 }
 var file_samvaer_v1_sync_proto_depIdxs = []int32{
 	3,  // 0: samvaer.v1.Change.record:type_name -> samvaer.v1.RecordRef
 	0,  // 1: samvaer.v1.Change.op:type_name -> samvaer.v1.Op
 	4,  // 2: samvaer.v1.Change.fields:type_name -> samvaer.v1.FieldEdit
-	5,  // 3: samvaer.v1.PushRequest.changes:type_name -> samvaer.v1.Change
-	1,  // 4: samvaer.v1.ChangeResult.result:type_name -> samvaer.v1.Result
-	7,  // 5: samvaer.v1.PushResponse.results:type_name -> samvaer.v1.ChangeResult
-	3,  // 6: samvaer.v1.CommittedChange.record:type_name -> samvaer.v1.RecordRef
-	10, // 7: samvaer.v1.CommittedChange.fields:type_name -> samvaer.v1.Field
-	11, // 8: samvaer.v1.PullResponse.changes:type_name -> samvaer.v1.CommittedChange
-	11, // 9: samvaer.v1.PullResponse.snapshot:type_name -> samvaer.v1.CommittedChange
-	2,  // 10: samvaer.v1.HistoryMismatch.kind:type_name -> samvaer.v1.HistoryMismatch.Kind
-	6,  // 11: samvaer.v1.SyncService.Push:input_type -> samvaer.v1.PushRequest
-	9,  // 12: samvaer.v1.SyncService.Pull:input_type -> samvaer.v1.PullRequest
-	14, // 13: samvaer.v1.SyncService.Subscribe:input_type -> samvaer.v1.SubscribeRequest
-	16, // 14: samvaer.v1.AuthService.Enroll:input_type -> samvaer.v1.EnrollRequest
-	18, // 15: samvaer.v1.AuthService.Token:input_type -> samvaer.v1.TokenRequest
-	8,  // 16: samvaer.v1.SyncService.Push:output_type -> samvaer.v1.PushResponse
-	12, // 17: samvaer.v1.SyncService.Pull:output_type -> samvaer.v1.PullResponse
-	15, // 18: samvaer.v1.SyncService.Subscribe:output_type -> samvaer.v1.SubscribeResponse
-	17, // 19: samvaer.v1.AuthService.Enroll:output_type -> samvaer.v1.EnrollResponse
-	19, // 20: samvaer.v1.AuthService.Token:output_type -> samvaer.v1.TokenResponse
-	16, // [16:21] is the sub-list for method output_type
-	11, // [11:16] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	6,  // 3: samvaer.v1.Change.receipt:type_name -> samvaer.v1.Receipt
+	5,  // 4: samvaer.v1.PushRequest.changes:type_name -> samvaer.v1.Change
+	1,  // 5: samvaer.v1.ChangeResult.result:type_name -> samvaer.v1.Result
+	6,  // 6: samvaer.v1.ChangeResult.receipt:type_name -> samvaer.v1.Receipt
+	8,  // 7: samvaer.v1.PushResponse.results:type_name -> samvaer.v1.ChangeResult
+	3,  // 8: samvaer.v1.CommittedChange.record:type_name -> samvaer.v1.RecordRef
+	11, // 9: samvaer.v1.CommittedChange.fields:type_name -> samvaer.v1.Field
+	12, // 10: samvaer.v1.PullResponse.changes:type_name -> samvaer.v1.CommittedChange
+	12, // 11: samvaer.v1.PullResponse.snapshot:type_name -> samvaer.v1.CommittedChange
+	2,  // 12: samvaer.v1.HistoryMismatch.kind:type_name -> samvaer.v1.HistoryMismatch.Kind
+	7,  // 13: samvaer.v1.SyncService.Push:input_type -> samvaer.v1.PushRequest
+	10, // 14: samvaer.v1.SyncService.Pull:input_type -> samvaer.v1.PullRequest
+	15, // 15: samvaer.v1.SyncService.Subscribe:input_type -> samvaer.v1.SubscribeRequest
+	17, // 16: samvaer.v1.AuthService.Enroll:input_type -> samvaer.v1.EnrollRequest
+	19, // 17: samvaer.v1.AuthService.Token:input_type -> samvaer.v1.TokenRequest
+	9,  // 18: samvaer.v1.SyncService.Push:output_type -> samvaer.v1.PushResponse
+	13, // 19: samvaer.v1.SyncService.Pull:output_type -> samvaer.v1.PullResponse
+	16, // 20: samvaer.v1.SyncService.Subscribe:output_type -> samvaer.v1.SubscribeResponse
+	18, // 21: samvaer.v1.AuthService.Enroll:output_type -> samvaer.v1.EnrollResponse
+	20, // 22: samvaer.v1.AuthService.Token:output_type -> samvaer.v1.TokenResponse
+	18, // [18:23] is the sub-list for method output_type
+	13, // [13:18] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_samvaer_v1_sync_proto_init() }
@@ -1652,7 +1772,7 @@ func file_samvaer_v1_sync_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_samvaer_v1_sync_proto_rawDesc), len(file_samvaer_v1_sync_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   17,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
