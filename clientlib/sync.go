@@ -341,9 +341,13 @@ func (t *Tablet) reject(ctx context.Context, tx *sql.Tx, res *v1.ChangeResult, n
 	if reason == "" {
 		reason = "The server refused this change without giving a reason."
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO dead_letters (seq, record_id, change, reason, at_ms)
-		VALUES (?, ?, ?, ?, ?) ON CONFLICT (seq) DO NOTHING`, res.DeviceSeq, recordID, blob, reason, nowMs); err != nil {
-		return false, fmt.Errorf("keep rejected change %d: %w", res.DeviceSeq, err)
+	// An escrowed change (escrow.go, the only kind without a record id) is of a case the tablet
+	// no longer holds, and nobody here can read it: refused, it is not shown, only dropped.
+	if recordID != "" {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO dead_letters (seq, record_id, change, reason, at_ms)
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT (seq) DO NOTHING`, res.DeviceSeq, recordID, blob, reason, nowMs); err != nil {
+			return false, fmt.Errorf("keep rejected change %d: %w", res.DeviceSeq, err)
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE seq = ?`, res.DeviceSeq); err != nil {
 		return false, fmt.Errorf("settle change %d: %w", res.DeviceSeq, err)

@@ -273,6 +273,9 @@ type pushedChange struct {
 	Record string            `json:"record"`
 	Case   string            `json:"case"`
 	Fields map[string]string `json:"fields"`
+	// Escrow is an escrowed change as sent (Change.escrow): only the server can open it, which
+	// the checker has it do (convWorld.openEscrows).
+	Escrow []byte `json:"escrow,omitempty"`
 }
 
 type pushedResult struct {
@@ -408,7 +411,7 @@ func (p *pushTap) report(reqHeader http.Header, body []byte, resHeader http.Head
 	}
 	x := &pushExchange{Replay: replay}
 	for _, c := range pushReq.Changes {
-		pc := pushedChange{Seq: c.DeviceSeq, Op: c.Op, Type: c.Record.GetType(), Record: c.Record.GetId(), Case: c.Record.GetCaseId(), Fields: map[string]string{}}
+		pc := pushedChange{Seq: c.DeviceSeq, Op: c.Op, Type: c.Record.GetType(), Record: c.Record.GetId(), Case: c.Record.GetCaseId(), Fields: map[string]string{}, Escrow: c.Escrow}
 		for _, f := range c.Fields {
 			pc.Fields[f.Name] = f.Value
 		}

@@ -125,17 +125,12 @@ func (s *Store) openEscrowed(changes []*v1.Change) error {
 		if len(c.Escrow) == 0 {
 			continue
 		}
-		refused := syncer.Errorf(syncer.CodeInvalid, "Change %d is a kept change this server cannot open (it was sealed for another server, or damaged).", c.DeviceSeq)
 		if c.Record != nil || len(c.Fields) > 0 || c.Receipt != nil {
 			return syncer.Errorf(syncer.CodeInvalid, "Change %d is a kept change with fields besides its sequence number.", c.DeviceSeq)
 		}
-		plain, ok := box.OpenAnonymous(nil, c.Escrow, &s.escrow.public, &s.escrow.private)
-		if !ok {
-			return refused
-		}
-		inner := &v1.Change{}
-		if err := proto.Unmarshal(plain, inner); err != nil || len(inner.Escrow) > 0 || inner.Receipt == nil {
-			return refused
+		inner, err := s.OpenEscrow(c.Escrow)
+		if err != nil {
+			return syncer.Errorf(syncer.CodeInvalid, "Change %d is a kept change this server cannot open (it was sealed for another server, or damaged).", c.DeviceSeq)
 		}
 		inner.DeviceSeq = c.DeviceSeq
 		for _, f := range inner.Fields {
@@ -145,6 +140,20 @@ func (s *Store) openEscrowed(changes []*v1.Change) error {
 		changes[i] = inner
 	}
 	return nil
+}
+
+// OpenEscrow opens a change a tablet sealed to this server's escrow key (Change.escrow): the
+// change as the tablet kept it, with its receipt.
+func (s *Store) OpenEscrow(sealed []byte) (*v1.Change, error) {
+	plain, ok := box.OpenAnonymous(nil, sealed, &s.escrow.public, &s.escrow.private)
+	if !ok {
+		return nil, errors.New("not sealed to this server's escrow key")
+	}
+	inner := &v1.Change{}
+	if err := proto.Unmarshal(plain, inner); err != nil || len(inner.Escrow) > 0 || inner.Receipt == nil || inner.Record == nil {
+		return nil, errors.New("not an escrowed change")
+	}
+	return inner, nil
 }
 
 // receiptKey is the key of receipts, derived from the content hash key (a backup carries both).
