@@ -93,7 +93,7 @@ func TestConvergenceProperty(t *testing.T) {
 type convStats struct {
 	mu                                                                                 sync.Mutex
 	cases, serverKills, tabletKills, scopeMoves, refused, homeRestores, serverRestores int
-	cancelledWrites                                                                    int
+	cancelledWrites, escrowed                                                          int
 	results                                                                            map[v1.Result]int
 }
 
@@ -110,6 +110,7 @@ func (s *convStats) add(w *convWorld) {
 	s.refused += w.refused
 	s.homeRestores += w.homeRestores
 	s.serverRestores += w.serverRestores
+	s.escrowed += w.escrowed
 	for _, e := range w.ledger {
 		s.results[e.result]++
 		if w.cancelled[e.visitID] {
@@ -121,8 +122,8 @@ func (s *convStats) add(w *convWorld) {
 func (s *convStats) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return fmt.Sprintf("%d cases, %d server kills, %d tablet kills, %d admin scope changes, %d tablets restored from an older home, %d servers from an older backup; %d writes refused on the tablet; %d writes for visits that ended cancelled; writes applied %d, merged %d, kept as conflicts %d, rejected %d",
-		s.cases, s.serverKills, s.tabletKills, s.scopeMoves, s.homeRestores, s.serverRestores, s.refused, s.cancelledWrites, s.results[v1.Result_RESULT_APPLIED], s.results[v1.Result_RESULT_MERGED],
+	return fmt.Sprintf("%d cases, %d server kills, %d tablet kills, %d admin scope changes, %d tablets restored from an older home, %d servers from an older backup; %d writes refused on the tablet; %d writes for visits that ended cancelled; %d escrowed changes sent back to a restored server; writes applied %d, merged %d, kept as conflicts %d, rejected %d",
+		s.cases, s.serverKills, s.tabletKills, s.scopeMoves, s.homeRestores, s.serverRestores, s.refused, s.cancelledWrites, s.escrowed, s.results[v1.Result_RESULT_APPLIED], s.results[v1.Result_RESULT_MERGED],
 		s.results[v1.Result_RESULT_CONFLICT], s.results[v1.Result_RESULT_REJECTED])
 }
 
@@ -162,6 +163,7 @@ type convWorld struct {
 	held map[string]int64
 
 	serverKills, tabletKills, scopeMoves, refused, homeRestores, serverRestores int
+	escrowed                                                                    int // escrowed changes in the pushes tablets made (each push of one counts)
 
 	mu     sync.Mutex
 	pushes map[string][]epochExchange // by device id, in the order the tablet received them
@@ -184,6 +186,7 @@ type serverBackup struct {
 	members   map[string]map[string]bool
 	cancelled map[string]bool
 	visits    [][]string
+	ledger    int // how many writes the ledger held when the backup began
 }
 
 type convCase struct {
@@ -375,7 +378,9 @@ func (w *convWorld) restore(rt *rapid.T, tb *convTablet) {
 	}
 	switch {
 	case w.homeBackup == nil && w.serverBackup == nil && rapid.Bool().Draw(rt, "back up the server"):
-		b := &serverBackup{path: w.t.TempDir() + "/backup.db", members: map[string]map[string]bool{}, cancelled: maps.Clone(w.cancelled)}
+		w.mu.Lock()
+		b := &serverBackup{path: w.t.TempDir() + "/backup.db", members: map[string]map[string]bool{}, cancelled: maps.Clone(w.cancelled), ledger: len(w.ledger)}
+		w.mu.Unlock()
 		for u, m := range w.members {
 			b.members[u] = maps.Clone(m)
 		}
@@ -414,6 +419,9 @@ func (w *convWorld) restore(rt *rapid.T, tb *convTablet) {
 		w.homeRestores++
 	default:
 		b := w.serverBackup
+		if rapid.IntRange(0, 2).Draw(rt, "take a writer off a case before the restore") > 0 {
+			w.unassignAWriter(rt, b)
+		}
 		for _, s := range w.srvs {
 			s.kill()
 		}
@@ -456,6 +464,49 @@ func (w *convWorld) restore(rt *rapid.T, tb *convTablet) {
 		w.restored = true
 		w.serverRestores++
 	}
+}
+
+// unassignAWriter takes a consultant off a case she wrote in since the backup b began, and her
+// tablets sync: the case leaves them, and what she wrote in it is on no tablet in a form a tablet
+// can read — only sealed to the server's escrow key, which is what must bring it back after the
+// restore that follows.
+func (w *convWorld) unassignAWriter(rt *rapid.T, b *serverBackup) {
+	w.mu.Lock()
+	var writers [][2]string
+	for _, e := range w.ledger[b.ledger:] {
+		pair := [2]string{e.tablet.user, e.caseID}
+		if w.members[pair[0]][pair[1]] && !slices.Contains(writers, pair) {
+			writers = append(writers, pair)
+		}
+	}
+	w.mu.Unlock()
+	if len(writers) == 0 {
+		return
+	}
+	pair := rapid.SampledFrom(writers).Draw(rt, "writer")
+	syncHers := func(when string) {
+		for _, tb := range w.tablets {
+			if tb.user != pair[0] {
+				continue
+			}
+			if tb.proc.cmd == nil {
+				tb.proc.start()
+			}
+			if _, err := tb.proc.do(tabletRequest{Op: "sync"}); err != nil {
+				rt.Fatalf("sync %s taking %s off a case: %v", when, pair[0], err)
+			}
+		}
+	}
+	// She syncs at the end of her visit, so the server acknowledges what she wrote; then she is
+	// taken off the case, and her tablets sync again and let the case go.
+	syncHers("before")
+	w.scopeMoves++
+	w.members[pair[0]][pair[1]] = false
+	w.everUnassigned[pair] = true
+	w.admin(rt, func(ctx context.Context, st *server.Store) error {
+		return st.UnassignCase(ctx, server.Actor{}, pair[1], pair[0])
+	})
+	syncHers("after")
 }
 
 // visits is what the tablet shows now.
@@ -875,6 +926,7 @@ func (w *convWorld) openEscrows(rt *rapid.T) {
 					if err != nil {
 						return fmt.Errorf("escrowed change %d: %w", c.Seq, err)
 					}
+					w.escrowed++
 					opened := pushedChange{Seq: c.Seq, Op: inner.Op, Type: inner.Record.Type, Record: inner.Record.Id, Case: inner.Record.CaseId, Fields: map[string]string{}}
 					for _, f := range inner.Fields {
 						opened.Fields[f.Name] = f.Value
