@@ -17,6 +17,7 @@ require (
 	github.com/google/renameio/v2 v2.0.2 // key files written by rename with a fixed mode, on both ends
 	github.com/google/uuid v1.6.0 // UUIDv7 record ids made offline
 	github.com/jackc/pgx/v5 v5.12.0 // the PostgreSQL store: the maintained pure-Go driver, used through database/sql so the domain code is the same as on SQLite; LISTEN/NOTIFY
+	github.com/klauspost/compress v1.20.1 // gzip for the sync API's large responses, on both ends: the standard library's wire format, several times its speed (internal/wirezip)
 	github.com/nicksnyder/go-i18n/v2 v2.7.0 // the words people see, Danish and English: message files per component, CLDR plural rules, fallback to Danish
 	github.com/oauth2-proxy/mockoidc v0.0.0-20261103160011-e06ed0b7cb7f // tests: a real OpenID Connect provider in the test process (codes, PKCE, signed ID tokens), for the browser sign-in tests
 	github.com/pquerna/otp v1.5.0 // TOTP second factor (RFC 6238), the codes every authenticator app reads from a QR code; small, widely used, no cgo

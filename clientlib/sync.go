@@ -380,12 +380,13 @@ func (t *Tablet) pull(ctx context.Context, r *SyncResult) error {
 			return err
 		}
 	}
-	// The next page is fetched while this one is applied, so the server's reading and the
-	// tablet's writing overlap. At most two pages are in memory.
+	// The next page is fetched, and its records' states sealed, while this one is written, so
+	// the server's reading, the tablet's sealing and its writing overlap. At most two pages are
+	// in memory.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type fetched struct {
-		res *v1.PullResponse
+		res *pulledPage
 		err error
 	}
 	fetch := func(req *v1.PullRequest) <-chan fetched {
@@ -393,7 +394,12 @@ func (t *Tablet) pull(ctx context.Context, r *SyncResult) error {
 		ch := make(chan fetched, 1)
 		go func() {
 			res, err := call(ctx, t, "pull", req, t.syncRPC.Pull)
-			ch <- fetched{res, err}
+			if err != nil {
+				ch <- fetched{nil, err}
+				return
+			}
+			p, err := t.store.preparePage(res)
+			ch <- fetched{p, err}
 		}()
 		return ch
 	}

@@ -557,9 +557,11 @@ func TestEnroll(t *testing.T) {
 	must(t, tab.Close())
 }
 
-// A page's new records go in many to a statement; a record's later change in the same page, and a
-// change to a record the tablet holds, are merged in page order, across statement boundaries.
+// A page's new records are inserted with their states sealed before the page is written; a
+// record's later change in the same page, and a change to a record the tablet holds, are merged
+// in page order.
 func TestApplyPageMergesRepeatedRecordsInOrder(t *testing.T) {
+	const insertChunk = 64 // where the rows of one statement ended when they went 64 to a statement
 	f := newFixture(t, Options{})
 	held := syncer.NewID()
 	f.pull(f.commit(syncer.TypeObservation, held, "visit_id", f.visitID, "at_ms", "1", "text", "før"))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/samvaer/sync/gen/samvaer/v1/samvaerv1connect"
 	"github.com/samvaer/sync/internal/seal"
+	"github.com/samvaer/sync/internal/wirezip"
 	"github.com/samvaer/sync/syncer"
 )
 
@@ -210,8 +211,8 @@ func load(home string, s *store, opts Options, dataKey []byte) (*Tablet, error) 
 	last, _ := strconv.ParseUint(meta[metaHLC], 10, 64)
 	t.clock = syncer.NewClock(t.nowMs, syncer.HLC(last))
 	t.auth, t.syncRPC = newClients(t.opts.HTTPClient, meta[metaServer])
-	t.reportRPC = samvaerv1connect.NewReportServiceClient(t.opts.HTTPClient, meta[metaServer], connect.WithReadMaxBytes(maxResponseBytes))
-	t.deviceRPC = samvaerv1connect.NewDeviceServiceClient(t.opts.HTTPClient, meta[metaServer], connect.WithReadMaxBytes(maxResponseBytes))
+	t.reportRPC = samvaerv1connect.NewReportServiceClient(t.opts.HTTPClient, meta[metaServer], clientOptions...)
+	t.deviceRPC = samvaerv1connect.NewDeviceServiceClient(t.opts.HTTPClient, meta[metaServer], clientOptions...)
 	return t, nil
 }
 
@@ -222,11 +223,13 @@ const (
 )
 
 // newClients makes the Connect clients. Requests are sent uncompressed (what they carry is mostly
-// incompressible text); the server compresses large responses.
+// incompressible text); the server compresses large responses (internal/wirezip).
 func newClients(hc *http.Client, serverURL string) (samvaerv1connect.AuthServiceClient, samvaerv1connect.SyncServiceClient) {
-	opt := connect.WithReadMaxBytes(maxResponseBytes)
-	return samvaerv1connect.NewAuthServiceClient(hc, serverURL, opt), samvaerv1connect.NewSyncServiceClient(hc, serverURL, opt)
+	return samvaerv1connect.NewAuthServiceClient(hc, serverURL, clientOptions...), samvaerv1connect.NewSyncServiceClient(hc, serverURL, clientOptions...)
 }
+
+// clientOptions are every Connect client's.
+var clientOptions = []connect.ClientOption{connect.WithReadMaxBytes(maxResponseBytes), wirezip.Client()}
 
 // Close closes the tablet's database and forgets the data key.
 func (t *Tablet) Close() error {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/samvaer/sync/gen/samvaer/v1/samvaerv1connect"
 	"github.com/samvaer/sync/internal/pgdb"
+	"github.com/samvaer/sync/internal/wirezip"
 )
 
 // Config is the server's configuration. DefaultConfig gives values that run with no setup.
@@ -138,6 +139,7 @@ func (s *Server) routes() http.Handler {
 		connect.WithInterceptors(logInterceptor{}),
 		connect.WithReadMaxBytes(s.cfg.MaxMessageBytes),
 		connect.WithCompressMinBytes(s.cfg.CompressMinBytes),
+		wirezip.Handler(),
 	}
 	rpc := http.NewServeMux()
 	rpc.Handle(samvaerv1connect.NewSyncServiceHandler(&syncHandler{store: s.Store, notifier: s.notifier, feed: s.feed, stopping: s.stopping}, opts...))
