@@ -286,7 +286,7 @@ func (t *Tablet) applyPulledPage(ctx context.Context, tx *sql.Tx, page *pulledPa
 		}
 		for _, caseID := range held {
 			if !slices.Contains(known, caseID) {
-				if err := t.leaveCase(ctx, tx, page, caseID); err != nil {
+				if err := t.leaveCase(ctx, tx, page.PullResponse, caseID); err != nil {
 					return err
 				}
 				*purged = true
@@ -384,7 +384,7 @@ func (t *Tablet) applyPulledPage(ctx context.Context, tx *sql.Tx, page *pulledPa
 		return err
 	}
 	for _, caseID := range page.PurgeCases {
-		if err := t.leaveCase(ctx, tx, page, caseID); err != nil {
+		if err := t.leaveCase(ctx, tx, page.PullResponse, caseID); err != nil {
 			return err
 		}
 	}
