@@ -3,6 +3,8 @@ package server
 import (
 	"fmt"
 	"strings"
+
+	"github.com/samvaer/sync/internal/sqltx"
 )
 
 // Batching a push's creates. Observations are most of what tablets push, and each used to cost
@@ -11,7 +13,8 @@ import (
 // them with multi-row INSERTs: before anything reads the records or the log through it (an
 // update, a visit's or report's lookup, the history a merge asks), when batchRows are waiting,
 // and before the push's transaction ends. The write lock makes the prefetched "free" ids safe
-// to take: no other transaction can insert meanwhile.
+// to take: no other transaction can insert meanwhile. Known new, the rows go held back
+// (sqltx.Later): on PostgreSQL they travel with the transaction's next read or its commit.
 
 // batchRows is the most rows one INSERT writes (12 columns of the log: 1,200 parameters,
 // well under SQLite's 32,766 and PostgreSQL's 65,535).
@@ -71,7 +74,7 @@ func (l *commitLog) insertRows(table string, columns []string, values *[]any) er
 		n := min(len(*values)/width, batchRows)
 		row := "(?" + strings.Repeat(", ?", width-1) + ")"
 		query := "INSERT INTO " + table + " (" + strings.Join(columns, ", ") + ") VALUES " + row + strings.Repeat(", "+row, n-1)
-		if _, err := l.tx.ExecContext(l.ctx, query, (*values)[:n*width]...); err != nil {
+		if _, err := l.tx.ExecContext(sqltx.Later(l.ctx), query, (*values)[:n*width]...); err != nil {
 			return err
 		}
 		*values = (*values)[n*width:]

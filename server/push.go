@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	v1 "github.com/samvaer/sync/gen/samvaer/v1"
+	"github.com/samvaer/sync/internal/sqltx"
 	"github.com/samvaer/sync/syncer"
 )
 
@@ -104,7 +105,7 @@ func (s *Store) PushAt(ctx context.Context, id Identity, cursor, mark int64, cha
 		if err := s.auditChanges(log, door{id.UserID, id.DeviceID, "sync"}); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE devices SET last_seq = ?, last_seen_ms = ? WHERE id = ?`, lastSeq, now, id.DeviceID)
+		_, err = tx.ExecContext(sqltx.Later(ctx), `UPDATE devices SET last_seq = ?, last_seen_ms = ? WHERE id = ?`, lastSeq, now, id.DeviceID)
 		return err
 	})
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/samvaer/sync/internal/records"
 	"github.com/samvaer/sync/internal/seal"
 	"github.com/samvaer/sync/internal/sqlitedb"
+	"github.com/samvaer/sync/internal/sqltx"
 	"github.com/samvaer/sync/syncer"
 )
 
@@ -455,7 +456,7 @@ func (l *commitLog) append(e entry) (int64, error) {
 				return 0, err
 			}
 		}
-	} else if _, err = l.logStmt.ExecContext(l.ctx, row...); err != nil {
+	} else if _, err = l.logStmt.ExecContext(sqltx.Later(l.ctx), row...); err != nil {
 		return 0, fmt.Errorf("append change: %w", err)
 	}
 	l.next++
@@ -473,12 +474,14 @@ func (l *commitLog) saveRecord(rec *v1.CommittedChange, state []byte, create boo
 	if err := l.flush(); err != nil {
 		return err
 	}
-	stmt := l.save
-	if create {
-		// One statement instead of a lookup and a write: creates are most of what tablets push.
-		stmt = l.insert
+	if !create {
+		if _, err := l.save.ExecContext(sqltx.Later(l.ctx), rec.Record.Id, rec.Record.Type, rec.Record.CaseId, visitID, state); err != nil {
+			return fmt.Errorf("store record: %w", err)
+		}
+		return nil
 	}
-	res, err := stmt.ExecContext(l.ctx, rec.Record.Id, rec.Record.Type, rec.Record.CaseId, visitID, state)
+	// One statement instead of a lookup and a write: creates are most of what tablets push.
+	res, err := l.insert.ExecContext(l.ctx, rec.Record.Id, rec.Record.Type, rec.Record.CaseId, visitID, state)
 	if err != nil {
 		return fmt.Errorf("store record: %w", err)
 	}
