@@ -2,8 +2,10 @@ package server
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
+	"github.com/samvaer/sync/internal/records"
 	"github.com/samvaer/sync/internal/sqltx"
 )
 
@@ -26,32 +28,56 @@ var (
 )
 
 // startBatch turns batch mode on for creates of the given record ids: those not in records are
-// free to take without asking.
-func (l *commitLog) startBatch(ids []string) error {
+// free to take without asking. The visits the push's observations name are read in the same
+// statements, so checking them (visitInCase) asks nothing more.
+func (l *commitLog) startBatch(ids, visits []string) error {
 	l.batch, l.free = true, make(map[string]bool, len(ids))
-	for start := 0; start < len(ids); start += 500 {
-		chunk := ids[start:min(start+500, len(ids))]
+	isVisit := make(map[string]bool, len(visits))
+	lookup := slices.Clone(ids)
+	for _, id := range visits {
+		if _, known := l.visits[id]; !known && !isVisit[id] {
+			isVisit[id] = true
+			lookup = append(lookup, id)
+		}
+	}
+	for _, id := range ids {
+		l.free[id] = true
+	}
+	for start := 0; start < len(lookup); start += 500 {
+		chunk := lookup[start:min(start+500, len(lookup))]
 		args := make([]any, len(chunk))
 		for i, id := range chunk {
 			args[i] = id
-			l.free[id] = true
 		}
-		rows, err := l.tx.QueryContext(l.ctx, `SELECT id FROM records WHERE id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`, args...)
+		rows, err := l.tx.QueryContext(l.ctx, `SELECT id, state FROM records WHERE id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`, args...)
 		if err != nil {
 			return fmt.Errorf("look up records: %w", err)
 		}
 		for rows.Next() {
 			var id string
-			if err := rows.Scan(&id); err != nil {
+			var state []byte
+			if err := rows.Scan(&id, &state); err != nil {
 				rows.Close()
 				return err
 			}
 			delete(l.free, id)
+			if isVisit[id] {
+				delete(isVisit, id)
+				rec, err := records.Decode(l.keys, id, state)
+				if err != nil {
+					rows.Close()
+					return err
+				}
+				l.knowVisit(id, rec)
+			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
 		}
+	}
+	for id := range isVisit {
+		l.knowVisit(id, nil)
 	}
 	return nil
 }

@@ -365,11 +365,16 @@ func (l *commitLog) visitInCase(visitID, caseID string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	l.visits[visitID] = ""
-	if visit != nil && !visit.Deleted && visit.Record.Type == syncer.TypeVisit {
-		l.visits[visitID] = visit.Record.CaseId
-	}
+	l.knowVisit(visitID, visit)
 	return l.visits[visitID] == caseID, nil
+}
+
+// knowVisit keeps what visitInCase needs of record id's state (nil: no such record).
+func (l *commitLog) knowVisit(id string, rec *v1.CommittedChange) {
+	l.visits[id] = ""
+	if rec != nil && !rec.Deleted && rec.Record.Type == syncer.TypeVisit {
+		l.visits[id] = rec.Record.CaseId
+	}
 }
 
 // entry is one row of the change log.
@@ -465,6 +470,7 @@ func (l *commitLog) append(e entry) (int64, error) {
 
 // saveRecord writes a record's new state (state is rec marshalled and sealed).
 func (l *commitLog) saveRecord(rec *v1.CommittedChange, state []byte, create bool) error {
+	delete(l.visits, rec.Record.Id) // a visit changed in this transaction is read again
 	visitID := records.VisitOf(rec)
 	if create && l.free[rec.Record.Id] {
 		delete(l.free, rec.Record.Id) // a second create of the id in this push finds it taken
