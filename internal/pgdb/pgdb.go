@@ -9,13 +9,17 @@
 //   - ReadTx is one REPEATABLE READ, READ ONLY transaction: one snapshot, as in SQLite's WAL.
 //   - Statements are written with ? placeholders, as for SQLite; the connections rewrite them to
 //     PostgreSQL's $1, $2, ... (Rebind).
+//   - Statements run with sqltx.Later (their answer is not needed) are held back and sent,
+//     pipelined in one batch, with the transaction's next statement that needs an answer or
+//     with its COMMIT; so are a transaction's BEGIN and the write lock (conn). Every round trip
+//     of a write transaction is made holding the lock every instance's writes wait for.
 //   - Migrations are the same runner (internal/migrate) over a directory of PostgreSQL files.
 //
 // Connections come from github.com/jackc/pgx/v5 through its database/sql adapter (statements
 // are prepared once per connection and cached). Commit notifications use LISTEN/NOTIFY on a
 // connection of their own.
 //
-// It imports nothing of ours but the migration runner and the transaction ending.
+// It imports nothing of ours but the migration runner and internal/sqltx.
 package pgdb
 
 import (
