@@ -424,10 +424,36 @@ func (c *conn) sendWith(ctx context.Context, query string, args []any) (pgx.Batc
 		if _, err := br.Exec(); err != nil {
 			br.Close()
 			c.failed = fmt.Errorf("a statement held back in the transaction: %w", err)
+			if errors.As(err, new(pgx.ErrPreprocessingBatch)) {
+				// Preparing one of the batch's statements failed: none of them ran.
+				c.failed = fmt.Errorf("prepare a statement of the transaction: %w", err)
+			}
 			return nil, c.failed
 		}
 	}
 	return br, nil
+}
+
+// flush sends the waiting statements, the last of them as the one whose answer is read.
+func (c *conn) flush(ctx context.Context) error {
+	if len(c.queue) == 0 {
+		return nil
+	}
+	last := c.queue[len(c.queue)-1]
+	c.queue = c.queue[:len(c.queue)-1]
+	br, err := c.sendWith(ctx, last.query, last.args)
+	if err != nil {
+		return err
+	}
+	_, err = br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		c.failed = fmt.Errorf("a statement held back in the transaction: %w", err)
+		return c.failed
+	}
+	return nil
 }
 
 // heldBack is the result of a statement run with sqltx.Later inside a transaction.
@@ -444,6 +470,13 @@ func (c *conn) exec(ctx context.Context, query string, args []driver.NamedValue)
 	if c.inTx && sqltx.IsLater(ctx) {
 		c.queue = append(c.queue, waiting{query, kept(args)})
 		return heldBack{}, nil
+	}
+	if len(args) == 0 && strings.Contains(query, ";") {
+		// Perhaps several statements (a migration), which only the simple protocol runs, and
+		// not in a batch: what waits goes first, on its own.
+		if err := c.flush(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if len(c.queue) == 0 {
 		return c.Conn.ExecContext(ctx, query, args)

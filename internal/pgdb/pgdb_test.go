@@ -110,6 +110,28 @@ func TestHeldBackStatementsRunInOrderAndAReadSeesThem(t *testing.T) {
 	}
 }
 
+func TestSeveralStatementsInOneExecRunAfterTheHeldBackOnes(t *testing.T) {
+	db := openTestDB(t)
+	err := db.WriteTx(context.Background(), func(tx *sql.Tx) error {
+		if err := insertLater(tx, 1); err != nil {
+			return err
+		}
+		// As a migration file is run: no arguments, several statements.
+		_, err := tx.Exec(`UPDATE t SET note = 'seen' WHERE n = 1; INSERT INTO t (n, note) VALUES (2, 'two;');`)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var note string
+	if err := db.Read.QueryRow(`SELECT note FROM t WHERE n = 1`).Scan(&note); err != nil || note != "seen" {
+		t.Fatalf("row 1's note %q (%v), want it updated by the statement after it", note, err)
+	}
+	if got := stored(t, db); !slices.Equal(got, []int64{1, 2}) {
+		t.Fatalf("stored %v, want [1 2]", got)
+	}
+}
+
 func TestAHeldBackStatementsErrorFailsTheTransaction(t *testing.T) {
 	for _, tc := range []struct {
 		name string
