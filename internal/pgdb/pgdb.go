@@ -278,7 +278,7 @@ func (r rebinding) Connect(ctx context.Context) (driver.Conn, error) {
 // statement sees the waiting ones' writes, and in READ COMMITTED takes its snapshot after the
 // lock is granted. A waiting statement's error fails the statement it travels with (or the
 // commit), so the transaction rolls back with nothing of it stored; a rollback drops the queue.
-// The methods not written here (pings, session reset, value checks) are pgx's own.
+// The methods not written here (pings, value checks) are pgx's own.
 type conn struct {
 	*stdlib.Conn
 	inTx  bool
@@ -307,6 +307,15 @@ func (c *conn) CheckNamedValue(nv *driver.NamedValue) error {
 		return nil
 	}
 	return c.Conn.CheckNamedValue(nv)
+}
+
+// ResetSession refuses a connection whose transaction did not end (database/sql then discards
+// it), as pgx's does for one the server still sees in a transaction.
+func (c *conn) ResetSession(ctx context.Context) error {
+	if c.inTx {
+		return driver.ErrBadConn
+	}
+	return c.Conn.ResetSession(ctx)
 }
 
 func (c *conn) Begin() (driver.Tx, error) { return c.BeginTx(context.Background(), driver.TxOptions{}) }
