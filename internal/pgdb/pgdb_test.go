@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -267,5 +268,56 @@ func TestReadsAfterHeldBackStatementsScanAsPlainReads(t *testing.T) {
 	}
 	if !reflect.DeepEqual(plain, batched) {
 		t.Fatalf("after held-back statements the read scans %+v, alone %+v", batched, plain)
+	}
+}
+
+// The lock travels with the transaction's first statement and is granted before that
+// statement reads: concurrent read-then-write transactions lose no update.
+func TestTheWriteLockComesBeforeTheFirstRead(t *testing.T) {
+	if !pgtest.Enabled() {
+		t.Skip("needs PostgreSQL: set " + pgtest.Env)
+	}
+	db, err := Open(context.Background(), pgtest.DatabaseFor(t, t.TempDir()), Options{MaxConns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Read.Exec(`CREATE TABLE counter (one INTEGER PRIMARY KEY, n BIGINT NOT NULL); INSERT INTO counter VALUES (1, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	const writers, each = 4, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				err := db.WriteTx(context.Background(), func(tx *sql.Tx) error {
+					var n int64
+					if err := tx.QueryRow(`SELECT n FROM counter WHERE one = ?`, 1).Scan(&n); err != nil {
+						return err
+					}
+					_, err := tx.ExecContext(sqltx.Later(context.Background()), `UPDATE counter SET n = ? WHERE one = 1`, n+1)
+					return err
+				})
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	var n int64
+	if err := db.Read.QueryRow(`SELECT n FROM counter`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != writers*each {
+		t.Fatalf("counter is %d after %d increments: a transaction read before it held the lock", n, writers*each)
 	}
 }
