@@ -193,11 +193,12 @@ func BenchmarkPush(b *testing.B) {
 	w := newWorld(b, "Kim")
 	c := newRawClient(b, w, "Kim")
 	c.push(b, w, batch) // warm up connections and caches
-	var raw, store, wire float64
+	var raw, multi, store, wire float64
 	address := databaseFor(b, w.srv.dir) // the baseline is raw inserts into the same kind of store
 	for i := 0; i < b.N; i++ {
 		if address != "" {
 			raw += rawPostgresInsertRate(b, address, batch*batches)
+			multi += rawPostgresMultiInsertRate(b, address, batch*batches)
 		} else {
 			raw += rawInsertRate(b, batch*batches)
 		}
@@ -226,6 +227,11 @@ func BenchmarkPush(b *testing.B) {
 	b.ReportMetric(wire/n, "wire-changes/s")
 	b.ReportMetric(store/raw, "ratio-store-vs-raw")
 	b.ReportMetric(wire/raw, "ratio-wire-vs-raw")
+	if multi > 0 {
+		// On PostgreSQL, also against multi-row INSERTs of the same rows (COPY is raw).
+		b.ReportMetric(multi/n, "multi-insert-rows/s")
+		b.ReportMetric(store/multi, "ratio-store-vs-multi-insert")
+	}
 }
 
 // BenchmarkSyncPush: a tablet's Sync sending 10,000 observations written offline (reading and

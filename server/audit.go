@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/samvaer/sync/internal/seal"
+	"github.com/samvaer/sync/internal/sqltx"
 )
 
 // The audit log: security events and (later) every use of a child's data, in an append-only,
@@ -158,8 +159,10 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, nowMs int64, e Audi
 	// As AUTOINCREMENT does: one more than the highest id ever assigned or present, so an id is
 	// never reused, also after the last entries were deleted.
 	id := max(seq.Int64, maxID) + 1
+	// The entry's writes wait for the transaction's next statement that needs an answer.
+	later := sqltx.Later(ctx)
 	if s.pg != nil {
-		if _, err := tx.ExecContext(ctx, `UPDATE audit_sequence SET seq = ? WHERE one = 1`, id); err != nil {
+		if _, err := tx.ExecContext(later, `UPDATE audit_sequence SET seq = ? WHERE one = 1`, id); err != nil {
 			return fmt.Errorf("append audit entry: %w", err)
 		}
 	}
@@ -174,11 +177,11 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, nowMs int64, e Audi
 		}
 	}
 	hash := auditHash(id, nowMs, e.Kind, e.ActorUserID, e.DeviceID, e.CaseID, "", detail, prev, content)
-	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_log (id, at_ms, kind, actor_user, device_id, case_id, purpose, detail, prev_hash, hash, mac, purpose_sealed)
+	if _, err := tx.ExecContext(later, `INSERT INTO audit_log (id, at_ms, kind, actor_user, device_id, case_id, purpose, detail, prev_hash, hash, mac, purpose_sealed)
 		VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?)`, id, nowMs, e.Kind, e.ActorUserID, e.DeviceID, e.CaseID, detail, prev, hash, auditMAC(s.auditKey, hash), sealed); err != nil {
 		return fmt.Errorf("append audit entry: %w", err)
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO audit_head (one, id, hash) VALUES (1, ?, ?)
+	_, err := tx.ExecContext(later, `INSERT INTO audit_head (one, id, hash) VALUES (1, ?, ?)
 		ON CONFLICT (one) DO UPDATE SET id = excluded.id, hash = excluded.hash`, id, hash)
 	return err
 }

@@ -2,7 +2,11 @@ package server
 
 import (
 	"fmt"
+	"slices"
 	"strings"
+
+	"github.com/samvaer/sync/internal/records"
+	"github.com/samvaer/sync/internal/sqltx"
 )
 
 // Batching a push's creates. Observations are most of what tablets push, and each used to cost
@@ -11,7 +15,8 @@ import (
 // them with multi-row INSERTs: before anything reads the records or the log through it (an
 // update, a visit's or report's lookup, the history a merge asks), when batchRows are waiting,
 // and before the push's transaction ends. The write lock makes the prefetched "free" ids safe
-// to take: no other transaction can insert meanwhile.
+// to take: no other transaction can insert meanwhile. Known new, the rows go held back
+// (sqltx.Later): on PostgreSQL they travel with the transaction's next read or its commit.
 
 // batchRows is the most rows one INSERT writes (12 columns of the log: 1,200 parameters,
 // well under SQLite's 32,766 and PostgreSQL's 65,535).
@@ -23,32 +28,56 @@ var (
 )
 
 // startBatch turns batch mode on for creates of the given record ids: those not in records are
-// free to take without asking.
-func (l *commitLog) startBatch(ids []string) error {
+// free to take without asking. The visits the push's observations name are read in the same
+// statements, so checking them (visitInCase) asks nothing more.
+func (l *commitLog) startBatch(ids, visits []string) error {
 	l.batch, l.free = true, make(map[string]bool, len(ids))
-	for start := 0; start < len(ids); start += 500 {
-		chunk := ids[start:min(start+500, len(ids))]
+	isVisit := make(map[string]bool, len(visits))
+	lookup := slices.Clone(ids)
+	for _, id := range visits {
+		if _, known := l.visits[id]; !known && !isVisit[id] {
+			isVisit[id] = true
+			lookup = append(lookup, id)
+		}
+	}
+	for _, id := range ids {
+		l.free[id] = true
+	}
+	for start := 0; start < len(lookup); start += 500 {
+		chunk := lookup[start:min(start+500, len(lookup))]
 		args := make([]any, len(chunk))
 		for i, id := range chunk {
 			args[i] = id
-			l.free[id] = true
 		}
-		rows, err := l.tx.QueryContext(l.ctx, `SELECT id FROM records WHERE id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`, args...)
+		rows, err := l.tx.QueryContext(l.ctx, `SELECT id, state FROM records WHERE id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`, args...)
 		if err != nil {
 			return fmt.Errorf("look up records: %w", err)
 		}
 		for rows.Next() {
 			var id string
-			if err := rows.Scan(&id); err != nil {
+			var state []byte
+			if err := rows.Scan(&id, &state); err != nil {
 				rows.Close()
 				return err
 			}
 			delete(l.free, id)
+			if isVisit[id] {
+				delete(isVisit, id)
+				rec, err := records.Decode(l.keys, id, state)
+				if err != nil {
+					rows.Close()
+					return err
+				}
+				l.knowVisit(id, rec)
+			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
 		}
+	}
+	for id := range isVisit {
+		l.knowVisit(id, nil)
 	}
 	return nil
 }
@@ -71,7 +100,7 @@ func (l *commitLog) insertRows(table string, columns []string, values *[]any) er
 		n := min(len(*values)/width, batchRows)
 		row := "(?" + strings.Repeat(", ?", width-1) + ")"
 		query := "INSERT INTO " + table + " (" + strings.Join(columns, ", ") + ") VALUES " + row + strings.Repeat(", "+row, n-1)
-		if _, err := l.tx.ExecContext(l.ctx, query, (*values)[:n*width]...); err != nil {
+		if _, err := l.tx.ExecContext(sqltx.Later(l.ctx), query, (*values)[:n*width]...); err != nil {
 			return err
 		}
 		*values = (*values)[n*width:]

@@ -88,17 +88,28 @@ func (e *errHistory) Unwrap() error { return e.err }
 // checkPosition refuses a tablet whose pull position (cursor, mark) names a commit this log
 // does not hold: the server was restored from a backup older than what the tablet pulled.
 func checkPosition(ctx context.Context, q querier, deviceID string, cursor, mark, head int64) error {
+	var atCursor sql.NullInt64
+	if cursor > 0 && cursor <= head && mark != 0 {
+		stored, found, err := markAt(ctx, q, cursor)
+		if err != nil {
+			return err
+		}
+		atCursor = sql.NullInt64{Int64: stored, Valid: found}
+	}
+	return checkPositionAt(ctx, q, deviceID, cursor, mark, head, atCursor)
+}
+
+// checkPositionAt is checkPosition for a caller that read, in its transaction, the mark of the
+// log's row at cursor (atCursor; NULL when the log has no such row).
+func checkPositionAt(ctx context.Context, q querier, deviceID string, cursor, mark, head int64, atCursor sql.NullInt64) error {
 	if cursor == 0 {
 		return nil
 	}
-	stored, found := int64(0), cursor <= head && cursor > 0
+	found := cursor > 0 && cursor <= head
 	if found && mark != 0 {
-		var err error
-		if stored, found, err = markAt(ctx, q, cursor); err != nil {
-			return err
-		}
+		found = atCursor.Valid && atCursor.Int64 == mark
 	}
-	if found && (mark == 0 || stored == mark) {
+	if found {
 		return nil
 	}
 	last, err := deviceLastSeq(ctx, q, deviceID)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	v1 "github.com/samvaer/sync/gen/samvaer/v1"
+	"github.com/samvaer/sync/internal/sqltx"
 	"github.com/samvaer/sync/syncer"
 )
 
@@ -48,31 +49,36 @@ func (s *Store) PushAt(ctx context.Context, id Identity, cursor, mark int64, cha
 	results := make([]*v1.ChangeResult, 0, len(changes))
 	var hashKey []byte
 	err := s.db.WriteTx(ctx, func(tx *sql.Tx) error {
-		// The device's last sequence and the log's head in one statement: every round trip
-		// here is made holding the write lock (on PostgreSQL, every instance's).
+		// The device's last sequence, the log's head and the mark of the tablet's position in
+		// one statement: every round trip here is made holding the write lock (on PostgreSQL,
+		// every instance's).
 		var lastSeq, head int64
-		if err := tx.QueryRowContext(ctx, `SELECT last_seq, (SELECT COALESCE(MAX(seq), 0) FROM changes) FROM devices WHERE id = ?`,
-			id.DeviceID).Scan(&lastSeq, &head); err != nil {
+		var atCursor sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT last_seq, (SELECT COALESCE(MAX(seq), 0) FROM changes), (SELECT mark FROM changes WHERE seq = ?)
+			FROM devices WHERE id = ?`, cursor, id.DeviceID).Scan(&lastSeq, &head, &atCursor); err != nil {
 			return fmt.Errorf("read device: %w", err)
 		}
 		log, err := s.newCommitLogAt(ctx, tx, now, head)
 		if err != nil {
 			return err
 		}
-		if err := checkPosition(ctx, tx, id.DeviceID, cursor, mark, log.next-1); err != nil {
+		if err := checkPositionAt(ctx, tx, id.DeviceID, cursor, mark, head, atCursor); err != nil {
 			return err
 		}
 		if hashKey, err = s.contentHashKey(ctx, tx); err != nil {
 			return err
 		}
 		rkey := receiptKey(hashKey)
-		var creates []string
+		var creates, visits []string
 		for _, c := range changes {
 			if c.DeviceSeq > lastSeq && c.Op == v1.Op_OP_CREATE {
 				creates = append(creates, c.Record.Id)
+				if c.Record.Type == syncer.TypeObservation {
+					visits = append(visits, editValue(c, "visit_id"))
+				}
 			}
 		}
-		if err := log.startBatch(creates); err != nil {
+		if err := log.startBatch(creates, visits); err != nil {
 			return err
 		}
 		scope := newScope(ctx, tx, id)
@@ -114,7 +120,7 @@ func (s *Store) PushAt(ctx context.Context, id Identity, cursor, mark int64, cha
 		if err := s.auditChanges(log, door{id.UserID, id.DeviceID, "sync"}); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE devices SET last_seq = ?, last_seen_ms = ? WHERE id = ?`, lastSeq, now, id.DeviceID)
+		_, err = tx.ExecContext(sqltx.Later(ctx), `UPDATE devices SET last_seq = ?, last_seen_ms = ? WHERE id = ?`, lastSeq, now, id.DeviceID)
 		return err
 	})
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/samvaer/sync/internal/records"
 	"github.com/samvaer/sync/internal/seal"
 	"github.com/samvaer/sync/internal/sqlitedb"
+	"github.com/samvaer/sync/internal/sqltx"
 	"github.com/samvaer/sync/syncer"
 )
 
@@ -370,11 +371,16 @@ func (l *commitLog) visitInCase(visitID, caseID string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	l.visits[visitID] = ""
-	if visit != nil && !visit.Deleted && visit.Record.Type == syncer.TypeVisit {
-		l.visits[visitID] = visit.Record.CaseId
-	}
+	l.knowVisit(visitID, visit)
 	return l.visits[visitID] == caseID, nil
+}
+
+// knowVisit keeps what visitInCase needs of record id's state (nil: no such record).
+func (l *commitLog) knowVisit(id string, rec *v1.CommittedChange) {
+	l.visits[id] = ""
+	if rec != nil && !rec.Deleted && rec.Record.Type == syncer.TypeVisit {
+		l.visits[id] = rec.Record.CaseId
+	}
 }
 
 // entry is one row of the change log.
@@ -461,7 +467,7 @@ func (l *commitLog) append(e entry) (int64, error) {
 				return 0, err
 			}
 		}
-	} else if _, err = l.logStmt.ExecContext(l.ctx, row...); err != nil {
+	} else if _, err = l.logStmt.ExecContext(sqltx.Later(l.ctx), row...); err != nil {
 		return 0, fmt.Errorf("append change: %w", err)
 	}
 	l.next++
@@ -470,6 +476,7 @@ func (l *commitLog) append(e entry) (int64, error) {
 
 // saveRecord writes a record's new state (state is rec marshalled and sealed).
 func (l *commitLog) saveRecord(rec *v1.CommittedChange, state []byte, create bool) error {
+	delete(l.visits, rec.Record.Id) // a visit changed in this transaction is read again
 	visitID := records.VisitOf(rec)
 	if create && l.free[rec.Record.Id] {
 		delete(l.free, rec.Record.Id) // a second create of the id in this push finds it taken
@@ -479,12 +486,14 @@ func (l *commitLog) saveRecord(rec *v1.CommittedChange, state []byte, create boo
 	if err := l.flush(); err != nil {
 		return err
 	}
-	stmt := l.save
-	if create {
-		// One statement instead of a lookup and a write: creates are most of what tablets push.
-		stmt = l.insert
+	if !create {
+		if _, err := l.save.ExecContext(sqltx.Later(l.ctx), rec.Record.Id, rec.Record.Type, rec.Record.CaseId, visitID, state); err != nil {
+			return fmt.Errorf("store record: %w", err)
+		}
+		return nil
 	}
-	res, err := stmt.ExecContext(l.ctx, rec.Record.Id, rec.Record.Type, rec.Record.CaseId, visitID, state)
+	// One statement instead of a lookup and a write: creates are most of what tablets push.
+	res, err := l.insert.ExecContext(l.ctx, rec.Record.Id, rec.Record.Type, rec.Record.CaseId, visitID, state)
 	if err != nil {
 		return fmt.Errorf("store record: %w", err)
 	}
