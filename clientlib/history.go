@@ -188,7 +188,8 @@ func (t *Tablet) heldPosition(ctx context.Context) (int64, error) {
 
 // renumber gives entries (in seq order) the numbers after last, sealed anew under their new
 // numbers and waiting to be sent. A continuation of one of them (after_seq) follows it to its new
-// number; one of a change not among them and not on the server (seq > last) continues nothing.
+// number, also when its old number is one the server holds for another change (a reused seq);
+// one of a change not among them and not on the server (seq > last) continues nothing.
 // rebase, when set, maps a base revision to a valid one, or to the old number of the tablet's own
 // change the edit continues.
 func (t *Tablet) renumber(ctx context.Context, tx *sql.Tx, entries []outboxEntry, last int64, rebase func(int64) (baseRev, ownSeq int64)) error {
@@ -197,10 +198,15 @@ func (t *Tablet) renumber(ctx context.Context, tx *sql.Tx, entries []outboxEntry
 		moved[e.seq] = last + 1 + int64(i)
 	}
 	follow := func(seq int64) int64 {
+		// One of the entries first: after a reused seq (KIND_SEQ_REUSED) the entries start at or
+		// below last, and their old numbers name other changes on the server.
+		if n, ok := moved[seq]; ok {
+			return n
+		}
 		if seq <= last {
 			return seq
 		}
-		return moved[seq] // 0 when it is not sent again
+		return 0 // not sent again
 	}
 	for _, e := range entries {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE seq = ?`, e.seq); err != nil {

@@ -693,3 +693,32 @@ func TestARestoreLosesNoAcknowledgedWriteOfAnAssignmentItLost(t *testing.T) {
 		t.Fatalf("Ane's tablet digest %s (%v), server %s", d, err, w.serverDigest(t))
 	}
 }
+
+// A tablet restored from an older copy of its home writes a section and then rewrites what it
+// wrote, before it syncs: the second edit continues the first (after_seq), under a number the
+// server holds for the section the tablet wrote before its restore. Renumbered after the reused
+// seq, the continuation must follow its own edit, not name the other change the server holds
+// under that number — else the server takes the rewrite as based on the text written before the
+// restore and deletes it. (Seed failfile TestConvergenceProperty-20261201210618-30876 of the
+// convergence property test, on PostgreSQL.)
+func TestARestoredTabletsContinuationFollowsItsOwnEdit(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, "Kim")
+	kim := enrollTablet(t, w.srv, "Kim")
+	syncOK(t, kim)
+	saved := kim.backupHome()
+	mustDo(t, kim.SetReportSection(ctx, w.visitID, "opening", "Mor kom til tiden."))
+	syncOK(t, kim)
+
+	kim.restoreHome(saved)
+	mustDo(t, kim.SetReportSection(ctx, w.visitID, "opening", "Far kom for sent."))
+	mustDo(t, kim.SetReportSection(ctx, w.visitID, "opening", ""))
+	syncOK(t, kim)
+	syncOK(t, kim)
+	if got := section(visitOn(t, kim, w.visitID), "opening"); !strings.Contains(got, "Mor kom til tiden.") {
+		t.Fatalf("the section written before the restore is gone: %q", got)
+	}
+	if d, err := kim.Digest(ctx, w.caseID); err != nil || d != w.serverDigest(t) {
+		t.Fatalf("tablet digest %s (%v), server %s", d, err, w.serverDigest(t))
+	}
+}
