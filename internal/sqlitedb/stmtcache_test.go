@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"modernc.org/sqlite"
@@ -380,5 +382,47 @@ func TestEviction(t *testing.T) {
 	}
 	if n.closes != prepared {
 		t.Fatalf("%d statements prepared, %d closed", prepared, n.closes)
+	}
+}
+
+// The pool's connections each keep their own statements: goroutines querying at once through
+// the read pool get their own rows (run with -race).
+func TestReadPoolQueriedAtOnce(t *testing.T) {
+	db := mustOpen(t, filepath.Join(t.TempDir(), "pool.db"), Options{Migrations: migrations(m1...)})
+	for i := 1; i <= 20; i++ {
+		if _, err := db.Write.Exec("INSERT INTO items (id, v) VALUES (?, ?)", i, fmt.Sprint("v", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				id := 1 + (g+i)%20
+				err := db.ReadTx(ctx, func(tx *sql.Tx) error {
+					var v string
+					if err := tx.QueryRowContext(ctx, "SELECT v FROM items WHERE id = ?", id).Scan(&v); err != nil {
+						return err
+					}
+					if v != fmt.Sprint("v", id) {
+						return fmt.Errorf("item %d read as %q", id, v)
+					}
+					return nil
+				})
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
