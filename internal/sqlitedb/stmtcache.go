@@ -148,7 +148,7 @@ func (c *cachingConn) evict(el *list.Element) {
 }
 
 // Close finalizes the cached statements, then closes the connection. database/sql has closed
-// every rows of the connection before.
+// all of the connection's rows before.
 func (c *cachingConn) Close() error {
 	for el := c.lru.Front(); el != nil; el = c.lru.Front() {
 		c.evict(el)
