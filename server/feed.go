@@ -4,10 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/samvaer/sync/syncer"
 )
 
 // commitFeed follows the change log for this process's Subscribe streams, so that a stream
@@ -17,10 +20,11 @@ import (
 // thousand streams and every commit waking all of them, the server spent its time answering Head
 // queries and pulls that brought nothing (docs/benchmarks.md, "Load test").
 //
-// Each read is a batch: the new head, and the users who are members of a case that a change up
-// to it touched, read in the same snapshot as the changes (a visit that makes a consultant a
-// member of a new case commits the membership with the visit's change, so she is woken for it).
-// Members include roles that hold nothing of the case; waking them costs one empty pull.
+// Each read is a batch: the new head, and the users whose part in a case that a change up to it
+// touched holds the case on a device (syncer.HoldsCase: a caseworker or coordinator pulls
+// nothing of it, so her streams are not woken for it), read in the same snapshot as the changes
+// (a visit that makes a consultant a member of a new case commits the membership with the visit's
+// change, so she is woken for it).
 type commitFeed struct {
 	store *Store
 	poll  time.Duration
@@ -32,6 +36,18 @@ type commitFeed struct {
 	head    int64
 	waiters map[string]chan struct{} // per user, closed at the next batch concerning the user
 }
+
+// holdingRolesSQL lists, quoted for SQL, the case roles that hold a case's records on a device:
+// a member holds the case when one of her roles in it does (syncer.HoldsCase asks of any role).
+var holdingRolesSQL = func() string {
+	var quoted []string
+	for _, r := range syncer.CaseRoles {
+		if syncer.HoldsCase([]string{r}) {
+			quoted = append(quoted, "'"+r+"'")
+		}
+	}
+	return strings.Join(quoted, ", ")
+}()
 
 // maxFeedRows bounds one read; a larger batch (a restore, a flood of admin commands read at one
 // poll) wakes every stream instead.
@@ -77,7 +93,7 @@ func (f *commitFeed) read(ctx context.Context) error {
 			return nil // the first read, or nothing new
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT m.user_id FROM changes c JOIN case_members m ON m.case_id = c.case_id
-			WHERE c.seq > ? AND c.seq <= ? AND c.effect IS NOT NULL LIMIT ?`, from, head, f.maxRows+1)
+			WHERE c.seq > ? AND c.seq <= ? AND c.effect IS NOT NULL AND m.role IN (`+holdingRolesSQL+`) LIMIT ?`, from, head, f.maxRows+1)
 		if err != nil {
 			return fmt.Errorf("read changes' members: %w", err)
 		}

@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 
 	"google.golang.org/protobuf/proto"
 
@@ -37,16 +38,26 @@ func (s *Store) contentHashKey(context.Context, *sql.Tx) ([]byte, error) {
 	return nil, errors.New("the content hash key was not read when the store opened")
 }
 
-// contentHash is the keyed hash of a change as pushed: equal for a retry of the same change,
-// different for another change under the same sequence number.
-func contentHash(key []byte, c *v1.Change) ([]byte, error) {
-	plain, err := proto.MarshalOptions{Deterministic: true}.Marshal(c)
-	if err != nil {
+// contentHasher makes the keyed hashes of a push's changes as pushed: equal for a retry of the
+// same change, different for another change under the same sequence number. One HMAC and one
+// buffer serve the whole push (a new HMAC per change was a fifth of hashing it).
+type contentHasher struct {
+	mac   hash.Hash
+	plain []byte
+}
+
+func newContentHasher(key []byte) *contentHasher {
+	return &contentHasher{mac: hmac.New(sha256.New, key)}
+}
+
+func (h *contentHasher) hash(c *v1.Change) ([]byte, error) {
+	var err error
+	if h.plain, err = (proto.MarshalOptions{Deterministic: true}).MarshalAppend(h.plain[:0], c); err != nil {
 		return nil, fmt.Errorf("hash change %d: %w", c.DeviceSeq, err)
 	}
-	m := hmac.New(sha256.New, key)
-	m.Write(plain)
-	return m.Sum(nil), nil
+	h.mac.Reset()
+	h.mac.Write(h.plain)
+	return h.mac.Sum(nil), nil
 }
 
 // newMark is the random mark of one write transaction's commits (never 0, which means unknown).

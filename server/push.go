@@ -83,8 +83,9 @@ func (s *Store) PushAt(ctx context.Context, id Identity, cursor, mark int64, cha
 		}
 		scope := newScope(ctx, tx, id)
 		hist := txHistory{ctx: ctx, q: tx, keys: s.sealer, log: log}
+		hasher := newContentHasher(hashKey)
 		for _, c := range changes {
-			if log.pushedHash, err = contentHash(hashKey, c); err != nil {
+			if log.pushedHash, err = hasher.hash(c); err != nil {
 				return err
 			}
 			if c.DeviceSeq <= lastSeq {

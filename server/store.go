@@ -298,6 +298,8 @@ type commitLog struct {
 	free        map[string]bool
 	pendingRecs []any // recordColumns values per row
 	pendingLog  []any // logColumns values per row
+
+	plain []byte // marshal's buffer
 }
 
 // caseTouch counts what one transaction did to a case's records.
@@ -416,7 +418,7 @@ func (l *commitLog) append(e entry) (int64, error) {
 		} else {
 			rec = syncer.ApplyCommitted(e.cur, e.effect)
 		}
-		plain, err := proto.Marshal(e.effect)
+		plain, err := l.marshal(e.effect)
 		if err != nil {
 			return 0, err
 		}
@@ -424,7 +426,7 @@ func (l *commitLog) append(e entry) (int64, error) {
 			return 0, err
 		}
 		if rec != e.effect {
-			if plain, err = proto.Marshal(rec); err != nil {
+			if plain, err = l.marshal(rec); err != nil {
 				return 0, err
 			}
 		}
@@ -447,7 +449,7 @@ func (l *commitLog) append(e entry) (int64, error) {
 		}
 	}
 	if e.submitted != nil {
-		plain, err := proto.Marshal(e.submitted)
+		plain, err := l.marshal(e.submitted)
 		if err != nil {
 			return 0, err
 		}
@@ -472,6 +474,14 @@ func (l *commitLog) append(e entry) (int64, error) {
 	}
 	l.next++
 	return seq, nil
+}
+
+// marshal encodes m into the log's buffer, valid until the next marshal: what is sealed is a
+// copy, so one buffer serves every row of the transaction.
+func (l *commitLog) marshal(m proto.Message) ([]byte, error) {
+	var err error
+	l.plain, err = proto.MarshalOptions{}.MarshalAppend(l.plain[:0], m)
+	return l.plain, err
 }
 
 // saveRecord writes a record's new state (state is rec marshalled and sealed).

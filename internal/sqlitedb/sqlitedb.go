@@ -2,7 +2,8 @@
 // modernc.org/sqlite (pure Go), pragmas in the DSN so every pooled connection gets them (busy
 // timeout first), WAL, exactly one writer connection whose transactions all begin IMMEDIATE,
 // a separate read-only pool, append-only migrations from an embedded directory each applied once
-// in its own transaction, a WAL checkpoint for after purges, and online backup.
+// in its own transaction, a cache of prepared statements on every connection, a WAL checkpoint
+// for after purges, and online backup.
 //
 // It imports nothing of ours but the migration runner and the transaction ending, so the sync server and the tablet client library can share it.
 package sqlitedb
@@ -19,7 +20,7 @@ import (
 	"strings"
 	"syscall"
 
-	"modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"modernc.org/sqlite"
 
 	"github.com/samvaer/sync/internal/migrate"
 	"github.com/samvaer/sync/internal/sqltx"
@@ -100,7 +101,7 @@ func open(path string, opts Options) (*DB, error) {
 	}
 
 	db := &DB{Path: path, writeDone: opts.WriteDone}
-	if db.Write, err = sql.Open("sqlite", dsn(abs, true, opts.SecureDelete)); err != nil {
+	if db.Write, err = openPool(dsn(abs, true, opts.SecureDelete)); err != nil {
 		return nil, err
 	}
 	db.Write.SetMaxOpenConns(1)
@@ -115,7 +116,7 @@ func open(path string, opts Options) (*DB, error) {
 		return nil, err
 	}
 
-	if db.Read, err = sql.Open("sqlite", dsn(abs, false, opts.SecureDelete)); err != nil {
+	if db.Read, err = openPool(dsn(abs, false, opts.SecureDelete)); err != nil {
 		db.Write.Close()
 		return nil, err
 	}
@@ -130,6 +131,16 @@ func open(path string, opts Options) (*DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// openPool opens a pool of connections to dsn whose connections keep their prepared statements
+// (stmtcache.go).
+func openPool(dsn string) (*sql.DB, error) {
+	c, err := sqlite.NewConnector(dsn)
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(caching{Connector: c, size: statementCacheSize}), nil
 }
 
 // Close closes the read pool, then the writer (the last connection checkpoints the WAL).
