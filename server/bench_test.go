@@ -77,7 +77,7 @@ func BenchmarkContentHash(b *testing.B) {
 	text := strings.Repeat("Mor kommer til tiden og hilser på Ida. ", 8)
 	f := newBenchFixture(b, false)
 	key := bytes.Repeat([]byte{7}, 32)
-	var pushT, hashT time.Duration
+	var pushT, hashT, receiptT time.Duration
 	var seq int64
 	for b.Loop() {
 		changes := make([]*v1.Change, batch)
@@ -92,9 +92,18 @@ func BenchmarkContentHash(b *testing.B) {
 		}
 		hashT += time.Since(start)
 		start = time.Now()
+		rkey := receiptKey(key)
+		for _, c := range changes {
+			must(receiptMAC(rkey, f.tablet.DeviceID, c, seq, 1))
+		}
+		receiptT += time.Since(start)
+		start = time.Now()
 		must(f.store.Push(f.ctx, f.tablet, changes))
 		pushT += time.Since(start)
 	}
 	b.ReportMetric(float64(hashT.Nanoseconds())/float64(b.N*batch), "hash-ns/change")
 	b.ReportMetric(hashT.Seconds()/pushT.Seconds(), "ratio-hash-vs-push")
+	// The receipt every taken change is answered with (receipts.go), which the push includes.
+	b.ReportMetric(float64(receiptT.Nanoseconds())/float64(b.N*batch), "receipt-ns/change")
+	b.ReportMetric(receiptT.Seconds()/pushT.Seconds(), "ratio-receipt-vs-push")
 }

@@ -162,10 +162,14 @@ func (s *Store) logPage(ctx context.Context, tx *sql.Tx, held []string, cursor, 
 		args = append(args, c)
 	}
 	args = append(args, b.maxChanges+1)
-	rows, err := tx.QueryContext(ctx, `SELECT seq, effect FROM changes
+	// The page's seqs come from the index by case (migration 0012), sorted as numbers; the
+	// effects are then read by seq.
+	rows, err := tx.QueryContext(ctx, `SELECT seq, effect FROM changes WHERE seq IN (
+		SELECT seq FROM changes
 		WHERE seq > ? AND effect IS NOT NULL
 		  AND case_id IN (?`+strings.Repeat(", ?", len(held)-1)+`)
-		ORDER BY seq LIMIT ?`, args...)
+		ORDER BY seq LIMIT ?)
+		ORDER BY seq`, args...)
 	if err != nil {
 		return fmt.Errorf("read changes: %w", err)
 	}
