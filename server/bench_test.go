@@ -92,9 +92,9 @@ func BenchmarkContentHash(b *testing.B) {
 		}
 		hashT += time.Since(start)
 		start = time.Now()
-		rkey := receiptKey(key)
+		rc := newReceipts(key)
 		for _, c := range changes {
-			must(receiptMAC(rkey, f.tablet.DeviceID, c, seq, 1))
+			must(rc.sum(f.tablet.DeviceID, c, seq, 1))
 		}
 		receiptT += time.Since(start)
 		start = time.Now()

@@ -68,7 +68,7 @@ func (s *Store) PushAt(ctx context.Context, id Identity, cursor, mark int64, cha
 		if hashKey, err = s.contentHashKey(ctx, tx); err != nil {
 			return err
 		}
-		rkey := receiptKey(hashKey)
+		rc := newReceipts(hashKey)
 		var creates, visits []string
 		for _, c := range changes {
 			if c.DeviceSeq > lastSeq && c.Op == v1.Op_OP_CREATE {
@@ -96,7 +96,7 @@ func (s *Store) PushAt(ctx context.Context, id Identity, cursor, mark int64, cha
 				if r == nil {
 					return reusedSeq(c.DeviceSeq, lastSeq, log.next-1)
 				}
-				if err := giveReceipt(rkey, id.DeviceID, c, r, mark); err != nil {
+				if err := rc.give(id.DeviceID, c, r, mark); err != nil {
 					return err
 				}
 				results = append(results, r)
@@ -106,11 +106,11 @@ func (s *Store) PushAt(ctx context.Context, id Identity, cursor, mark int64, cha
 				return lostChanges(c.DeviceSeq, lastSeq, log.next-1)
 			}
 			lastSeq = c.DeviceSeq
-			r, err := s.applyChange(log, hist, scope, id, c, rkey)
+			r, err := s.applyChange(log, hist, scope, id, c, rc)
 			if err != nil {
 				return fmt.Errorf("push change %d: %w", c.DeviceSeq, err)
 			}
-			if err := giveReceipt(rkey, id.DeviceID, c, r, log.mark); err != nil {
+			if err := rc.give(id.DeviceID, c, r, log.mark); err != nil {
 				return err
 			}
 			results = append(results, r)
@@ -137,12 +137,12 @@ func (s *Store) PushAt(ctx context.Context, id Identity, cursor, mark int64, cha
 // applyChange merges one new change and logs it with its consequences. A change sent again
 // with a receipt for a commit the server lost (receipts.go) was checked against the rules when
 // it was first taken, and is taken again whatever the restore did to its user's assignment.
-func (s *Store) applyChange(log *commitLog, hist txHistory, scope *scope, id Identity, c *v1.Change, receiptKey []byte) (*v1.ChangeResult, error) {
+func (s *Store) applyChange(log *commitLog, hist txHistory, scope *scope, id Identity, c *v1.Change, rc *receipts) (*v1.ChangeResult, error) {
 	roles, member, err := scope.roles(c.Record.CaseId)
 	if err != nil {
 		return nil, err
 	}
-	retaken, err := lostWithReceipt(log, receiptKey, id.DeviceID, c)
+	retaken, err := lostWithReceipt(log, rc, id.DeviceID, c)
 	if err != nil {
 		return nil, err
 	}

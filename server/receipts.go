@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 
 	"golang.org/x/crypto/curve25519"
 	"golang.org/x/crypto/nacl/box"
@@ -163,50 +164,67 @@ func receiptKey(hashKey []byte) []byte {
 	return m.Sum(nil)
 }
 
-// receiptMAC is the MAC of a receipt for device's change c committed at (serverSeq, mark). It
-// covers what a person wrote and where, not the numbers a resend changes (the device seq, base
+// receipts makes the receipts of one push, reusing its MAC, buffer and canonical change.
+type receipts struct {
+	mac       hash.Hash
+	buf       []byte
+	canonical v1.Change
+	edits     []v1.FieldEdit
+	ptrs      []*v1.FieldEdit
+}
+
+func newReceipts(hashKey []byte) *receipts {
+	return &receipts{mac: hmac.New(sha256.New, receiptKey(hashKey))}
+}
+
+// sum is the MAC of a receipt for device's change c committed at (serverSeq, mark). It covers
+// what a person wrote and where, not the numbers a resend changes (the device seq, base
 // revisions, continuations).
-func receiptMAC(key []byte, device string, c *v1.Change, serverSeq, mark int64) ([]byte, error) {
-	canonical := &v1.Change{Record: c.Record, Op: c.Op, Hlc: c.Hlc, SchemaVersion: c.SchemaVersion}
+func (r *receipts) sum(device string, c *v1.Change, serverSeq, mark int64) ([]byte, error) {
+	r.edits, r.ptrs = r.edits[:0], r.ptrs[:0]
 	for _, f := range c.Fields {
-		canonical.Fields = append(canonical.Fields, &v1.FieldEdit{Name: f.Name, Value: f.Value})
+		r.edits = append(r.edits, v1.FieldEdit{Name: f.Name, Value: f.Value})
 	}
-	plain, err := proto.MarshalOptions{Deterministic: true}.Marshal(canonical)
-	if err != nil {
+	for i := range r.edits {
+		r.ptrs = append(r.ptrs, &r.edits[i])
+	}
+	r.canonical = v1.Change{Record: c.Record, Op: c.Op, Hlc: c.Hlc, SchemaVersion: c.SchemaVersion, Fields: r.ptrs}
+	var err error
+	if r.buf, err = (proto.MarshalOptions{Deterministic: true}).MarshalAppend(r.buf[:0], &r.canonical); err != nil {
 		return nil, fmt.Errorf("receipt for change %d: %w", c.DeviceSeq, err)
 	}
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(device))
-	m.Write([]byte{0})
+	r.mac.Reset()
+	r.mac.Write([]byte(device))
+	r.mac.Write([]byte{0})
 	var nums [16]byte
 	binary.BigEndian.PutUint64(nums[:8], uint64(serverSeq))
 	binary.BigEndian.PutUint64(nums[8:], uint64(mark))
-	m.Write(nums[:])
-	m.Write(plain)
-	return m.Sum(nil), nil
+	r.mac.Write(nums[:])
+	r.mac.Write(r.buf)
+	return r.mac.Sum(nil), nil
 }
 
-// giveReceipt adds a receipt to a result that took the change.
-func giveReceipt(key []byte, device string, c *v1.Change, r *v1.ChangeResult, mark int64) error {
-	if r.ServerSeq == 0 {
+// give adds a receipt to a result that took the change.
+func (r *receipts) give(device string, c *v1.Change, res *v1.ChangeResult, mark int64) error {
+	if res.ServerSeq == 0 {
 		return nil
 	}
-	mac, err := receiptMAC(key, device, c, r.ServerSeq, mark)
+	mac, err := r.sum(device, c, res.ServerSeq, mark)
 	if err != nil {
 		return err
 	}
-	r.Receipt = &v1.Receipt{ServerSeq: r.ServerSeq, Mark: mark, Mac: mac}
+	res.Receipt = &v1.Receipt{ServerSeq: res.ServerSeq, Mark: mark, Mac: mac}
 	return nil
 }
 
 // lostWithReceipt reports whether c carries a receipt of this server for this device whose commit
 // the log no longer holds: the server took the change once and lost it in a restore.
-func lostWithReceipt(log *commitLog, key []byte, device string, c *v1.Change) (bool, error) {
+func lostWithReceipt(log *commitLog, rc *receipts, device string, c *v1.Change) (bool, error) {
 	r := c.Receipt
 	if r == nil || r.ServerSeq <= 0 {
 		return false, nil
 	}
-	want, err := receiptMAC(key, device, c, r.ServerSeq, r.Mark)
+	want, err := rc.sum(device, c, r.ServerSeq, r.Mark)
 	if err != nil || !hmac.Equal(want, r.Mac) {
 		return false, err
 	}
