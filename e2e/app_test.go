@@ -259,6 +259,10 @@ func TestAppWarnsBeforeTheThreeDayLockAndSpeaksEnglish(t *testing.T) {
 	if _, err := tb.Sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	st, err := tb.Status(context.Background()) // the app takes the tablet over
+	if err != nil {
+		t.Fatal(err)
+	}
 	w.srv.shutdown()
 	clock := &appClock{now: time.Now()}
 	a := startApp(t, tb, app.Config{IdleLock: 1000 * time.Hour, Now: clock.Now})
@@ -275,9 +279,18 @@ func TestAppWarnsBeforeTheThreeDayLockAndSpeaksEnglish(t *testing.T) {
 	if _, page = b.get("/"); strings.Contains(page, `id="lockwarn"`) {
 		t.Fatal("a warning right after a sync")
 	}
-	clock.Add(49 * time.Hour)
+	// Less than a day before the lock, and on the day before it where she is: a moment just
+	// before the lock day's midnight in Copenhagen (49 hours after a sync at 23.30 would be on
+	// the lock's own day, and the warning rightly says "i dag").
+	zone, err := time.LoadLocation("Europe/Copenhagen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lockAt := time.UnixMilli(st.LastSyncMs).Add(clientlib.DefaultLockAfter).In(zone)
+	lockDay := time.Date(lockAt.Year(), lockAt.Month(), lockAt.Day(), 0, 0, 0, 0, zone)
+	clock.Add(lockDay.Add(-min(time.Minute, (24*time.Hour-lockAt.Sub(lockDay))/2)).Sub(clock.Now()))
 	if _, page = b.get("/"); !strings.Contains(page, `id="lockwarn"`) || !strings.Contains(page, "Tabletten låser sig selv i morgen kl.") {
-		t.Fatalf("no Danish warning 49 hours after the last sync:\n%s", page)
+		t.Fatalf("no Danish warning the evening before the lock (%s, %s after the last sync):\n%s", clock.Now().In(zone), clock.Now().Sub(time.UnixMilli(st.LastSyncMs)), page)
 	}
 	res, _ = b.post("/lang", url.Values{"csrf": {csrf}, "back": {"/visits/" + w.visitID}})
 	wantStatus(t, res, http.StatusSeeOther, "English")
