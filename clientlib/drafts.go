@@ -89,13 +89,12 @@ func putDraft(ctx context.Context, q querier, visitID, text string) error {
 		_, err := q.ExecContext(ctx, `DELETE FROM meta WHERE key = ?`, draftMetaPrefix+visitID)
 		return err
 	}
-	var pubText string
-	err := q.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, metaDraftPublic).Scan(&pubText)
-	if errors.Is(err, sql.ErrNoRows) {
-		return syncer.Errorf(syncer.CodeFailedPrecondition, "This tablet has no draft key yet; unlock it once with the PIN.")
-	}
+	pubText, found, err := metaValue(ctx, q, metaDraftPublic)
 	if err != nil {
 		return fmt.Errorf("read draft key: %w", err)
+	}
+	if !found {
+		return syncer.Errorf(syncer.CodeFailedPrecondition, "This tablet has no draft key yet; unlock it once with the PIN.")
 	}
 	pub, err := base64.StdEncoding.DecodeString(pubText)
 	if err != nil || len(pub) != 32 {
@@ -138,13 +137,12 @@ func (t *Tablet) ObservationDraft(ctx context.Context, visitID string) (string, 
 	if err := t.usable(); err != nil {
 		return "", err
 	}
-	var sealed string
-	err := t.store.db.Read.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, draftMetaPrefix+visitID).Scan(&sealed)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
-	}
+	sealed, found, err := metaValue(ctx, t.store.db.Read, draftMetaPrefix+visitID)
 	if err != nil {
 		return "", fmt.Errorf("read draft: %w", err)
+	}
+	if !found {
+		return "", nil
 	}
 	blob, err := base64.StdEncoding.DecodeString(sealed)
 	if err != nil {

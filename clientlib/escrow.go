@@ -29,13 +29,12 @@ const metaEscrowKey = "escrow_key"
 func escrowKeyOf(ctx context.Context, q querier, page *v1.PullResponse) (*[32]byte, error) {
 	key := page.GetEscrowKey()
 	if len(key) != 32 {
-		var v string
-		err := q.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, metaEscrowKey).Scan(&v)
-		if err == sql.ErrNoRows {
-			return nil, nil // a server that keeps no escrow
-		}
+		v, found, err := metaValue(ctx, q, metaEscrowKey)
 		if err != nil {
 			return nil, fmt.Errorf("read escrow key: %w", err)
+		}
+		if !found {
+			return nil, nil // a server that keeps no escrow
 		}
 		if key, err = hex.DecodeString(v); err != nil || len(key) != 32 {
 			return nil, fmt.Errorf("read escrow key: malformed")

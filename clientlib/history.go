@@ -297,13 +297,12 @@ type checkpoint [3]int64
 
 // checkpoints reads the tablet's earlier pull positions, oldest first.
 func checkpoints(ctx context.Context, q querier) ([]checkpoint, error) {
-	var v string
-	err := q.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, metaCheckpoints).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
+	v, found, err := metaValue(ctx, q, metaCheckpoints)
 	if err != nil {
 		return nil, fmt.Errorf("read pull positions: %w", err)
+	}
+	if !found {
+		return nil, nil
 	}
 	var cps []checkpoint
 	return cps, json.Unmarshal([]byte(v), &cps)

@@ -117,14 +117,22 @@ func setMeta(ctx context.Context, q querier, kv ...string) error {
 	return nil
 }
 
-func metaInt(ctx context.Context, q querier, key string) (int64, error) {
-	var v string
-	err := q.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
+// metaValue reads one setting; found is false when it was never written.
+func metaValue(ctx context.Context, q querier, key string) (value string, found bool, err error) {
+	err = q.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&value)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
+		return "", false, nil
 	}
+	return value, err == nil, err
+}
+
+func metaInt(ctx context.Context, q querier, key string) (int64, error) {
+	v, found, err := metaValue(ctx, q, key)
 	if err != nil {
 		return 0, fmt.Errorf("read setting %s: %w", key, err)
+	}
+	if !found {
+		return 0, nil
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil {
@@ -597,13 +605,12 @@ func heldCases(ctx context.Context, tx *sql.Tx, s *store) ([]string, error) {
 
 // knownCases reads the cases the tablet holds in full.
 func knownCases(ctx context.Context, q querier) ([]string, error) {
-	var v string
-	err := q.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, metaKnownCases).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
+	v, found, err := metaValue(ctx, q, metaKnownCases)
 	if err != nil {
 		return nil, fmt.Errorf("read known cases: %w", err)
+	}
+	if !found {
+		return nil, nil
 	}
 	var known []string
 	return known, json.Unmarshal([]byte(v), &known)

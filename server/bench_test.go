@@ -92,7 +92,7 @@ func BenchmarkContentHash(b *testing.B) {
 		}
 		hashT += time.Since(start)
 		start = time.Now()
-		rc := newReceipts(key)
+		rc := newReceipts(receiptKey(key))
 		for _, c := range changes {
 			must(rc.sum(f.tablet.DeviceID, c, seq, 1))
 		}

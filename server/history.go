@@ -27,17 +27,6 @@ const contentHashKeyName = "content_hash_key"
 
 func secretAD(name string) []byte { return columnAD("server_secrets.value", name) }
 
-// contentHashKey returns the key of the content hashes, which the store read (or, on a new
-// database, made) when it opened (loadSecrets, receipts.go). It is a secret of the database (a
-// backup carries it), sealed under the KEK: a plain hash of a change would let whoever holds the
-// file confirm a guessed value, such as which checklist items are ticked.
-func (s *Store) contentHashKey(context.Context, *sql.Tx) ([]byte, error) {
-	if k := s.hashKey.Load(); k != nil {
-		return *k, nil
-	}
-	return nil, errors.New("the content hash key was not read when the store opened")
-}
-
 // contentHasher makes the keyed hashes of a push's changes as pushed: equal for a retry of the
 // same change, different for another change under the same sequence number. One HMAC and one
 // buffer serve the whole push (a new HMAC per change was a fifth of hashing it).

@@ -47,7 +47,6 @@ func (s *Store) PushAt(ctx context.Context, id Identity, cursor, mark int64, cha
 		}
 	}
 	results := make([]*v1.ChangeResult, 0, len(changes))
-	var hashKey []byte
 	err := s.db.WriteTx(ctx, func(tx *sql.Tx) error {
 		// The device's last sequence, the log's head and the mark of the tablet's position in
 		// one statement: every round trip here is made holding the write lock (on PostgreSQL,
@@ -65,10 +64,7 @@ func (s *Store) PushAt(ctx context.Context, id Identity, cursor, mark int64, cha
 		if err := checkPositionAt(ctx, tx, id.DeviceID, cursor, mark, head, atCursor); err != nil {
 			return err
 		}
-		if hashKey, err = s.contentHashKey(ctx, tx); err != nil {
-			return err
-		}
-		rc := newReceipts(hashKey)
+		rc := newReceipts(s.receiptKey)
 		var creates, visits []string
 		for _, c := range changes {
 			if c.DeviceSeq > lastSeq && c.Op == v1.Op_OP_CREATE {
@@ -83,7 +79,7 @@ func (s *Store) PushAt(ctx context.Context, id Identity, cursor, mark int64, cha
 		}
 		scope := newScope(ctx, tx, id)
 		hist := txHistory{ctx: ctx, q: tx, keys: s.sealer, log: log}
-		hasher := newContentHasher(hashKey)
+		hasher := newContentHasher(s.hashKey)
 		for _, c := range changes {
 			if log.pushedHash, err = hasher.hash(c); err != nil {
 				return err
@@ -127,7 +123,6 @@ func (s *Store) PushAt(ctx context.Context, id Identity, cursor, mark int64, cha
 	if err != nil {
 		return nil, err
 	}
-	s.hashKey.Store(&hashKey)
 	for _, c := range changes {
 		s.clock.Observe(syncer.HLC(c.Hlc))
 	}

@@ -58,7 +58,7 @@ func (s *Store) loadSecrets(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.hashKey.Store(&hashKey)
+	s.hashKey, s.receiptKey = hashKey, receiptKey(hashKey)
 	priv, err := s.secret(ctx, escrowKeyName)
 	if err != nil {
 		return err
@@ -173,8 +173,8 @@ type receipts struct {
 	ptrs      []*v1.FieldEdit
 }
 
-func newReceipts(hashKey []byte) *receipts {
-	return &receipts{mac: hmac.New(sha256.New, receiptKey(hashKey))}
+func newReceipts(key []byte) *receipts {
+	return &receipts{mac: hmac.New(sha256.New, key)}
 }
 
 // sum is the MAC of a receipt for device's change c committed at (serverSeq, mark). It covers

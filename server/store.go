@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -65,8 +64,12 @@ type Store struct {
 	// or FactorsForNone.
 	SecondFactor string
 	writes       writeHealth // whether writes fail for a full disk (health.go)
-	// hashKey keys the content hashes of pushed changes, once read (history.go).
-	hashKey atomic.Pointer[[]byte]
+	// hashKey keys the content hashes of pushed changes (history.go), and receiptKey, derived
+	// from it, the receipts (receipts.go). Both are read (or, on a new database, made) when the
+	// store opens: a secret of the database, which a backup carries, sealed under the KEK — a
+	// plain hash of a change would let whoever holds the file confirm a guessed value, such as
+	// which checklist items are ticked.
+	hashKey, receiptKey []byte
 	// escrow is the key pair of escrowed changes (receipts.go).
 	escrow *escrowKey
 	// ReportOverdue is how long after a supervised visit's end its report is overdue (0: 72 hours).
