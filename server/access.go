@@ -122,8 +122,15 @@ func (s *Store) auditChanges(l *commitLog, d door) error {
 			if c.n == 0 {
 				continue
 			}
-			if err := s.appendAudit(l.ctx, l.tx, l.now, AuditEvent{Kind: c.kind, ActorUserID: d.userID, DeviceID: d.deviceID, CaseID: caseID,
-				Detail: map[string]string{"what": "records", "records": auditCount(c.n), "via": d.via}}); err != nil {
+			if l.audit == nil {
+				tail, err := s.readAuditTail(l.ctx, l.tx)
+				if err != nil {
+					return err
+				}
+				l.audit = &tail
+			}
+			if err := s.appendAuditTo(l.ctx, l.tx, l.now, AuditEvent{Kind: c.kind, ActorUserID: d.userID, DeviceID: d.deviceID, CaseID: caseID,
+				Detail: map[string]string{"what": "records", "records": auditCount(c.n), "via": d.via}}, l.audit); err != nil {
 				return err
 			}
 		}

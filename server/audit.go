@@ -140,25 +140,55 @@ func purposeAD(id int64) []byte { return columnAD("audit_log.purpose", strconv.F
 // event and what it records commit together. The purpose is sealed (it is a person's own words);
 // the entry's hash is anchored with the audit key.
 func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, nowMs int64, e AuditEvent) error {
-	if err := e.validate(); err != nil {
+	tail, err := s.readAuditTail(ctx, tx)
+	if err != nil {
 		return err
 	}
-	// The chain's head, the sequence and the highest id in one statement: a push appends an
-	// entry while it holds the write lock, so its round trips to PostgreSQL are everyone's wait.
-	var prev []byte
-	var seq sql.NullInt64
-	var maxID int64
-	if err := tx.QueryRowContext(ctx, `SELECT (SELECT hash FROM audit_head WHERE one = 1), (`+s.auditSequenceQuery()+`),
-		(SELECT COALESCE(MAX(id), 0) FROM audit_log)`).Scan(&prev, &seq, &maxID); err != nil {
-		return fmt.Errorf("read audit head: %w", err)
-	}
+	return s.appendAuditTo(ctx, tx, nowMs, e, &tail)
+}
+
+// auditTail is the end of the audit chain as a write transaction sees it: the hash the next
+// entry chains from and the id it takes. The transaction holds the write lock, so it may read the
+// tail once (a push reads it with its first statement, pushStart) and append many entries.
+type auditTail struct {
+	prev   []byte
+	nextID int64
+}
+
+// auditTailColumns reads, as three columns of one row, what auditTailOf needs: the chain's head,
+// the sequence and the highest id.
+func (s *Store) auditTailColumns() string {
+	return `(SELECT hash FROM audit_head WHERE one = 1), (` + s.auditSequenceQuery() + `), (SELECT COALESCE(MAX(id), 0) FROM audit_log)`
+}
+
+// auditTailOf is the tail from auditTailColumns. As AUTOINCREMENT does, the next id is one more
+// than the highest id ever assigned or present, so an id is never reused, also after the last
+// entries were deleted.
+func auditTailOf(prev []byte, seq sql.NullInt64, maxID int64) auditTail {
 	if prev == nil {
 		prev = genesisHash
 	}
+	return auditTail{prev: prev, nextID: max(seq.Int64, maxID) + 1}
+}
+
+// readAuditTail reads the audit chain's tail in the caller's write transaction.
+func (s *Store) readAuditTail(ctx context.Context, tx *sql.Tx) (auditTail, error) {
+	var prev []byte
+	var seq sql.NullInt64
+	var maxID int64
+	if err := tx.QueryRowContext(ctx, `SELECT `+s.auditTailColumns()).Scan(&prev, &seq, &maxID); err != nil {
+		return auditTail{}, fmt.Errorf("read audit head: %w", err)
+	}
+	return auditTailOf(prev, seq, maxID), nil
+}
+
+// appendAuditTo is appendAudit at a tail the transaction read, which it moves past the entry.
+func (s *Store) appendAuditTo(ctx context.Context, tx *sql.Tx, nowMs int64, e AuditEvent, tail *auditTail) error {
+	if err := e.validate(); err != nil {
+		return err
+	}
+	id, prev := tail.nextID, tail.prev
 	detail := encodeDetail(e.Detail)
-	// As AUTOINCREMENT does: one more than the highest id ever assigned or present, so an id is
-	// never reused, also after the last entries were deleted.
-	id := max(seq.Int64, maxID) + 1
 	// The entry's writes wait for the transaction's next statement that needs an answer.
 	later := sqltx.Later(ctx)
 	if s.pg != nil {
@@ -181,9 +211,12 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, nowMs int64, e Audi
 		VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?)`, id, nowMs, e.Kind, e.ActorUserID, e.DeviceID, e.CaseID, detail, prev, hash, auditMAC(s.auditKey, hash), sealed); err != nil {
 		return fmt.Errorf("append audit entry: %w", err)
 	}
-	_, err := tx.ExecContext(later, `INSERT INTO audit_head (one, id, hash) VALUES (1, ?, ?)
-		ON CONFLICT (one) DO UPDATE SET id = excluded.id, hash = excluded.hash`, id, hash)
-	return err
+	if _, err := tx.ExecContext(later, `INSERT INTO audit_head (one, id, hash) VALUES (1, ?, ?)
+		ON CONFLICT (one) DO UPDATE SET id = excluded.id, hash = excluded.hash`, id, hash); err != nil {
+		return fmt.Errorf("append audit entry: %w", err)
+	}
+	tail.prev, tail.nextID = hash, id+1
+	return nil
 }
 
 // auditSequenceQuery reads the highest audit entry id ever assigned (no row before the first).

@@ -33,17 +33,27 @@ func caseRolesOf(ctx context.Context, q querier, id Identity, caseID string) (ro
 		return nil, false, fmt.Errorf("read case roles: %w", err)
 	}
 	defer rows.Close()
+	var parts []string
 	for rows.Next() {
 		var r string
 		if err := rows.Scan(&r); err != nil {
 			return nil, false, err
 		}
-		member = true
+		parts = append(parts, r)
+	}
+	return rolesHeld(id, parts), len(parts) > 0, rows.Err()
+}
+
+// rolesHeld is the user's part in a case: the case roles she has there (parts) that her own
+// roles allow her to act in, each once.
+func rolesHeld(id Identity, parts []string) []string {
+	var roles []string
+	for _, r := range parts {
 		if slices.Contains(id.Roles, r) && !slices.Contains(roles, r) {
 			roles = append(roles, r)
 		}
 	}
-	return roles, member, rows.Err()
+	return roles
 }
 
 // authorize checks that the caller may do act on the case. Someone with no part in the case

@@ -27,24 +27,67 @@ var (
 	logColumns    = []string{"seq", "case_id", "record_id", "device_id", "device_seq", "result", "reason", "effect", "submitted", "committed_ms", "mark", "content_hash"}
 )
 
+// batchLookup is what startBatch reads of records for creates of the given record ids and the
+// visits their observations name: every id once.
+func batchLookup(ids, visits []string) []string {
+	lookup := slices.Clone(ids)
+	seen := make(map[string]bool, len(ids)+len(visits))
+	for _, id := range ids {
+		seen[id] = true
+	}
+	for _, id := range visits {
+		if !seen[id] {
+			seen[id] = true
+			lookup = append(lookup, id)
+		}
+	}
+	return lookup
+}
+
+// lookupChunk is the most ids one statement of startBatch's lookup names.
+const lookupChunk = 500
+
+// foundRecord is a row of records that a lookup found.
+type foundRecord struct {
+	id    string
+	state []byte
+}
+
 // startBatch turns batch mode on for creates of the given record ids: those not in records are
 // free to take without asking. The visits the push's observations name are read in the same
-// statements, so checking them (visitInCase) asks nothing more.
-func (l *commitLog) startBatch(ids, visits []string) error {
+// statements, so checking them (visitInCase) asks nothing more. lookup is batchLookup(ids,
+// visits); the rows of its first read ids were read beforehand (pushStart reads them with the
+// device's row) and are found, the rest are read here.
+func (l *commitLog) startBatch(ids, visits, lookup []string, read int, found []foundRecord) error {
 	l.batch, l.free = true, make(map[string]bool, len(ids))
 	isVisit := make(map[string]bool, len(visits))
-	lookup := slices.Clone(ids)
 	for _, id := range visits {
-		if _, known := l.visits[id]; !known && !isVisit[id] {
+		if _, known := l.visits[id]; !known {
 			isVisit[id] = true
-			lookup = append(lookup, id)
 		}
 	}
 	for _, id := range ids {
 		l.free[id] = true
 	}
-	for start := 0; start < len(lookup); start += 500 {
-		chunk := lookup[start:min(start+500, len(lookup))]
+	take := func(r foundRecord) error {
+		delete(l.free, r.id)
+		if isVisit[r.id] {
+			delete(isVisit, r.id)
+			rec, err := records.Decode(l.keys, r.id, r.state)
+			if err != nil {
+				return err
+			}
+			l.knowVisit(r.id, rec)
+		}
+		return nil
+	}
+	for _, r := range found {
+		if err := take(r); err != nil {
+			return err
+		}
+	}
+	for start := read; start < len(lookup); start += lookupChunk {
+		chunk := lookup[start:min(start+lookupChunk, len(lookup))]
 		args := make([]any, len(chunk))
 		for i, id := range chunk {
 			args[i] = id
@@ -54,21 +97,14 @@ func (l *commitLog) startBatch(ids, visits []string) error {
 			return fmt.Errorf("look up records: %w", err)
 		}
 		for rows.Next() {
-			var id string
-			var state []byte
-			if err := rows.Scan(&id, &state); err != nil {
+			var r foundRecord
+			if err := rows.Scan(&r.id, &r.state); err != nil {
 				rows.Close()
 				return err
 			}
-			delete(l.free, id)
-			if isVisit[id] {
-				delete(isVisit, id)
-				rec, err := records.Decode(l.keys, id, state)
-				if err != nil {
-					rows.Close()
-					return err
-				}
-				l.knowVisit(id, rec)
+			if err := take(r); err != nil {
+				rows.Close()
+				return err
 			}
 		}
 		rows.Close()

@@ -85,22 +85,10 @@ type errHistory struct {
 func (e *errHistory) Error() string { return e.err.Message }
 func (e *errHistory) Unwrap() error { return e.err }
 
-// checkPosition refuses a tablet whose pull position (cursor, mark) names a commit this log
-// does not hold: the server was restored from a backup older than what the tablet pulled.
-func checkPosition(ctx context.Context, q querier, deviceID string, cursor, mark, head int64) error {
-	var atCursor sql.NullInt64
-	if cursor > 0 && cursor <= head && mark != 0 {
-		stored, found, err := markAt(ctx, q, cursor)
-		if err != nil {
-			return err
-		}
-		atCursor = sql.NullInt64{Int64: stored, Valid: found}
-	}
-	return checkPositionAt(ctx, q, deviceID, cursor, mark, head, atCursor)
-}
-
-// checkPositionAt is checkPosition for a caller that read, in its transaction, the mark of the
-// log's row at cursor (atCursor; NULL when the log has no such row).
+// checkPositionAt refuses a tablet whose pull position (cursor, mark) names a commit this log
+// does not hold: the server was restored from a backup older than what the tablet pulled. The
+// caller read, in its transaction, the mark of the log's row at cursor (atCursor; NULL when the
+// log has no such row).
 func checkPositionAt(ctx context.Context, q querier, deviceID string, cursor, mark, head int64, atCursor sql.NullInt64) error {
 	if cursor == 0 {
 		return nil

@@ -43,26 +43,28 @@ func (s *Store) Pull(ctx context.Context, id Identity, req *v1.PullRequest) (*v1
 		}
 	}
 	res := &v1.PullResponse{EscrowKey: s.EscrowPublicKey()}
+	if req.Cursor < 0 {
+		return nil, syncer.Errorf(syncer.CodeInvalid, "A pull names a negative sync position.")
+	}
+	b := &pageBuilder{maxChanges: maxChanges, maxBytes: maxBytes}
+	if req.Cursor > 0 && req.SnapshotCase == "" {
+		done, err := s.quickPull(ctx, id, req, res, b)
+		if err != nil || done {
+			return res, err
+		}
+		res = &v1.PullResponse{EscrowKey: res.EscrowKey}
+		b = &pageBuilder{maxChanges: maxChanges, maxBytes: maxBytes}
+	}
 	err := s.db.ReadTx(ctx, func(tx *sql.Tx) error {
-		var head int64
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&head); err != nil {
-			return fmt.Errorf("read head: %w", err)
-		}
-		if req.Cursor < 0 {
-			return syncer.Errorf(syncer.CodeInvalid, "A pull names a negative sync position.")
-		}
-		if err := checkPosition(ctx, tx, id.DeviceID, req.Cursor, req.CursorMark, head); err != nil {
-			return err
-		}
-		var err error
-		if res.DeviceLastSeq, err = deviceLastSeq(ctx, tx, id.DeviceID); err != nil {
-			return err
-		}
-		scope, err := heldCases(ctx, tx, id)
+		at, err := readPullStart(ctx, tx, id, req.Cursor)
 		if err != nil {
 			return err
 		}
-		b := &pageBuilder{maxChanges: maxChanges, maxBytes: maxBytes}
+		head, scope := at.head, at.held
+		if err := checkPositionAt(ctx, tx, id.DeviceID, req.Cursor, req.CursorMark, head, at.atCursor); err != nil {
+			return err
+		}
+		res.DeviceLastSeq = at.lastSeq
 		if req.Cursor == 0 {
 			// A fresh tablet gets every case it may see from the log, from the start.
 			res.CompleteCases = scope
@@ -81,6 +83,10 @@ func (s *Store) Pull(ctx context.Context, id Identity, req *v1.PullRequest) (*v1
 			res.NextCursor, res.More = req.Cursor, true
 		} else if err := s.logPage(ctx, tx, scope, req.Cursor, head, res, b); err != nil {
 			return err
+		}
+		if res.NextCursor == head {
+			res.NextCursorMark = at.headMark
+			return nil
 		}
 		res.NextCursorMark, _, err = markAt(ctx, tx, res.NextCursor)
 		return err
@@ -181,53 +187,232 @@ func (s *Store) logPage(ctx context.Context, tx *sql.Tx, held []string, cursor, 
 		if err := rows.Scan(&seq, &blob); err != nil {
 			return err
 		}
-		if !b.fits(len(blob)) {
-			res.More = true
-			res.NextCursor = cursor
-			if n := len(res.Changes); n > 0 {
-				res.NextCursor = res.Changes[n-1].Seq
-			}
-			break
-		}
-		ch, err := openEffect(s.sealer, seq, blob)
-		if err != nil {
+		if added, err := s.addLogRow(res, b, cursor, seq, blob); err != nil || !added {
 			return err
 		}
-		b.add(len(blob))
-		res.Changes = append(res.Changes, ch)
 	}
 	return rows.Err()
 }
 
-// heldCases lists, sorted, the cases whose records the user's devices hold: those where the
-// user's part (caseRolesOf) holds the case by syncer.Rules. Pull delivers these and no others;
-// a case the tablet holds that is not among them is purged, also when only the user's part in it
-// changed (a consultant who is now only the case's caseworker holds nothing of it).
-func heldCases(ctx context.Context, q querier, id Identity) ([]string, error) {
-	rows, err := q.QueryContext(ctx, `SELECT case_id, role FROM case_members WHERE user_id = ? ORDER BY case_id`, id.UserID)
+// addLogRow adds the change of the log's row seq to the page; false when the page is full (the
+// row is left for the next page, which starts after the page's last change).
+func (s *Store) addLogRow(res *v1.PullResponse, b *pageBuilder, cursor, seq int64, blob []byte) (bool, error) {
+	if !b.fits(len(blob)) {
+		res.More = true
+		res.NextCursor = cursor
+		if n := len(res.Changes); n > 0 {
+			res.NextCursor = res.Changes[n-1].Seq
+		}
+		return false, nil
+	}
+	ch, err := openEffect(s.sealer, seq, blob)
 	if err != nil {
-		return nil, fmt.Errorf("read scope: %w", err)
+		return false, err
+	}
+	b.add(len(blob))
+	res.Changes = append(res.Changes, ch)
+	return true, nil
+}
+
+// quickPull answers the pull of a tablet that holds every case it may see, the pull of nearly
+// every sync, with one statement outside a transaction (one snapshot all the same): the start of
+// readPullStart and, beside it, the log's page of the cases the user's roles hold. Every sync
+// wakes its case's other tablets to pull, so pulls are most of what the database answers; on
+// PostgreSQL this is one round trip where the transaction took three. It is done false, with
+// res untouched, when the tablet needs more than a page of the log: a snapshot of a case new to
+// it (Pull's transaction reads it).
+//
+// The page's cases are chosen in SQL by role: a case where one of the user's roles that holds a
+// case (syncer.HoldsCase) is hers. holdingCases, the rule, is asked too; should the two ever
+// differ, the transaction answers.
+func (s *Store) quickPull(ctx context.Context, id Identity, req *v1.PullRequest, res *v1.PullResponse, b *pageBuilder) (done bool, err error) {
+	var holding []any
+	for _, r := range id.Roles {
+		if syncer.HoldsCase([]string{r}) {
+			holding = append(holding, r)
+		}
+	}
+	if len(holding) == 0 {
+		holding = append(holding, "") // no role is named ""
+	}
+	args := append([]any{req.Cursor, id.DeviceID, id.UserID, req.Cursor, id.UserID}, holding...)
+	args = append(args, b.maxChanges+1)
+	rows, err := s.read.QueryContext(ctx, `SELECT 's', p.head, p.head_mark, p.at_cursor, p.last_seq, m.case_id, m.role, NULL, NULL, NULL
+		FROM (SELECT (SELECT COALESCE(MAX(seq), 0) FROM changes) AS head,
+			(SELECT mark FROM changes WHERE seq = (SELECT MAX(seq) FROM changes)) AS head_mark,
+			(SELECT mark FROM changes WHERE seq = ?) AS at_cursor,
+			(SELECT last_seq FROM devices WHERE id = ?) AS last_seq) p
+		LEFT JOIN case_members m ON m.user_id = ?
+		UNION ALL
+		SELECT 'c', NULL, NULL, NULL, NULL, NULL, NULL, seq, effect, mark FROM changes WHERE seq IN (
+			SELECT seq FROM changes
+			WHERE seq > ? AND effect IS NOT NULL
+			  AND case_id IN (SELECT case_id FROM case_members WHERE user_id = ? AND role IN (?`+strings.Repeat(", ?", len(holding)-1)+`))
+			ORDER BY seq LIMIT ?)
+		ORDER BY 1 DESC, 8`, args...)
+	if err != nil {
+		return false, fmt.Errorf("read pull: %w", err)
 	}
 	defer rows.Close()
-	roles := map[string][]string{}
-	var cases []string
+	var at pullStart
+	var headMark, lastSeq sql.NullInt64
+	var parts []casePart
+	byRole := map[string]bool{} // the cases the page's SQL chose
+	started, full := false, false
+	var pageMark int64
 	for rows.Next() {
-		var c, r string
-		if err := rows.Scan(&c, &r); err != nil {
-			return nil, err
+		var kind string
+		var head, hMark, atCursor, last, seq, mark sql.NullInt64
+		var caseID, role sql.NullString
+		var blob []byte
+		if err := rows.Scan(&kind, &head, &hMark, &atCursor, &last, &caseID, &role, &seq, &blob, &mark); err != nil {
+			return false, err
 		}
-		if !slices.Contains(id.Roles, r) {
+		if kind == "s" {
+			at.head, at.atCursor, headMark, lastSeq = head.Int64, atCursor, hMark, last
+			if caseID.Valid {
+				parts = append(parts, casePart{caseID.String, role.String})
+				if slices.Contains(holding, any(role.String)) {
+					byRole[caseID.String] = true
+				}
+			}
 			continue
 		}
-		if _, seen := roles[c]; !seen {
-			cases = append(cases, c)
+		if !started {
+			// The start's rows come first: decide before the page whether it is ours to give.
+			started = true
+			if ok, err := s.quickPullApplies(ctx, id, req, res, &at, headMark, lastSeq, parts, byRole); err != nil || !ok {
+				return false, err
+			}
+			res.NextCursor, res.NextCursorMark = at.head, at.headMark
 		}
-		roles[c] = append(roles[c], r)
+		if full {
+			continue
+		}
+		added, err := s.addLogRow(res, b, req.Cursor, seq.Int64, blob)
+		if err != nil {
+			return false, err
+		}
+		if !added {
+			full = true
+			res.NextCursorMark = pageMark
+			continue
+		}
+		pageMark = mark.Int64
 	}
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return false, fmt.Errorf("read pull: %w", err)
 	}
-	return slices.DeleteFunc(cases, func(c string) bool { return !syncer.HoldsCase(roles[c]) }), nil
+	if !started {
+		if ok, err := s.quickPullApplies(ctx, id, req, res, &at, headMark, lastSeq, parts, byRole); err != nil || !ok {
+			return false, err
+		}
+		res.NextCursor, res.NextCursorMark = at.head, at.headMark
+	}
+	return true, nil
+}
+
+// quickPullApplies finishes the start of a quickPull (at, from the statement's first rows) and
+// says whether the page is the answer: the tablet's position is one the log holds, it holds every
+// case the user may see, and the cases chosen by role are those holdingCases names. Cases the
+// tablet holds that the user may no longer see go in the answer to purge.
+func (s *Store) quickPullApplies(ctx context.Context, id Identity, req *v1.PullRequest, res *v1.PullResponse, at *pullStart,
+	headMark, lastSeq sql.NullInt64, parts []casePart, byRole map[string]bool) (bool, error) {
+	if !lastSeq.Valid {
+		return false, fmt.Errorf("read device: %w", sql.ErrNoRows)
+	}
+	at.headMark, at.lastSeq = headMark.Int64, lastSeq.Int64
+	at.held = holdingCases(id, parts)
+	if err := checkPositionAt(ctx, s.read, id.DeviceID, req.Cursor, req.CursorMark, at.head, at.atCursor); err != nil {
+		return false, err
+	}
+	if len(at.held) != len(byRole) {
+		return false, nil
+	}
+	for _, c := range at.held {
+		if !byRole[c] || !slices.Contains(req.KnownCases, c) {
+			return false, nil // a case new to the tablet: its snapshot comes first
+		}
+	}
+	res.DeviceLastSeq = at.lastSeq
+	for _, c := range req.KnownCases {
+		if !slices.Contains(at.held, c) {
+			res.PurgeCases = append(res.PurgeCases, c)
+		}
+	}
+	return true, nil
+}
+
+// pullStart is what a pull reads before its page.
+type pullStart struct {
+	head     int64         // the log's newest seq (0: empty)
+	headMark int64         // the mark of the row at head
+	atCursor sql.NullInt64 // the mark of the row at the tablet's cursor, NULL when the log has none
+	lastSeq  int64         // the device's last seq the server holds
+	held     []string      // the cases whose records the user's devices hold, sorted (heldCases)
+}
+
+// readPullStart reads a pull's start in one statement: on PostgreSQL one round trip, which the
+// transaction's BEGIN travels with. Pulls are most of what the database answers (every sync wakes
+// the case's other tablets), and each statement here used to be a round trip of its own. The
+// user's part in her cases comes as one row per role, beside the same scalars; one row of NULLs
+// when she has none.
+func readPullStart(ctx context.Context, q querier, id Identity, cursor int64) (pullStart, error) {
+	rows, err := q.QueryContext(ctx, `SELECT p.head, p.head_mark, p.at_cursor, p.last_seq, m.case_id, m.role
+		FROM (SELECT (SELECT COALESCE(MAX(seq), 0) FROM changes) AS head,
+			(SELECT mark FROM changes WHERE seq = (SELECT MAX(seq) FROM changes)) AS head_mark,
+			(SELECT mark FROM changes WHERE seq = ?) AS at_cursor,
+			(SELECT last_seq FROM devices WHERE id = ?) AS last_seq) p
+		LEFT JOIN case_members m ON m.user_id = ?
+		ORDER BY m.case_id`, cursor, id.DeviceID, id.UserID)
+	if err != nil {
+		return pullStart{}, fmt.Errorf("read pull start: %w", err)
+	}
+	defer rows.Close()
+	var at pullStart
+	var headMark, lastSeq sql.NullInt64
+	var parts []casePart
+	for rows.Next() {
+		var caseID, role sql.NullString
+		if err := rows.Scan(&at.head, &headMark, &at.atCursor, &lastSeq, &caseID, &role); err != nil {
+			return pullStart{}, err
+		}
+		if caseID.Valid {
+			parts = append(parts, casePart{caseID.String, role.String})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return pullStart{}, fmt.Errorf("read pull start: %w", err)
+	}
+	if !lastSeq.Valid {
+		return pullStart{}, fmt.Errorf("read device: %w", sql.ErrNoRows)
+	}
+	at.headMark, at.lastSeq = headMark.Int64, lastSeq.Int64
+	at.held = holdingCases(id, parts)
+	return at, nil
+}
+
+// casePart is one role a user has in a case (a row of case_members).
+type casePart struct{ caseID, role string }
+
+// holdingCases lists, sorted, the cases whose records the user's devices hold, from her parts in
+// her cases sorted by case: those where her part (caseRolesOf) holds the case by syncer.Rules.
+// Pull delivers these and no others; a case the tablet holds that is not among them is purged,
+// also when only the user's part in it changed (a consultant who is now only the case's
+// caseworker holds nothing of it).
+func holdingCases(id Identity, parts []casePart) []string {
+	roles := map[string][]string{}
+	var cases []string
+	for _, p := range parts {
+		if !slices.Contains(id.Roles, p.role) {
+			continue
+		}
+		if _, seen := roles[p.caseID]; !seen {
+			cases = append(cases, p.caseID)
+		}
+		roles[p.caseID] = append(roles[p.caseID], p.role)
+	}
+	return slices.DeleteFunc(cases, func(c string) bool { return !syncer.HoldsCase(roles[c]) })
 }
 
 // casesOf lists the cases a user works on, sorted.

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	v1 "github.com/samvaer/sync/gen/samvaer/v1"
 	"github.com/samvaer/sync/internal/sqltx"
@@ -47,37 +48,32 @@ func (s *Store) PushAt(ctx context.Context, id Identity, cursor, mark int64, cha
 		}
 	}
 	results := make([]*v1.ChangeResult, 0, len(changes))
+	// What the batch of creates reads of records (startBatch), for every create the push holds
+	// (a retried one too: the device's last seq is read in the transaction): the first chunk of
+	// it is read with the device's row.
+	lookup := batchLookup(pushCreates(changes, 0))
+	first := lookup[:min(len(lookup), lookupChunk)]
 	err := s.db.WriteTx(ctx, func(tx *sql.Tx) error {
-		// The device's last sequence, the log's head and the mark of the tablet's position in
-		// one statement: every round trip here is made holding the write lock (on PostgreSQL,
-		// every instance's).
-		var lastSeq, head int64
-		var atCursor sql.NullInt64
-		if err := tx.QueryRowContext(ctx, `SELECT last_seq, (SELECT COALESCE(MAX(seq), 0) FROM changes), (SELECT mark FROM changes WHERE seq = ?)
-			FROM devices WHERE id = ?`, cursor, id.DeviceID).Scan(&lastSeq, &head, &atCursor); err != nil {
-			return fmt.Errorf("read device: %w", err)
+		at, err := s.readPushStart(ctx, tx, id, cursor, changes, first)
+		if err != nil {
+			return err
 		}
+		lastSeq, head := at.lastSeq, at.head
 		log, err := s.newCommitLogAt(ctx, tx, now, head)
 		if err != nil {
 			return err
 		}
-		if err := checkPositionAt(ctx, tx, id.DeviceID, cursor, mark, head, atCursor); err != nil {
+		log.audit = &at.audit
+		if err := checkPositionAt(ctx, tx, id.DeviceID, cursor, mark, head, at.atCursor); err != nil {
 			return err
 		}
 		rc := newReceipts(s.receiptKey)
-		var creates, visits []string
-		for _, c := range changes {
-			if c.DeviceSeq > lastSeq && c.Op == v1.Op_OP_CREATE {
-				creates = append(creates, c.Record.Id)
-				if c.Record.Type == syncer.TypeObservation {
-					visits = append(visits, editValue(c, "visit_id"))
-				}
-			}
-		}
-		if err := log.startBatch(creates, visits); err != nil {
+		creates, visits := pushCreates(changes, lastSeq)
+		if err := log.startBatch(creates, visits, lookup, len(first), at.records); err != nil {
 			return err
 		}
 		scope := newScope(ctx, tx, id)
+		scope.know(at.parts)
 		hist := txHistory{ctx: ctx, q: tx, keys: s.sealer, log: log}
 		hasher := newContentHasher(s.hashKey)
 		for _, c := range changes {
@@ -127,6 +123,98 @@ func (s *Store) PushAt(ctx context.Context, id Identity, cursor, mark int64, cha
 		s.clock.Observe(syncer.HLC(c.Hlc))
 	}
 	return results, nil
+}
+
+// pushCreates lists the records the changes after lastSeq create, and the visits their
+// observations name.
+func pushCreates(changes []*v1.Change, lastSeq int64) (creates, visits []string) {
+	for _, c := range changes {
+		if c.DeviceSeq > lastSeq && c.Op == v1.Op_OP_CREATE {
+			creates = append(creates, c.Record.Id)
+			if c.Record.Type == syncer.TypeObservation {
+				visits = append(visits, editValue(c, "visit_id"))
+			}
+		}
+	}
+	return creates, visits
+}
+
+// pushStart is what a push reads before it applies its changes.
+type pushStart struct {
+	lastSeq  int64         // the device's last seq the server holds
+	head     int64         // the log's newest seq
+	atCursor sql.NullInt64 // the mark of the log's row at the tablet's cursor, NULL when it has none
+	audit    auditTail
+	parts    map[string][]string // the user's roles in each case the push names (none: not a member)
+	records  []foundRecord       // the rows of records among the ids looked up
+}
+
+// readPushStart reads a push's start in one statement: on PostgreSQL one round trip, with the
+// BEGIN and the write lock, and every round trip of a push is made holding the lock every
+// instance's writes wait for. The rows of its two parts are told apart by their first column:
+//   - 'd': the device's row, the log's head, the mark at the tablet's cursor and the audit
+//     chain's tail, once per role the user has in the cases the push names (once, with NULLs,
+//     when she has none);
+//   - 'r': the rows of records among lookup (startBatch).
+func (s *Store) readPushStart(ctx context.Context, tx *sql.Tx, id Identity, cursor int64, changes []*v1.Change, lookup []string) (pushStart, error) {
+	at := pushStart{parts: map[string][]string{}}
+	args := []any{cursor, id.UserID}
+	for _, c := range changes {
+		if _, seen := at.parts[c.Record.CaseId]; !seen {
+			at.parts[c.Record.CaseId] = nil
+			args = append(args, c.Record.CaseId)
+		}
+	}
+	if len(args) == 2 {
+		args = append(args, "") // no case has an empty id
+	}
+	cases := len(args) - 2
+	args = append(args, id.DeviceID)
+	query := `SELECT 'd', d.last_seq, (SELECT COALESCE(MAX(seq), 0) FROM changes), (SELECT mark FROM changes WHERE seq = ?),
+		` + s.auditTailColumns() + `, m.case_id, m.role, NULL
+		FROM devices d LEFT JOIN case_members m ON m.user_id = ? AND m.case_id IN (?` + strings.Repeat(", ?", cases-1) + `)
+		WHERE d.id = ?`
+	if len(lookup) > 0 {
+		query += `
+		UNION ALL
+		SELECT 'r', NULL, NULL, NULL, NULL, NULL, NULL, id, NULL, state FROM records WHERE id IN (?` + strings.Repeat(", ?", len(lookup)-1) + `)`
+		for _, id := range lookup {
+			args = append(args, id)
+		}
+	}
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return pushStart{}, fmt.Errorf("read device: %w", err)
+	}
+	defer rows.Close()
+	found := false
+	for rows.Next() {
+		var kind string
+		var lastSeq, head, seq sql.NullInt64
+		var maxID sql.NullInt64
+		var prev, state []byte
+		var key, role sql.NullString
+		var atCursor sql.NullInt64
+		if err := rows.Scan(&kind, &lastSeq, &head, &atCursor, &prev, &seq, &maxID, &key, &role, &state); err != nil {
+			return pushStart{}, err
+		}
+		if kind == "r" {
+			at.records = append(at.records, foundRecord{id: key.String, state: state})
+			continue
+		}
+		at.lastSeq, at.head, at.atCursor = lastSeq.Int64, head.Int64, atCursor
+		at.audit, found = auditTailOf(prev, seq, maxID.Int64), true
+		if key.Valid {
+			at.parts[key.String] = append(at.parts[key.String], role.String)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return pushStart{}, fmt.Errorf("read device: %w", err)
+	}
+	if !found {
+		return pushStart{}, fmt.Errorf("read device: %w", sql.ErrNoRows)
+	}
+	return at, nil
 }
 
 // applyChange merges one new change and logs it with its consequences. A change sent again
@@ -302,6 +390,14 @@ type caseRoles struct {
 
 func newScope(ctx context.Context, q querier, id Identity) *scope {
 	return &scope{ctx: ctx, q: q, id: id, cases: map[string]caseRoles{}}
+}
+
+// know takes the user's roles in cases read beforehand (pushStart): a case with no roles is one
+// she is not a member of.
+func (s *scope) know(parts map[string][]string) {
+	for caseID, roles := range parts {
+		s.cases[caseID] = caseRoles{rolesHeld(s.id, roles), len(roles) > 0}
+	}
 }
 
 func (s *scope) roles(caseID string) ([]string, bool, error) {

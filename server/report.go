@@ -287,7 +287,7 @@ func (s *Store) reports(ctx context.Context, tx *sql.Tx, who *Identity, caseID, 
 				cases[r.CaseID] = ex
 			}
 			r.Children = ex.children
-			r.NewAddendum = r.State == syncer.StateAcknowledged && ex.latest[r.ID] > r.AcknowledgedMs
+			r.NewAddendum = r.State == syncer.StateAcknowledged && ex.latest[r.ID] > ackRev(rep)
 		}
 		switch {
 		case r == nil:
@@ -305,7 +305,7 @@ func (s *Store) reports(ctx context.Context, tx *sql.Tx, who *Identity, caseID, 
 // caseExtras is what the inbox shows of a case beside its reports.
 type caseExtras struct {
 	children []string         // names
-	latest   map[string]int64 // report id → when its newest submitted addendum or parent's comment arrived
+	latest   map[string]int64 // report id → the commit its newest submitted addendum or parent's comment arrived in (docArrived)
 }
 
 func (s *Store) caseExtras(ctx context.Context, q querier, caseID string) (*caseExtras, error) {
@@ -323,7 +323,7 @@ func (s *Store) caseExtras(ctx context.Context, q querier, caseID string) (*case
 			ex.children = append(ex.children, syncer.Value(rec, "name"))
 			continue
 		}
-		at := docArrivedMs(rec)
+		at := docArrived(rec)
 		if id := syncer.Value(rec, "report_id"); at > ex.latest[id] {
 			ex.latest[id] = at
 		}
@@ -331,16 +331,29 @@ func (s *Store) caseExtras(ctx context.Context, q querier, caseID string) (*case
 	return ex, nil
 }
 
-// docArrivedMs is when an addendum was submitted or a parent's comment received; 0 for a draft.
-func docArrivedMs(rec *v1.CommittedChange) int64 {
+// docArrived is the commit (log seq) in which an addendum was submitted or a parent's comment
+// received; 0 for a draft. Whether it came after the report's acknowledgement is decided by
+// commit order (ackRev), not by the clock: an addendum committed in the millisecond of the
+// acknowledgement came after it all the same, and must bring the report back to the inbox.
+func docArrived(rec *v1.CommittedChange) int64 {
 	field := "submitted_ms"
 	if rec.Record.Type == syncer.TypeParentComment {
 		field = "received_ms"
 	} else if syncer.State(rec) == syncer.StateDraft {
 		return 0
 	}
-	n, _ := strconv.ParseInt(syncer.Value(rec, field), 10, 64)
-	return n
+	if f := syncer.FieldOf(rec, field); f != nil && f.Value != "" {
+		return f.Rev
+	}
+	return 0
+}
+
+// ackRev is the commit in which the report was last acknowledged; 0 when it never was.
+func ackRev(rep *v1.CommittedChange) int64 {
+	if f := syncer.FieldOf(rep, "acknowledged_ms"); f != nil && f.Value != "" {
+		return f.Rev
+	}
+	return 0
 }
 
 // reportSummary describes a report without its text; nil when its visit is gone.
@@ -447,7 +460,7 @@ func (s *Store) useReport(ctx context.Context, who Identity, reportID, purpose, 
 			if d.Deleted || syncer.Value(d, "report_id") != reportID {
 				continue
 			}
-			if r.State == syncer.StateAcknowledged && docArrivedMs(d) > r.AcknowledgedMs {
+			if r.State == syncer.StateAcknowledged && docArrived(d) > ackRev(rep) {
 				r.NewAddendum = true
 			}
 			a := Addendum{ID: d.Record.Id, Section: syncer.Value(d, "section"), Text: syncer.Value(d, "text"), Author: syncer.Value(d, "author")}
@@ -562,7 +575,7 @@ func (s *Store) Acknowledge(ctx context.Context, who Identity, reportID string) 
 			if err != nil {
 				return err
 			}
-			if acked, _ := strconv.ParseInt(syncer.Value(rep, "acknowledged_ms"), 10, 64); ex.latest[reportID] <= acked {
+			if ex.latest[reportID] <= ackRev(rep) {
 				return nil
 			}
 		case syncer.StateDraft:

@@ -133,6 +133,14 @@ func TestReportLifecycle(t *testing.T) {
 	if full.Sections[4].Key != "interaction" || full.Sections[4].Text != text["interaction"] {
 		t.Fatalf("sections: %+v", full.Sections)
 	}
+	// The addendum came in the acknowledgement's millisecond (the clock did not move): it came
+	// after it all the same, so the report is new to the caseworker again.
+	if !full.NewAddendum {
+		t.Error("the report does not say an addendum came after the acknowledgement")
+	}
+	if got := must(f.store.Reports(f.ctx, &sara, "", FilterNew)); len(got) != 1 || !got[0].NewAddendum {
+		t.Fatalf("the new reports after the addendum: %+v", got)
+	}
 }
 
 func TestSubmissionIsRefusedUnlessItsSignatureAndDigestHold(t *testing.T) {

@@ -119,6 +119,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if store.pg != nil {
+		if err := store.pg.Analyze(ctx); err != nil {
+			store.Close()
+			return nil, err
+		}
+	}
 	tokens, err := NewTokens(ctx, store)
 	if err != nil {
 		store.Close()

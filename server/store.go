@@ -288,6 +288,10 @@ type commitLog struct {
 	touched map[string]*caseTouch
 	// mark is this transaction's random mark on every row it logs (history.go).
 	mark int64
+	// audit is the audit chain's tail, when the transaction read it beforehand (pushStart);
+	// nil: auditChanges reads it. Entries appended in the transaction other than through
+	// auditChanges would leave it behind: a push appends none.
+	audit *auditTail
 	// pushedHash is the content hash of the device change being applied, logged with its row.
 	pushedHash []byte
 	// notify, on PostgreSQL, tells every server on the database when this transaction commits

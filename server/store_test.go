@@ -304,11 +304,17 @@ func TestPullPagesInCommitOrderAndResumes(t *testing.T) {
 		bytes   int64
 	}{{7, 0}, {0, 1500}, {1, 1}} {
 		var got []*v1.CommittedChange
-		cursor, pages := int64(0), 0
+		cursor, mark, pages := int64(0), int64(0), 0
 		var known []string
 		for {
-			p := must(f.store.Pull(f.ctx, f.tablet, &v1.PullRequest{Cursor: cursor, MaxChanges: int32(bound.changes), MaxBytes: bound.bytes, KnownCases: known}))
+			p := must(f.store.Pull(f.ctx, f.tablet, &v1.PullRequest{Cursor: cursor, CursorMark: mark, MaxChanges: int32(bound.changes), MaxBytes: bound.bytes, KnownCases: known}))
 			known = append(known, p.CompleteCases...)
+			// The position a page ends at is named by its log row's mark: the next pull is
+			// refused as from a restored server when it is not.
+			if want, _, err := markAt(f.ctx, f.store.read, p.NextCursor); err != nil || p.NextCursorMark != want {
+				t.Fatalf("bounds %+v: page ends at %d with mark %d, the log's row has %d (%v)", bound, p.NextCursor, p.NextCursorMark, want, err)
+			}
+			mark = p.NextCursorMark
 			if bound.changes > 0 && len(p.Changes) > bound.changes {
 				t.Fatalf("page of %d changes, bound %d", len(p.Changes), bound.changes)
 			}

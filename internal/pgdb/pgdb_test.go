@@ -277,18 +277,27 @@ func TestTheWriteLockComesBeforeTheFirstRead(t *testing.T) {
 	if !pgtest.Enabled() {
 		t.Skip("needs PostgreSQL: set " + pgtest.Env)
 	}
-	db, err := Open(context.Background(), pgtest.DatabaseFor(t, t.TempDir()), Options{MaxConns: 4})
-	if err != nil {
-		t.Fatal(err)
+	// Two handles on the database, as two server processes: the writers of one process wait
+	// their turn in it (DB.writer), so only the lock orders the two.
+	address := pgtest.DatabaseFor(t, t.TempDir())
+	var dbs []*DB
+	for range 2 {
+		db, err := Open(context.Background(), address, Options{MaxConns: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		dbs = append(dbs, db)
 	}
-	defer db.Close()
+	db := dbs[0]
 	if _, err := db.Read.Exec(`CREATE TABLE counter (one INTEGER PRIMARY KEY, n BIGINT NOT NULL); INSERT INTO counter VALUES (1, 0)`); err != nil {
 		t.Fatal(err)
 	}
 	const writers, each = 4, 25
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
-	for range writers {
+	for w := range writers {
+		db := dbs[w%2]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -319,5 +328,63 @@ func TestTheWriteLockComesBeforeTheFirstRead(t *testing.T) {
 	}
 	if n != writers*each {
 		t.Fatalf("counter is %d after %d increments: a transaction read before it held the lock", n, writers*each)
+	}
+}
+
+// TestQueuedWritersLeaveTheReadsTheirConnections: a process's writers wait for their turn
+// without a connection, so reads still find one while a write holds the lock. When every
+// queued writer held a connection while PostgreSQL made it wait for the lock, the pool's
+// sixteen went to sixteen queued pushes, and pulls waited for the pushes.
+func TestQueuedWritersLeaveTheReadsTheirConnections(t *testing.T) {
+	if !pgtest.Enabled() {
+		t.Skip("needs PostgreSQL: set " + pgtest.Env)
+	}
+	db, err := Open(context.Background(), pgtest.DatabaseFor(t, t.TempDir()), Options{MaxConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	holding, release := make(chan struct{}), make(chan struct{})
+	var writes sync.WaitGroup
+	writes.Add(1)
+	go func() {
+		defer writes.Done()
+		_ = db.WriteTx(context.Background(), func(tx *sql.Tx) error {
+			if _, err := tx.Exec(`SELECT 1`); err != nil { // the lock is taken
+				return err
+			}
+			close(holding)
+			<-release
+			return nil
+		})
+	}()
+	<-holding
+	const queued = 3
+	var started sync.WaitGroup
+	for range queued {
+		started.Add(1)
+		writes.Add(1)
+		go func() {
+			defer writes.Done()
+			started.Done()
+			_ = db.WriteTx(context.Background(), func(tx *sql.Tx) error {
+				_, err := tx.Exec(`SELECT 1`)
+				return err
+			})
+		}()
+	}
+	started.Wait()
+	time.Sleep(100 * time.Millisecond) // the queued writers reach their wait
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var one int
+	err = db.Read.QueryRowContext(ctx, `SELECT 1`).Scan(&one)
+	close(release)
+	writes.Wait()
+	if err != nil {
+		t.Fatalf("a read while %d writers wait for one that holds the lock: %v (the waiting writers hold the pool's connections)", queued, err)
+	}
+	if inUse := db.Read.Stats().InUse; inUse != 0 {
+		t.Errorf("%d connections still in use after every write ended", inUse)
 	}
 }
