@@ -33,6 +33,10 @@ var (
 	pulledChanges = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "samvaer_pulled_changes_total", Help: "Committed changes sent to tablets.",
 	})
+	pulls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "samvaer_pulls_total",
+		Help: "Pulls answered, by how: in one statement (a tablet that holds its cases) or in a transaction (a first pull, a case new to the tablet, a snapshot that continues).",
+	}, []string{"by"})
 	historyMismatches = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "samvaer_history_mismatches_total",
 		Help: "Pushes and pulls refused because the tablet's history differs (a restore of either end), by kind; tablets repair them by themselves.",
@@ -40,7 +44,7 @@ var (
 )
 
 func init() {
-	metrics.MustRegister(rpcRequests, rpcDuration, pushedChanges, pulledChanges, historyMismatches,
+	metrics.MustRegister(rpcRequests, rpcDuration, pushedChanges, pulledChanges, pulls, historyMismatches,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 }
 

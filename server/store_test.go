@@ -433,3 +433,66 @@ func TestPullSnapshotsNewlyAssignedCasesAndPurgesOthers(t *testing.T) {
 		t.Fatalf("the snapshot and log give %d records that differ from the server's case", len(held))
 	}
 }
+
+// TestAPullInOneStatementAnswersWhatTheTransactionDoes: quickPull, which answers nearly every
+// pull on PostgreSQL, gives exactly what the transaction gives: for a tablet behind by a page and by more, one
+// whose page ends on the byte bound, one up to date and one holding a case it may no longer
+// see. A case new to the tablet is left to the transaction, which brings its snapshot.
+func TestAPullInOneStatementAnswersWhatTheTransactionDoes(t *testing.T) {
+	f := newFixture(t)
+	if f.store.pg == nil {
+		t.Skip("quickPull serves PostgreSQL only (SQLite answers every pull in a transaction); the PostgreSQL pass of make test runs it")
+	}
+	first := must(f.store.Pull(f.ctx, f.tablet, &v1.PullRequest{}))
+	known := first.CompleteCases
+	var batch []*v1.Change
+	for i := int64(1); i <= 12; i++ {
+		batch = append(batch, f.observation(i, strings.Repeat("o", 200)))
+	}
+	_ = must(f.store.Push(f.ctx, f.tablet, batch))
+	other := must(f.store.AddCase(f.ctx, NewCase{Children: []string{"MARKER-child Noah"}, Parents: []string{"MARKER-parent"}, Caseworker: "Sara Caseworker"}))
+	head := f.head()
+	headMark, _, err := markAt(f.ctx, f.store.read, head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := &v1.PullRequest{Cursor: first.NextCursor, CursorMark: first.NextCursorMark, KnownCases: known}
+	with := func(change func(r *v1.PullRequest)) *v1.PullRequest {
+		r := proto.Clone(from).(*v1.PullRequest)
+		change(r)
+		return r
+	}
+	for name, req := range map[string]*v1.PullRequest{
+		"behind by 12":       from,
+		"behind by a page":   with(func(r *v1.PullRequest) { r.MaxChanges = 5 }),
+		"the byte bound":     with(func(r *v1.PullRequest) { r.MaxBytes = 1500 }),
+		"up to date":         with(func(r *v1.PullRequest) { r.Cursor, r.CursorMark = head, headMark }),
+		"a case to purge":    with(func(r *v1.PullRequest) { r.KnownCases = append(r.KnownCases, other) }),
+		"a case new to it":   with(func(r *v1.PullRequest) { r.KnownCases = nil }),
+		"a restored server":  with(func(r *v1.PullRequest) { r.CursorMark++ }),
+		"past the log's end": with(func(r *v1.PullRequest) { r.Cursor = head + 5 }),
+	} {
+		quick := &v1.PullResponse{}
+		done, quickErr := f.store.quickPull(f.ctx, f.tablet, req, quick, pageFor(req))
+		inTx := &v1.PullResponse{}
+		txErr := f.store.pullInTx(f.ctx, f.tablet, req, inTx, pageFor(req))
+		switch {
+		case name == "a case new to it":
+			if done || quickErr != nil || len(inTx.Snapshot) == 0 {
+				t.Errorf("%s: quickPull answered (%v, %v); the transaction's snapshot holds %d records", name, done, quickErr, len(inTx.Snapshot))
+			}
+		case txErr != nil:
+			if syncer.ErrorCode(quickErr) != syncer.ErrorCode(txErr) || done {
+				t.Errorf("%s: quickPull says %v, the transaction %v", name, quickErr, txErr)
+			}
+		case quickErr != nil || !done:
+			t.Errorf("%s: quickPull left it (%v, %v)", name, done, quickErr)
+		case !proto.Equal(quick, inTx):
+			t.Errorf("%s: quickPull answered %d changes to %d (mark %d, more %v, purge %v), the transaction %d to %d (mark %d, more %v, purge %v)", name,
+				len(quick.Changes), quick.NextCursor, quick.NextCursorMark, quick.More, quick.PurgeCases,
+				len(inTx.Changes), inTx.NextCursor, inTx.NextCursorMark, inTx.More, inTx.PurgeCases)
+		case name != "up to date" && len(quick.Changes) == 0:
+			t.Errorf("%s: no changes", name)
+		}
+	}
+}
