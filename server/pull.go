@@ -259,11 +259,7 @@ func (s *Store) quickPull(ctx context.Context, id Identity, req *v1.PullRequest,
 	// The start's rows come first and the page's in seq order (the loop checks it, and leaves
 	// the pull to the transaction should it not hold).
 	rows, err := s.read.QueryContext(ctx, `SELECT 's', p.head, p.head_mark, p.at_cursor, p.last_seq, m.case_id, m.role, NULL, NULL, NULL
-		FROM (SELECT (SELECT COALESCE(MAX(seq), 0) FROM changes) AS head,
-			(SELECT mark FROM changes WHERE seq = (SELECT MAX(seq) FROM changes)) AS head_mark,
-			(SELECT mark FROM changes WHERE seq = ?) AS at_cursor,
-			(SELECT last_seq FROM devices WHERE id = ?) AS last_seq) p
-		LEFT JOIN case_members m ON m.user_id = ?
+		`+pullStartFrom+`
 		UNION ALL
 		SELECT 'c', NULL, NULL, NULL, NULL, NULL, NULL, seq, effect, mark FROM changes WHERE seq IN (`+pageSQL+`)
 		ORDER BY 1 DESC, 8`, args...)
@@ -395,6 +391,16 @@ type pullStart struct {
 	held     []string      // the cases whose records the user's devices hold, sorted (heldCases)
 }
 
+// pullStartFrom is the FROM clause of a pull's start (readPullStart, quickPull), with the
+// cursor, the device and the user as its arguments: one row of the log's head, the marks of its
+// newest row and of the cursor's, and the device's last seq, per role the user has in a case
+// (one row, with NULLs, when she has none).
+const pullStartFrom = `FROM (SELECT (SELECT COALESCE(MAX(seq), 0) FROM changes) AS head,
+			(SELECT mark FROM changes WHERE seq = (SELECT MAX(seq) FROM changes)) AS head_mark,
+			(SELECT mark FROM changes WHERE seq = ?) AS at_cursor,
+			(SELECT last_seq FROM devices WHERE id = ?) AS last_seq) p
+		LEFT JOIN case_members m ON m.user_id = ?`
+
 // readPullStart reads a pull's start in one statement: on PostgreSQL one round trip, which the
 // transaction's BEGIN travels with. Pulls are most of what the database answers (every sync wakes
 // the case's other tablets), and each statement here used to be a round trip of its own. The
@@ -402,11 +408,7 @@ type pullStart struct {
 // when she has none.
 func readPullStart(ctx context.Context, q querier, id Identity, cursor int64) (pullStart, error) {
 	rows, err := q.QueryContext(ctx, `SELECT p.head, p.head_mark, p.at_cursor, p.last_seq, m.case_id, m.role
-		FROM (SELECT (SELECT COALESCE(MAX(seq), 0) FROM changes) AS head,
-			(SELECT mark FROM changes WHERE seq = (SELECT MAX(seq) FROM changes)) AS head_mark,
-			(SELECT mark FROM changes WHERE seq = ?) AS at_cursor,
-			(SELECT last_seq FROM devices WHERE id = ?) AS last_seq) p
-		LEFT JOIN case_members m ON m.user_id = ?
+		`+pullStartFrom+`
 		ORDER BY m.case_id`, cursor, id.DeviceID, id.UserID)
 	if err != nil {
 		return pullStart{}, fmt.Errorf("read pull start: %w", err)
