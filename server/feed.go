@@ -38,17 +38,21 @@ type commitFeed struct {
 	waiters map[string]chan struct{} // per user, closed at the next batch concerning the user
 }
 
-// holdingRolesSQL lists, quoted for SQL, the case roles that hold a case's records on a device:
-// a member holds the case when one of her roles in it does (syncer.HoldsCase asks of any role).
-var holdingRolesSQL = func() string {
-	var quoted []string
-	for _, r := range syncer.CaseRoles {
-		if syncer.HoldsCase([]string{r}) {
-			quoted = append(quoted, "'"+r+"'")
+// holdingRoles are the case roles that hold a case's records on a device: a member holds the
+// case when one of her roles in it does (syncer.HoldsCase asks of any role). holdingRolesSQL
+// lists them quoted for SQL.
+var (
+	holdingRoles = func() []string {
+		var held []string
+		for _, r := range syncer.CaseRoles {
+			if syncer.HoldsCase([]string{r}) {
+				held = append(held, r)
+			}
 		}
-	}
-	return strings.Join(quoted, ", ")
-}()
+		return held
+	}()
+	holdingRolesSQL = "'" + strings.Join(holdingRoles, "', '") + "'"
+)
 
 // maxFeedRows bounds one read; a larger batch (a restore, a flood of admin commands read at one
 // poll) wakes every stream instead.

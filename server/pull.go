@@ -246,7 +246,7 @@ func (s *Store) addLogRow(res *v1.PullResponse, b *pageBuilder, cursor, seq int6
 func (s *Store) quickPull(ctx context.Context, id Identity, req *v1.PullRequest, res *v1.PullResponse, b *pageBuilder) (done bool, err error) {
 	var holding []any
 	for _, r := range id.Roles {
-		if syncer.HoldsCase([]string{r}) {
+		if slices.Contains(holdingRoles, r) {
 			holding = append(holding, r)
 		}
 	}
@@ -300,7 +300,6 @@ func (s *Store) quickPull(ctx context.Context, id Identity, req *v1.PullRequest,
 			if ok, err := s.quickPullApplies(ctx, id, req, res, &at, headMark, lastSeq, parts, byRole); err != nil || !ok {
 				return false, err
 			}
-			res.NextCursor, res.NextCursorMark = at.head, at.headMark
 		}
 		if seq.Int64 <= prev {
 			return false, nil // the page's rows out of seq order
@@ -323,11 +322,8 @@ func (s *Store) quickPull(ctx context.Context, id Identity, req *v1.PullRequest,
 	if err := rows.Err(); err != nil {
 		return false, fmt.Errorf("read pull: %w", err)
 	}
-	if !started {
-		if ok, err := s.quickPullApplies(ctx, id, req, res, &at, headMark, lastSeq, parts, byRole); err != nil || !ok {
-			return false, err
-		}
-		res.NextCursor, res.NextCursorMark = at.head, at.headMark
+	if !started { // no change is due: the start alone answers
+		return s.quickPullApplies(ctx, id, req, res, &at, headMark, lastSeq, parts, byRole)
 	}
 	return true, nil
 }
@@ -354,7 +350,8 @@ func pageSeqs(id Identity, holding []any, cursor int64, n int) (string, []any) {
 // quickPullApplies finishes the start of a quickPull (at, from the statement's first rows) and
 // says whether the page is the answer: the tablet's position is one the log holds, it holds every
 // case the user may see, and the cases chosen by role are those holdingCases names. Cases the
-// tablet holds that the user may no longer see go in the answer to purge.
+// tablet holds that the user may no longer see go in the answer to purge, and the answer ends at
+// the head until a full page says otherwise.
 func (s *Store) quickPullApplies(ctx context.Context, id Identity, req *v1.PullRequest, res *v1.PullResponse, at *pullStart,
 	headMark, lastSeq sql.NullInt64, parts []casePart, byRole map[string]bool) (bool, error) {
 	if !lastSeq.Valid {
@@ -379,6 +376,7 @@ func (s *Store) quickPullApplies(ctx context.Context, id Identity, req *v1.PullR
 			res.PurgeCases = append(res.PurgeCases, c)
 		}
 	}
+	res.NextCursor, res.NextCursorMark = at.head, at.headMark
 	return true, nil
 }
 
